@@ -1,0 +1,3 @@
+module github.com/parley-p2p/parley
+
+go 1.26
