@@ -2,11 +2,17 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/parley-p2p/parley/cmd/node/cli"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "parley: not yet runnable; see README.md")
-	os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

@@ -1,0 +1,26 @@
+package mls_test
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// These vector files exercise the ratchet tree, TreeKEM and the group state
+// machine, which arrive with the group engine (issue 3). Until then every
+// vector is reported as skipped, so the summary lines show what is missing.
+
+func TestVectorsTreeValidation(t *testing.T) { skipAll(t, "tree-validation.json") }
+func TestVectorsTreeOperations(t *testing.T) { skipAll(t, "tree-operations.json") }
+func TestVectorsTreeKEM(t *testing.T)        { skipAll(t, "treekem.json") }
+
+func TestVectorsPassiveClient(t *testing.T) {
+	for _, name := range vectorFiles(t, "passive-client") {
+		t.Run(name, func(t *testing.T) { skipAll(t, name) })
+	}
+}
+
+func skipAll(t *testing.T, file string) {
+	forEachVector(t, file, func(t *testing.T, _ *json.RawMessage) {
+		t.Skip("needs the group engine (issue 3)")
+	})
+}
