@@ -9,9 +9,6 @@ import (
 // machine, which arrive with the group engine (issue 3). Until then every
 // vector is reported as skipped, so the summary lines show what is missing.
 
-func TestVectorsTreeValidation(t *testing.T) { skipAll(t, "tree-validation.json") }
-func TestVectorsTreeOperations(t *testing.T) { skipAll(t, "tree-operations.json") }
-func TestVectorsTreeKEM(t *testing.T)        { skipAll(t, "treekem.json") }
 
 func TestVectorsPassiveClient(t *testing.T) {
 	for _, name := range vectorFiles(t, "passive-client") {
