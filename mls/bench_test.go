@@ -156,7 +156,7 @@ func BenchmarkPrivateMessage(b *testing.B) {
 					b.Fatal(err)
 				}
 				i++
-				ac, err := framing.DecryptPrivateMessage(receiver, m.PrivateMessage, nil)
+				ac, err := framing.DecryptPrivateMessage(receiver, m.PrivateMessage, nil, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

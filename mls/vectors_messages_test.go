@@ -91,7 +91,7 @@ func TestVectorsMessageProtection(t *testing.T) {
 			if m.PrivateMessage == nil {
 				t.Fatalf("wire format %d, want private_message", m.WireFormat)
 			}
-			ac, err := framing.DecryptPrivateMessage(keys, m.PrivateMessage, nil)
+			ac, err := framing.DecryptPrivateMessage(keys, m.PrivateMessage, nil, nil)
 			if err != nil {
 				t.Fatalf("decrypting: %v", err)
 			}

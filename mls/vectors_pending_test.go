@@ -9,12 +9,6 @@ import (
 // machine, which arrive with the group engine (issue 3). Until then every
 // vector is reported as skipped, so the summary lines show what is missing.
 
-func TestVectorsPassiveClient(t *testing.T) {
-	for _, name := range vectorFiles(t, "passive-client") {
-		t.Run(name, func(t *testing.T) { skipAll(t, name) })
-	}
-}
-
 func skipAll(t *testing.T, file string) {
 	forEachVector(t, file, func(t *testing.T, _ *json.RawMessage) {
 		t.Skip("needs the group engine (issue 3)")

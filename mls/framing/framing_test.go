@@ -62,10 +62,10 @@ func TestTamperedCiphertextIsRejectedAndKeyKept(t *testing.T) {
 	bad.Ciphertext[len(bad.Ciphertext)-1] ^= 1
 	// The sender data sample is the start of the ciphertext, so flipping
 	// the last byte leaves sender data intact and breaks only the content.
-	if _, err := DecryptPrivateMessage(receiver, &bad, nil); !errors.Is(err, ErrContentDecryption) {
+	if _, err := DecryptPrivateMessage(receiver, &bad, nil, nil); !errors.Is(err, ErrContentDecryption) {
 		t.Fatalf("tampered content: err = %v, want ErrContentDecryption", err)
 	}
-	if _, err := DecryptPrivateMessage(receiver, pm, nil); err != nil {
+	if _, err := DecryptPrivateMessage(receiver, pm, nil, nil); err != nil {
 		t.Errorf("genuine message after a forged one: %v", err)
 	}
 }
@@ -74,7 +74,7 @@ func TestTamperedSenderDataIsRejected(t *testing.T) {
 	f := newFixture(t)
 	pm := f.encrypt(t, f.keys())
 	pm.EncryptedSenderData[0] ^= 1
-	if _, err := DecryptPrivateMessage(f.keys(), pm, nil); !errors.Is(err, ErrSenderDataDecryption) {
+	if _, err := DecryptPrivateMessage(f.keys(), pm, nil, nil); !errors.Is(err, ErrSenderDataDecryption) {
 		t.Errorf("err = %v, want ErrSenderDataDecryption", err)
 	}
 }
@@ -83,7 +83,7 @@ func TestAuthenticatedDataIsBound(t *testing.T) {
 	f := newFixture(t)
 	pm := f.encrypt(t, f.keys())
 	pm.AuthenticatedData = []byte("injected")
-	if _, err := DecryptPrivateMessage(f.keys(), pm, nil); !errors.Is(err, ErrContentDecryption) {
+	if _, err := DecryptPrivateMessage(f.keys(), pm, nil, nil); !errors.Is(err, ErrContentDecryption) {
 		t.Errorf("err = %v, want ErrContentDecryption", err)
 	}
 }
@@ -93,10 +93,10 @@ func TestCheckSenderRunsBeforeKeysAreUsed(t *testing.T) {
 	pm := f.encrypt(t, f.keys())
 	receiver := f.keys()
 	blank := errors.New("blank leaf")
-	if _, err := DecryptPrivateMessage(receiver, pm, func(uint32) error { return blank }); !errors.Is(err, blank) {
+	if _, err := DecryptPrivateMessage(receiver, pm, func(uint32) error { return blank }, nil); !errors.Is(err, blank) {
 		t.Fatalf("err = %v, want the check's error", err)
 	}
-	if _, err := DecryptPrivateMessage(receiver, pm, nil); err != nil {
+	if _, err := DecryptPrivateMessage(receiver, pm, nil, nil); err != nil {
 		t.Errorf("after a refused sender the key must be intact: %v", err)
 	}
 }

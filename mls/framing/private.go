@@ -153,10 +153,11 @@ func DecryptSenderData(cs suite.CipherSuite, senderDataSecret []byte, pm *wire.P
 
 // DecryptPrivateMessage decrypts a PrivateMessage (§6.3). checkSender, if
 // not nil, is called with the sender's leaf index before any ratchet key
-// is touched; it should reject leaves that are blank or out of range. The
-// sender's key is consumed only if decryption succeeds. The signature of
-// the returned content is not verified.
-func DecryptPrivateMessage(keys *EpochKeys, pm *wire.PrivateMessage, checkSender func(leaf uint32) error) (*wire.AuthenticatedContent, error) {
+// is touched; it should reject leaves that are blank or out of range.
+// verify, if not nil, is called on the decrypted content (to check its
+// signature) before the sender's key is consumed: the key is used up only
+// by a message that decrypts and verifies, so a forgery cannot burn it.
+func DecryptPrivateMessage(keys *EpochKeys, pm *wire.PrivateMessage, checkSender func(leaf uint32) error, verify func(*wire.AuthenticatedContent) error) (*wire.AuthenticatedContent, error) {
 	cs := keys.Suite
 	sd, err := DecryptSenderData(cs, keys.SenderDataSecret, pm)
 	if err != nil {
@@ -168,33 +169,38 @@ func DecryptPrivateMessage(keys *EpochKeys, pm *wire.PrivateMessage, checkSender
 		}
 	}
 	aad := wire.PrivateContentAAD(pm.GroupID, pm.Epoch, pm.ContentType, pm.AuthenticatedData)
-	pmc := wire.PrivateMessageContent{ContentType: pm.ContentType}
+	var ac *wire.AuthenticatedContent
 	err = keys.Tree.Open(treemath.LeafIndex(sd.LeafIndex), ratchetFor(pm.ContentType), sd.Generation, func(key, nonce []byte) error {
 		plain, err := cs.Open(nil, key, applyReuseGuard(nonce, sd.ReuseGuard), aad, pm.Ciphertext)
 		if err != nil {
 			return ErrContentDecryption
 		}
+		pmc := wire.PrivateMessageContent{ContentType: pm.ContentType}
 		s := cryptobyte.String(plain)
 		if !pmc.UnmarshalMLS(&s) || !s.Empty() {
 			return ErrMalformedContent
+		}
+		ac = &wire.AuthenticatedContent{
+			WireFormat: wire.WireFormatPrivateMessage,
+			Content: wire.FramedContent{
+				GroupID:           pm.GroupID,
+				Epoch:             pm.Epoch,
+				Sender:            wire.MemberSender(sd.LeafIndex),
+				AuthenticatedData: pm.AuthenticatedData,
+				ContentType:       pm.ContentType,
+				ApplicationData:   pmc.ApplicationData,
+				Proposal:          pmc.Proposal,
+				Commit:            pmc.Commit,
+			},
+			Auth: pmc.Auth,
+		}
+		if verify != nil {
+			return verify(ac)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &wire.AuthenticatedContent{
-		WireFormat: wire.WireFormatPrivateMessage,
-		Content: wire.FramedContent{
-			GroupID:           pm.GroupID,
-			Epoch:             pm.Epoch,
-			Sender:            wire.MemberSender(sd.LeafIndex),
-			AuthenticatedData: pm.AuthenticatedData,
-			ContentType:       pm.ContentType,
-			ApplicationData:   pmc.ApplicationData,
-			Proposal:          pmc.Proposal,
-			Commit:            pmc.Commit,
-		},
-		Auth: pmc.Auth,
-	}, nil
+	return ac, nil
 }

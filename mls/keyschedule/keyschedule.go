@@ -63,10 +63,18 @@ func FromJoiner(cs suite.CipherSuite, joinerSecret, pskSecret, groupContext []by
 		panic("keyschedule: " + err.Error())
 	}
 	defer clear(epochSecret)
+	e := FromEpochSecret(cs, epochSecret)
+	e.JoinerSecret = append([]byte(nil), joinerSecret...)
+	e.WelcomeSecret = cs.DeriveSecret(member, "welcome")
+	return e
+}
+
+// FromEpochSecret derives the epoch's secrets from epoch_secret itself, as
+// the creator of a group does for epoch 0 (§11). JoinerSecret and
+// WelcomeSecret are left empty.
+func FromEpochSecret(cs suite.CipherSuite, epochSecret []byte) *Epoch {
 	return &Epoch{
 		Suite:              cs,
-		JoinerSecret:       append([]byte(nil), joinerSecret...),
-		WelcomeSecret:      cs.DeriveSecret(member, "welcome"),
 		SenderDataSecret:   cs.DeriveSecret(epochSecret, "sender data"),
 		EncryptionSecret:   cs.DeriveSecret(epochSecret, "encryption"),
 		ExporterSecret:     cs.DeriveSecret(epochSecret, "exporter"),

@@ -43,7 +43,7 @@ type Tree struct {
 	leaves  uint32 // number of leaf slots: 0 or a power of two
 	members uint32 // non-blank leaves
 
-	encKeys keyMap // encryption_key of each leaf -> leaf index
+	encKeys keyMap // encryption_key of every non-blank node -> node index
 	sigKeys keyMap // signature_key of each leaf -> leaf index
 
 	// Credential type bookkeeping for §7.3, kept as counts so that
@@ -150,10 +150,11 @@ func (t *Tree) FindSignatureKey(key []byte) (LeafIndex, bool) {
 	return LeafIndex(l), ok
 }
 
-// FindEncryptionKey returns the leaf holding the encryption key.
-func (t *Tree) FindEncryptionKey(key []byte) (LeafIndex, bool) {
-	l, ok := t.encKeys.get(string(key))
-	return LeafIndex(l), ok
+// FindEncryptionKey returns the node (leaf or parent) holding the
+// encryption key.
+func (t *Tree) FindEncryptionKey(key []byte) (NodeIndex, bool) {
+	x, ok := t.encKeys.get(string(key))
+	return NodeIndex(x), ok
 }
 
 // CredentialTypeSupportedByAll reports whether every member lists ct in its
@@ -190,6 +191,16 @@ func (t *Tree) CredentialTypesInUse(except LeafIndex) []wire.CredentialType {
 // setEntry stores node data at x and invalidates the cached hashes of x and
 // its ancestors.
 func (t *Tree) setEntry(x NodeIndex, leaf *wire.LeafNode, parent *wire.ParentNode) {
+	if !x.IsLeaf() {
+		if old := t.entry(x).parent; old != nil {
+			if v, ok := t.encKeys.get(string(old.EncryptionKey)); ok && v == uint32(x) {
+				t.encKeys.del(t.tok, string(old.EncryptionKey))
+			}
+		}
+		if parent != nil {
+			t.encKeys.put(t.tok, string(parent.EncryptionKey), uint32(x))
+		}
+	}
 	t.nodes.set(t.tok, uint32(x), &entry{owner: t.tok, leaf: leaf, parent: parent})
 	t.invalidateAbove(x)
 }
@@ -219,7 +230,7 @@ func (t *Tree) mutableCounts() *credCounts {
 func (t *Tree) indexLeaf(l LeafIndex, leaf *wire.LeafNode, add bool) {
 	c := t.mutableCounts()
 	if add {
-		t.encKeys.put(t.tok, string(leaf.EncryptionKey), uint32(l))
+		t.encKeys.put(t.tok, string(leaf.EncryptionKey), uint32(l.Node()))
 		t.sigKeys.put(t.tok, string(leaf.SignatureKey), uint32(l))
 		t.members++
 		c.inUse[leaf.Credential.Type]++
@@ -228,7 +239,7 @@ func (t *Tree) indexLeaf(l LeafIndex, leaf *wire.LeafNode, add bool) {
 		}
 		return
 	}
-	if v, ok := t.encKeys.get(string(leaf.EncryptionKey)); ok && v == uint32(l) {
+	if v, ok := t.encKeys.get(string(leaf.EncryptionKey)); ok && v == uint32(l.Node()) {
 		t.encKeys.del(t.tok, string(leaf.EncryptionKey))
 	}
 	if v, ok := t.sigKeys.get(string(leaf.SignatureKey)); ok && v == uint32(l) {
@@ -360,6 +371,16 @@ func (t *Tree) AddLeaf(leaf *wire.LeafNode) LeafIndex {
 		}
 	}
 	return l
+}
+
+// NextFreeLeaf returns the leaf an Add (or an external joiner) would take:
+// the leftmost blank leaf, or the first leaf of the extension if there is
+// none.
+func (t *Tree) NextFreeLeaf() LeafIndex {
+	if l, ok := t.firstBlankLeaf(); ok {
+		return l
+	}
+	return LeafIndex(t.leaves)
 }
 
 func (t *Tree) firstBlankLeaf() (LeafIndex, bool) {

@@ -42,6 +42,9 @@ type LeafCheck struct {
 	// members, for validating the leaves of a tree all at once.
 	SkipUniqueness bool
 	SkipSupport    bool
+	// SkipSignature leaves out the signature check, for a leaf whose
+	// signature the caller has already verified.
+	SkipSignature bool
 }
 
 func leafError(format string, args ...any) error {
@@ -52,6 +55,9 @@ func leafError(format string, args ...any) error {
 func (t *Tree) ValidateLeaf(leaf *wire.LeafNode, c LeafCheck) error {
 	if err := t.validateLeafAlone(leaf, c); err != nil {
 		return err
+	}
+	if c.SkipSignature {
+		return nil
 	}
 	if err := leaf.VerifySignature(t.cs, c.GroupID, uint32(c.Index)); err != nil {
 		return leafError("signature: %v", err)
@@ -136,8 +142,8 @@ func (t *Tree) validateLeafAlone(leaf *wire.LeafNode, c LeafCheck) error {
 		}
 	}
 	if !c.SkipUniqueness {
-		if l, ok := t.FindEncryptionKey(leaf.EncryptionKey); ok && !(c.Replaces && l == c.Index) {
-			return fmt.Errorf("%w: encryption key already used by leaf %d", ErrDuplicateKey, l)
+		if x, ok := t.FindEncryptionKey(leaf.EncryptionKey); ok && !(c.Replaces && x == c.Index.Node()) {
+			return fmt.Errorf("%w: encryption key already used by node %d", ErrDuplicateKey, x)
 		}
 		if l, ok := t.FindSignatureKey(leaf.SignatureKey); ok && !(c.Replaces && l == c.Index) {
 			return fmt.Errorf("%w: signature key already used by leaf %d", ErrDuplicateKey, l)
@@ -157,9 +163,9 @@ func containsExt(v []wire.ExtensionType, x wire.ExtensionType) bool {
 
 // Verify checks a tree received from outside the group (§12.4.3.1): every
 // leaf is valid (signatures checked on all cores), every credential type
-// in use is supported by every member, unmerged leaves are consistent,
-// parent keys are unique, and every non-blank parent is parent-hash valid.
-// Key uniqueness among leaves was checked by FromWire.
+// in use is supported by every member, unmerged leaves are consistent, and
+// every non-blank parent is parent-hash valid.
+// The uniqueness of every node's keys was checked by FromWire.
 func (t *Tree) Verify(groupID []byte, c LeafCheck) error {
 	if err := t.verifyLeaves(groupID, c); err != nil {
 		return err
@@ -170,9 +176,6 @@ func (t *Tree) Verify(groupID []byte, c LeafCheck) error {
 		}
 	}
 	if err := t.VerifyUnmergedLeaves(); err != nil {
-		return err
-	}
-	if err := t.verifyParentKeysUnique(); err != nil {
 		return err
 	}
 	return t.VerifyParentHashes()
@@ -242,21 +245,6 @@ func (t *Tree) VerifyUnmergedLeaves() error {
 				}
 			}
 		}
-	}
-	return nil
-}
-
-func (t *Tree) verifyParentKeysUnique() error {
-	seen := make(map[string]NodeIndex, t.Width())
-	for x := NodeIndex(0); uint32(x) < t.Width(); x++ {
-		k := t.EncryptionKey(x)
-		if k == nil {
-			continue
-		}
-		if y, dup := seen[string(k)]; dup {
-			return fmt.Errorf("%w: nodes %d and %d", ErrDuplicateKey, y, x)
-		}
-		seen[string(k)] = x
 	}
 	return nil
 }

@@ -41,6 +41,14 @@ func FromWire(cs suite.CipherSuite, rt wire.RatchetTree) (*Tree, error) {
 	}
 	t.nodes = buildVec(t.tok, vals)
 	t.leaves = leaves
+	for x := NodeIndex(1); uint32(x) < t.Width(); x += 2 {
+		if p := t.ParentNode(x); p != nil {
+			if y, dup := t.FindEncryptionKey(p.EncryptionKey); dup {
+				return nil, fmt.Errorf("%w: encryption key of nodes %d and %d", ErrDuplicateKey, y, x)
+			}
+			t.encKeys.put(t.tok, string(p.EncryptionKey), uint32(x))
+		}
+	}
 	for l := LeafIndex(0); uint32(l) < leaves; l++ {
 		leaf := t.Leaf(l)
 		if leaf == nil {

@@ -232,3 +232,46 @@ func (cs CipherSuite) DecryptWithLabel(k *HPKEPrivateKey, label string, context,
 	}
 	return pt, nil
 }
+
+// externalInitLabel is the exporter label of external initialization (§8.3).
+const externalInitLabel = "MLS 1.0 external init secret"
+
+// ExternalInit is the joiner's side of external initialization (§8.3): it
+// encapsulates to the group's external_pub and exports the init_secret.
+func (cs CipherSuite) ExternalInit(externalPub []byte, r io.Reader) (kemOutput, initSecret []byte, err error) {
+	if err := cs.Check(); err != nil {
+		return nil, nil, err
+	}
+	p := cs.p()
+	pk, err := p.kem.Scheme().UnmarshalBinaryPublicKey(externalPub)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidPublicKey, err)
+	}
+	sender, err := p.hpke.NewSender(pk, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("suite: HPKE setup: %w", err)
+	}
+	enc, sealer, err := sender.Setup(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("suite: HPKE setup: %w", err)
+	}
+	return enc, sealer.Export([]byte(externalInitLabel), uint(cs.Nh())), nil
+}
+
+// ExternalInitSecret is the group's side of external initialization: it
+// decapsulates kemOutput with the external private key and exports the
+// init_secret.
+func (cs CipherSuite) ExternalInitSecret(k *HPKEPrivateKey, kemOutput []byte) ([]byte, error) {
+	if k == nil || k.sk == nil || k.cs != cs {
+		return nil, ErrInvalidPrivateKey
+	}
+	receiver, err := cs.p().hpke.NewReceiver(k.sk, nil)
+	if err != nil {
+		return nil, fmt.Errorf("suite: HPKE setup: %w", err)
+	}
+	opener, err := receiver.Setup(kemOutput)
+	if err != nil {
+		return nil, ErrDecryption
+	}
+	return opener.Export([]byte(externalInitLabel), uint(cs.Nh())), nil
+}

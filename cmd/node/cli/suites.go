@@ -106,7 +106,7 @@ func selfTest(cs suite.CipherSuite) error {
 	if err != nil {
 		return err
 	}
-	ac, err := framing.DecryptPrivateMessage(keys(), pm, nil)
+	ac, err := framing.DecryptPrivateMessage(keys(), pm, nil, nil)
 	if err != nil {
 		return err
 	}

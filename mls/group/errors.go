@@ -1,0 +1,69 @@
+package group
+
+import (
+	"errors"
+)
+
+var (
+	// ErrWrongGroup reports a message for another group.
+	ErrWrongGroup = errors.New("group: message is for another group")
+	// ErrWrongEpoch reports a message made in another epoch than the state
+	// processing it.
+	ErrWrongEpoch = errors.New("group: message is for another epoch")
+	// ErrUnknownSender reports a sender that is not a member (a blank or
+	// out-of-range leaf, or an unknown external sender).
+	ErrUnknownSender = errors.New("group: unknown sender")
+	// ErrInvalidSenderType reports a sender type the content does not allow.
+	ErrInvalidSenderType = errors.New("group: sender type not allowed for this content")
+	// ErrBadSignature reports a signature that does not verify.
+	ErrBadSignature = errors.New("group: invalid signature")
+	// ErrOwnMessage reports a message that this member sent itself; its
+	// effect is obtained from the StagedCommit or proposal that made it.
+	ErrOwnMessage = errors.New("group: message sent by this member")
+	// ErrUnknownProposal reports a commit referring to a proposal this
+	// member has not seen in the epoch.
+	ErrUnknownProposal = errors.New("group: commit refers to an unknown proposal")
+	// ErrInvalidProposal reports a proposal that breaks a rule of §12.1;
+	// the wrapped error says which.
+	ErrInvalidProposal = errors.New("group: invalid proposal")
+	// ErrInvalidProposalList reports a committed proposal list that breaks
+	// a rule of §12.2; the wrapped error says which.
+	ErrInvalidProposalList = errors.New("group: invalid proposal list")
+	// ErrPathRequired reports a commit without a path that needs one.
+	ErrPathRequired = errors.New("group: commit requires a path")
+	// ErrInvalidCommit reports a commit that fails processing (§12.4.2);
+	// the wrapped error says why.
+	ErrInvalidCommit = errors.New("group: invalid commit")
+	// ErrBadConfirmationTag reports a commit or GroupInfo whose
+	// confirmation tag does not verify.
+	ErrBadConfirmationTag = errors.New("group: invalid confirmation tag")
+	// ErrMissingPSK reports a PSK the member does not hold.
+	ErrMissingPSK = errors.New("group: pre-shared key not available")
+	// ErrInvalidKeyPackage reports a KeyPackage that fails validation
+	// (§10.1); the wrapped error says why.
+	ErrInvalidKeyPackage = errors.New("group: invalid key package")
+	// ErrInvalidWelcome reports a Welcome that cannot be joined (§12.4.3.1);
+	// the wrapped error says why.
+	ErrInvalidWelcome = errors.New("group: invalid welcome")
+	// ErrNoMatchingKeyPackage reports a Welcome with no entry for the
+	// joiner's KeyPackage.
+	ErrNoMatchingKeyPackage = errors.New("group: welcome is not for this key package")
+	// ErrInvalidGroupInfo reports a GroupInfo that fails verification.
+	ErrInvalidGroupInfo = errors.New("group: invalid group info")
+	// ErrTreeMissing reports a join without a ratchet tree.
+	ErrTreeMissing = errors.New("group: ratchet tree not provided")
+	// ErrNotMember reports an operation that needs membership by a state
+	// whose member has been removed.
+	ErrNotMember = errors.New("group: not a member of the group")
+	// ErrReInitPending reports an attempt to use a group that is being
+	// reinitialized (§11.2).
+	ErrReInitPending = errors.New("group: group is being reinitialized")
+	// ErrApplicationInPublic reports application data sent as a
+	// PublicMessage.
+	ErrApplicationInPublic = errors.New("group: application message must be encrypted")
+	// ErrUnsupportedMessage reports a wire format the operation does not
+	// accept.
+	ErrUnsupportedMessage = errors.New("group: unsupported message type")
+	// ErrMalformedSnapshot reports a state snapshot that does not decode.
+	ErrMalformedSnapshot = errors.New("group: malformed state snapshot")
+)

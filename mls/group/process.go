@@ -1,0 +1,197 @@
+package group
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/keyschedule"
+	"github.com/parley-p2p/parley/mls/ratchettree"
+	"github.com/parley-p2p/parley/mls/wire"
+)
+
+// Processed is the result of processing a message of this epoch.
+type Processed struct {
+	WireFormat        wire.WireFormat
+	ContentType       wire.ContentType
+	Sender            wire.Sender
+	AuthenticatedData []byte
+
+	// ApplicationData is set for application messages.
+	ApplicationData []byte
+	// Proposal and ProposalRef are set for proposals, which are cached
+	// for later commits.
+	Proposal    wire.Proposal
+	ProposalRef []byte
+	// Commit is set for commits: the staged next epoch.
+	Commit *StagedCommit
+}
+
+// ProcessBytes decodes an MLSMessage and processes it.
+func (s *State) ProcessBytes(data []byte) (*Processed, error) {
+	var m wire.MLSMessage
+	if err := codec.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("group: decoding message: %w", err)
+	}
+	return s.Process(&m)
+}
+
+// Process authenticates a PublicMessage or PrivateMessage of this epoch
+// and acts on it: application data is returned, a proposal is validated
+// and cached, a commit is validated and staged (this State does not
+// change; the StagedCommit holds the next epoch). A message that fails
+// leaves the State as it was, message keys included.
+func (s *State) Process(m *wire.MLSMessage) (*Processed, error) {
+	ac, err := s.unprotect(m)
+	if err != nil {
+		return nil, err
+	}
+	c := &ac.Content
+	out := &Processed{WireFormat: ac.WireFormat, ContentType: c.ContentType, Sender: c.Sender, AuthenticatedData: c.AuthenticatedData}
+	switch c.ContentType {
+	case wire.ContentApplication:
+		if s.reinit != nil {
+			return nil, ErrReInitPending
+		}
+		out.ApplicationData = c.ApplicationData
+	case wire.ContentProposal:
+		if err := s.checkProposal(c.Proposal, c.Sender); err != nil {
+			return nil, err
+		}
+		ref := s.cs.ProposalRef(codec.MustMarshal(ac))
+		if s.findProposal(ref) == nil {
+			s.proposals = append(s.proposals, &cachedProposal{ref: ref, proposal: c.Proposal, sender: c.Sender})
+		}
+		out.Proposal, out.ProposalRef = c.Proposal, ref
+	case wire.ContentCommit:
+		sc, err := s.processCommit(ac)
+		if err != nil {
+			return nil, err
+		}
+		out.Commit = sc
+	}
+	return out, nil
+}
+
+// processCommit validates a commit from another member or an external
+// joiner and stages the epoch it leads to (§12.4.2).
+func (s *State) processCommit(ac *wire.AuthenticatedContent) (*StagedCommit, error) {
+	if s.reinit != nil {
+		return nil, ErrReInitPending
+	}
+	c := ac.Content.Commit
+	committer := ac.Content.Sender
+	external := committer.Type == wire.SenderNewMemberCommit
+	if committer.Type != wire.SenderMember && !external {
+		return nil, fmt.Errorf("%w: commit from sender type %d", ErrInvalidSenderType, committer.Type)
+	}
+	list, err := s.resolveProposals(committer, c.Proposals)
+	if err != nil {
+		return nil, err
+	}
+	for _, cp := range list {
+		if cp.ref != nil {
+			continue // validated when received
+		}
+		if _, isEI := cp.proposal.(*wire.ExternalInit); isEI && external {
+			continue
+		}
+		if err := s.checkProposal(cp.proposal, committer); err != nil {
+			return nil, err
+		}
+	}
+	pv, err := s.applyProposals(list, committer, external, false)
+	if err != nil {
+		return nil, err
+	}
+	if pv.pathRequired && c.Path == nil {
+		return nil, ErrPathRequired
+	}
+	tree := pv.tree
+	priv := s.priv.Clone()
+	if pv.ownUpdateKey != nil {
+		priv.Set(s.own.Node(), pv.ownUpdateKey)
+	}
+	selfRemoved := tree.Leaf(s.own) == nil
+	commitSecret := keyschedule.Zero(s.cs)
+	if c.Path != nil {
+		sender := LeafIndex(committer.Index)
+		if external {
+			sender = tree.NextFreeLeaf()
+		}
+		if err := s.checkPathKeys(tree, sender, c.Path, external, pv); err != nil {
+			return nil, err
+		}
+		if external {
+			leaf := c.Path.LeafNode
+			tree.AddLeaf(&leaf)
+		}
+		if err := tree.MergeUpdatePath(sender, c.Path); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidCommit, err)
+		}
+		if !selfRemoved {
+			provisional := s.provisionalContext(tree, pv.exts)
+			commitSecret, err = priv.DecryptPath(tree, sender, c.Path, provisional, leafSet(pv.added))
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrInvalidCommit, err)
+			}
+		}
+	}
+	if selfRemoved {
+		// Without a place in the new tree this member cannot derive the
+		// new epoch; it learns only that it was removed.
+		sc := s.staged(pv, list, committer, c.Path != nil, nil)
+		sc.SelfRemoved = true
+		return sc, nil
+	}
+	initSecret := s.secrets.InitSecret
+	if external {
+		ext, err := s.secrets.ExternalKey()
+		if err != nil {
+			return nil, err
+		}
+		initSecret, err = s.cs.ExternalInitSecret(ext, pv.externalInit.KEMOutput)
+		ext.Destroy()
+		if err != nil {
+			return nil, fmt.Errorf("%w: external init: %w", ErrInvalidCommit, err)
+		}
+		defer clear(initSecret)
+	}
+	if !priv.Prune(tree) {
+		return nil, fmt.Errorf("%w: own leaf key lost", ErrInvalidCommit)
+	}
+	next, epoch, err := s.nextEpoch(pv, ac, commitSecret, initSecret, ac.Auth.ConfirmationTag, s.own, priv, s.signer)
+	if err != nil {
+		return nil, err
+	}
+	epoch.ForgetJoinerSecrets()
+	return s.staged(pv, list, committer, c.Path != nil, next), nil
+}
+
+// checkPathKeys validates the new leaf of an UpdatePath and checks that
+// none of its keys is already in the tree (§12.4.2).
+func (s *State) checkPathKeys(tree *ratchettree.Tree, sender LeafIndex, up *wire.UpdatePath, external bool, pv *provisional) error {
+	check := s.leafCheck(wire.LeafNodeSourceCommit, sender, pv.exts)
+	if external {
+		check.Replaces = false // a new leaf, not a replacement
+	} else if old := tree.Leaf(sender); old == nil {
+		return fmt.Errorf("%w: committer's leaf is blank", ErrInvalidCommit)
+	} else if bytes.Equal(old.EncryptionKey, up.LeafNode.EncryptionKey) {
+		return fmt.Errorf("%w: committer's encryption key unchanged", ErrInvalidCommit)
+	}
+	if err := tree.ValidateLeaf(&up.LeafNode, check); err != nil {
+		return fmt.Errorf("%w: committer's leaf: %w", ErrInvalidCommit, err)
+	}
+	seen := map[string]bool{string(up.LeafNode.EncryptionKey): true}
+	for i := range up.Nodes {
+		k := up.Nodes[i].EncryptionKey
+		if _, dup := tree.FindEncryptionKey(k); dup || seen[string(k)] {
+			return fmt.Errorf("%w: path key %d already in the tree", ErrInvalidCommit, i)
+		}
+		seen[string(k)] = true
+		if err := s.cs.ValidateHPKEPublicKey(k); err != nil {
+			return fmt.Errorf("%w: path key %d: %w", ErrInvalidCommit, i, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,380 @@
+package group
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/ratchettree"
+	"github.com/parley-p2p/parley/mls/suite"
+	"github.com/parley-p2p/parley/mls/wire"
+)
+
+// committedProposal is one entry of a commit's proposal list, resolved.
+type committedProposal struct {
+	proposal wire.Proposal
+	sender   wire.Sender
+	ref      []byte // nil for an inline proposal
+	// updateKey is this member's private key for its own Update.
+	updateKey *suite.HPKEPrivateKey
+}
+
+// AppliedProposal describes a proposal a commit applied.
+type AppliedProposal struct {
+	Proposal wire.Proposal
+	Sender   wire.Sender
+	// Ref is the ProposalRef for a proposal sent by reference, nil inline.
+	Ref []byte
+}
+
+func invalidProposal(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidProposal, fmt.Sprintf(format, args...))
+}
+
+func invalidList(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidProposalList, fmt.Sprintf(format, args...))
+}
+
+// canSendExternally reports whether an external sender may send a
+// proposal of type t (§12.1.8).
+func canSendExternally(t wire.ProposalType) bool {
+	switch t {
+	case wire.ProposalAdd, wire.ProposalRemove, wire.ProposalPreSharedKey, wire.ProposalReInit, wire.ProposalGroupContextExtensions:
+		return true
+	}
+	return false
+}
+
+// checkProposal applies the rules of §12.1 that concern one proposal on
+// its own, as it is received (or created) in this epoch.
+func (s *State) checkProposal(p wire.Proposal, sender wire.Sender) error {
+	switch sender.Type {
+	case wire.SenderExternal:
+		if !canSendExternally(p.ProposalType()) {
+			return fmt.Errorf("%w: %v proposal from an external sender", ErrInvalidSenderType, p.ProposalType())
+		}
+	case wire.SenderNewMemberProposal:
+		if p.ProposalType() != wire.ProposalAdd {
+			return fmt.Errorf("%w: new_member_proposal must be an Add", ErrInvalidSenderType)
+		}
+	}
+	switch p := p.(type) {
+	case *wire.Add:
+		if err := ValidateKeyPackage(&p.KeyPackage, s.cs, s.cfg.lifetimeNow(), s.cfg.ValidateCredential); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
+		}
+		if s.cfg.MaxLifetime > 0 {
+			lt := p.KeyPackage.LeafNode.Lifetime
+			if lt.NotAfter-lt.NotBefore > uint64(s.cfg.MaxLifetime.Seconds()) {
+				return invalidProposal("key package lifetime exceeds %v", s.cfg.MaxLifetime)
+			}
+		}
+	case *wire.Update:
+		if sender.Type != wire.SenderMember {
+			return invalidProposal("update from a non-member")
+		}
+		if err := s.tree.ValidateLeaf(&p.LeafNode, s.leafCheck(wire.LeafNodeSourceUpdate, LeafIndex(sender.Index), s.ctx.Extensions)); err != nil {
+			return fmt.Errorf("%w: update: %w", ErrInvalidProposal, err)
+		}
+	case *wire.Remove:
+		if s.tree.Leaf(LeafIndex(p.Removed)) == nil {
+			return invalidProposal("remove of blank or unknown leaf %d", p.Removed)
+		}
+	case *wire.PreSharedKey:
+		if err := s.checkPSKID(&p.PSK); err != nil {
+			return err
+		}
+	case *wire.ReInit:
+		if p.Version < s.ctx.Version {
+			return invalidProposal("reinit to an older version")
+		}
+		if err := p.CipherSuite.Check(); err != nil {
+			return fmt.Errorf("%w: reinit: %w", ErrInvalidProposal, err)
+		}
+	case *wire.ExternalInit:
+		return invalidProposal("external_init outside an external commit")
+	case *wire.GroupContextExtensions:
+		if _, err := requiredCapabilities(p.Extensions); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
+		}
+		if _, err := externalSenders(p.Extensions); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
+		}
+	default:
+		return invalidProposal("unsupported proposal type %d", p.ProposalType())
+	}
+	return nil
+}
+
+// checkPSKID applies the PreSharedKey rules of §12.1.4 for an ordinary
+// commit.
+func (s *State) checkPSKID(id *wire.PreSharedKeyID) error {
+	if len(id.Nonce) != s.cs.Nh() {
+		return invalidProposal("psk_nonce of %d bytes", len(id.Nonce))
+	}
+	if id.Type == wire.PSKResumption && id.Usage != wire.ResumptionApplication {
+		return invalidProposal("resumption PSK with usage %d outside reinit or branch", id.Usage)
+	}
+	return nil
+}
+
+// leafCheck returns the validation context of a leaf for this group.
+func (s *State) leafCheck(source wire.LeafNodeSource, index LeafIndex, exts wire.Extensions) ratchettree.LeafCheck {
+	rc, _ := requiredCapabilities(exts) // validated when the extensions were accepted
+	c := ratchettree.LeafCheck{
+		Source:             source,
+		GroupID:            s.ctx.GroupID,
+		Index:              index,
+		Required:           rc,
+		ValidateCredential: s.cfg.ValidateCredential,
+		MaxLifetime:        s.cfg.MaxLifetime,
+	}
+	switch source {
+	case wire.LeafNodeSourceUpdate, wire.LeafNodeSourceCommit:
+		c.Replaces = true
+	case wire.LeafNodeSourceKeyPackage:
+		c.Now = s.cfg.lifetimeNow()
+	}
+	return c
+}
+
+// resolveProposals turns a commit's ProposalOrRef list into proposals,
+// looking references up in the epoch's cache.
+func (s *State) resolveProposals(committer wire.Sender, list []wire.ProposalOrRef) ([]committedProposal, error) {
+	out := make([]committedProposal, 0, len(list))
+	for _, por := range list {
+		if por.Proposal != nil {
+			out = append(out, committedProposal{proposal: por.Proposal, sender: committer})
+			continue
+		}
+		cp := s.findProposal(por.Reference)
+		if cp == nil {
+			return nil, fmt.Errorf("%w: %x", ErrUnknownProposal, por.Reference)
+		}
+		out = append(out, committedProposal{proposal: cp.proposal, sender: cp.sender, ref: cp.ref, updateKey: cp.updateKey})
+	}
+	return out, nil
+}
+
+func (s *State) findProposal(ref []byte) *cachedProposal {
+	for _, cp := range s.proposals {
+		if bytes.Equal(cp.ref, ref) {
+			return cp
+		}
+	}
+	return nil
+}
+
+// provisional is the result of applying a proposal list (§12.3).
+type provisional struct {
+	tree         *ratchettree.Tree
+	exts         wire.Extensions
+	extsChanged  bool
+	added        []LeafIndex
+	addedKPs     []*wire.KeyPackage
+	removed      []LeafIndex
+	updated      []LeafIndex
+	psks         []wire.PreSharedKeyID
+	externalInit *wire.ExternalInit
+	reinit       *wire.ReInit
+	pathRequired bool
+	// ownUpdateKey is set when the commit applies this member's own Update.
+	ownUpdateKey *suite.HPKEPrivateKey
+}
+
+// applyProposals validates a committed proposal list (§12.2) and applies
+// it to a copy of the tree and extensions (§12.3). committerLeaf is the
+// committer's leaf (ignored for external commits). ownCommit lifts the
+// ban on reinit/branch PSKs for this member's own first commit in a
+// reinitialized or branched group.
+func (s *State) applyProposals(list []committedProposal, committer wire.Sender, external bool, allowResumptionPSK bool) (*provisional, error) {
+	pv := &provisional{exts: s.ctx.Extensions, pathRequired: len(list) == 0}
+	var (
+		gce        *wire.GroupContextExtensions
+		updates    []committedProposal
+		removes    []*wire.Remove
+		adds       []*wire.Add
+		seenLeaves = map[uint32]bool{}
+		seenPSKs   [][]byte
+		externals  int
+	)
+	for _, cp := range list {
+		p := cp.proposal
+		if external {
+			switch p.ProposalType() {
+			case wire.ProposalExternalInit, wire.ProposalRemove, wire.ProposalPreSharedKey:
+			default:
+				return nil, invalidList("%v proposal in an external commit", p.ProposalType())
+			}
+			if cp.ref != nil {
+				return nil, invalidList("external commit refers to a proposal")
+			}
+		}
+		switch p := p.(type) {
+		case *wire.Add:
+			adds = append(adds, p)
+		case *wire.Update:
+			if committer.Type == wire.SenderMember && cp.sender == committer {
+				return nil, invalidList("committer includes its own update")
+			}
+			if seenLeaves[cp.sender.Index] {
+				return nil, invalidList("several updates or removes for leaf %d", cp.sender.Index)
+			}
+			seenLeaves[cp.sender.Index] = true
+			updates = append(updates, cp)
+			pv.pathRequired = true
+		case *wire.Remove:
+			if committer.Type == wire.SenderMember && p.Removed == committer.Index {
+				return nil, invalidList("committer removes itself")
+			}
+			if seenLeaves[p.Removed] {
+				return nil, invalidList("several updates or removes for leaf %d", p.Removed)
+			}
+			seenLeaves[p.Removed] = true
+			removes = append(removes, p)
+			pv.pathRequired = true
+		case *wire.PreSharedKey:
+			enc := codec.MustMarshal(&p.PSK)
+			for _, e := range seenPSKs {
+				if bytes.Equal(e, enc) {
+					return nil, invalidList("PSK included twice")
+				}
+			}
+			seenPSKs = append(seenPSKs, enc)
+			if !(allowResumptionPSK && p.PSK.Type == wire.PSKResumption) {
+				if err := s.checkPSKID(&p.PSK); err != nil {
+					return nil, err
+				}
+			}
+			pv.psks = append(pv.psks, p.PSK)
+		case *wire.ReInit:
+			if len(list) != 1 {
+				return nil, invalidList("reinit together with other proposals")
+			}
+			pv.reinit = p
+		case *wire.ExternalInit:
+			if !external {
+				return nil, invalidList("external_init in a member's commit")
+			}
+			externals++
+			pv.externalInit = p
+			pv.pathRequired = true
+		case *wire.GroupContextExtensions:
+			if gce != nil {
+				return nil, invalidList("several group_context_extensions proposals")
+			}
+			gce = p
+			pv.pathRequired = true
+		default:
+			return nil, invalidList("unsupported proposal type %d", p.ProposalType())
+		}
+	}
+	if external {
+		if externals != 1 {
+			return nil, invalidList("external commit with %d external_init proposals", externals)
+		}
+		if len(removes) > 1 {
+			return nil, invalidList("external commit with %d removes", len(removes))
+		}
+	}
+
+	tree := s.tree.Clone()
+	pv.tree = tree
+	if gce != nil {
+		pv.exts, pv.extsChanged = gce.Extensions, true
+	}
+	for _, cp := range updates {
+		u := cp.proposal.(*wire.Update)
+		l := LeafIndex(cp.sender.Index)
+		if tree.Leaf(l) == nil {
+			return nil, invalidList("update from blank leaf %d", l)
+		}
+		if err := tree.ValidateLeaf(&u.LeafNode, s.leafCheck(wire.LeafNodeSourceUpdate, l, pv.exts)); err != nil {
+			return nil, fmt.Errorf("%w: update of leaf %d: %w", ErrInvalidProposalList, l, err)
+		}
+		tree.UpdateLeaf(l, &u.LeafNode)
+		pv.updated = append(pv.updated, l)
+		if l == s.own && cp.updateKey != nil {
+			pv.ownUpdateKey = cp.updateKey
+		}
+	}
+	for _, r := range removes {
+		l := LeafIndex(r.Removed)
+		if tree.Leaf(l) == nil {
+			return nil, invalidList("remove of blank leaf %d", l)
+		}
+		tree.RemoveLeaf(l)
+		pv.removed = append(pv.removed, l)
+	}
+	if len(removes) > 0 {
+		tree.Truncate()
+	}
+	for _, a := range adds {
+		l := tree.NextFreeLeaf()
+		if err := s.checkAdd(tree, a, l, pv.exts); err != nil {
+			return nil, err
+		}
+		leaf := a.KeyPackage.LeafNode
+		tree.AddLeaf(&leaf)
+		pv.added = append(pv.added, l)
+		pv.addedKPs = append(pv.addedKPs, &a.KeyPackage)
+	}
+	if gce != nil {
+		if err := s.checkExtensionsSupported(tree, gce.Extensions); err != nil {
+			return nil, err
+		}
+	}
+	return pv, nil
+}
+
+// checkAdd validates an added KeyPackage against the tree it joins.
+func (s *State) checkAdd(tree *ratchettree.Tree, a *wire.Add, l LeafIndex, exts wire.Extensions) error {
+	kp := &a.KeyPackage
+	if kp.CipherSuite != s.cs || kp.Version != s.ctx.Version {
+		return invalidList("added key package for suite %v version %d", kp.CipherSuite, kp.Version)
+	}
+	c := s.leafCheck(wire.LeafNodeSourceKeyPackage, l, exts)
+	c.GroupID = nil
+	c.SkipSignature = true // verified with the KeyPackage by checkProposal
+	if err := tree.ValidateLeaf(&kp.LeafNode, c); err != nil {
+		return fmt.Errorf("%w: add: %w", ErrInvalidProposalList, err)
+	}
+	return nil
+}
+
+// checkExtensionsSupported checks that every member supports new group
+// context extensions and their required capabilities (§12.1.7). It costs
+// O(n) and runs only for GroupContextExtensions proposals.
+func (s *State) checkExtensionsSupported(tree *ratchettree.Tree, exts wire.Extensions) error {
+	rc, err := requiredCapabilities(exts)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidProposalList, err)
+	}
+	for _, l := range tree.LeafIndices() {
+		caps := &tree.Leaf(l).Capabilities
+		for _, x := range exts {
+			if !caps.HasExtension(x.Type) {
+				return invalidList("member %d does not support extension %d", l, x.Type)
+			}
+		}
+		if rc == nil {
+			continue
+		}
+		for _, x := range rc.Extensions {
+			if !caps.HasExtension(x) {
+				return invalidList("member %d does not support required extension %d", l, x)
+			}
+		}
+		for _, p := range rc.Proposals {
+			if !caps.HasProposal(p) {
+				return invalidList("member %d does not support required proposal %d", l, p)
+			}
+		}
+		for _, ct := range rc.Credentials {
+			if !caps.HasCredential(ct) {
+				return invalidList("member %d does not support required credential %d", l, ct)
+			}
+		}
+	}
+	return nil
+}
