@@ -76,8 +76,12 @@ type CommitOptions struct {
 	WelcomeExternalPub bool
 
 	// allowResumptionPSK permits reinit and branch PSKs (own first commit
-	// of a reinitialized or branched group).
+	// of a reinitialized or branched group), taken from resumed.
 	allowResumptionPSK bool
+	resumed            *State
+	// tamper, in tests only, changes the commit after it is built and
+	// before it is signed, to make commits that break one rule.
+	tamper func(*wire.Commit)
 }
 
 // pathRequiredFor reports whether a list needs a path.
@@ -128,6 +132,7 @@ func (s *State) Commit(opts CommitOptions) (*StagedCommit, error) {
 	if err != nil {
 		return nil, err
 	}
+	pv.resumed = opts.resumed
 	tree := pv.tree
 	newPriv := s.priv.Clone()
 	if pv.ownUpdateKey != nil {
@@ -168,6 +173,9 @@ func (s *State) Commit(opts CommitOptions) (*StagedCommit, error) {
 		commitSecret = own.CommitSecret
 	}
 
+	if opts.tamper != nil {
+		opts.tamper(commit)
+	}
 	content := s.newContent(wire.ContentCommit, opts.AuthenticatedData)
 	content.Commit = commit
 	wf := wireFormat(opts.Encrypt)
@@ -319,7 +327,11 @@ func (s *State) nextEpoch(pv *provisional, ac *wire.AuthenticatedContent, commit
 	if err != nil {
 		return nil, nil, err
 	}
-	psk, err := pskSecret(s.cfg, s.cs, pv.psks, s)
+	from := s
+	if pv.resumed != nil {
+		from = pv.resumed
+	}
+	psk, err := pskSecret(s.cfg, s.cs, pv.psks, from)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,6 +2,7 @@ package group
 
 import (
 	"errors"
+	"fmt"
 )
 
 var (
@@ -66,4 +67,31 @@ var (
 	ErrUnsupportedMessage = errors.New("group: unsupported message type")
 	// ErrMalformedSnapshot reports a state snapshot that does not decode.
 	ErrMalformedSnapshot = errors.New("group: malformed state snapshot")
+)
+
+// The rules of proposal list validation (§12.2), each wrapping
+// ErrInvalidProposalList, and of commit processing (§12.4.2), each wrapping
+// ErrInvalidCommit.
+var (
+	ErrCommitterUpdate        = fmt.Errorf("%w: the committer includes its own update", ErrInvalidProposalList)
+	ErrCommitterRemoved       = fmt.Errorf("%w: the committer removes itself", ErrInvalidProposalList)
+	ErrDuplicateLeafChange    = fmt.Errorf("%w: several updates or removes for one leaf", ErrInvalidProposalList)
+	ErrDuplicatePSK           = fmt.Errorf("%w: a PSK is included twice", ErrInvalidProposalList)
+	ErrMultipleGCE            = fmt.Errorf("%w: several group_context_extensions proposals", ErrInvalidProposalList)
+	ErrReInitNotAlone         = fmt.Errorf("%w: reinit together with other proposals", ErrInvalidProposalList)
+	ErrExternalInitInCommit   = fmt.Errorf("%w: external_init in a member's commit", ErrInvalidProposalList)
+	ErrExternalCommitProposal = fmt.Errorf("%w: proposal not allowed in an external commit", ErrInvalidProposalList)
+	ErrExternalCommitRef      = fmt.Errorf("%w: external commit refers to a proposal", ErrInvalidProposalList)
+	ErrExternalInitCount      = fmt.Errorf("%w: external commit needs exactly one external_init", ErrInvalidProposalList)
+	ErrExternalCommitRemoves  = fmt.Errorf("%w: external commit with several removes", ErrInvalidProposalList)
+	ErrBlankLeafChange        = fmt.Errorf("%w: update or remove of a blank leaf", ErrInvalidProposalList)
+	ErrUnsupportedByMembers   = fmt.Errorf("%w: not supported by every member", ErrInvalidProposalList)
+	ErrAddMismatch            = fmt.Errorf("%w: added key package does not match the group", ErrInvalidProposalList)
+
+	ErrCommitterBlank      = fmt.Errorf("%w: committer's leaf is blank", ErrInvalidCommit)
+	ErrCommitterKeyReused  = fmt.Errorf("%w: committer's encryption key unchanged", ErrInvalidCommit)
+	ErrPathKeyInTree       = fmt.Errorf("%w: an UpdatePath key is already in the tree", ErrInvalidCommit)
+	ErrCommitterLeaf       = fmt.Errorf("%w: committer's new leaf is invalid", ErrInvalidCommit)
+	ErrPSKRule             = fmt.Errorf("%w: PreSharedKey rule", ErrInvalidProposal)
+	ErrRemoveUnknownMember = fmt.Errorf("%w: remove of a blank or unknown leaf", ErrInvalidProposal)
 )

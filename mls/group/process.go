@@ -47,6 +47,9 @@ func (s *State) Process(m *wire.MLSMessage) (*Processed, error) {
 		return nil, err
 	}
 	c := &ac.Content
+	if s.retired && c.ContentType != wire.ContentApplication {
+		return nil, fmt.Errorf("%w: handshake message for a retired epoch", ErrWrongEpoch)
+	}
 	out := &Processed{WireFormat: ac.WireFormat, ContentType: c.ContentType, Sender: c.Sender, AuthenticatedData: c.AuthenticatedData}
 	switch c.ContentType {
 	case wire.ContentApplication:
@@ -55,7 +58,7 @@ func (s *State) Process(m *wire.MLSMessage) (*Processed, error) {
 		}
 		out.ApplicationData = c.ApplicationData
 	case wire.ContentProposal:
-		if err := s.checkProposal(c.Proposal, c.Sender); err != nil {
+		if err := s.checkStandaloneProposal(c.Proposal, c.Sender); err != nil {
 			return nil, err
 		}
 		ref := s.cs.ProposalRef(codec.MustMarshal(ac))
@@ -92,9 +95,6 @@ func (s *State) processCommit(ac *wire.AuthenticatedContent) (*StagedCommit, err
 	for _, cp := range list {
 		if cp.ref != nil {
 			continue // validated when received
-		}
-		if _, isEI := cp.proposal.(*wire.ExternalInit); isEI && external {
-			continue
 		}
 		if err := s.checkProposal(cp.proposal, committer); err != nil {
 			return nil, err
@@ -175,18 +175,18 @@ func (s *State) checkPathKeys(tree *ratchettree.Tree, sender LeafIndex, up *wire
 	if external {
 		check.Replaces = false // a new leaf, not a replacement
 	} else if old := tree.Leaf(sender); old == nil {
-		return fmt.Errorf("%w: committer's leaf is blank", ErrInvalidCommit)
+		return ErrCommitterBlank
 	} else if bytes.Equal(old.EncryptionKey, up.LeafNode.EncryptionKey) {
-		return fmt.Errorf("%w: committer's encryption key unchanged", ErrInvalidCommit)
+		return ErrCommitterKeyReused
 	}
 	if err := tree.ValidateLeaf(&up.LeafNode, check); err != nil {
-		return fmt.Errorf("%w: committer's leaf: %w", ErrInvalidCommit, err)
+		return fmt.Errorf("%w: %w", ErrCommitterLeaf, err)
 	}
 	seen := map[string]bool{string(up.LeafNode.EncryptionKey): true}
 	for i := range up.Nodes {
 		k := up.Nodes[i].EncryptionKey
 		if _, dup := tree.FindEncryptionKey(k); dup || seen[string(k)] {
-			return fmt.Errorf("%w: path key %d already in the tree", ErrInvalidCommit, i)
+			return fmt.Errorf("%w: node %d of the path", ErrPathKeyInTree, i)
 		}
 		seen[string(k)] = true
 		if err := s.cs.ValidateHPKEPublicKey(k); err != nil {

@@ -31,10 +31,6 @@ func invalidProposal(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidProposal, fmt.Sprintf(format, args...))
 }
 
-func invalidList(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidProposalList, fmt.Sprintf(format, args...))
-}
-
 // canSendExternally reports whether an external sender may send a
 // proposal of type t (§12.1.8).
 func canSendExternally(t wire.ProposalType) bool {
@@ -78,7 +74,7 @@ func (s *State) checkProposal(p wire.Proposal, sender wire.Sender) error {
 		}
 	case *wire.Remove:
 		if s.tree.Leaf(LeafIndex(p.Removed)) == nil {
-			return invalidProposal("remove of blank or unknown leaf %d", p.Removed)
+			return fmt.Errorf("%w: leaf %d", ErrRemoveUnknownMember, p.Removed)
 		}
 	case *wire.PreSharedKey:
 		if err := s.checkPSKID(&p.PSK); err != nil {
@@ -92,7 +88,8 @@ func (s *State) checkProposal(p wire.Proposal, sender wire.Sender) error {
 			return fmt.Errorf("%w: reinit: %w", ErrInvalidProposal, err)
 		}
 	case *wire.ExternalInit:
-		return invalidProposal("external_init outside an external commit")
+		// Only valid inside an external commit; the list rules of §12.2
+		// reject it anywhere else.
 	case *wire.GroupContextExtensions:
 		if _, err := requiredCapabilities(p.Extensions); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
@@ -106,14 +103,22 @@ func (s *State) checkProposal(p wire.Proposal, sender wire.Sender) error {
 	return nil
 }
 
+// checkStandaloneProposal checks a proposal sent in a proposal message.
+func (s *State) checkStandaloneProposal(p wire.Proposal, sender wire.Sender) error {
+	if _, ok := p.(*wire.ExternalInit); ok {
+		return fmt.Errorf("%w: external_init outside an external commit", ErrInvalidProposal)
+	}
+	return s.checkProposal(p, sender)
+}
+
 // checkPSKID applies the PreSharedKey rules of §12.1.4 for an ordinary
 // commit.
 func (s *State) checkPSKID(id *wire.PreSharedKeyID) error {
 	if len(id.Nonce) != s.cs.Nh() {
-		return invalidProposal("psk_nonce of %d bytes", len(id.Nonce))
+		return fmt.Errorf("%w: psk_nonce of %d bytes", ErrPSKRule, len(id.Nonce))
 	}
 	if id.Type == wire.PSKResumption && id.Usage != wire.ResumptionApplication {
-		return invalidProposal("resumption PSK with usage %d outside reinit or branch", id.Usage)
+		return fmt.Errorf("%w: resumption PSK with usage %d outside reinit or branch", ErrPSKRule, id.Usage)
 	}
 	return nil
 }
@@ -180,6 +185,9 @@ type provisional struct {
 	pathRequired bool
 	// ownUpdateKey is set when the commit applies this member's own Update.
 	ownUpdateKey *suite.HPKEPrivateKey
+	// resumed is the group whose resumption PSKs a reinit or branch commit
+	// uses.
+	resumed *State
 }
 
 // applyProposals validates a committed proposal list (§12.2) and applies
@@ -204,10 +212,10 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 			switch p.ProposalType() {
 			case wire.ProposalExternalInit, wire.ProposalRemove, wire.ProposalPreSharedKey:
 			default:
-				return nil, invalidList("%v proposal in an external commit", p.ProposalType())
+				return nil, fmt.Errorf("%w: %v", ErrExternalCommitProposal, p.ProposalType())
 			}
 			if cp.ref != nil {
-				return nil, invalidList("external commit refers to a proposal")
+				return nil, ErrExternalCommitRef
 			}
 		}
 		switch p := p.(type) {
@@ -215,20 +223,20 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 			adds = append(adds, p)
 		case *wire.Update:
 			if committer.Type == wire.SenderMember && cp.sender == committer {
-				return nil, invalidList("committer includes its own update")
+				return nil, ErrCommitterUpdate
 			}
 			if seenLeaves[cp.sender.Index] {
-				return nil, invalidList("several updates or removes for leaf %d", cp.sender.Index)
+				return nil, fmt.Errorf("%w: leaf %d", ErrDuplicateLeafChange, cp.sender.Index)
 			}
 			seenLeaves[cp.sender.Index] = true
 			updates = append(updates, cp)
 			pv.pathRequired = true
 		case *wire.Remove:
 			if committer.Type == wire.SenderMember && p.Removed == committer.Index {
-				return nil, invalidList("committer removes itself")
+				return nil, ErrCommitterRemoved
 			}
 			if seenLeaves[p.Removed] {
-				return nil, invalidList("several updates or removes for leaf %d", p.Removed)
+				return nil, fmt.Errorf("%w: leaf %d", ErrDuplicateLeafChange, p.Removed)
 			}
 			seenLeaves[p.Removed] = true
 			removes = append(removes, p)
@@ -237,7 +245,7 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 			enc := codec.MustMarshal(&p.PSK)
 			for _, e := range seenPSKs {
 				if bytes.Equal(e, enc) {
-					return nil, invalidList("PSK included twice")
+					return nil, ErrDuplicatePSK
 				}
 			}
 			seenPSKs = append(seenPSKs, enc)
@@ -249,32 +257,32 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 			pv.psks = append(pv.psks, p.PSK)
 		case *wire.ReInit:
 			if len(list) != 1 {
-				return nil, invalidList("reinit together with other proposals")
+				return nil, ErrReInitNotAlone
 			}
 			pv.reinit = p
 		case *wire.ExternalInit:
 			if !external {
-				return nil, invalidList("external_init in a member's commit")
+				return nil, ErrExternalInitInCommit
 			}
 			externals++
 			pv.externalInit = p
 			pv.pathRequired = true
 		case *wire.GroupContextExtensions:
 			if gce != nil {
-				return nil, invalidList("several group_context_extensions proposals")
+				return nil, ErrMultipleGCE
 			}
 			gce = p
 			pv.pathRequired = true
 		default:
-			return nil, invalidList("unsupported proposal type %d", p.ProposalType())
+			return nil, fmt.Errorf("%w: unsupported proposal type %d", ErrInvalidProposalList, p.ProposalType())
 		}
 	}
 	if external {
 		if externals != 1 {
-			return nil, invalidList("external commit with %d external_init proposals", externals)
+			return nil, fmt.Errorf("%w: %d", ErrExternalInitCount, externals)
 		}
 		if len(removes) > 1 {
-			return nil, invalidList("external commit with %d removes", len(removes))
+			return nil, fmt.Errorf("%w: %d", ErrExternalCommitRemoves, len(removes))
 		}
 	}
 
@@ -287,7 +295,7 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 		u := cp.proposal.(*wire.Update)
 		l := LeafIndex(cp.sender.Index)
 		if tree.Leaf(l) == nil {
-			return nil, invalidList("update from blank leaf %d", l)
+			return nil, fmt.Errorf("%w: update of leaf %d", ErrBlankLeafChange, l)
 		}
 		if err := tree.ValidateLeaf(&u.LeafNode, s.leafCheck(wire.LeafNodeSourceUpdate, l, pv.exts)); err != nil {
 			return nil, fmt.Errorf("%w: update of leaf %d: %w", ErrInvalidProposalList, l, err)
@@ -301,7 +309,7 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 	for _, r := range removes {
 		l := LeafIndex(r.Removed)
 		if tree.Leaf(l) == nil {
-			return nil, invalidList("remove of blank leaf %d", l)
+			return nil, fmt.Errorf("%w: remove of leaf %d", ErrBlankLeafChange, l)
 		}
 		tree.RemoveLeaf(l)
 		pv.removed = append(pv.removed, l)
@@ -331,7 +339,7 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 func (s *State) checkAdd(tree *ratchettree.Tree, a *wire.Add, l LeafIndex, exts wire.Extensions) error {
 	kp := &a.KeyPackage
 	if kp.CipherSuite != s.cs || kp.Version != s.ctx.Version {
-		return invalidList("added key package for suite %v version %d", kp.CipherSuite, kp.Version)
+		return fmt.Errorf("%w: suite %v version %d", ErrAddMismatch, kp.CipherSuite, kp.Version)
 	}
 	c := s.leafCheck(wire.LeafNodeSourceKeyPackage, l, exts)
 	c.GroupID = nil
@@ -354,7 +362,7 @@ func (s *State) checkExtensionsSupported(tree *ratchettree.Tree, exts wire.Exten
 		caps := &tree.Leaf(l).Capabilities
 		for _, x := range exts {
 			if !caps.HasExtension(x.Type) {
-				return invalidList("member %d does not support extension %d", l, x.Type)
+				return fmt.Errorf("%w: member %d lacks extension %d", ErrUnsupportedByMembers, l, x.Type)
 			}
 		}
 		if rc == nil {
@@ -362,17 +370,17 @@ func (s *State) checkExtensionsSupported(tree *ratchettree.Tree, exts wire.Exten
 		}
 		for _, x := range rc.Extensions {
 			if !caps.HasExtension(x) {
-				return invalidList("member %d does not support required extension %d", l, x)
+				return fmt.Errorf("%w: member %d lacks required extension %d", ErrUnsupportedByMembers, l, x)
 			}
 		}
 		for _, p := range rc.Proposals {
 			if !caps.HasProposal(p) {
-				return invalidList("member %d does not support required proposal %d", l, p)
+				return fmt.Errorf("%w: member %d lacks required proposal %d", ErrUnsupportedByMembers, l, p)
 			}
 		}
 		for _, ct := range rc.Credentials {
 			if !caps.HasCredential(ct) {
-				return invalidList("member %d does not support required credential %d", l, ct)
+				return fmt.Errorf("%w: member %d lacks required credential %d", ErrUnsupportedByMembers, l, ct)
 			}
 		}
 	}

@@ -45,7 +45,7 @@ func (s *State) frame(content *wire.FramedContent, auth *wire.FramedContentAuthD
 
 // canSend reports whether this member may send in this epoch.
 func (s *State) canSend() error {
-	if s.tree.Leaf(s.own) == nil || s.priv == nil {
+	if s.retired || s.tree.Leaf(s.own) == nil || s.priv == nil {
 		return ErrNotMember
 	}
 	return nil
@@ -105,7 +105,7 @@ func (s *State) Propose(p wire.Proposal, encrypt bool, authenticatedData []byte)
 		p = &wire.Update{LeafNode: leaf}
 		cp.updateKey = key
 	}
-	if err := s.checkProposal(p, cp.sender); err != nil {
+	if err := s.checkStandaloneProposal(p, cp.sender); err != nil {
 		return nil, nil, err
 	}
 	cp.proposal = p
@@ -136,6 +136,9 @@ func (s *State) Propose(p wire.Proposal, encrypt bool, authenticatedData []byte)
 func (s *State) unprotect(m *wire.MLSMessage) (*wire.AuthenticatedContent, error) {
 	switch m.WireFormat {
 	case wire.WireFormatPublicMessage:
+		if s.retired {
+			return nil, fmt.Errorf("%w: handshake message for a retired epoch", ErrWrongEpoch)
+		}
 		return s.unprotectPublic(m.PublicMessage)
 	case wire.WireFormatPrivateMessage:
 		return s.unprotectPrivate(m.PrivateMessage)

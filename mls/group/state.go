@@ -63,6 +63,9 @@ type State struct {
 	// reinit is set when the commit that made this epoch held a ReInit:
 	// the group may then only be reinitialized (§11.2).
 	reinit *wire.ReInit
+
+	// retired is set by Retire: the State only reads late messages.
+	retired bool
 }
 
 type resumptionPSK struct {

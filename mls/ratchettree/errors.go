@@ -1,6 +1,9 @@
 package ratchettree
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrMalformedTree reports a serialized tree that breaks a structural
@@ -33,4 +36,18 @@ var (
 	ErrPathDecryption = errors.New("ratchettree: path secret decryption failed")
 	// ErrBlankLeaf reports an operation on a blank or out-of-range leaf.
 	ErrBlankLeaf = errors.New("ratchettree: leaf is blank or out of range")
+)
+
+// The rules of LeafNode validation (§7.3), each wrapping ErrInvalidLeaf.
+var (
+	ErrLeafSource            = fmt.Errorf("%w: wrong leaf_node_source", ErrInvalidLeaf)
+	ErrLeafCredential        = fmt.Errorf("%w: credential rejected", ErrInvalidLeaf)
+	ErrLeafSignature         = fmt.Errorf("%w: signature does not verify", ErrInvalidLeaf)
+	ErrLeafPublicKey         = fmt.Errorf("%w: malformed public key", ErrInvalidLeaf)
+	ErrLeafOwnCredential     = fmt.Errorf("%w: credential type not in its own capabilities", ErrInvalidLeaf)
+	ErrLeafExtension         = fmt.Errorf("%w: extension not in its capabilities", ErrInvalidLeaf)
+	ErrLeafRequired          = fmt.Errorf("%w: required capability not supported", ErrInvalidLeaf)
+	ErrLeafLifetime          = fmt.Errorf("%w: outside its lifetime", ErrInvalidLeaf)
+	ErrLeafKeyUnchanged      = fmt.Errorf("%w: update keeps the encryption key", ErrInvalidLeaf)
+	ErrLeafCredentialSupport = fmt.Errorf("%w: credential types not supported across the group", ErrInvalidLeaf)
 )

@@ -47,8 +47,8 @@ type LeafCheck struct {
 	SkipSignature bool
 }
 
-func leafError(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidLeaf, fmt.Sprintf(format, args...))
+func leafError(rule error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", rule, fmt.Sprintf(format, args...))
 }
 
 // ValidateLeaf checks leaf against the rules of §7.3 in the context c.
@@ -60,7 +60,7 @@ func (t *Tree) ValidateLeaf(leaf *wire.LeafNode, c LeafCheck) error {
 		return nil
 	}
 	if err := leaf.VerifySignature(t.cs, c.GroupID, uint32(c.Index)); err != nil {
-		return leafError("signature: %v", err)
+		return leafError(ErrLeafSignature, "%v", err)
 	}
 	return nil
 }
@@ -68,58 +68,58 @@ func (t *Tree) ValidateLeaf(leaf *wire.LeafNode, c LeafCheck) error {
 // validateLeafAlone is ValidateLeaf without the signature check.
 func (t *Tree) validateLeafAlone(leaf *wire.LeafNode, c LeafCheck) error {
 	if c.Source != 0 && leaf.Source != c.Source {
-		return leafError("leaf_node_source %d, want %d", leaf.Source, c.Source)
+		return leafError(ErrLeafSource, "%d, want %d", leaf.Source, c.Source)
 	}
 	if c.ValidateCredential != nil {
 		if err := c.ValidateCredential(&leaf.Credential, leaf.SignatureKey); err != nil {
-			return fmt.Errorf("%w: credential rejected: %w", ErrInvalidLeaf, err)
+			return fmt.Errorf("%w: %w", ErrLeafCredential, err)
 		}
 	}
 	if err := t.cs.ValidateSignaturePublicKey(leaf.SignatureKey); err != nil {
-		return leafError("signature key: %v", err)
+		return leafError(ErrLeafPublicKey, "signature key: %v", err)
 	}
 	if err := t.cs.ValidateHPKEPublicKey(leaf.EncryptionKey); err != nil {
-		return leafError("encryption key: %v", err)
+		return leafError(ErrLeafPublicKey, "encryption key: %v", err)
 	}
 	caps := &leaf.Capabilities
 	if !caps.HasCredential(leaf.Credential.Type) {
-		return leafError("credential type %d not in its own capabilities", leaf.Credential.Type)
+		return leafError(ErrLeafOwnCredential, "type %d", leaf.Credential.Type)
 	}
 	for _, x := range leaf.Extensions {
 		if !x.Type.IsDefault() && !containsExt(caps.Extensions, x.Type) {
-			return leafError("extension %d not in capabilities", x.Type)
+			return leafError(ErrLeafExtension, "extension %d", x.Type)
 		}
 	}
 	if r := c.Required; r != nil {
 		for _, x := range r.Extensions {
 			if !caps.HasExtension(x) {
-				return leafError("required extension %d not supported", x)
+				return leafError(ErrLeafRequired, "extension %d", x)
 			}
 		}
 		for _, p := range r.Proposals {
 			if !caps.HasProposal(p) {
-				return leafError("required proposal %d not supported", p)
+				return leafError(ErrLeafRequired, "proposal %d", p)
 			}
 		}
 		for _, ct := range r.Credentials {
 			if !caps.HasCredential(ct) {
-				return leafError("required credential %d not supported", ct)
+				return leafError(ErrLeafRequired, "credential %d", ct)
 			}
 		}
 	}
 	if leaf.Source == wire.LeafNodeSourceKeyPackage {
 		lt := leaf.Lifetime
 		if lt.NotBefore > lt.NotAfter {
-			return leafError("lifetime ends before it starts")
+			return leafError(ErrLeafLifetime, "ends before it starts")
 		}
 		if !c.Now.IsZero() {
 			now := uint64(c.Now.Unix())
 			if now < lt.NotBefore || now > lt.NotAfter {
-				return leafError("outside its lifetime")
+				return leafError(ErrLeafLifetime, "now is outside")
 			}
 		}
 		if c.MaxLifetime > 0 && lt.NotAfter-lt.NotBefore > uint64(c.MaxLifetime/time.Second) {
-			return leafError("lifetime longer than %v", c.MaxLifetime)
+			return leafError(ErrLeafLifetime, "longer than %v", c.MaxLifetime)
 		}
 	}
 	replaced := LeafIndex(^uint32(0))
@@ -127,17 +127,17 @@ func (t *Tree) validateLeafAlone(leaf *wire.LeafNode, c LeafCheck) error {
 		replaced = c.Index
 		if leaf.Source == wire.LeafNodeSourceUpdate {
 			if old := t.Leaf(c.Index); old != nil && bytes.Equal(old.EncryptionKey, leaf.EncryptionKey) {
-				return leafError("update does not change the encryption key")
+				return leafError(ErrLeafKeyUnchanged, "")
 			}
 		}
 	}
 	if !c.SkipSupport {
 		if !t.CredentialTypeSupportedByAll(leaf.Credential.Type, replaced) {
-			return leafError("credential type %d not supported by every member", leaf.Credential.Type)
+			return leafError(ErrLeafCredentialSupport, "type %d not supported by every member", leaf.Credential.Type)
 		}
 		for _, ct := range t.CredentialTypesInUse(replaced) {
 			if !caps.HasCredential(ct) {
-				return leafError("does not support credential type %d used in the group", ct)
+				return leafError(ErrLeafCredentialSupport, "does not support type %d used in the group", ct)
 			}
 		}
 	}
@@ -172,7 +172,7 @@ func (t *Tree) Verify(groupID []byte, c LeafCheck) error {
 	}
 	for ct, n := range t.counts.inUse {
 		if n > 0 && t.counts.supported[ct] != t.members {
-			return leafError("credential type %d not supported by every member", ct)
+			return leafError(ErrLeafCredentialSupport, "type %d not supported by every member", ct)
 		}
 	}
 	if err := t.VerifyUnmergedLeaves(); err != nil {

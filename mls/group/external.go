@@ -1,0 +1,216 @@
+package group
+
+import (
+	"fmt"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/framing"
+	"github.com/parley-p2p/parley/mls/ratchettree"
+	"github.com/parley-p2p/parley/mls/suite"
+	"github.com/parley-p2p/parley/mls/wire"
+)
+
+// ExternalJoinOptions shape an external commit.
+type ExternalJoinOptions struct {
+	// Tree is the group's ratchet tree, for GroupInfos without the
+	// ratchet_tree extension.
+	Tree wire.RatchetTree
+	// Credential and Capabilities describe the joiner's new leaf
+	// (Capabilities defaults to DefaultCapabilities).
+	Credential     wire.Credential
+	Capabilities   *wire.Capabilities
+	LeafExtensions wire.Extensions
+	// Resync removes the joiner's old appearance at this leaf.
+	Resync *LeafIndex
+	// PSKs are injected with PreSharedKey proposals.
+	PSKs              []wire.PreSharedKeyID
+	AuthenticatedData []byte
+	// GroupInfo, when set, asks for a GroupInfo of the new epoch.
+	GroupInfo *GroupInfoOptions
+}
+
+// JoinExternal joins a group by external commit (§12.4.3.2) from a GroupInfo
+// with an external_pub extension. It returns the commit to send and the
+// joiner's State in the new epoch.
+func JoinExternal(cfg *Config, gi *wire.GroupInfo, signer *suite.SignaturePrivateKey, opts ExternalJoinOptions) (*StagedCommit, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	cs := gi.GroupContext.CipherSuite
+	if err := cs.Check(); err != nil {
+		return nil, err
+	}
+	if signer.Suite() != cs {
+		return nil, fmt.Errorf("%w: signer of suite %v", ErrInvalidGroupInfo, signer.Suite())
+	}
+	tree, err := verifiedTree(cfg, gi, opts.Tree)
+	if err != nil {
+		return nil, err
+	}
+	data, ok := gi.Extensions.Find(wire.ExtensionExternalPub)
+	if !ok {
+		return nil, fmt.Errorf("%w: no external_pub", ErrInvalidGroupInfo)
+	}
+	var ep wire.ExternalPub
+	if err := codec.Unmarshal(data, &ep); err != nil {
+		return nil, fmt.Errorf("%w: external_pub: %w", ErrInvalidGroupInfo, err)
+	}
+	kemOutput, initSecret, err := cs.ExternalInit(ep.PublicKey, cfg.rand())
+	if err != nil {
+		return nil, fmt.Errorf("%w: external init: %w", ErrInvalidGroupInfo, err)
+	}
+	defer clear(initSecret)
+
+	// base stands for the group's current epoch as the joiner sees it.
+	base, err := groupInfoState(cfg, gi, tree)
+	if err != nil {
+		return nil, err
+	}
+	me := wire.Sender{Type: wire.SenderNewMemberCommit}
+	list := []committedProposal{{proposal: &wire.ExternalInit{KEMOutput: kemOutput}, sender: me}}
+	if opts.Resync != nil {
+		list = append(list, committedProposal{proposal: &wire.Remove{Removed: uint32(*opts.Resync)}, sender: me})
+	}
+	for _, id := range opts.PSKs {
+		list = append(list, committedProposal{proposal: &wire.PreSharedKey{PSK: id}, sender: me})
+	}
+	for _, cp := range list[1:] {
+		if err := base.checkProposal(cp.proposal, me); err != nil {
+			return nil, err
+		}
+	}
+	pv, err := base.applyProposals(list, me, true, false)
+	if err != nil {
+		return nil, err
+	}
+	tree = pv.tree
+	caps := DefaultCapabilities()
+	if opts.Capabilities != nil {
+		caps = *opts.Capabilities
+	}
+	template := wire.LeafNode{
+		SignatureKey: signer.PublicKey(),
+		Credential:   opts.Credential,
+		Capabilities: caps,
+		Source:       wire.LeafNodeSourceCommit,
+		Extensions:   opts.LeafExtensions,
+	}
+	own := tree.NextFreeLeaf()
+	placeholder := template
+	tree.AddLeaf(&placeholder)
+	path, err := tree.ApplyOwnPath(own, template, signer, gi.GroupContext.GroupID, cfg.rand())
+	if err != nil {
+		return nil, err
+	}
+	defer path.Destroy()
+	if err := tree.ValidateLeaf(path.LeafNode, base.leafCheck(wire.LeafNodeSourceCommit, own, pv.exts)); err != nil {
+		return nil, fmt.Errorf("%w: own leaf: %w", ErrInvalidCommit, err)
+	}
+	up, err := tree.EncryptPath(path, base.provisionalContext(tree, pv.exts), nil, cfg.rand())
+	if err != nil {
+		return nil, err
+	}
+	priv := ratchettree.NewPrivateKeys(own, path.LeafKey)
+	for i, x := range path.Nodes {
+		priv.Set(x, path.NodeKeys[i])
+	}
+	content := wire.FramedContent{
+		GroupID:           gi.GroupContext.GroupID,
+		Epoch:             gi.GroupContext.Epoch,
+		Sender:            me,
+		AuthenticatedData: opts.AuthenticatedData,
+		ContentType:       wire.ContentCommit,
+		Commit:            &wire.Commit{Proposals: proposalRefs(list), Path: up},
+	}
+	sig, err := framing.Sign(cs, signer, wire.WireFormatPublicMessage, &content, base.ctxEnc, cfg.rand())
+	if err != nil {
+		return nil, err
+	}
+	ac := &wire.AuthenticatedContent{WireFormat: wire.WireFormatPublicMessage, Content: content, Auth: wire.FramedContentAuthData{Signature: sig}}
+	next, epoch, err := base.nextEpoch(pv, ac, path.CommitSecret, initSecret, nil, own, priv, signer)
+	if err != nil {
+		return nil, err
+	}
+	epoch.ForgetJoinerSecrets()
+	pm, err := framing.NewPublicMessage(cs, &content, &ac.Auth, nil, base.ctxEnc)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := codec.Marshal(wire.NewMLSMessage(pm))
+	if err != nil {
+		return nil, err
+	}
+	sc := base.staged(pv, list, me, true, next)
+	sc.Message = enc
+	if opts.GroupInfo != nil {
+		if sc.GroupInfo, err = next.GroupInfo(*opts.GroupInfo); err != nil {
+			return nil, err
+		}
+	}
+	return sc, nil
+}
+
+// groupInfoState builds the public part of a group's state from a verified
+// GroupInfo: enough to validate and apply proposals and run the key
+// schedule of a commit, but holding no secrets.
+func groupInfoState(cfg *Config, gi *wire.GroupInfo, tree *ratchettree.Tree) (*State, error) {
+	ctxEnc, err := codec.Marshal(&gi.GroupContext)
+	if err != nil {
+		return nil, err
+	}
+	cs := gi.GroupContext.CipherSuite
+	return &State{
+		cfg:                   cfg,
+		cs:                    cs,
+		ctx:                   gi.GroupContext,
+		ctxEnc:                ctxEnc,
+		tree:                  tree,
+		own:                   LeafIndex(^uint32(0)),
+		confirmationTag:       gi.ConfirmationTag,
+		interimTranscriptHash: framing.InterimTranscriptHash(cs, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag),
+	}, nil
+}
+
+// NewMemberAddProposal makes an Add proposal in which a would-be member
+// proposes its own KeyPackage (sender type new_member_proposal, §12.1.8),
+// for the given group and epoch. It returns the encoded MLSMessage.
+func NewMemberAddProposal(groupID []byte, epoch uint64, bundle *KeyPackageBundle, authenticatedData []byte) ([]byte, error) {
+	content := wire.FramedContent{
+		GroupID:           groupID,
+		Epoch:             epoch,
+		Sender:            wire.Sender{Type: wire.SenderNewMemberProposal},
+		AuthenticatedData: authenticatedData,
+		ContentType:       wire.ContentProposal,
+		Proposal:          &wire.Add{KeyPackage: *bundle.KeyPackage},
+	}
+	return externalPublicMessage(bundle.KeyPackage.CipherSuite, bundle.Signer, &content)
+}
+
+// ExternalProposal makes a proposal from an external sender listed at
+// senderIndex in the group's external_senders extension (§12.1.8.1).
+func ExternalProposal(cs suite.CipherSuite, groupID []byte, epoch uint64, senderIndex uint32, signer *suite.SignaturePrivateKey, p wire.Proposal, authenticatedData []byte) ([]byte, error) {
+	if !canSendExternally(p.ProposalType()) {
+		return nil, fmt.Errorf("%w: %v proposal from an external sender", ErrInvalidSenderType, p.ProposalType())
+	}
+	content := wire.FramedContent{
+		GroupID:           groupID,
+		Epoch:             epoch,
+		Sender:            wire.Sender{Type: wire.SenderExternal, Index: senderIndex},
+		AuthenticatedData: authenticatedData,
+		ContentType:       wire.ContentProposal,
+		Proposal:          p,
+	}
+	return externalPublicMessage(cs, signer, &content)
+}
+
+func externalPublicMessage(cs suite.CipherSuite, signer *suite.SignaturePrivateKey, content *wire.FramedContent) ([]byte, error) {
+	sig, err := framing.Sign(cs, signer, wire.WireFormatPublicMessage, content, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	pm, err := framing.NewPublicMessage(cs, content, &wire.FramedContentAuthData{Signature: sig}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return codec.Marshal(wire.NewMLSMessage(pm))
+}

@@ -1,0 +1,276 @@
+package group
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/wire"
+)
+
+func TestSnapshotRestoresTheStateExactly(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	b := f.members[1]
+	// Leave some message keys half used and a proposal cached.
+	for range 3 {
+		m, _ := f.members[0].EncryptApplication([]byte("x"), nil)
+		if _, err := b.ProcessBytes(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.ProcessBytes(f.rawProposal(2, &wire.Update{LeafNode: *f.updateLeaf(2, nil)})); err != nil {
+		t.Fatal(err)
+	}
+	snap := snapshot(t, b)
+	restored, err := Restore(f.cfg, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := snapshot(t, restored); !bytes.Equal(again, snap) {
+		t.Fatal("restored state encodes differently")
+	}
+	// The restored state and the original behave the same.
+	commit := f.commit(3, CommitOptions{IncludePending: true})
+	r1, err := b.ProcessBytes(commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := restored.ProcessBytes(commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r1.Commit.State.EpochAuthenticator(), r2.Commit.State.EpochAuthenticator()) {
+		t.Error("original and restored states reach different epochs")
+	}
+	if _, err := Restore(f.cfg, snap[:len(snap)-1]); !errors.Is(err, ErrMalformedSnapshot) {
+		t.Errorf("truncated snapshot: err = %v", err)
+	}
+}
+
+func TestSiblingCommitsCanBothBeStagedAndEitherMerged(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	c1 := f.commit(0, CommitOptions{})
+	c2 := f.commit(2, CommitOptions{Encrypt: true})
+	r1, err := f.members[1].ProcessBytes(c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := f.members[1].ProcessBytes(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(r1.Commit.State.EpochAuthenticator(), r2.Commit.State.EpochAuthenticator()) {
+		t.Fatal("sibling epochs are identical")
+	}
+	// Member 3 picks the second branch; member 1 can follow it too.
+	r3, err := f.members[3].ProcessBytes(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r2.Commit.State.EpochAuthenticator(), r3.Commit.State.EpochAuthenticator()) {
+		t.Error("members disagree on the same branch")
+	}
+	r1.Commit.Discard()
+}
+
+func TestLateApplicationMessageFromRetainedEpoch(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	now := time.Unix(1000, 0)
+	g := NewGroup(f.members[1], History{MaxEpochs: 2, MaxAge: time.Hour})
+	g.Now = func() time.Time { return now }
+	late, err := f.members[0].EncryptApplication([]byte("late"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		res, err := g.ProcessBytes(f.commitAdopt(2, CommitOptions{}))
+		if err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+		if err := g.Merge(res.Commit); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			out, err := g.ProcessBytes(late)
+			if err != nil || string(out.ApplicationData) != "late" {
+				t.Fatalf("late message one epoch back: %q, %v", out.ApplicationData, err)
+			}
+		}
+	}
+	if g.History.Len() != 2 {
+		t.Errorf("history keeps %d epochs, want 2", g.History.Len())
+	}
+	late2, _ := f.members[0].EncryptApplication([]byte("too late"), nil)
+	if _, err := g.ProcessBytes(late2); !errors.Is(err, ErrWrongEpoch) {
+		t.Errorf("message from an expired epoch: err = %v", err)
+	}
+	now = now.Add(2 * time.Hour)
+	g.History.Expire(now)
+	if g.History.Len() != 0 {
+		t.Errorf("history keeps %d epochs after MaxAge", g.History.Len())
+	}
+}
+
+// commitAdopt has member i commit and move to the new epoch.
+func (f *fixture) commitAdopt(i int, opts CommitOptions) []byte {
+	f.t.Helper()
+	sc, err := f.members[i].Commit(opts)
+	if err != nil {
+		f.t.Fatalf("creating commit: %v", err)
+	}
+	f.members[i] = sc.State
+	return sc.Message
+}
+
+func TestExternalJoinAndResync(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	gi, err := f.members[0].GroupInfo(GroupInfoOptions{WithTree: true, WithExternalPub: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gi = decodeGroupInfo(t, codec.MustMarshal(gi))
+	erin := newTestBundle(t, f.cfg, "erin", nil)
+	sc, err := JoinExternal(f.cfg, gi, erin.Signer, ExternalJoinOptions{Credential: erin.KeyPackage.LeafNode.Credential})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		res, err := f.members[i].ProcessBytes(sc.Message)
+		if err != nil {
+			t.Fatalf("member %d: %v", i, err)
+		}
+		if !bytes.Equal(res.Commit.State.EpochAuthenticator(), sc.State.EpochAuthenticator()) {
+			t.Errorf("member %d disagrees with the joiner", i)
+		}
+		f.members[i] = res.Commit.State
+	}
+	// Carol lost her state and resyncs: she joins again, removing her old leaf.
+	gi, _ = f.members[0].GroupInfo(GroupInfoOptions{WithTree: true, WithExternalPub: true})
+	old := LeafIndex(2)
+	carol2 := newTestBundle(t, f.cfg, "carol", nil)
+	sc2, err := JoinExternal(f.cfg, gi, carol2.Signer, ExternalJoinOptions{Credential: carol2.KeyPackage.LeafNode.Credential, Resync: &old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.members[1].ProcessBytes(sc2.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Commit.State.Tree().Members() != 5 || sc2.State.OwnLeaf() != 2 {
+		t.Errorf("after resync: %d members, carol at %d", res.Commit.State.Tree().Members(), sc2.State.OwnLeaf())
+	}
+}
+
+func decodeGroupInfo(t *testing.T, b []byte) *wire.GroupInfo {
+	t.Helper()
+	var gi wire.GroupInfo
+	if err := codec.Unmarshal(b, &gi); err != nil {
+		t.Fatal(err)
+	}
+	return &gi
+}
+
+func TestExternalProposals(t *testing.T) {
+	sender, _ := testSuite.GenerateSignatureKey(nil)
+	ext := wire.Extensions{{Type: wire.ExtensionExternalSenders, Data: codec.MustMarshal(wire.ExternalSenders{{SignatureKey: sender.PublicKey(), Credential: wire.NewBasicCredential([]byte("server"))}})}}
+	f := newFixture(t, fixtureOptions{extensions: ext})
+	s := f.members[1]
+	msg, err := ExternalProposal(testSuite, s.GroupID(), s.Epoch(), 0, sender, &wire.Remove{Removed: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.ProcessBytes(msg)
+	if err != nil {
+		t.Fatalf("external remove: %v", err)
+	}
+	if res.Sender.Type != wire.SenderExternal {
+		t.Errorf("sender type %d", res.Sender.Type)
+	}
+	// An Update may not come from an external sender.
+	if _, err := ExternalProposal(testSuite, s.GroupID(), s.Epoch(), 0, sender, &wire.Update{}, nil); !errors.Is(err, ErrInvalidSenderType) {
+		t.Errorf("external update: err = %v", err)
+	}
+	// A new member proposes itself.
+	erin := newTestBundle(t, f.cfg, "erin", nil)
+	msg, err = NewMemberAddProposal(s.GroupID(), s.Epoch(), erin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ProcessBytes(msg); err != nil {
+		t.Fatalf("new member proposal: %v", err)
+	}
+	// B commits both by reference.
+	sc, err := s.Commit(CommitOptions{IncludePending: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Added) != 1 || len(sc.Removed) != 1 {
+		t.Errorf("added %v removed %v", sc.Added, sc.Removed)
+	}
+	joined, err := JoinWelcome(f.cfg, sc.Welcome, erin, JoinOptions{Tree: sc.State.Tree().Wire()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(joined.EpochAuthenticator(), sc.State.EpochAuthenticator()) {
+		t.Error("joiner disagrees")
+	}
+}
+
+func TestReInitAndBranch(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	ri := &wire.ReInit{GroupID: []byte("fixture-v2"), Version: wire.MLS10, CipherSuite: testSuite}
+	sc, err := f.members[0].Commit(CommitOptions{Proposals: []wire.Proposal{ri}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.members[1].ProcessBytes(sc.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := sc.State, res.Commit.State
+	if b.PendingReInit() == nil {
+		t.Fatal("ReInit not pending after its commit")
+	}
+	if _, err := b.EncryptApplication([]byte("x"), nil); !errors.Is(err, ErrReInitPending) {
+		t.Errorf("sending during reinit: err = %v", err)
+	}
+	bobKP := newTestBundle(t, f.cfg, "bob", nil)
+	fresh, sc2, err := a.ReInitGroup(newTestBundle(t, f.cfg, "alice", nil), ResumedGroupOptions{KeyPackages: []*wire.KeyPackage{bobKP.KeyPackage}, WelcomeWithTree: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = fresh
+	joined, err := JoinWelcome(f.cfg, sc2.Welcome, bobKP, JoinOptions{Resumed: b})
+	if err != nil {
+		t.Fatalf("joining the reinitialized group: %v", err)
+	}
+	if !bytes.Equal(joined.EpochAuthenticator(), sc2.State.EpochAuthenticator()) || joined.Epoch() != 1 {
+		t.Error("reinitialized group disagrees")
+	}
+	// Without the old group's state the resumption PSK is missing.
+	bobKP2 := newTestBundle(t, f.cfg, "bob", nil)
+	_, sc3, err := a.ReInitGroup(newTestBundle(t, f.cfg, "alice", nil), ResumedGroupOptions{KeyPackages: []*wire.KeyPackage{bobKP2.KeyPackage}, WelcomeWithTree: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := JoinWelcome(f.cfg, sc3.Welcome, bobKP2, JoinOptions{}); !errors.Is(err, ErrMissingPSK) {
+		t.Errorf("reinit join without the old state: err = %v", err)
+	}
+
+	// Branch: a subgroup of A, C from the epoch-1 group.
+	g := newFixture(t, fixtureOptions{})
+	carolKP := newTestBundle(t, g.cfg, "carol", nil)
+	_, bsc, err := g.members[0].Branch(newTestBundle(t, g.cfg, "alice", nil), ResumedGroupOptions{GroupID: []byte("side"), KeyPackages: []*wire.KeyPackage{carolKP.KeyPackage}, WelcomeWithTree: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := JoinWelcome(g.cfg, bsc.Welcome, carolKP, JoinOptions{Resumed: g.members[2]})
+	if err != nil {
+		t.Fatalf("joining the branch: %v", err)
+	}
+	if !bytes.Equal(sub.EpochAuthenticator(), bsc.State.EpochAuthenticator()) {
+		t.Error("branch disagrees")
+	}
+}
