@@ -22,7 +22,7 @@ import (
 const testSuite = suite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	cfg     *Config
 	members []*State // A, B, C, D at leaves 0..3
 }
@@ -33,7 +33,7 @@ type fixtureOptions struct {
 	validate     ratchettree.CredentialValidator
 }
 
-func newTestBundle(t *testing.T, cfg *Config, name string, caps *wire.Capabilities) *KeyPackageBundle {
+func newTestBundle(t testing.TB, cfg *Config, name string, caps *wire.Capabilities) *KeyPackageBundle {
 	t.Helper()
 	signer, err := testSuite.GenerateSignatureKey(cfg.Rand)
 	if err != nil {
@@ -47,7 +47,7 @@ func newTestBundle(t *testing.T, cfg *Config, name string, caps *wire.Capabiliti
 }
 
 // newFixture makes a four-member group in epoch 1.
-func newFixture(t *testing.T, opts fixtureOptions) *fixture {
+func newFixture(t testing.TB, opts fixtureOptions) *fixture {
 	t.Helper()
 	var seed [32]byte
 	copy(seed[:], t.Name())
@@ -78,7 +78,7 @@ func newFixture(t *testing.T, opts fixtureOptions) *fixture {
 	return f
 }
 
-func snapshot(t *testing.T, s *State) []byte {
+func snapshot(t testing.TB, s *State) []byte {
 	t.Helper()
 	b, err := s.MarshalBinary()
 	if err != nil {

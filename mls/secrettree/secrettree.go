@@ -98,11 +98,18 @@ func New(cs suite.CipherSuite, encryptionSecret []byte, nLeaves uint32, cfg Conf
 // Leaves returns the number of leaves of the tree.
 func (t *Tree) Leaves() uint32 { return t.leaves }
 
-// leafSecret derives tree_node_[leaf]_secret, consuming the secrets of the
-// nodes above it and storing the secrets of their other children.
-func (t *Tree) leafSecret(leaf treemath.LeafIndex) ([]byte, error) {
+// leafDerivation is the result of deriving a leaf's secret without yet
+// changing the tree: the node secrets to store and the ones consumed.
+type leafDerivation struct {
+	secret   []byte
+	store    map[treemath.NodeIndex][]byte
+	consumed []treemath.NodeIndex
+}
+
+// deriveLeaf derives tree_node_[leaf]_secret from the lowest ancestor whose
+// secret is held, without changing the tree; apply commits the result.
+func (t *Tree) deriveLeaf(leaf treemath.LeafIndex) (*leafDerivation, error) {
 	target := leaf.Node()
-	// Find the lowest ancestor (or the leaf itself) whose secret is held.
 	path := append([]treemath.NodeIndex{target}, treemath.DirectPath(target, t.leaves)...)
 	start := -1
 	for i, n := range path {
@@ -114,9 +121,11 @@ func (t *Tree) leafSecret(leaf treemath.LeafIndex) ([]byte, error) {
 	if start < 0 {
 		return nil, ErrSecretConsumed
 	}
+	d := &leafDerivation{store: map[treemath.NodeIndex][]byte{}}
+	secret := t.nodes[path[start]]
+	d.consumed = append(d.consumed, path[start])
 	for i := start; i > 0; i-- {
 		n := path[i]
-		secret := t.nodes[n]
 		left, _ := treemath.Left(n)
 		right, _ := treemath.Right(n)
 		ls, err := t.cs.ExpandWithLabel(secret, "tree", []byte("left"), uint16(t.cs.Nh()))
@@ -127,38 +136,105 @@ func (t *Tree) leafSecret(leaf treemath.LeafIndex) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		clear(secret)
-		delete(t.nodes, n)
-		t.nodes[left] = ls
-		t.nodes[right] = rs
+		if i != start {
+			clear(secret) // an intermediate secret of this derivation
+		}
+		next, other, otherNode := ls, rs, right
+		if path[i-1] == right {
+			next, other, otherNode = rs, ls, left
+		}
+		d.store[otherNode] = other
+		secret = next
 	}
-	s := t.nodes[target]
-	delete(t.nodes, target)
-	return s, nil
+	if start == 0 {
+		secret = append([]byte(nil), secret...)
+	}
+	d.secret = secret
+	return d, nil
 }
 
-// ratchet returns the ratchet of (leaf, typ), creating both ratchets of the
-// leaf on first use.
-func (t *Tree) ratchet(leaf treemath.LeafIndex, typ RatchetType) (*ratchet, error) {
-	if uint32(leaf) >= t.leaves {
-		return nil, ErrLeafOutOfRange
+// apply commits a derivation: consumed secrets are overwritten and
+// deleted, the siblings' secrets stored.
+func (t *Tree) apply(d *leafDerivation) {
+	for _, n := range d.consumed {
+		clear(t.nodes[n])
+		delete(t.nodes, n)
 	}
-	if r, ok := t.ratchets[ratchetID{leaf, typ}]; ok {
-		return r, nil
+	for n, s := range d.store {
+		t.nodes[n] = s
 	}
-	secret, err := t.leafSecret(leaf)
-	if err != nil {
-		return nil, err
+}
+
+// discard overwrites the secrets of a derivation that is not applied.
+func (d *leafDerivation) discard() {
+	for _, s := range d.store {
+		clear(s)
 	}
-	defer clear(secret)
+	clear(d.secret)
+}
+
+// leafRatchets derives the two ratchets of a leaf from its secret.
+func (t *Tree) leafRatchets(leaf treemath.LeafIndex, secret []byte) (map[RatchetType]*ratchet, error) {
+	out := make(map[RatchetType]*ratchet, 2)
 	for _, rt := range []RatchetType{Handshake, Application} {
 		s, err := t.cs.ExpandWithLabel(secret, rt.label(), nil, uint16(t.cs.Nh()))
 		if err != nil {
 			return nil, err
 		}
-		t.ratchets[ratchetID{leaf, rt}] = &ratchet{secret: s}
+		out[rt] = &ratchet{secret: s}
 	}
-	return t.ratchets[ratchetID{leaf, typ}], nil
+	return out, nil
+}
+
+// ratchet returns the ratchet of (leaf, typ). When the leaf has none yet,
+// they are derived and, if commit is true, stored; otherwise the caller
+// gets a pending set to store with commitPending once it is sure.
+func (t *Tree) ratchet(leaf treemath.LeafIndex, typ RatchetType) (*ratchet, *pendingLeaf, error) {
+	if uint32(leaf) >= t.leaves {
+		return nil, nil, ErrLeafOutOfRange
+	}
+	if r, ok := t.ratchets[ratchetID{leaf, typ}]; ok {
+		return r, nil, nil
+	}
+	d, err := t.deriveLeaf(leaf)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err := t.leafRatchets(leaf, d.secret)
+	clear(d.secret)
+	if err != nil {
+		d.discard()
+		return nil, nil, err
+	}
+	p := &pendingLeaf{leaf: leaf, derivation: d, ratchets: rs}
+	return rs[typ], p, nil
+}
+
+// pendingLeaf holds a leaf's newly derived ratchets until they are kept.
+type pendingLeaf struct {
+	leaf       treemath.LeafIndex
+	derivation *leafDerivation
+	ratchets   map[RatchetType]*ratchet
+}
+
+func (t *Tree) keepLeaf(p *pendingLeaf) {
+	if p == nil {
+		return
+	}
+	t.apply(p.derivation)
+	for rt, r := range p.ratchets {
+		t.ratchets[ratchetID{p.leaf, rt}] = r
+	}
+}
+
+func (p *pendingLeaf) discard() {
+	if p == nil {
+		return
+	}
+	p.derivation.discard()
+	for _, r := range p.ratchets {
+		clear(r.secret)
+	}
 }
 
 // derive computes the key and nonce of generation gen from its ratchet
@@ -183,10 +259,11 @@ func (t *Tree) derive(secret []byte, gen uint32) (KeyNonce, []byte, error) {
 // the ratchet, and advances the ratchet past it. The caller must delete the
 // key when done with it.
 func (t *Tree) Next(leaf treemath.LeafIndex, typ RatchetType) (KeyNonce, error) {
-	r, err := t.ratchet(leaf, typ)
+	r, pending, err := t.ratchet(leaf, typ)
 	if err != nil {
 		return KeyNonce{}, err
 	}
+	t.keepLeaf(pending)
 	if r.next == ^uint32(0) {
 		return KeyNonce{}, ErrGenerationExhausted
 	}
@@ -206,10 +283,27 @@ func (t *Tree) Next(leaf treemath.LeafIndex, typ RatchetType) (KeyNonce, error) 
 // generations within the window); otherwise the tree is unchanged. This
 // way a message that fails to decrypt cannot disturb the ratchet.
 func (t *Tree) Open(leaf treemath.LeafIndex, typ RatchetType, gen uint32, open func(key, nonce []byte) error) error {
-	r, err := t.ratchet(leaf, typ)
+	// Refuse generations too far ahead before deriving anything.
+	next := uint32(0)
+	if r, ok := t.ratchets[ratchetID{leaf, typ}]; ok {
+		next = r.next
+	}
+	if gen >= next && (gen-next > t.cfg.MaxForwardDistance || gen == ^uint32(0)) {
+		return ErrTooFarAhead
+	}
+	r, pending, err := t.ratchet(leaf, typ)
 	if err != nil {
 		return err
 	}
+	if err := t.open(r, gen, open); err != nil {
+		pending.discard()
+		return err
+	}
+	t.keepLeaf(pending)
+	return nil
+}
+
+func (t *Tree) open(r *ratchet, gen uint32, open func(key, nonce []byte) error) error {
 	if gen < r.next {
 		kn, ok := r.skipped[gen]
 		if !ok {
