@@ -250,9 +250,13 @@ func BenchmarkApplicationMessage(b *testing.B) {
 	forEachSize(b, func(b *testing.B, cs suite.CipherSuite, n int) {
 		g := makeBenchGroup(b, cs, n, true)
 		data := make([]byte, 1024)
+		// Fresh copies: the sender's ratchet must not run ahead of the
+		// receiver's by more than the forward limit.
+		sender, receiver := restoreCopy(b, g.a), restoreCopy(b, g.b)
 		b.Run("protect", func(b *testing.B) {
+			s := restoreCopy(b, g.a)
 			for b.Loop() {
-				if _, err := g.a.EncryptApplication(data, nil); err != nil {
+				if _, err := s.EncryptApplication(data, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -265,7 +269,7 @@ func BenchmarkApplicationMessage(b *testing.B) {
 					b.StopTimer()
 					msgs, next = msgs[:0], 0
 					for range cap(msgs) {
-						enc, err := g.a.EncryptApplication(data, nil)
+						enc, err := sender.EncryptApplication(data, nil)
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -277,13 +281,26 @@ func BenchmarkApplicationMessage(b *testing.B) {
 					}
 					b.StartTimer()
 				}
-				if _, err := g.b.Process(msgs[next]); err != nil {
+				if _, err := receiver.Process(msgs[next]); err != nil {
 					b.Fatal(err)
 				}
 				next++
 			}
 		})
 	})
+}
+
+func restoreCopy(tb testing.TB, s *State) *State {
+	tb.Helper()
+	data, err := s.MarshalBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := Restore(s.cfg, data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
 }
 
 func heapInUse() uint64 {

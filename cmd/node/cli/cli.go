@@ -12,6 +12,7 @@ import (
 const usage = `Usage: parley <command> [flags]
 
 Commands:
+  demo       form an MLS group of four members in this process and talk
   suites     check and list the MLS cipher suites this build supports
 
 Run 'parley <command> -h' for the flags of a command.
@@ -26,6 +27,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch args[0] {
+	case "demo":
+		err = runDemo(ctx, args[1:], stdout)
 	case "suites":
 		err = runSuites(ctx, args[1:], stdout)
 	case "help", "-h", "-help", "--help":

@@ -46,3 +46,15 @@ func TestHelpExitsZero(t *testing.T) {
 		t.Errorf("help: exit %d", code)
 	}
 }
+
+func TestDemoFormsAGroupInEverySuite(t *testing.T) {
+	for _, s := range []string{"1", "2", "3", "4", "5", "6", "7"} {
+		var out, errOut bytes.Buffer
+		if code := Run(context.Background(), []string{"demo", "-suite", s}, &out, &errOut); code != 0 {
+			t.Fatalf("suite %s: exit %d: %s", s, code, errOut.String())
+		}
+		if !strings.Contains(out.String(), "done in") || !strings.Contains(out.String(), "learns it was removed") {
+			t.Errorf("suite %s: demo output incomplete:\n%s", s, out.String())
+		}
+	}
+}
