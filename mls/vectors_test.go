@@ -85,24 +85,30 @@ func vectorFiles(t *testing.T, prefix string) []string {
 }
 
 // forEachVector decodes the JSON array in the named file and runs f on each
-// element as a subtest, then prints the file's summary line.
+// element as a parallel subtest, then prints the file's summary line.
 func forEachVector[T any](t *testing.T, file string, f func(t *testing.T, v *T)) {
 	t.Helper()
 	var vs []T
 	if err := json.Unmarshal(readVectorFile(t, file), &vs); err != nil {
 		t.Fatalf("decoding %s: %v", file, err)
 	}
+	type result struct{ failed, skipped bool }
+	results := make([]result, len(vs))
+	t.Run("vectors", func(t *testing.T) {
+		for i := range vs {
+			t.Run(strconv.Itoa(i), func(t *testing.T) {
+				t.Parallel()
+				defer func() { results[i] = result{failed: t.Failed(), skipped: t.Skipped()} }()
+				f(t, &vs[i])
+			})
+		}
+	})
 	var passed, failed, skipped int
-	for i := range vs {
-		var wasSkipped bool
-		ok := t.Run(strconv.Itoa(i), func(t *testing.T) {
-			defer func() { wasSkipped = t.Skipped() }()
-			f(t, &vs[i])
-		})
+	for _, r := range results {
 		switch {
-		case !ok:
+		case r.failed:
 			failed++
-		case wasSkipped:
+		case r.skipped:
 			skipped++
 		default:
 			passed++
