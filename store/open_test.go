@@ -314,3 +314,24 @@ func TestEncryptedStoreHasNoPlaintextOnDisk(t *testing.T) {
 		})
 	}
 }
+
+// Badger v4.9.6 creates a log file and sizes it in two steps; a kill in
+// between left a zero-length file that made every later open fail. The
+// crash test found it.
+func TestEmptyLogFileLeftByACrashDoesNotBlockOpen(t *testing.T) {
+	dir := t.TempDir()
+	s := openPlain(t, dir)
+	b := s.NewBatch()
+	b.SetHead([]byte("g"), []byte("h"))
+	mustWrite(t, s, b)
+	s.Close()
+	for _, name := range []string{"000099.vlog", "00099.mem"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = openPlain(t, dir)
+	if h, err := s.Head(ctx, []byte("g")); err != nil || string(h) != "h" {
+		t.Fatalf("Head = %q, %v", h, err)
+	}
+}

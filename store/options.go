@@ -20,6 +20,7 @@ type config struct {
 	kdf           kdfParams
 	syncWrites    bool
 	memTableSize  int64
+	vlogFileSize  int64
 	cacheSize     int64
 	schemaVersion uint32 // for tests of migrations; 0 means currentSchema
 }
@@ -32,6 +33,7 @@ func defaultConfig() config {
 		kdf:          defaultKDF,
 		syncWrites:   true,
 		memTableSize: 32 << 20,
+		vlogFileSize: 64 << 20,
 		cacheSize:    32 << 20,
 	}
 }
@@ -126,6 +128,15 @@ func withKDF(p kdfParams) Option {
 func withSchemaVersion(v uint32) Option {
 	return func(c *config) error {
 		c.schemaVersion = v
+		return nil
+	}
+}
+
+// withSizes sets badger's memtable and value-log file sizes. Only tests use
+// it, to reach flushes, compactions and value-log rotation with little data.
+func withSizes(memTable, vlogFile int64) Option {
+	return func(c *config) error {
+		c.memTableSize, c.vlogFileSize = memTable, vlogFile
 		return nil
 	}
 }

@@ -41,7 +41,6 @@ type Store struct {
 const (
 	externalMagic     = 0x504c // "PL": badger refuses a database made by another program
 	valueThreshold    = 16 << 10
-	valueLogFileSize  = 64 << 20
 	indexCacheSize    = 16 << 20
 	keyRotationPeriod = 10 * 24 * time.Hour
 )
@@ -94,6 +93,9 @@ func Open(dir string, opts ...Option) (*Store, error) {
 func open(dir string, c *config, lock *dirLock) (*Store, error) {
 	dataKey, err := prepareDir(dir, c)
 	if err != nil {
+		return nil, err
+	}
+	if err := removeEmptyLogs(dir, c.logger); err != nil {
 		return nil, err
 	}
 	db, err := openBadger(dir, c, dataKey)
@@ -180,6 +182,40 @@ func isBadgerFile(name string) bool {
 	return false
 }
 
+// removeEmptyLogs deletes zero-length value-log and memtable files. Badger
+// (v4.9.6) creates such a file, then sizes it; a crash in between leaves a
+// file of zero bytes that makes every later badger.Open fail ("Create a new
+// file"). A zero-length file holds no data and nothing refers to it.
+func removeEmptyLogs(dir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("store: read directory: %w", err)
+	}
+	removed := false
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !(strings.HasSuffix(name, ".vlog") || strings.HasSuffix(name, ".mem")) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return fmt.Errorf("store: read directory: %w", err)
+		}
+		if fi.Size() != 0 {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("store: remove empty log file left by a crash: %w", err)
+		}
+		log.Warn("store: removed empty log file left by a crash", "file", name)
+		removed = true
+	}
+	if removed {
+		return syncDir(dir)
+	}
+	return nil
+}
+
 func openBadger(dir string, c *config, dataKey []byte) (db *badger.DB, err error) {
 	o := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{c.logger}).
@@ -187,7 +223,7 @@ func openBadger(dir string, c *config, dataKey []byte) (db *badger.DB, err error
 		WithMemTableSize(c.memTableSize).
 		WithNumMemtables(3).
 		WithValueThreshold(valueThreshold).
-		WithValueLogFileSize(valueLogFileSize).
+		WithValueLogFileSize(c.vlogFileSize).
 		WithBlockCacheSize(c.cacheSize).
 		WithIndexCacheSize(indexCacheSize).
 		WithNumCompactors(2).
