@@ -33,7 +33,7 @@ func get(txn *badger.Txn, key []byte, what string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: read %s: %w", what, err)
 	}
-	v, err := item.ValueCopy(nil)
+	v, err := valueOf(item)
 	if err != nil {
 		return nil, fmt.Errorf("store: read %s: %w", what, err)
 	}
@@ -106,7 +106,7 @@ func (s *Store) Epochs(ctx context.Context, group []byte) ([]EpochInfo, error) {
 			if k[len(k)-1] != epochNumber {
 				return true, nil
 			}
-			v, err := item.ValueCopy(nil)
+			v, err := valueOf(item)
 			if err != nil {
 				return false, err
 			}
@@ -171,7 +171,7 @@ func (s *Store) Log(ctx context.Context, group []byte, from uint64, limit int) (
 				return fmt.Errorf("%w: malformed log key", ErrCorrupt)
 			}
 			seq, _ := decodeU64(k[len(p) : len(p)+8])
-			v, err := it.Item().ValueCopy(nil)
+			v, err := valueOf(it.Item())
 			if err != nil {
 				return err
 			}
@@ -261,7 +261,7 @@ func (s *Store) Outbox(ctx context.Context, group []byte) ([]OutboxRecord, error
 	p := outboxPrefix(group)
 	err := s.view(ctx, func(txn *badger.Txn) error {
 		return scan(ctx, txn, p, true, func(item *badger.Item) (bool, error) {
-			v, err := item.ValueCopy(nil)
+			v, err := valueOf(item)
 			if err != nil {
 				return false, err
 			}
@@ -330,7 +330,7 @@ func (s *Store) PutPeer(ctx context.Context, id string, record []byte) error {
 		return err
 	}
 	defer s.mu.RUnlock()
-	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(peerKey(id), nonNil(record)) })
+	err := s.db.Update(func(txn *badger.Txn) error { return set(txn, peerKey(id), record) })
 	if err != nil {
 		return fmt.Errorf("store: write peer: %w", err)
 	}
@@ -342,7 +342,7 @@ func (s *Store) Peers(ctx context.Context) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	err := s.view(ctx, func(txn *badger.Txn) error {
 		return scan(ctx, txn, []byte{nsPeer}, true, func(item *badger.Item) (bool, error) {
-			v, err := item.ValueCopy(nil)
+			v, err := valueOf(item)
 			if err != nil {
 				return false, err
 			}

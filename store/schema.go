@@ -37,11 +37,11 @@ func (m *MigrationTx) Get(key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return item.ValueCopy(nil)
+	return valueOf(item)
 }
 
 // Set stores a value under a key.
-func (m *MigrationTx) Set(key, value []byte) error { return m.txn.Set(key, nonNil(value)) }
+func (m *MigrationTx) Set(key, value []byte) error { return set(m.txn, key, value) }
 
 // Delete deletes a key.
 func (m *MigrationTx) Delete(key []byte) error { return m.txn.Delete(key) }
@@ -53,7 +53,7 @@ func (m *MigrationTx) Scan(prefix []byte, fn func(key, value []byte) error) erro
 	var keys, values [][]byte
 	it := m.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 	for it.Seek(prefix); it.Valid(); it.Next() {
-		v, err := it.Item().ValueCopy(nil)
+		v, err := valueOf(it.Item())
 		if err != nil {
 			it.Close()
 			return err
@@ -93,7 +93,7 @@ func readSchema(txn *badger.Txn) (uint32, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	v, err := item.ValueCopy(nil)
+	v, err := valueOf(item)
 	if err != nil {
 		return 0, false, err
 	}
@@ -132,7 +132,7 @@ func (s *Store) checkSchema(c *config) error {
 			return fmt.Errorf("%w: database holds data but no schema version", ErrNotStore)
 		}
 		return s.db.Update(func(txn *badger.Txn) error {
-			return txn.Set(schemaKey, binary.BigEndian.AppendUint32(nil, want))
+			return set(txn, schemaKey, binary.BigEndian.AppendUint32(nil, want))
 		})
 	}
 	if have > want {
@@ -147,7 +147,7 @@ func (s *Store) checkSchema(c *config) error {
 			if err := m.Migrate(context.Background(), &MigrationTx{txn: txn}); err != nil {
 				return err
 			}
-			return txn.Set(schemaKey, binary.BigEndian.AppendUint32(nil, have+1))
+			return set(txn, schemaKey, binary.BigEndian.AppendUint32(nil, have+1))
 		})
 		if err != nil {
 			return fmt.Errorf("store: migrate schema from version %d: %w", have, err)

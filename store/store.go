@@ -98,6 +98,9 @@ func open(dir string, c *config, lock *dirLock) (*Store, error) {
 	if err := removeEmptyLogs(dir, c.logger); err != nil {
 		return nil, err
 	}
+	if err := checkTables(dir); err != nil {
+		return nil, err
+	}
 	db, err := openBadger(dir, c, dataKey)
 	if err != nil {
 		return nil, err
@@ -216,7 +219,8 @@ func removeEmptyLogs(dir string, log *slog.Logger) error {
 	return nil
 }
 
-func openBadger(dir string, c *config, dataKey []byte) (db *badger.DB, err error) {
+// badgerOptions are the badger options of the store in dir.
+func badgerOptions(dir string, c *config, dataKey []byte) badger.Options {
 	o := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{c.logger}).
 		WithSyncWrites(c.syncWrites).
@@ -229,12 +233,97 @@ func openBadger(dir string, c *config, dataKey []byte) (db *badger.DB, err error
 		WithNumCompactors(2).
 		WithMetricsEnabled(false).
 		WithExternalMagic(externalMagic).
-		WithChecksumVerificationMode(options.OnTableRead).
+		WithChecksumVerificationMode(options.OnBlockRead).
 		WithVerifyValueChecksum(true).
 		WithBypassLockGuard(ownLock)
 	if dataKey != nil {
 		o = o.WithEncryptionKey(dataKey).WithEncryptionKeyRotationDuration(keyRotationPeriod)
 	}
+	return o
+}
+
+// openBadger verifies the tables of the database (see verifyTables), then
+// opens it.
+func openBadger(dir string, c *config, dataKey []byte) (*badger.DB, error) {
+	o := badgerOptions(dir, c, dataKey)
+	if err := verifyTables(dir, o, c.logger); err != nil {
+		return nil, err
+	}
+	return recoverOpen(dir, o)
+}
+
+// verifyDir is the scratch directory, inside the store directory, where
+// verifyTables opens a read-only view of the tables.
+const verifyDir = "verify.tmp"
+
+// verifyTables checks every block of every table before the database is
+// opened for real. Badger reads blocks in goroutines of its own
+// (compactions, started by Open) and panics there on a damaged block,
+// where no recover reaches. So the tables are first opened read-only, in a
+// scratch directory holding hard links to them and copies of MANIFEST and
+// KEYREGISTRY (a read-only badger refuses a memtable log that needs the
+// truncation every crash requires, and it deletes tables its manifest does
+// not list, which must not happen to the real ones), and verified there in
+// this goroutine, where a panic is recovered. Nothing of the store is
+// written.
+func verifyTables(dir string, o badger.Options, log *slog.Logger) (err error) {
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
+		return nil // a new database
+	}
+	shadow := filepath.Join(dir, verifyDir)
+	if err := os.RemoveAll(shadow); err != nil {
+		return fmt.Errorf("store: remove scratch directory: %w", err)
+	}
+	if err := os.Mkdir(shadow, 0o700); err != nil {
+		return fmt.Errorf("store: create scratch directory: %w", err)
+	}
+	defer os.RemoveAll(shadow)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("store: read directory: %w", err)
+	}
+	for _, e := range entries {
+		from, to := filepath.Join(dir, e.Name()), filepath.Join(shadow, e.Name())
+		switch {
+		case strings.HasSuffix(e.Name(), ".sst"):
+			if err := os.Link(from, to); err != nil {
+				log.Warn("store: cannot verify tables before opening (no hard links here)", "err", err)
+				return nil
+			}
+		case e.Name() == "MANIFEST" || e.Name() == badger.KeyRegistryFileName:
+			data, err := os.ReadFile(from)
+			if err != nil {
+				return fmt.Errorf("store: read %s: %w", e.Name(), err)
+			}
+			if err := os.WriteFile(to, data, 0o600); err != nil {
+				return fmt.Errorf("store: copy %s: %w", e.Name(), err)
+			}
+		}
+	}
+	o = o.WithDir(shadow).WithValueDir(shadow).WithReadOnly(true).WithBypassLockGuard(true)
+	db, err := recoverOpen(dir, o)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: a table is damaged (badger: %v)", ErrCorrupt, dir, r)
+			return // db is in an unknown state: leave it
+		}
+		if cerr := db.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("store: close after verification: %w", cerr)
+		}
+	}()
+	if err := checkNoTableSkipped(shadow, db); err != nil {
+		return err
+	}
+	if err := db.VerifyChecksum(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, dir, err)
+	}
+	return nil
+}
+
+func recoverOpen(dir string, o badger.Options) (db *badger.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			db, err = nil, fmt.Errorf("%w: badger panicked while opening %s: %v", ErrCorrupt, dir, r)

@@ -129,10 +129,10 @@ func (w *writer) apply(o *op) error {
 		if err := w.register(o.group); err != nil {
 			return err
 		}
-		if err := t.Set(epochKey(o.group, o.id, epochNumber), u64(o.num)); err != nil {
+		if err := set(t, epochKey(o.group, o.id, epochNumber), u64(o.num)); err != nil {
 			return err
 		}
-		return t.Set(epochKey(o.group, o.id, epochSnapshot), nonNil(o.value))
+		return set(t, epochKey(o.group, o.id, epochSnapshot), o.value)
 	case opDeleteEpoch:
 		if err := t.Delete(epochKey(o.group, o.id, epochNumber)); err != nil {
 			return err
@@ -142,7 +142,7 @@ func (w *writer) apply(o *op) error {
 		if err := w.register(o.group); err != nil {
 			return err
 		}
-		return t.Set(headKey(o.group), nonNil(o.value))
+		return set(t, headKey(o.group), o.value)
 	case opAppendLog:
 		return w.appendLog(o)
 	case opSetLogResult:
@@ -151,12 +151,12 @@ func (w *writer) apply(o *op) error {
 		} else if err != nil {
 			return err
 		}
-		return t.Set(logKey(o.group, o.num, logResult), nonNil(o.value))
+		return set(t, logKey(o.group, o.num, logResult), o.value)
 	case opPutOutbox:
 		if err := w.register(o.group); err != nil {
 			return err
 		}
-		return t.Set(outboxKey(o.group, o.id), nonNil(o.value))
+		return set(t, outboxKey(o.group, o.id), o.value)
 	case opDeleteOutbox:
 		return t.Delete(outboxKey(o.group, o.id))
 	case opMarkDelivered:
@@ -164,22 +164,13 @@ func (w *writer) apply(o *op) error {
 	case opPruneDelivered:
 		return w.pruneDelivered(o)
 	case opPutKeyPackage, opPutSetting, opPutIdentity:
-		return t.Set(o.key, nonNil(o.value))
+		return set(t, o.key, o.value)
 	case opDeleteKeyPackage, opDeleteSetting:
 		return t.Delete(o.key)
 	case opDeleteGroup:
 		return w.deleteGroup(o.group)
 	}
 	panic(fmt.Sprintf("store: unknown op %d", o.kind))
-}
-
-// nonNil turns a nil value into an empty one (badger stores both alike, but
-// an explicit empty slice keeps intent clear).
-func nonNil(v []byte) []byte {
-	if v == nil {
-		return []byte{}
-	}
-	return v
 }
 
 func (w *writer) register(group []byte) error {
@@ -189,7 +180,7 @@ func (w *writer) register(group []byte) error {
 	k := groupIndexKey(group)
 	_, err := w.txn.Get(k)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		err = w.txn.Set(k, []byte{})
+		err = set(w.txn, k, []byte{})
 	}
 	if err != nil {
 		return err
@@ -207,7 +198,7 @@ func (w *writer) appendLog(o *op) error {
 	item, err := t.Get(logIDKey(g, o.entry.ID))
 	switch {
 	case err == nil:
-		v, err := item.ValueCopy(nil)
+		v, err := valueOf(item)
 		if err != nil {
 			return err
 		}
@@ -224,7 +215,7 @@ func (w *writer) appendLog(o *op) error {
 		item, err := t.Get(logNextKey(g))
 		switch {
 		case err == nil:
-			v, err := item.ValueCopy(nil)
+			v, err := valueOf(item)
 			if err != nil {
 				return err
 			}
@@ -237,18 +228,18 @@ func (w *writer) appendLog(o *op) error {
 	}
 	seq := last + 1
 	w.next[string(g)] = seq
-	if err := t.Set(logKey(g, seq, logEntry), encodeLogEntry(o.entry.ID, o.entry.Envelope)); err != nil {
+	if err := set(t, logKey(g, seq, logEntry), encodeLogEntry(o.entry.ID, o.entry.Envelope)); err != nil {
 		return err
 	}
 	if o.entry.Result != nil {
-		if err := t.Set(logKey(g, seq, logResult), o.entry.Result); err != nil {
+		if err := set(t, logKey(g, seq, logResult), o.entry.Result); err != nil {
 			return err
 		}
 	}
-	if err := t.Set(logIDKey(g, o.entry.ID), u64(seq)); err != nil {
+	if err := set(t, logIDKey(g, o.entry.ID), u64(seq)); err != nil {
 		return err
 	}
-	if err := t.Set(logNextKey(g), u64(seq)); err != nil {
+	if err := set(t, logNextKey(g), u64(seq)); err != nil {
 		return err
 	}
 	o.result.seq = seq
@@ -265,7 +256,7 @@ func (w *writer) markDelivered(o *op) error {
 	item, err := t.Get(k)
 	switch {
 	case err == nil:
-		v, err := item.ValueCopy(nil)
+		v, err := valueOf(item)
 		if err != nil {
 			return err
 		}
@@ -282,10 +273,10 @@ func (w *writer) markDelivered(o *op) error {
 	case !errors.Is(err, badger.ErrKeyNotFound):
 		return err
 	}
-	if err := t.Set(k, u64(o.num)); err != nil {
+	if err := set(t, k, u64(o.num)); err != nil {
 		return err
 	}
-	return t.Set(deliveredByEpochKey(g, o.num, o.id), []byte{})
+	return set(t, deliveredByEpochKey(g, o.num, o.id), []byte{})
 }
 
 func (w *writer) pruneDelivered(o *op) error {
