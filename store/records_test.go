@@ -363,3 +363,24 @@ func TestCanceledContextWritesNothing(t *testing.T) {
 		t.Fatalf("Head: %v, want ErrNotFound", err)
 	}
 }
+
+func TestDeleteGroupTooLargeForOneTransactionDeletesNothing(t *testing.T) {
+	// A 1 MiB memtable allows about 1,600 keys per transaction.
+	s := openPlain(t, t.TempDir(), withSizes(1<<20, 1<<20))
+	g := []byte("g")
+	for w := range 10 {
+		b := s.NewBatch()
+		for i := range 100 {
+			b.AppendLog(g, LogEntry{ID: fmt.Appendf(nil, "%d-%d", w, i), Result: []byte("r")})
+		}
+		mustWrite(t, s, b)
+	}
+	b := s.NewBatch()
+	b.DeleteGroup(g)
+	if err := s.Write(ctx, b); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("DeleteGroup of a large group: got %v, want ErrTooLarge", err)
+	}
+	if n, err := s.LastSeq(ctx, g); err != nil || n != 1000 {
+		t.Fatalf("LastSeq after the refused delete = %d, %v; want 1000", n, err)
+	}
+}
