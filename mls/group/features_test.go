@@ -274,3 +274,55 @@ func TestReInitAndBranch(t *testing.T) {
 		t.Error("branch disagrees")
 	}
 }
+
+// A PrivateMessage commit that arrives before a proposal it refers to is
+// refused without using up its key, and processes once the proposal is in.
+func TestEncryptedCommitBeforeItsProposalProcessesLater(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	prop, _, err := f.members[2].Propose(&wire.Remove{Removed: 3}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.members[0].ProcessBytes(prop); err != nil {
+		t.Fatal(err)
+	}
+	commit := f.commit(0, CommitOptions{IncludePending: true, Encrypt: true})
+	before := snapshot(t, f.members[1])
+	if _, err := f.members[1].ProcessBytes(commit); !errors.Is(err, ErrUnknownProposal) {
+		t.Fatalf("commit before its proposal: err = %v", err)
+	}
+	if !bytes.Equal(snapshot(t, f.members[1]), before) {
+		t.Fatal("the refused commit changed the state")
+	}
+	if _, err := f.members[1].ProcessBytes(prop); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.members[1].ProcessBytes(commit)
+	if err != nil {
+		t.Fatalf("commit after its proposal: %v", err)
+	}
+	if len(res.Commit.Removed) != 1 {
+		t.Errorf("removed %v", res.Commit.Removed)
+	}
+}
+
+// A member removed by a commit that also adds someone into its freed leaf
+// learns that it was removed.
+func TestRemovedMemberWhoseLeafIsReusedLearnsItWasRemoved(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	erin := newTestBundle(t, f.cfg, "erin", nil)
+	sc, err := f.members[0].Commit(CommitOptions{Proposals: []wire.Proposal{&wire.Remove{Removed: 1}, &wire.Add{KeyPackage: *erin.KeyPackage}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Added) != 1 || sc.Added[0] != 1 {
+		t.Fatalf("erin added at %v, want leaf 1", sc.Added)
+	}
+	res, err := f.members[1].ProcessBytes(sc.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Commit.SelfRemoved || res.Commit.State != nil {
+		t.Error("removed member does not learn it was removed")
+	}
+}

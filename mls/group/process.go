@@ -42,10 +42,20 @@ func (s *State) ProcessBytes(data []byte) (*Processed, error) {
 // change; the StagedCommit holds the next epoch). A message that fails
 // leaves the State as it was, message keys included.
 func (s *State) Process(m *wire.MLSMessage) (*Processed, error) {
-	ac, err := s.unprotect(m)
+	var out *Processed
+	err := s.unprotect(m, func(ac *wire.AuthenticatedContent) error {
+		var err error
+		out, err = s.processContent(ac)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// processContent acts on authenticated content.
+func (s *State) processContent(ac *wire.AuthenticatedContent) (*Processed, error) {
 	c := &ac.Content
 	if s.retired && c.ContentType != wire.ContentApplication {
 		return nil, fmt.Errorf("%w: handshake message for a retired epoch", ErrWrongEpoch)
@@ -112,7 +122,11 @@ func (s *State) processCommit(ac *wire.AuthenticatedContent) (*StagedCommit, err
 	if pv.ownUpdateKey != nil {
 		priv.Set(s.own.Node(), pv.ownUpdateKey)
 	}
+	// Removed, even if an Add of the same commit reuses the leaf slot.
 	selfRemoved := tree.Leaf(s.own) == nil
+	for _, r := range pv.removed {
+		selfRemoved = selfRemoved || r == s.own
+	}
 	commitSecret := keyschedule.Zero(s.cs)
 	if c.Path != nil {
 		sender := LeafIndex(committer.Index)

@@ -131,19 +131,27 @@ func (s *State) Propose(p wire.Proposal, encrypt bool, authenticatedData []byte)
 	return enc, cp.ref, nil
 }
 
-// unprotect authenticates a Public or PrivateMessage of this epoch: group
-// and epoch, membership tag or decryption, sender, and signature.
-func (s *State) unprotect(m *wire.MLSMessage) (*wire.AuthenticatedContent, error) {
+// unprotect authenticates a Public or PrivateMessage of this epoch (group
+// and epoch, membership tag or decryption, sender, and signature) and
+// passes its content to handle. For a PrivateMessage the sender's key is
+// consumed only if handle succeeds too, so a message rejected for its
+// content can be processed again later (a commit whose proposals arrive
+// after it) and a bad one changes nothing.
+func (s *State) unprotect(m *wire.MLSMessage, handle func(*wire.AuthenticatedContent) error) error {
 	switch m.WireFormat {
 	case wire.WireFormatPublicMessage:
 		if s.retired {
-			return nil, fmt.Errorf("%w: handshake message for a retired epoch", ErrWrongEpoch)
+			return fmt.Errorf("%w: handshake message for a retired epoch", ErrWrongEpoch)
 		}
-		return s.unprotectPublic(m.PublicMessage)
+		ac, err := s.unprotectPublic(m.PublicMessage)
+		if err != nil {
+			return err
+		}
+		return handle(ac)
 	case wire.WireFormatPrivateMessage:
-		return s.unprotectPrivate(m.PrivateMessage)
+		return s.unprotectPrivate(m.PrivateMessage, handle)
 	}
-	return nil, fmt.Errorf("%w: wire format %d", ErrUnsupportedMessage, m.WireFormat)
+	return fmt.Errorf("%w: wire format %d", ErrUnsupportedMessage, m.WireFormat)
 }
 
 func (s *State) checkGroupEpoch(groupID []byte, epoch uint64) error {
@@ -220,12 +228,12 @@ func (s *State) unprotectPublic(pm *wire.PublicMessage) (*wire.AuthenticatedCont
 	return ac, nil
 }
 
-func (s *State) unprotectPrivate(pm *wire.PrivateMessage) (*wire.AuthenticatedContent, error) {
+func (s *State) unprotectPrivate(pm *wire.PrivateMessage, handle func(*wire.AuthenticatedContent) error) error {
 	if err := s.checkGroupEpoch(pm.GroupID, pm.Epoch); err != nil {
-		return nil, err
+		return err
 	}
 	var key []byte
-	return framing.DecryptPrivateMessage(s.keys, pm, func(leaf uint32) error {
+	_, err := framing.DecryptPrivateMessage(s.keys, pm, func(leaf uint32) error {
 		k, err := s.memberKey(leaf)
 		key = k
 		return err
@@ -233,6 +241,7 @@ func (s *State) unprotectPrivate(pm *wire.PrivateMessage) (*wire.AuthenticatedCo
 		if err := framing.VerifySignature(s.cs, key, ac, s.ctxEnc); err != nil {
 			return ErrBadSignature
 		}
-		return nil
+		return handle(ac)
 	})
+	return err
 }

@@ -359,3 +359,7 @@ func (s *State) Destroy() {
 	}
 	s.proposals = nil
 }
+
+// PendingProposals returns the number of proposals cached in this epoch
+// (received, or sent by this member) that a commit could include.
+func (s *State) PendingProposals() int { return len(s.proposals) }

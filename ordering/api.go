@@ -1,0 +1,264 @@
+package ordering
+
+import (
+	"crypto/rand"
+	"io"
+	"time"
+
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/wire"
+)
+
+// Config is a member's ordering policy.
+type Config struct {
+	// Retention (H) is how many epochs below the tip are kept for
+	// rollback, late messages and catch-up; deeper epochs are final and
+	// pruned. Default 64.
+	Retention int
+	// MaxAge (T) prunes epochs replaced longer ago than this. Default 7
+	// days.
+	MaxAge time.Duration
+	// HeadInterval is the least time between two heads; a head goes out
+	// when the member's epoch changes. Default 500ms.
+	HeadInterval time.Duration
+	// HeadKeepalive is the time after which a head is sent even without a
+	// change, so that members notice they are behind. Default 30s.
+	HeadKeepalive time.Duration
+	// CommitDelay is how long the preferred committer gathers proposals
+	// before committing. Default 200ms.
+	CommitDelay time.Duration
+	// CommitBackoff is the extra wait per rank for the other members.
+	// Default 2s.
+	CommitBackoff time.Duration
+	// SyncTimeout is how long a catch-up request may take. Default 10s.
+	SyncTimeout time.Duration
+	// SnapshotInterval bounds how long the message keys consumed in an
+	// epoch stay recoverable from the saved snapshot. Default 5s.
+	SnapshotInterval time.Duration
+	// UpdateInterval, when not zero, makes the member refresh its leaf
+	// (an Update) this long after its last refresh (post-compromise
+	// security).
+	UpdateInterval time.Duration
+	// MaxBuffered bounds the messages kept for epochs not yet known.
+	// Default 1024.
+	MaxBuffered int
+	// MLS is the MLS policy (credential validation, PSKs, randomness).
+	MLS *group.Config
+	// Rand is the randomness for message ids; nil means crypto/rand. The
+	// simulator passes a seeded source here and in MLS.Rand.
+	Rand io.Reader
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if out.Retention <= 0 {
+		out.Retention = 64
+	}
+	def(&out.MaxAge, 7*24*time.Hour)
+	def(&out.HeadInterval, 500*time.Millisecond)
+	def(&out.HeadKeepalive, 30*time.Second)
+	def(&out.CommitDelay, 200*time.Millisecond)
+	def(&out.CommitBackoff, 2*time.Second)
+	def(&out.SyncTimeout, 10*time.Second)
+	def(&out.SnapshotInterval, 5*time.Second)
+	if out.MaxBuffered <= 0 {
+		out.MaxBuffered = 1024
+	}
+	if out.MLS == nil {
+		out.MLS = &group.Config{}
+	}
+	if out.Rand == nil {
+		out.Rand = rand.Reader
+	}
+	if out.MLS.Rand == nil {
+		out.MLS.Rand = out.Rand
+	}
+	return out
+}
+
+// Event is an input of the Loop.
+type Event interface{ isEvent() }
+
+// Inbound is an envelope received from the group's topic.
+type Inbound struct {
+	From string // transport peer id of the sender (or relay)
+	Data []byte
+}
+
+// Tick lets timers fire: heads, commits, snapshots, retention, timeouts.
+type Tick struct{}
+
+// SendMessage sends an application message to the group.
+type SendMessage struct {
+	ContentType uint16
+	Body        []byte
+}
+
+// AddMember adds the owner of a KeyPackage (an encoded MLSMessage).
+type AddMember struct{ KeyPackage []byte }
+
+// RemoveMember removes the member with the identity.
+type RemoveMember struct{ Identity string }
+
+// UpdateKeys refreshes this member's leaf.
+type UpdateKeys struct{}
+
+// Leave asks the other members to remove this one.
+type Leave struct{}
+
+// WelcomeIn hands a member that already joined another Welcome for the
+// group (a commit re-issued an add of it on another branch). The member
+// keeps it and restarts from it if its own branch turns out to lose.
+type WelcomeIn struct{ Welcome []byte }
+
+// SyncRequest is a catch-up request from another member.
+type SyncRequest struct {
+	From string
+	ID   uint64
+	Body []byte
+}
+
+// SyncResponse answers a request this member made; Err is set when the
+// transport failed.
+type SyncResponse struct {
+	ID   uint64
+	Body []byte
+	Err  error
+}
+
+func (Inbound) isEvent()      {}
+func (Tick) isEvent()         {}
+func (SendMessage) isEvent()  {}
+func (AddMember) isEvent()    {}
+func (RemoveMember) isEvent() {}
+func (UpdateKeys) isEvent()   {}
+func (Leave) isEvent()        {}
+func (SyncRequest) isEvent()  {}
+func (WelcomeIn) isEvent()    {}
+func (SyncResponse) isEvent() {}
+
+// Output is what the Loop decided while handling one event. The caller
+// persists Persist first (atomically), then acts on the rest.
+type Output struct {
+	Persist    *Changes
+	Publish    [][]byte // envelopes for the group's topic
+	Requests   []OutRequest
+	Responses  []OutResponse
+	Welcomes   []OutWelcome
+	Deliveries []Delivery
+	// Finalized lists delivered messages whose epoch became final.
+	Finalized []MessageID
+	Notices   []Notice
+	// Sent is the id of the message a SendMessage event sent.
+	Sent MessageID
+	// Transmitted lists every application message copy published, with
+	// the epoch it was protected in (a re-send after a rollback is a new
+	// copy of the same id).
+	Transmitted []Transmission
+	// NewEpochs lists the epochs added to the member's graph.
+	NewEpochs []EpochInfo
+}
+
+// Transmission is one published copy of an application message.
+type Transmission struct {
+	ID    MessageID
+	Epoch EpochID
+}
+
+// EpochInfo describes an epoch.
+type EpochInfo struct {
+	ID, Parent EpochID
+	Number     uint64
+	Members    []string
+}
+
+// OutRequest is a catch-up request to send to a peer.
+type OutRequest struct {
+	To   string
+	ID   uint64
+	Body []byte
+}
+
+// OutResponse answers a peer's request.
+type OutResponse struct {
+	To   string
+	ID   uint64
+	Body []byte
+}
+
+// OutWelcome is a Welcome for a member this member added; the caller
+// delivers it to the joiner (who may be offline) over a direct stream.
+type OutWelcome struct {
+	Identity      string
+	KeyPackageRef []byte
+	Welcome       []byte // encoded MLSMessage
+}
+
+// Delivery is an application message for the app, delivered once.
+type Delivery struct {
+	ID          MessageID
+	Sender      string
+	ContentType uint16
+	Body        []byte
+	Epoch       uint64
+	// Final is set when the message's epoch is already final; otherwise a
+	// later Output lists the id in Finalized.
+	Final bool
+}
+
+// NoticeKind classifies notices.
+type NoticeKind uint8
+
+// Notice kinds.
+const (
+	// NoticeRejected: an inbound message was rejected (Err says why).
+	NoticeRejected NoticeKind = iota + 1
+	// NoticeFork: a second commit on an epoch was seen.
+	NoticeFork
+	// NoticeRollback: the member moved to another branch, undoing Depth
+	// epochs.
+	NoticeRollback
+	// NoticeRemoved: the member was removed from the group.
+	NoticeRemoved
+	// NoticeRejoined: the member rejoined by external commit after being
+	// away longer than retention; MissedFrom..MissedTo are the epochs
+	// whose messages it could not get.
+	NoticeRejoined
+	// NoticeBehind: the member saw it is behind and asked for catch-up.
+	NoticeBehind
+	// NoticeMembership: members were added or removed on the canonical
+	// chain.
+	NoticeMembership
+)
+
+// Notice reports something worth a log line or a status display.
+type Notice struct {
+	Kind       NoticeKind
+	From       string
+	Err        error
+	Depth      int
+	MissedFrom uint64
+	MissedTo   uint64
+	Epoch      uint64
+	Added      []string
+	Removed    []string
+}
+
+// Identity returns the identity a leaf stands for: its credential's
+// identity (basic) or leaf certificate (X.509).
+func Identity(leaf *wire.LeafNode) string {
+	switch leaf.Credential.Type {
+	case wire.CredentialBasic:
+		return string(leaf.Credential.Identity)
+	case wire.CredentialX509:
+		if len(leaf.Credential.Certificates) > 0 {
+			return string(leaf.Credential.Certificates[0])
+		}
+	}
+	return string(leaf.SignatureKey)
+}

@@ -1,0 +1,141 @@
+package ordering
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/wire"
+)
+
+func sortIDs(ids []MessageID) {
+	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
+}
+
+// send protects an application message in the canonical epoch, keeps it
+// in the outbox until its epoch is final, and publishes it.
+func (l *Loop) send(contentType uint16, body []byte) {
+	if l.removed {
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: ErrNotMember})
+		return
+	}
+	m := AppMessage{ID: l.randomID(), SentAt: uint64(l.now.UnixMilli()), ContentType: contentType, Body: body}
+	o := &outgoing{msg: m}
+	l.outbox[m.ID] = o
+	l.out.Sent = m.ID
+	l.stats.AppSent++
+	l.transmit(o)
+	// The sender's own message is delivered to itself at once.
+	if l.delivered[m.ID] == nil {
+		l.delivered[m.ID] = &deliveredMsg{epochs: []EpochID{o.epoch}}
+	}
+	l.changes.Delivered = append(l.changes.Delivered, m.ID)
+}
+
+// transmit encrypts an outbox message in the canonical epoch and
+// publishes it.
+func (l *Loop) transmit(o *outgoing) {
+	info := l.epochs[l.tip.ID]
+	if info.state == nil {
+		return
+	}
+	enc, err := info.state.EncryptApplication(codec.MustMarshal(&o.msg), nil)
+	if err != nil {
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("ordering: encrypting: %w", err)})
+		return
+	}
+	info.dirty = true
+	o.epoch = l.tip.ID
+	if d := l.delivered[o.msg.ID]; d != nil {
+		d.epochs = append(d.epochs, o.epoch)
+	}
+	l.byEpoch[o.epoch] = append(l.byEpoch[o.epoch], o.msg.ID)
+	env := (&Envelope{Kind: KindApplication, Epoch: l.tip.ID, Payload: enc}).Encode()
+	l.seen[MessageHash(enc)] = struct{}{}
+	info.log = append(info.log, env)
+	l.out.Publish = append(l.out.Publish, env)
+	l.out.Transmitted = append(l.out.Transmitted, Transmission{ID: o.msg.ID, Epoch: o.epoch})
+	l.changes.Outbox = append(l.changes.Outbox, OutboxEntry{ID: o.msg.ID, Record: codec.MustMarshal(&o.msg)})
+	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: l.tip.ID, Envelope: env})
+}
+
+// resend re-protects in the new canonical epoch every outbox message last
+// sent on an epoch that is no longer on the canonical chain (after a
+// rollback past fork).
+func (l *Loop) resend(fork *Node) {
+	ids := make([]MessageID, 0, len(l.outbox))
+	for id := range l.outbox {
+		ids = append(ids, id)
+	}
+	sortIDs(ids)
+	for _, id := range ids {
+		o := l.outbox[id]
+		if l.onCanonical(o.epoch) {
+			continue
+		}
+		l.stats.Resent++
+		l.transmit(o)
+	}
+}
+
+// application handles an application message of epoch info.
+func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []byte) {
+	res, err := info.state.ProcessBytes(env.Payload)
+	if err != nil {
+		l.reject(from, fmt.Errorf("application message in epoch %d: %w", info.node.Number, err))
+		return
+	}
+	info.dirty = true
+	if res.ContentType != wire.ContentApplication {
+		// A handshake sent under the application kind: keep the effect
+		// (a proposal is cached) but do not deliver.
+		return
+	}
+	var m AppMessage
+	if err := codec.Unmarshal(res.ApplicationData, &m); err != nil {
+		l.reject(from, fmt.Errorf("application message: %w", err))
+		return
+	}
+	info.log = append(info.log, data)
+	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: env.Epoch, Envelope: data})
+	l.byEpoch[env.Epoch] = append(l.byEpoch[env.Epoch], m.ID)
+	d := l.delivered[m.ID]
+	if d != nil {
+		d.epochs = append(d.epochs, env.Epoch)
+		l.checkMessageFinal(m.ID, d)
+		return
+	}
+	d = &deliveredMsg{epochs: []EpochID{env.Epoch}}
+	l.delivered[m.ID] = d
+	sender := ""
+	if leaf := info.state.Tree().Leaf(group.LeafIndex(res.Sender.Index)); leaf != nil {
+		sender = Identity(leaf)
+	}
+	l.changes.Delivered = append(l.changes.Delivered, m.ID)
+	final := info.final && l.onCanonical(env.Epoch)
+	d.final = final
+	l.out.Deliveries = append(l.out.Deliveries, Delivery{
+		ID: m.ID, Sender: sender, ContentType: m.ContentType, Body: m.Body, Epoch: info.node.Number, Final: final,
+	})
+}
+
+// checkMessageFinal marks a delivered message final once one of the epochs
+// it was seen in is final on the canonical chain.
+func (l *Loop) checkMessageFinal(id MessageID, d *deliveredMsg) {
+	if d.final {
+		return
+	}
+	for _, e := range d.epochs {
+		if info := l.epochs[e]; info != nil && info.final && l.onCanonical(e) {
+			d.final = true
+			l.out.Finalized = append(l.out.Finalized, id)
+			if o := l.outbox[id]; o != nil {
+				delete(l.outbox, id)
+				l.changes.OutboxDone = append(l.changes.OutboxDone, id)
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package ordering
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/wire"
+)
+
+type intentKind uint8
+
+const (
+	intentAdd intentKind = iota + 1
+	intentRemove
+	intentUpdate
+	intentLeave
+)
+
+// intent is a membership change this member asked for. It stays until the
+// canonical epoch shows its effect, and is proposed or committed again on
+// whatever branch wins.
+type intent struct {
+	id         uint64
+	kind       intentKind
+	keyPackage []byte // add: the encoded MLSMessage
+	kp         *wire.KeyPackage
+	identity   string // remove: the member to remove
+	baseKey    []byte // update: this member's encryption key when asked
+	proposedIn EpochID
+	// tried is the epoch of the last proposal or commit carrying the
+	// intent; a later attempt on another epoch is a re-issue.
+	tried   EpochID
+	reissue bool
+}
+
+// attempt records an attempt at an intent in epoch e.
+func (l *Loop) attempt(in *intent, e EpochID) {
+	if !in.tried.IsZero() && in.tried != e {
+		l.stats.Reissued++
+	}
+	in.tried = e
+	in.reissue = true
+}
+
+func (l *Loop) addIntent(kind intentKind, keyPackage []byte, identity string) {
+	st := l.canonicalState()
+	if l.removed || st == nil {
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: ErrNotMember})
+		return
+	}
+	l.intentSeq++
+	in := &intent{id: l.intentSeq, kind: kind, keyPackage: keyPackage, identity: identity}
+	switch kind {
+	case intentAdd:
+		var m wire.MLSMessage
+		if err := codec.Unmarshal(keyPackage, &m); err != nil || m.KeyPackage == nil {
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("ordering: not a KeyPackage: %v", err)})
+			return
+		}
+		if err := group.ValidateKeyPackage(m.KeyPackage, st.Suite(), l.now, l.cfg.MLS.ValidateCredential); err != nil {
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: err})
+			return
+		}
+		in.kp = m.KeyPackage
+	case intentUpdate:
+		in.baseKey = st.Tree().Leaf(st.OwnLeaf()).EncryptionKey
+		for _, other := range l.intents {
+			if other.kind == intentUpdate {
+				return // one pending refresh is enough
+			}
+		}
+	}
+	l.intents = append(l.intents, in)
+	l.changes.touch()
+	if info := l.epochs[l.tip.ID]; info.pendSeen.IsZero() {
+		info.pendSeen = l.now
+	}
+}
+
+// intentDone reports whether the state already shows the intent's effect.
+func (l *Loop) intentDone(in *intent, st *group.State) bool {
+	t := st.Tree()
+	switch in.kind {
+	case intentAdd:
+		_, ok := t.FindSignatureKey(in.kp.LeafNode.SignatureKey)
+		return ok
+	case intentRemove:
+		_, ok := l.findMember(st, in.identity)
+		return !ok
+	case intentUpdate:
+		return !bytes.Equal(t.Leaf(st.OwnLeaf()).EncryptionKey, in.baseKey)
+	case intentLeave:
+		return t.Leaf(st.OwnLeaf()) == nil
+	}
+	return true
+}
+
+func (l *Loop) findMember(st *group.State, identity string) (group.LeafIndex, bool) {
+	for _, m := range st.Members() {
+		if Identity(m.LeafNode) == identity {
+			return m.Leaf, true
+		}
+	}
+	return 0, false
+}
+
+// proposalFor returns the MLS proposal that carries an intent in st, or
+// nil if there is nothing to do.
+func (l *Loop) proposalFor(in *intent, st *group.State) wire.Proposal {
+	switch in.kind {
+	case intentAdd:
+		return &wire.Add{KeyPackage: *in.kp}
+	case intentRemove:
+		if leaf, ok := l.findMember(st, in.identity); ok {
+			return &wire.Remove{Removed: uint32(leaf)}
+		}
+	case intentUpdate:
+		return &wire.Update{}
+	case intentLeave:
+		return &wire.Remove{Removed: uint32(st.OwnLeaf())}
+	}
+	return nil
+}
+
+// committerRank is this member's place in the epoch's committer order: the
+// members sorted by a hash of the epoch id and their identity.
+func (l *Loop) committerRank(n *Node) int {
+	type ranked struct {
+		h  [32]byte
+		id string
+	}
+	rs := make([]ranked, len(n.Members))
+	for i, m := range n.Members {
+		rs[i] = ranked{sha256.Sum256(append(append([]byte(nil), n.ID[:]...), m...)), m}
+	}
+	sort.Slice(rs, func(i, j int) bool { return bytes.Compare(rs[i].h[:], rs[j].h[:]) < 0 })
+	for i, r := range rs {
+		if r.id == l.self {
+			return i
+		}
+	}
+	return len(rs)
+}
+
+// maybeCommit commits pending work on the canonical epoch when this
+// member's turn has come, and otherwise proposes its own intents so that
+// the preferred committer includes them.
+func (l *Loop) maybeCommit() {
+	info := l.epochs[l.tip.ID]
+	if l.removed || info == nil || info.state == nil || info.committed {
+		return
+	}
+	st := info.state
+	var open []*intent
+	for _, in := range l.intents {
+		if !l.intentDone(in, st) {
+			open = append(open, in)
+		}
+	}
+	if len(open) != len(l.intents) {
+		l.intents = open
+		l.changes.touch()
+	}
+	if len(open) == 0 && st.PendingProposals() == 0 {
+		return
+	}
+	if info.pendSeen.IsZero() {
+		info.pendSeen = l.now
+	}
+	rank := l.committerRank(l.tip)
+	deadline := info.pendSeen.Add(l.cfg.CommitDelay + l.cfg.CommitBackoff*time.Duration(rank))
+	if l.now.Before(deadline) {
+		if rank > 0 {
+			l.proposeIntents(info, open)
+		}
+		return
+	}
+	l.commit(info, open)
+}
+
+// proposeIntents sends the intents not yet proposed in this epoch.
+func (l *Loop) proposeIntents(info *epochInfo, open []*intent) {
+	for _, in := range open {
+		if in.proposedIn == info.node.ID {
+			continue
+		}
+		p := l.proposalFor(in, info.state)
+		if p == nil {
+			continue
+		}
+		msg, _, err := info.state.Propose(p, true, nil)
+		if err != nil {
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("ordering: proposing: %w", err)})
+			continue
+		}
+		in.proposedIn = info.node.ID
+		info.dirty = true
+		l.stats.Proposals++
+		l.attempt(in, info.node.ID)
+		env := (&Envelope{Kind: KindHandshake, Epoch: info.node.ID, Payload: msg}).Encode()
+		l.seen[MessageHash(msg)] = struct{}{}
+		info.log = append(info.log, env)
+		l.out.Publish = append(l.out.Publish, env)
+		l.changes.Log = append(l.changes.Log, LogEntry{Epoch: info.node.ID, Envelope: env})
+		l.changes.touch()
+	}
+}
+
+// commit commits the epoch's pending proposals and this member's intents.
+func (l *Loop) commit(info *epochInfo, open []*intent) {
+	st := info.state
+	opts := group.CommitOptions{IncludePending: true, Encrypt: true, WelcomeWithTree: true}
+	for _, in := range open {
+		switch {
+		case in.kind == intentLeave:
+			// A member cannot commit its own removal; it proposes it.
+			l.proposeIntents(info, []*intent{in})
+		case in.kind == intentUpdate:
+			opts.ForcePath = true // the path refreshes this member's leaf
+		case in.proposedIn == info.node.ID:
+			// Already proposed here: included by reference.
+		default:
+			if p := l.proposalFor(in, st); p != nil {
+				opts.Proposals = append(opts.Proposals, p)
+			}
+		}
+	}
+	if len(opts.Proposals) == 0 && !opts.ForcePath && st.PendingProposals() == 0 {
+		return
+	}
+	sc, err := st.Commit(opts)
+	if err != nil {
+		// A cached proposal may make the list invalid: try with this
+		// member's own changes only.
+		opts.IncludePending = false
+		if sc, err = st.Commit(opts); err != nil {
+			info.committed = true
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("ordering: committing: %w", err)})
+			return
+		}
+	}
+	info.committed = true
+	info.dirty = true
+	for _, in := range open {
+		if in.kind != intentLeave {
+			l.attempt(in, info.node.ID)
+		}
+	}
+	env := (&Envelope{Kind: KindHandshake, Epoch: info.node.ID, Payload: sc.Message}).Encode()
+	l.seen[MessageHash(sc.Message)] = struct{}{}
+	l.out.Publish = append(l.out.Publish, env)
+	if sc.Welcome != nil {
+		welcome := codec.MustMarshal(wire.NewMLSMessage(sc.Welcome))
+		for _, added := range sc.Added {
+			leaf := sc.State.Tree().Leaf(added)
+			ref := []byte(nil)
+			for _, ap := range sc.Proposals {
+				if a, ok := ap.Proposal.(*wire.Add); ok && bytes.Equal(a.KeyPackage.LeafNode.SignatureKey, leaf.SignatureKey) {
+					ref, _ = a.KeyPackage.Ref()
+				}
+			}
+			l.out.Welcomes = append(l.out.Welcomes, OutWelcome{Identity: Identity(leaf), KeyPackageRef: ref, Welcome: welcome})
+		}
+	}
+	if added := l.addEpoch(info, sc, env, wire.MemberSender(uint32(st.OwnLeaf()))); added != nil && l.graph.Get(added.node.ID) != nil {
+		// Vote for the new epoch at once: the committer is on it.
+		l.reconsider()
+	}
+}

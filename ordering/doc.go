@@ -1,0 +1,41 @@
+// Package ordering makes the members of a group agree on one history of
+// epochs without a delivery service (DESIGN.md, "Ordering: required
+// properties").
+//
+// Two members can commit on the same epoch at once, a partition can let
+// two halves of a group advance apart, a member can be offline for a week.
+// Every member keeps a Graph of the epochs it has seen since the last
+// pruned root, votes with signed heads for the epoch it is on, and follows
+// the fork choice of Graph (LMD-GHOST over the members' latest heads; see
+// Graph). When the fork choice moves it to another branch, it re-protects
+// and re-sends its own application messages that were sent on the losing
+// branch (receivers deliver each message id once) and re-issues its own
+// adds, removes and updates that the winning branch lacks.
+//
+// Finality. An epoch on the canonical chain is final when a strict
+// majority of its members has voted for it or a descendant, or when
+// Retention further epochs are built on it. Epochs deeper than Retention
+// below the tip, or older than MaxAge, are pruned and their secrets
+// deleted, so no member can be made to roll back further than Retention.
+// Quorum finality is a member's judgement on what it has seen: with
+// adversarial delays a quorum-final epoch can still lose (the member then
+// reports the rollback); depth finality cannot.
+//
+// Few forks. Each epoch has a preferred committer (members ranked by a
+// hash of the epoch id and their identity); the others send proposals and
+// commit only after a backoff proportional to their rank, so concurrent
+// commits need the preferred committer to be slow or offline.
+//
+// Catch-up. Heads tell a member it is behind; it asks the member whose
+// head it saw for the commits and messages after the newest epoch they
+// share, over a direct stream. A member whose epochs are all beyond the
+// sender's retention gets a GroupInfo instead and rejoins by external
+// commit, and is told which range of epochs it missed.
+//
+// Loop is the state machine of one member in one group. It is
+// deterministic: time and randomness come in with the events and the
+// configuration, and it performs no I/O. It returns what to persist,
+// publish, request, answer and deliver; the caller (the node, or the
+// simulator in ordering/sim) carries that out, persisting before anything
+// else leaves the member.
+package ordering

@@ -1,0 +1,235 @@
+package ordering
+
+import (
+	"bytes"
+	"sort"
+)
+
+// Node is one epoch in a member's view of the group's history.
+type Node struct {
+	ID     EpochID
+	Parent EpochID
+	Number uint64
+	// CommitHash is the hash of the commit that created the epoch; the
+	// last tie-break of the fork choice.
+	CommitHash [32]byte
+	// Members are the identities of the epoch's members, sorted; they are
+	// the voters at a fork whose fork point is this epoch.
+	Members []string
+
+	parent   *Node
+	children []*Node
+}
+
+// Children returns the node's children.
+func (n *Node) Children() []*Node { return n.children }
+
+func (n *Node) hasMember(id string) bool {
+	i := sort.SearchStrings(n.Members, id)
+	return i < len(n.Members) && n.Members[i] == id
+}
+
+// Vote is a member's latest head: the epoch it was on, with the counter
+// that orders its heads.
+type Vote struct {
+	Seq uint64
+	Tip EpochID
+}
+
+// Graph is the tree of epochs descending from the last pruned-to root.
+//
+// The fork choice is LMD-GHOST ("latest message driven greedy heaviest
+// observed subtree"), the rule of DESIGN.md made precise: starting at the
+// root, at each fork it follows the child whose subtree holds the most
+// latest votes of members of the fork-point epoch (a vote counts for a
+// branch only if it was made on an epoch after the fork, so only
+// endorsements after the fork point count, and each member counts once,
+// with its newest head); ties go to the deeper subtree, then to the lower
+// hash of the child's commit. The result is a function of the set of
+// nodes and votes seen, never of arrival order or timestamps, and members
+// added on one branch have no say at forks before they joined.
+type Graph struct {
+	root  *Node
+	nodes map[EpochID]*Node
+	votes map[string]Vote
+	// Unplaced, when set, places a vote whose tip is not in the graph
+	// (returning the node it should count for), or reports false.
+	Unplaced func(member string, v Vote) (EpochID, bool)
+}
+
+// tipOf returns the node a vote counts for.
+func (g *Graph) tipOf(member string, v Vote) EpochID {
+	if _, ok := g.nodes[v.Tip]; ok || g.Unplaced == nil {
+		return v.Tip
+	}
+	if id, ok := g.Unplaced(member, v); ok {
+		return id
+	}
+	return v.Tip
+}
+
+// NewGraph returns a graph with a single root epoch.
+func NewGraph(root *Node) *Graph {
+	root.parent, root.children = nil, nil
+	return &Graph{root: root, nodes: map[EpochID]*Node{root.ID: root}, votes: map[string]Vote{}}
+}
+
+// Root returns the root.
+func (g *Graph) Root() *Node { return g.root }
+
+// Get returns the node with the id.
+func (g *Graph) Get(id EpochID) *Node { return g.nodes[id] }
+
+// Len returns the number of nodes.
+func (g *Graph) Len() int { return len(g.nodes) }
+
+// Add inserts a node under its parent. It reports false if the node is
+// already known or its parent is not.
+func (g *Graph) Add(n *Node) bool {
+	if _, dup := g.nodes[n.ID]; dup {
+		return false
+	}
+	p := g.nodes[n.Parent]
+	if p == nil || n.Number != p.Number+1 {
+		return false
+	}
+	n.parent, n.children = p, nil
+	p.children = append(p.children, n)
+	g.nodes[n.ID] = n
+	return true
+}
+
+// Vote records a member's head if it is newer than the one held. Heads for
+// epochs not in the graph are kept too: they count once the epoch arrives.
+func (g *Graph) Vote(member string, v Vote) bool {
+	if old, ok := g.votes[member]; ok && old.Seq >= v.Seq {
+		return false
+	}
+	g.votes[member] = v
+	return true
+}
+
+// Votes returns the latest vote of every member.
+func (g *Graph) Votes() map[string]Vote { return g.votes }
+
+// inSubtree reports whether epoch tip is a (or in the subtree of) node c.
+func (g *Graph) inSubtree(tip EpochID, c *Node) bool {
+	n := g.nodes[tip]
+	for n != nil && n.Number > c.Number {
+		n = n.parent
+	}
+	return n == c
+}
+
+// endorsers counts the members of fork point f whose latest vote is in the
+// subtree of c.
+func (g *Graph) endorsers(f, c *Node) int {
+	count := 0
+	for member, v := range g.votes {
+		if f.hasMember(member) && g.inSubtree(g.tipOf(member, v), c) {
+			count++
+		}
+	}
+	return count
+}
+
+// height returns the length of the longest chain below and including n.
+func height(n *Node) int {
+	h := 0
+	for _, c := range n.children {
+		h = max(h, height(c))
+	}
+	return h + 1
+}
+
+// better reports whether child a beats child b at fork point f.
+func (g *Graph) better(f, a, b *Node) bool {
+	ea, eb := g.endorsers(f, a), g.endorsers(f, b)
+	if ea != eb {
+		return ea > eb
+	}
+	ha, hb := height(a), height(b)
+	if ha != hb {
+		return ha > hb
+	}
+	return bytes.Compare(a.CommitHash[:], b.CommitHash[:]) < 0
+}
+
+// Canonical returns the tip chosen by the fork choice.
+func (g *Graph) Canonical() *Node {
+	n := g.root
+	for len(n.children) > 0 {
+		best := n.children[0]
+		for _, c := range n.children[1:] {
+			if g.better(n, c, best) {
+				best = c
+			}
+		}
+		n = best
+	}
+	return n
+}
+
+// Chain returns the path from the root to n, root first.
+func (g *Graph) Chain(n *Node) []*Node {
+	var out []*Node
+	for ; n != nil; n = n.parent {
+		out = append(out, n)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// IsAncestor reports whether a is b or an ancestor of b.
+func (g *Graph) IsAncestor(a, b EpochID) bool {
+	an := g.nodes[a]
+	return an != nil && g.inSubtree(b, an)
+}
+
+// ForkPoint returns the latest common ancestor of a and b.
+func (g *Graph) ForkPoint(a, b *Node) *Node {
+	for a != nil && b != nil && a != b {
+		if a.Number >= b.Number {
+			a = a.parent
+		} else {
+			b = b.parent
+		}
+	}
+	if a == b {
+		return a
+	}
+	return nil
+}
+
+// QuorumFinal reports whether a strict majority of n's members have their
+// latest vote on n or a descendant.
+func (g *Graph) QuorumFinal(n *Node) bool {
+	count := 0
+	for member, v := range g.votes {
+		if n.hasMember(member) && g.inSubtree(g.tipOf(member, v), n) {
+			count++
+		}
+	}
+	return 2*count > len(n.Members)
+}
+
+// Prune makes n (a node of the graph) the new root and drops every node
+// not descending from it. It returns the dropped nodes.
+func (g *Graph) Prune(n *Node) []*Node {
+	if n == g.root {
+		return nil
+	}
+	var dropped []*Node
+	for id, m := range g.nodes {
+		if !g.inSubtree(id, n) {
+			dropped = append(dropped, m)
+			delete(g.nodes, id)
+		}
+	}
+	n.parent = nil
+	g.root = n
+	sort.Slice(dropped, func(i, j int) bool { return dropped[i].Number < dropped[j].Number })
+	return dropped
+}

@@ -1,0 +1,119 @@
+package ordering
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/suite"
+)
+
+// maybeHead publishes a head when the member's epoch changed (at most
+// every HeadInterval) or the keepalive is due.
+func (l *Loop) maybeHead() {
+	if l.removed || l.epochs[l.tip.ID].state == nil {
+		return
+	}
+	since := l.now.Sub(l.lastHead)
+	if (l.headDirty && since >= l.cfg.HeadInterval) || since >= l.cfg.HeadKeepalive || l.lastHead.IsZero() {
+		l.publishHead()
+	}
+}
+
+func (l *Loop) publishHead() {
+	s := l.epochs[l.tip.ID].state
+	l.headSeq++
+	h := &Head{
+		GroupID:      l.groupID,
+		Epoch:        l.tip.Number,
+		Tip:          l.tip.ID,
+		Leaf:         uint32(s.OwnLeaf()),
+		Seq:          l.headSeq,
+		SignatureKey: s.Signer().PublicKey(),
+	}
+	sig, err := s.Suite().SignWithLabel(s.Signer(), headLabel, h.tbs(), l.cfg.Rand)
+	if err != nil {
+		return
+	}
+	h.Signature = sig
+	env := &Envelope{Kind: KindHead, Epoch: l.tip.ID, Payload: codec.MustMarshal(h)}
+	l.out.Publish = append(l.out.Publish, env.Encode())
+	l.seen[MessageHash(env.Payload)] = struct{}{}
+	l.stats.Heads++
+	l.lastHead, l.headDirty = l.now, false
+	l.graph.Vote(l.self, Vote{Seq: l.headSeq, Tip: l.tip.ID})
+	l.voteEpoch[l.self] = l.tip.Number
+	l.changes.touch()
+}
+
+// head handles a member's head: a vote for the fork choice, and a sign
+// that this member is behind if the tip is unknown.
+func (l *Loop) head(from string, env *Envelope) {
+	var h Head
+	if err := codec.Unmarshal(env.Payload, &h); err != nil {
+		l.reject(from, fmt.Errorf("%w: %w", ErrBadHead, err))
+		return
+	}
+	if !bytes.Equal(h.GroupID, l.groupID) || h.Tip != env.Epoch {
+		l.reject(from, fmt.Errorf("%w: wrong group or epoch", ErrBadHead))
+		return
+	}
+	// Find the signer: its leaf in the tip epoch if known, otherwise the
+	// member with that signature key in this member's canonical epoch.
+	var identity string
+	if info := l.epochs[h.Tip]; info != nil && info.state != nil {
+		leaf := info.state.Tree().Leaf(group.LeafIndex(h.Leaf))
+		if leaf == nil || !bytes.Equal(leaf.SignatureKey, h.SignatureKey) {
+			l.reject(from, fmt.Errorf("%w: signer is not at leaf %d", ErrBadHead, h.Leaf))
+			return
+		}
+		identity = Identity(leaf)
+	} else {
+		st := l.canonicalState()
+		if st == nil {
+			return
+		}
+		li, ok := st.Tree().FindSignatureKey(h.SignatureKey)
+		if !ok {
+			// A member this member does not know yet: the head still
+			// tells it that it may be behind.
+			if h.Epoch >= l.tip.Number {
+				l.askSync(from)
+			}
+			return
+		}
+		identity = Identity(st.Tree().Leaf(li))
+	}
+	cs := l.suite()
+	if err := cs.VerifyWithLabel(h.SignatureKey, headLabel, h.tbs(), h.Signature); err != nil {
+		l.reject(from, fmt.Errorf("%w: %w", ErrBadHead, err))
+		return
+	}
+	if identity == l.self {
+		return
+	}
+	if l.graph.Vote(identity, Vote{Seq: h.Seq, Tip: h.Tip}) {
+		l.voteEpoch[identity] = h.Epoch
+		l.changes.touch()
+		l.reconsider()
+	}
+	if l.graph.Get(h.Tip) == nil && h.Epoch >= l.tip.Number {
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeBehind, From: from, Epoch: h.Epoch})
+		l.askSync(from)
+	}
+}
+
+// canonicalState returns the newest state on the canonical chain that this
+// member holds (the tip's, unless the tip is opaque).
+func (l *Loop) canonicalState() *group.State {
+	for n := l.tip; n != nil; n = n.parent {
+		if info := l.epochs[n.ID]; info != nil && info.state != nil {
+			return info.state
+		}
+	}
+	return nil
+}
+
+// suite returns the group's cipher suite.
+func (l *Loop) suite() suite.CipherSuite { return l.canonicalState().Suite() }

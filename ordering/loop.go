@@ -1,0 +1,521 @@
+package ordering
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/wire"
+)
+
+// epochInfo is what the Loop holds about one epoch of its graph.
+type epochInfo struct {
+	node  *Node
+	state *group.State // nil for an epoch this member was removed in
+	// commit is the envelope of the commit that made the epoch (nil for
+	// the epoch the member joined at).
+	commit []byte
+	// log holds the envelopes made in the epoch (proposals, application
+	// messages), in arrival order, to serve catch-up.
+	log      [][]byte
+	seenAt   time.Time
+	dirty    bool // message keys changed since the last snapshot
+	final    bool
+	opaque   bool // stands for a branch where this member was removed
+	member   bool
+	savedAt  time.Time
+	pendSeen time.Time // when pending work (proposals, intents) was first seen here
+	// committed is set once this member committed on the epoch.
+	committed bool
+	// waiting holds commits that refer to proposals not received yet.
+	waiting []bufferedEnvelope
+}
+
+// Loop is one member's ordering state machine for one group. It is not
+// safe for concurrent use: one goroutine (the group loop) owns it.
+type Loop struct {
+	cfg     Config
+	groupID []byte
+	self    string
+
+	graph  *Graph
+	epochs map[EpochID]*epochInfo
+	tip    *Node
+
+	now     time.Time
+	out     *Output
+	changes *Changes
+
+	headSeq   uint64
+	lastHead  time.Time
+	headDirty bool
+
+	outbox    map[MessageID]*outgoing
+	intents   []*intent
+	intentSeq uint64
+	delivered map[MessageID]*deliveredMsg
+	byEpoch   map[EpochID][]MessageID // messages seen in each retained epoch
+	buffered  []bufferedEnvelope
+	seen      map[[32]byte]struct{}
+
+	voteEpoch map[string]uint64 // epoch number of each member's latest head
+	requests  map[uint64]*outstanding
+	nextReq   uint64
+	behindAsk map[string]time.Time // last sync request per peer
+
+	lastUpdate time.Time
+	removed    bool
+	// bundle is the KeyPackage a joiner joined with, kept (with spare
+	// Welcomes for it) until its join epoch is final.
+	bundle *group.KeyPackageBundle
+	spare  [][]byte
+	stats      Stats
+}
+
+// Stats counts what happened, for metrics and the simulator.
+type Stats struct {
+	Forks, Rollbacks, MaxRollback          int
+	Commits, Proposals, Heads, AppSent     int
+	Resent, Reissued, SyncRequests, Rejoin int
+	Rejected                               int
+	BytesOut                               int
+	QuorumFinalRollbacks                   int
+}
+
+type outgoing struct {
+	msg   AppMessage
+	epoch EpochID // epoch it was last sent in
+}
+
+type deliveredMsg struct {
+	epochs []EpochID // epochs it was seen in
+	final  bool
+}
+
+type bufferedEnvelope struct {
+	from string
+	env  *Envelope
+	data []byte
+}
+
+type outstanding struct {
+	to   string
+	sent time.Time
+}
+
+// Self returns this member's identity.
+func (l *Loop) Self() string { return l.self }
+
+// GroupID returns the group id.
+func (l *Loop) GroupID() []byte { return l.groupID }
+
+// Tip returns the canonical epoch this member is on.
+func (l *Loop) Tip() *Node { return l.tip }
+
+// State returns the MLS state of the canonical epoch.
+func (l *Loop) State() *group.State { return l.epochs[l.tip.ID].state }
+
+// Graph exposes the epoch graph (read only).
+func (l *Loop) Graph() *Graph { return l.graph }
+
+// Stats returns the counters.
+func (l *Loop) Stats() Stats { return l.stats }
+
+// Removed reports whether the member is out of the group on its canonical
+// chain.
+func (l *Loop) Removed() bool { return l.removed }
+
+// identities lists the members of a state, sorted.
+func identities(s *group.State) []string {
+	var out []string
+	for _, m := range s.Members() {
+		out = append(out, Identity(m.LeafNode))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func newLoop(cfg Config, s *group.State, now time.Time) *Loop {
+	cfg = cfg.withDefaults()
+	l := &Loop{
+		cfg:       cfg,
+		groupID:   append([]byte(nil), s.GroupID()...),
+		self:      Identity(s.Tree().Leaf(s.OwnLeaf())),
+		epochs:    map[EpochID]*epochInfo{},
+		outbox:    map[MessageID]*outgoing{},
+		delivered: map[MessageID]*deliveredMsg{},
+		byEpoch:   map[EpochID][]MessageID{},
+		seen:      map[[32]byte]struct{}{},
+		requests:  map[uint64]*outstanding{},
+		behindAsk: map[string]time.Time{},
+		voteEpoch: map[string]uint64{},
+		now:       now,
+	}
+	root := &Node{ID: EpochIDOf(s), Number: s.Epoch(), Members: identities(s)}
+	l.graph = NewGraph(root)
+	l.graph.Unplaced = l.unplaced
+	l.epochs[root.ID] = &epochInfo{node: root, state: s, seenAt: now, member: true, dirty: true}
+	l.tip = root
+	l.lastUpdate = now
+	l.headDirty = true
+	return l
+}
+
+// Create starts a group with this member alone.
+func Create(cfg Config, groupID []byte, bundle *group.KeyPackageBundle, now time.Time) (*Loop, *Output, error) {
+	c := cfg.withDefaults()
+	s, err := group.Create(c.MLS, groupID, nil, bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := newLoop(cfg, s, now)
+	l.begin(now)
+	return l, l.finish(), nil
+}
+
+// Join joins a group from a Welcome (an encoded MLSMessage). tree is the
+// encoded ratchet tree when the Welcome does not carry it.
+func Join(cfg Config, welcome []byte, bundle *group.KeyPackageBundle, tree []byte, now time.Time) (*Loop, *Output, error) {
+	c := cfg.withDefaults()
+	var m wire.MLSMessage
+	if err := codec.Unmarshal(welcome, &m); err != nil || m.Welcome == nil {
+		return nil, nil, fmt.Errorf("ordering: not a Welcome: %v", err)
+	}
+	var opts group.JoinOptions
+	if tree != nil {
+		if err := codec.Unmarshal(tree, &opts.Tree); err != nil {
+			return nil, nil, fmt.Errorf("ordering: ratchet tree: %w", err)
+		}
+	}
+	s, err := group.JoinWelcome(c.MLS, m.Welcome, bundle, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := newLoop(cfg, s, now)
+	l.bundle = bundle
+	l.begin(now)
+	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: l.tip.ID, Number: l.tip.Number, Members: l.tip.Members})
+	return l, l.finish(), nil
+}
+
+func (l *Loop) begin(now time.Time) {
+	if now.After(l.now) {
+		l.now = now
+	}
+	l.out = &Output{}
+	l.changes = &Changes{}
+}
+
+func (l *Loop) finish() *Output {
+	l.flushSnapshots(false)
+	l.maybeHead()
+	if !l.changes.empty() {
+		l.changes.Meta = l.encodeMeta()
+		l.out.Persist = l.changes
+	}
+	out := l.out
+	l.out, l.changes = nil, nil
+	for _, p := range out.Publish {
+		l.stats.BytesOut += len(p)
+	}
+	return out
+}
+
+// Handle processes one event at time now and returns what to do.
+func (l *Loop) Handle(now time.Time, ev Event) *Output {
+	l.begin(now)
+	switch e := ev.(type) {
+	case Inbound:
+		l.inbound(e.From, e.Data)
+	case Tick:
+		l.tick()
+	case SendMessage:
+		l.send(e.ContentType, e.Body)
+	case AddMember:
+		l.addIntent(intentAdd, e.KeyPackage, "")
+	case RemoveMember:
+		l.addIntent(intentRemove, nil, e.Identity)
+	case UpdateKeys:
+		l.addIntent(intentUpdate, nil, "")
+	case Leave:
+		l.addIntent(intentLeave, nil, "")
+	case SyncRequest:
+		l.serveSync(e.From, e.ID, e.Body)
+	case SyncResponse:
+		l.syncResponse(e.ID, e.Body, e.Err)
+	case WelcomeIn:
+		if len(l.spare) < 8 {
+			l.spare = append(l.spare, e.Welcome)
+		}
+	}
+	l.tick()
+	return l.finish()
+}
+
+func (l *Loop) reject(from string, err error) {
+	l.stats.Rejected++
+	l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, From: from, Err: err})
+}
+
+func (l *Loop) randomID() MessageID {
+	var id MessageID
+	if _, err := io.ReadFull(l.cfg.Rand, id[:]); err != nil {
+		panic("ordering: randomness failed: " + err.Error())
+	}
+	return id
+}
+
+// inbound handles an envelope from the topic.
+func (l *Loop) inbound(from string, data []byte) {
+	env, err := DecodeEnvelope(data)
+	if err != nil {
+		l.reject(from, err)
+		return
+	}
+	h := MessageHash(env.Payload)
+	if _, dup := l.seen[h]; dup {
+		return
+	}
+	if env.Kind == KindHead {
+		l.seen[h] = struct{}{}
+		l.head(from, env)
+		return
+	}
+	info := l.epochs[env.Epoch]
+	if info == nil || info.state == nil {
+		l.buffer(from, env, data)
+		return
+	}
+	switch env.Kind {
+	case KindHandshake:
+		if l.handshake(from, info, env, data) {
+			l.seen[h] = struct{}{}
+		}
+	case KindApplication:
+		l.seen[h] = struct{}{}
+		l.application(from, info, env, data)
+	}
+}
+
+// buffer keeps a message for an epoch not known yet, and asks the sender
+// for catch-up.
+func (l *Loop) buffer(from string, env *Envelope, data []byte) {
+	if len(l.buffered) >= l.cfg.MaxBuffered {
+		l.buffered = l.buffered[1:]
+	}
+	l.buffered = append(l.buffered, bufferedEnvelope{from: from, env: env, data: data})
+	l.askSync(from)
+}
+
+// replayBuffered processes buffered messages for a newly known epoch.
+func (l *Loop) replayBuffered(id EpochID) {
+	var keep, ready []bufferedEnvelope
+	for _, b := range l.buffered {
+		if b.env.Epoch == id {
+			ready = append(ready, b)
+		} else {
+			keep = append(keep, b)
+		}
+	}
+	l.buffered = keep
+	// Handshakes (proposals, commits) before application messages.
+	sort.SliceStable(ready, func(i, j int) bool { return ready[i].env.Kind < ready[j].env.Kind })
+	for _, b := range ready {
+		l.inbound(b.from, b.data)
+	}
+}
+
+// handshake processes a proposal or commit made in epoch info. It reports
+// whether the message is done with (processed or rejected for good); a
+// commit that refers to a proposal not received yet waits for it.
+func (l *Loop) handshake(from string, info *epochInfo, env *Envelope, data []byte) bool {
+	res, err := info.state.ProcessBytes(env.Payload)
+	if err != nil {
+		switch {
+		case errors.Is(err, group.ErrOwnMessage):
+		case errors.Is(err, group.ErrUnknownProposal):
+			if len(info.waiting) < l.cfg.MaxBuffered {
+				info.waiting = append(info.waiting, bufferedEnvelope{from: from, env: env, data: data})
+			}
+			l.askSync(from)
+			return false
+		default:
+			l.reject(from, fmt.Errorf("handshake in epoch %d: %w", info.node.Number, err))
+		}
+		return true
+	}
+	if res.Commit == nil {
+		// A proposal: cached in the epoch's state, kept for catch-up.
+		info.log = append(info.log, data)
+		info.dirty = true
+		l.changes.Log = append(l.changes.Log, LogEntry{Epoch: env.Epoch, Envelope: data})
+		if info.pendSeen.IsZero() {
+			info.pendSeen = l.now
+		}
+		// Commits waiting for proposals may go now.
+		waiting := info.waiting
+		info.waiting = nil
+		for _, w := range waiting {
+			l.inbound(w.from, w.data)
+		}
+		return true
+	}
+	l.addEpoch(info, res.Commit, data, res.Sender)
+	l.reconsider()
+	return true
+}
+
+// addEpoch records the epoch a commit made on parent leads to.
+func (l *Loop) addEpoch(parent *epochInfo, sc *group.StagedCommit, commitEnv []byte, committer wire.Sender) *epochInfo {
+	l.stats.Commits++
+	h := MessageHash(mustEnvelope(commitEnv).Payload)
+	if len(parent.node.children) > 0 {
+		l.stats.Forks++
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeFork, Epoch: parent.node.Number})
+	}
+	if sc.SelfRemoved || sc.State == nil {
+		return l.addOpaque(parent, sc, h, commitEnv)
+	}
+	s := sc.State
+	id := EpochIDOf(s)
+	if old := l.epochs[id]; old != nil {
+		return old
+	}
+	n := &Node{ID: id, Parent: parent.node.ID, Number: s.Epoch(), CommitHash: h, Members: identities(s)}
+	if !l.graph.Add(n) {
+		return nil
+	}
+	info := &epochInfo{node: n, state: s, commit: commitEnv, seenAt: l.now, member: true, dirty: true}
+	l.epochs[id] = info
+	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: n.ID, Parent: n.Parent, Number: n.Number, Members: n.Members})
+	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: parent.node.ID, Envelope: commitEnv})
+	l.replayBuffered(id)
+	return info
+}
+
+// addOpaque records a commit that removed this member: its epoch cannot be
+// known, so it stands as an opaque node (id derived from the commit) that
+// collects the votes this member cannot place (see opaqueVotes).
+func (l *Loop) addOpaque(parent *epochInfo, sc *group.StagedCommit, h [32]byte, commitEnv []byte) *epochInfo {
+	var id EpochID
+	copy(id[:], "opaque")
+	copy(id[6:], h[:26])
+	if old := l.epochs[id]; old != nil {
+		return old
+	}
+	members := map[string]bool{}
+	for _, m := range parent.node.Members {
+		members[m] = true
+	}
+	delete(members, l.self)
+	var ms []string
+	for m := range members {
+		ms = append(ms, m)
+	}
+	sort.Strings(ms)
+	n := &Node{ID: id, Parent: parent.node.ID, Number: parent.node.Number + 1, CommitHash: h, Members: ms}
+	if !l.graph.Add(n) {
+		return nil
+	}
+	info := &epochInfo{node: n, commit: commitEnv, seenAt: l.now, opaque: true}
+	l.epochs[id] = info
+	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: parent.node.ID, Envelope: commitEnv})
+	return info
+}
+
+func mustEnvelope(data []byte) *Envelope {
+	e, err := DecodeEnvelope(data)
+	if err != nil {
+		panic("ordering: own envelope does not decode: " + err.Error())
+	}
+	return e
+}
+
+// unplaced counts a vote whose tip this member does not know for an opaque
+// branch (where it was removed) it could lie in: a removed member cannot
+// see the epochs after its removal, so the heads of the members who went
+// on are exactly the ones it cannot place.
+func (l *Loop) unplaced(member string, v Vote) (EpochID, bool) {
+	var best *Node
+	for _, info := range l.epochs {
+		if !info.opaque || l.voteEpoch[member] < info.node.Number {
+			continue
+		}
+		if best == nil || bytes.Compare(info.node.ID[:], best.ID[:]) < 0 {
+			best = info.node
+		}
+	}
+	if best == nil {
+		return EpochID{}, false
+	}
+	return best.ID, true
+}
+
+// reconsider runs the fork choice and moves to its tip.
+func (l *Loop) reconsider() {
+	next := l.graph.Canonical()
+	if next == l.tip {
+		l.updateFinality()
+		return
+	}
+	old := l.tip
+	fork := l.graph.ForkPoint(old, next)
+	if fork != old {
+		depth := int(old.Number - fork.Number)
+		l.stats.Rollbacks++
+		l.stats.MaxRollback = max(l.stats.MaxRollback, depth)
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRollback, Depth: depth, Epoch: fork.Number})
+		for n := old; n != fork; n = n.parent {
+			if info := l.epochs[n.ID]; info != nil && info.final {
+				l.stats.QuorumFinalRollbacks++
+			}
+		}
+	}
+	l.tip = next
+	l.headDirty = true
+	info := l.epochs[next.ID]
+	if info.opaque {
+		if !l.removed {
+			l.removed = true
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRemoved, Epoch: next.Number})
+		}
+		return
+	}
+	l.removed = false
+	l.membershipNotice(old, next)
+	if fork != old {
+		l.resend(fork)
+	}
+	l.updateFinality()
+}
+
+func (l *Loop) membershipNotice(old, next *Node) {
+	was := map[string]bool{}
+	for _, m := range old.Members {
+		was[m] = true
+	}
+	now := map[string]bool{}
+	var added, removed []string
+	for _, m := range next.Members {
+		now[m] = true
+		if !was[m] {
+			added = append(added, m)
+		}
+	}
+	for _, m := range old.Members {
+		if !now[m] {
+			removed = append(removed, m)
+		}
+	}
+	if len(added)+len(removed) > 0 {
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeMembership, Epoch: next.Number, Added: added, Removed: removed})
+	}
+}
+
+// onCanonical reports whether epoch id is on the canonical chain.
+func (l *Loop) onCanonical(id EpochID) bool { return l.graph.IsAncestor(id, l.tip.ID) }

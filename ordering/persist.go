@@ -1,0 +1,309 @@
+package ordering
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/wire"
+)
+
+// SavedEpoch is an epoch's MLS state snapshot (secret: store encrypted).
+type SavedEpoch struct {
+	ID       EpochID
+	Number   uint64
+	Snapshot []byte
+}
+
+// LogEntry is an envelope made in an epoch, kept to serve catch-up.
+type LogEntry struct {
+	Epoch    EpochID
+	Envelope []byte
+}
+
+// OutboxEntry is an own application message not yet final.
+type OutboxEntry struct {
+	ID     MessageID
+	Record []byte // encoded AppMessage
+}
+
+// Changes is what the Loop asks to persist in one atomic write.
+type Changes struct {
+	PutEpochs    []SavedEpoch
+	DeleteEpochs []EpochID
+	// Meta is the Loop's own state (graph, votes, intents, outbox
+	// positions); it replaces the previous one.
+	Meta       []byte
+	Log        []LogEntry
+	Outbox     []OutboxEntry
+	OutboxDone []MessageID
+	Delivered  []MessageID
+	metaDirty  bool
+}
+
+func (c *Changes) touch() { c.metaDirty = true }
+
+func (c *Changes) empty() bool {
+	return !c.metaDirty && len(c.PutEpochs) == 0 && len(c.DeleteEpochs) == 0 && len(c.Log) == 0 &&
+		len(c.Outbox) == 0 && len(c.OutboxDone) == 0 && len(c.Delivered) == 0
+}
+
+// Saved is what a member persisted, handed back to Restore after a
+// restart: the latest Meta, the retained epochs' snapshots, their logs,
+// the outbox and the delivered message ids of the retained epochs.
+type Saved struct {
+	Meta      []byte
+	Epochs    []SavedEpoch
+	Log       []LogEntry
+	Outbox    []OutboxEntry
+	Delivered []MessageID
+}
+
+const metaVersion = 1
+
+// encodeMeta encodes the Loop's own state.
+func (l *Loop) encodeMeta() []byte {
+	var b cryptobyte.Builder
+	b.AddUint16(metaVersion)
+	codec.AddOpaque(&b, l.groupID)
+	codec.AddOpaque(&b, []byte(l.self))
+	b.AddBytes(l.graph.Root().ID[:])
+	b.AddBytes(l.tip.ID[:])
+	b.AddUint64(l.headSeq)
+	b.AddUint64(uint64(l.lastUpdate.UnixNano()))
+	codec.AddBool(&b, l.removed)
+	// Nodes, parents first.
+	nodes := make([]*Node, 0, l.graph.Len())
+	for _, info := range l.epochs {
+		nodes = append(nodes, info.node)
+	}
+	sort.Slice(nodes, func(i, j int) bool {
+		if nodes[i].Number != nodes[j].Number {
+			return nodes[i].Number < nodes[j].Number
+		}
+		return string(nodes[i].ID[:]) < string(nodes[j].ID[:])
+	})
+	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+		for _, n := range nodes {
+			info := l.epochs[n.ID]
+			b.AddBytes(n.ID[:])
+			b.AddBytes(n.Parent[:])
+			b.AddUint64(n.Number)
+			b.AddBytes(n.CommitHash[:])
+			codec.AddVector(b, func(b *cryptobyte.Builder) {
+				for _, m := range n.Members {
+					codec.AddOpaque(b, []byte(m))
+				}
+			})
+			codec.AddOpaque(b, info.commit)
+			codec.AddBool(b, info.final)
+			codec.AddBool(b, info.opaque)
+			codec.AddBool(b, info.committed)
+			b.AddUint64(uint64(info.seenAt.UnixNano()))
+		}
+	})
+	members := make([]string, 0, len(l.graph.votes))
+	for m := range l.graph.votes {
+		members = append(members, m)
+	}
+	sort.Strings(members)
+	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+		for _, m := range members {
+			v := l.graph.votes[m]
+			codec.AddOpaque(b, []byte(m))
+			b.AddUint64(v.Seq)
+			b.AddBytes(v.Tip[:])
+			b.AddUint64(l.voteEpoch[m])
+		}
+	})
+	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+		for _, in := range l.intents {
+			b.AddUint64(in.id)
+			b.AddUint8(uint8(in.kind))
+			codec.AddOpaque(b, in.keyPackage)
+			codec.AddOpaque(b, []byte(in.identity))
+			codec.AddOpaque(b, in.baseKey)
+			b.AddBytes(in.proposedIn[:])
+			codec.AddBool(b, in.reissue)
+		}
+	})
+	ids := make([]MessageID, 0, len(l.outbox))
+	for id := range l.outbox {
+		ids = append(ids, id)
+	}
+	sortIDs(ids)
+	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+		for _, id := range ids {
+			b.AddBytes(id[:])
+			b.AddBytes(l.outbox[id].epoch[:])
+		}
+	})
+	return b.BytesOrPanic()
+}
+
+// Restore rebuilds a member's Loop from what it saved. Epoch snapshots
+// whose epoch is missing from the graph are ignored; graph nodes whose
+// snapshot is missing are kept as history without a state.
+func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
+	c := cfg.withDefaults()
+	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrMalformedState, what) }
+	s := cryptobyte.String(saved.Meta)
+	var version uint16
+	var groupID, self []byte
+	var rootID, tipID EpochID
+	var rootB, tipB []byte
+	var headSeq, lastUpdate uint64
+	var removed bool
+	if !s.ReadUint16(&version) || version != metaVersion || !codec.ReadOpaque(&s, &groupID) || !codec.ReadOpaque(&s, &self) ||
+		!s.ReadBytes(&rootB, 32) || !s.ReadBytes(&tipB, 32) || !s.ReadUint64(&headSeq) || !s.ReadUint64(&lastUpdate) ||
+		!codec.ReadBool(&s, &removed) {
+		return nil, bad("header")
+	}
+	copy(rootID[:], rootB)
+	copy(tipID[:], tipB)
+	states := map[EpochID]*group.State{}
+	for _, e := range saved.Epochs {
+		st, err := group.Restore(c.MLS, e.Snapshot)
+		if err != nil {
+			return nil, fmt.Errorf("%w: epoch %d: %w", ErrMalformedState, e.Number, err)
+		}
+		states[e.ID] = st
+	}
+	l := &Loop{
+		cfg: c, groupID: append([]byte(nil), groupID...), self: string(self),
+		epochs: map[EpochID]*epochInfo{}, outbox: map[MessageID]*outgoing{}, delivered: map[MessageID]*deliveredMsg{},
+		byEpoch: map[EpochID][]MessageID{}, seen: map[[32]byte]struct{}{}, requests: map[uint64]*outstanding{},
+		behindAsk: map[string]time.Time{}, voteEpoch: map[string]uint64{}, now: now,
+		headSeq: headSeq, lastUpdate: time.Unix(0, int64(lastUpdate)), removed: removed, headDirty: true,
+	}
+	ok := codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
+		n := &Node{}
+		var id, parent, ch, commit []byte
+		info := &epochInfo{node: n}
+		var seenAt uint64
+		if !s.ReadBytes(&id, 32) || !s.ReadBytes(&parent, 32) || !s.ReadUint64(&n.Number) || !s.ReadBytes(&ch, 32) {
+			return false
+		}
+		copy(n.ID[:], id)
+		copy(n.Parent[:], parent)
+		copy(n.CommitHash[:], ch)
+		if !codec.ReadVectorElems(s, func(s *cryptobyte.String) bool {
+			var m []byte
+			if !codec.ReadOpaque(s, &m) {
+				return false
+			}
+			n.Members = append(n.Members, string(m))
+			return true
+		}) || !codec.ReadOpaque(s, &commit) || !codec.ReadBool(s, &info.final) || !codec.ReadBool(s, &info.opaque) ||
+			!codec.ReadBool(s, &info.committed) || !s.ReadUint64(&seenAt) {
+			return false
+		}
+		if len(commit) > 0 {
+			info.commit = append([]byte(nil), commit...)
+		}
+		info.seenAt = time.Unix(0, int64(seenAt))
+		info.state = states[n.ID]
+		info.member = info.state != nil
+		info.savedAt = now
+		if n.ID == rootID {
+			l.graph = NewGraph(n)
+			l.graph.Unplaced = l.unplaced
+		} else if l.graph == nil || !l.graph.Add(n) {
+			return false
+		}
+		l.epochs[n.ID] = info
+		return true
+	})
+	if !ok || l.graph == nil || l.graph.Get(tipID) == nil {
+		return nil, bad("graph")
+	}
+	l.tip = l.graph.Get(tipID)
+	if !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
+		var m, tip []byte
+		var v Vote
+		var ve uint64
+		if !codec.ReadOpaque(s, &m) || !s.ReadUint64(&v.Seq) || !s.ReadBytes(&tip, 32) || !s.ReadUint64(&ve) {
+			return false
+		}
+		copy(v.Tip[:], tip)
+		l.graph.votes[string(m)] = v
+		l.voteEpoch[string(m)] = ve
+		return true
+	}) {
+		return nil, bad("votes")
+	}
+	if !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
+		in := &intent{}
+		var kind uint8
+		var kp, identity, baseKey, proposedIn []byte
+		if !s.ReadUint64(&in.id) || !s.ReadUint8(&kind) || !codec.ReadOpaque(s, &kp) || !codec.ReadOpaque(s, &identity) ||
+			!codec.ReadOpaque(s, &baseKey) || !s.ReadBytes(&proposedIn, 32) || !codec.ReadBool(s, &in.reissue) {
+			return false
+		}
+		in.kind, in.identity, in.baseKey = intentKind(kind), string(identity), append([]byte(nil), baseKey...)
+		copy(in.proposedIn[:], proposedIn)
+		if len(kp) > 0 {
+			in.keyPackage = append([]byte(nil), kp...)
+			var m wire.MLSMessage
+			if codec.Unmarshal(in.keyPackage, &m) != nil || m.KeyPackage == nil {
+				return false
+			}
+			in.kp = m.KeyPackage
+		}
+		l.intentSeq = max(l.intentSeq, in.id)
+		l.intents = append(l.intents, in)
+		return true
+	}) {
+		return nil, bad("intents")
+	}
+	records := map[MessageID][]byte{}
+	for _, o := range saved.Outbox {
+		records[o.ID] = o.Record
+	}
+	if !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
+		var id, epoch []byte
+		if !s.ReadBytes(&id, 16) || !s.ReadBytes(&epoch, 32) {
+			return false
+		}
+		var mid MessageID
+		copy(mid[:], id)
+		o := &outgoing{}
+		copy(o.epoch[:], epoch)
+		rec, ok := records[mid]
+		if !ok || codec.Unmarshal(rec, &o.msg) != nil {
+			return false
+		}
+		l.outbox[mid] = o
+		return true
+	}) || !s.Empty() {
+		return nil, bad("outbox")
+	}
+	for _, id := range saved.Delivered {
+		l.delivered[id] = &deliveredMsg{}
+	}
+	for _, e := range saved.Log {
+		info := l.epochs[e.Epoch]
+		if info == nil {
+			continue
+		}
+		info.log = append(info.log, e.Envelope)
+		if env, err := DecodeEnvelope(e.Envelope); err == nil {
+			l.seen[MessageHash(env.Payload)] = struct{}{}
+		}
+	}
+	for _, info := range l.epochs {
+		if info.commit != nil {
+			if env, err := DecodeEnvelope(info.commit); err == nil {
+				l.seen[MessageHash(env.Payload)] = struct{}{}
+			}
+		}
+	}
+	if l.tip != nil && l.epochs[l.tip.ID].state == nil && !l.epochs[l.tip.ID].opaque {
+		return nil, bad("no state for the tip epoch")
+	}
+	return l, nil
+}

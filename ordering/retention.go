@@ -1,0 +1,117 @@
+package ordering
+
+import "time"
+
+// tick runs the timers: sync timeouts, finality and retention, periodic
+// key refresh, and commits.
+func (l *Loop) tick() {
+	for id, r := range l.requests {
+		if l.now.Sub(r.sent) > l.cfg.SyncTimeout {
+			delete(l.requests, id)
+		}
+	}
+	l.updateFinality()
+	if l.cfg.UpdateInterval > 0 && !l.removed && l.now.Sub(l.lastUpdate) >= l.cfg.UpdateInterval {
+		l.lastUpdate = l.now
+		l.addIntent(intentUpdate, nil, "")
+	}
+	l.maybeCommit()
+}
+
+// updateFinality marks epochs final on the canonical chain (quorum of
+// votes, or depth Retention), finalizes their messages, and prunes what is
+// deeper than Retention or older than MaxAge.
+func (l *Loop) updateFinality() {
+	chain := l.graph.Chain(l.tip)
+	// The deepest final epoch makes all its ancestors final.
+	finalUpTo := -1
+	for i := len(chain) - 1; i >= 0; i-- {
+		n := chain[i]
+		if int(l.tip.Number-n.Number) >= l.cfg.Retention || l.graph.QuorumFinal(n) {
+			finalUpTo = i
+			break
+		}
+	}
+	if finalUpTo >= 0 && l.bundle != nil {
+		// The joined epoch is final: the KeyPackage's init key is spent.
+		l.bundle.DestroyInitKey()
+		l.bundle, l.spare = nil, nil
+	}
+	for i := 0; i <= finalUpTo; i++ {
+		info := l.epochs[chain[i].ID]
+		if info == nil || info.final {
+			continue
+		}
+		info.final = true
+		l.changes.touch()
+		for _, id := range l.byEpoch[chain[i].ID] {
+			if d := l.delivered[id]; d != nil {
+				l.checkMessageFinal(id, d)
+			}
+		}
+	}
+	// Prune: the new root is the newest epoch at least Retention deep or
+	// replaced longer than MaxAge ago.
+	var root *Node
+	for i, n := range chain {
+		deep := int(l.tip.Number-n.Number) >= l.cfg.Retention
+		old := i+1 < len(chain) && l.now.Sub(l.epochs[chain[i+1].ID].seenAt) > l.cfg.MaxAge
+		if deep || old {
+			root = n
+		}
+	}
+	if root == nil || root == l.graph.Root() {
+		return
+	}
+	for _, n := range l.graph.Prune(root) {
+		l.dropEpoch(n.ID)
+	}
+}
+
+// dropEpoch deletes an epoch's secrets and everything kept for it.
+func (l *Loop) dropEpoch(id EpochID) {
+	info := l.epochs[id]
+	if info == nil {
+		return
+	}
+	if info.state != nil {
+		info.state.Destroy()
+	}
+	delete(l.epochs, id)
+	// The delivered ids stay: a copy re-sent on another branch may still
+	// arrive (they are forgotten with the epoch number, see forgetOld).
+	delete(l.byEpoch, id)
+	for _, env := range info.log {
+		if e, err := DecodeEnvelope(env); err == nil {
+			delete(l.seen, MessageHash(e.Payload))
+		}
+	}
+	l.changes.DeleteEpochs = append(l.changes.DeleteEpochs, id)
+}
+
+// flushSnapshots records the snapshots of epochs whose state changed: new
+// epochs at once, others at most every SnapshotInterval (or now if force).
+func (l *Loop) flushSnapshots(force bool) {
+	for id, info := range l.epochs {
+		if info.state == nil || !info.dirty {
+			continue
+		}
+		if !force && !info.savedAt.IsZero() && l.now.Sub(info.savedAt) < l.cfg.SnapshotInterval {
+			continue
+		}
+		snap, err := info.state.MarshalBinary()
+		if err != nil {
+			continue
+		}
+		l.changes.PutEpochs = append(l.changes.PutEpochs, SavedEpoch{ID: id, Number: info.node.Number, Snapshot: snap})
+		info.savedAt, info.dirty = l.now, false
+	}
+}
+
+// Flush returns the snapshots of every epoch whose message keys changed
+// since it was last saved, for a clean shutdown.
+func (l *Loop) Flush(now time.Time) *Output {
+	l.begin(now)
+	l.flushSnapshots(true)
+	return l.finish()
+}

@@ -1,0 +1,69 @@
+package sim
+
+import (
+	"github.com/parley-p2p/parley/ordering"
+)
+
+// memStore is what a simulated member has persisted: it survives crashes,
+// and each Changes is applied atomically.
+type memStore struct {
+	meta      []byte
+	epochs    map[ordering.EpochID]ordering.SavedEpoch
+	log       []ordering.LogEntry
+	outbox    map[ordering.MessageID][]byte
+	delivered map[ordering.MessageID]bool
+	bytes     int
+}
+
+func newMemStore() *memStore {
+	return &memStore{
+		epochs:    map[ordering.EpochID]ordering.SavedEpoch{},
+		outbox:    map[ordering.MessageID][]byte{},
+		delivered: map[ordering.MessageID]bool{},
+	}
+}
+
+func (m *memStore) apply(c *ordering.Changes) {
+	for _, e := range c.PutEpochs {
+		m.epochs[e.ID] = e
+		m.bytes += len(e.Snapshot)
+	}
+	for _, id := range c.DeleteEpochs {
+		delete(m.epochs, id)
+		kept := m.log[:0]
+		for _, l := range m.log {
+			if l.Epoch != id {
+				kept = append(kept, l)
+			}
+		}
+		m.log = kept
+	}
+	if c.Meta != nil {
+		m.meta = c.Meta
+	}
+	m.log = append(m.log, c.Log...)
+	for _, o := range c.Outbox {
+		m.outbox[o.ID] = o.Record
+	}
+	for _, id := range c.OutboxDone {
+		delete(m.outbox, id)
+	}
+	for _, id := range c.Delivered {
+		m.delivered[id] = true
+	}
+}
+
+func (m *memStore) saved() *ordering.Saved {
+	s := &ordering.Saved{Meta: m.meta}
+	for _, e := range m.epochs {
+		s.Epochs = append(s.Epochs, e)
+	}
+	s.Log = append(s.Log, m.log...)
+	for id, r := range m.outbox {
+		s.Outbox = append(s.Outbox, ordering.OutboxEntry{ID: id, Record: r})
+	}
+	for id := range m.delivered {
+		s.Delivered = append(s.Delivered, id)
+	}
+	return s
+}

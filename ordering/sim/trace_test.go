@@ -1,0 +1,48 @@
+package sim
+
+import (
+	"os"
+
+	"github.com/parley-p2p/parley/ordering"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestTrace replays one seed of a scenario with a trace:
+// PARLEY_TRACE=seed go test -run TestTrace -v ./ordering/sim/
+func TestTrace(t *testing.T) {
+	v := os.Getenv("PARLEY_TRACE")
+	if v == "" {
+		t.Skip("set PARLEY_TRACE=seed to trace a run")
+	}
+	seed, _ := strconv.ParseUint(v, 10, 64)
+	cfg := DefaultConfig(seed, 4)
+	cfg.OpRate = 1
+	cfg.Duration = 10 * time.Second
+	cfg.Ordering.CommitBackoff = 50 * time.Millisecond
+	s := New(cfg)
+	s.SetLogger(t.Logf)
+	r := s.Run()
+	for _, v := range r.Violations {
+		t.Error(v)
+	}
+	for _, n := range s.nodes {
+		if n.loop == nil {
+			continue
+		}
+		t.Logf("%s tip %d %v removed=%v members %v", n.name, n.loop.Tip().Number, n.loop.Tip().ID, n.loop.Removed(), n.loop.Tip().Members)
+		g := n.loop.Graph()
+		var walk func(x *ordering.Node, depth int)
+		walk = func(x *ordering.Node, depth int) {
+			t.Logf("   %*s%d %v %x", depth*2, "", x.Number, x.ID, x.CommitHash[:3])
+			for _, c := range x.Children() {
+				walk(c, depth+1)
+			}
+		}
+		walk(g.Root(), 0)
+		for m, v := range g.Votes() {
+			t.Logf("   vote %s seq %d tip %v", m, v.Seq, v.Tip)
+		}
+	}
+}

@@ -1,0 +1,393 @@
+package ordering
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/wire"
+)
+
+// maxSyncBytes bounds one catch-up response; a member further behind asks
+// again.
+const maxSyncBytes = 4 << 20
+
+// syncRequest asks a member for what came after the newest epoch both
+// know.
+//
+//	struct {
+//	    opaque group_id<V>;
+//	    opaque have<V>;           // epoch ids, newest first, 32 bytes each
+//	    opaque signature_key<V>;  // the requester's MLS signature key
+//	    opaque signature<V>;      // SignWithLabel(., "Parley Sync", fields above)
+//	} SyncRequest;
+type syncRequest struct {
+	groupID      []byte
+	have         []EpochID
+	signatureKey []byte
+	signature    []byte
+}
+
+const syncLabel = "Parley Sync"
+
+func (r *syncRequest) body(b *cryptobyte.Builder) {
+	codec.AddOpaque(b, r.groupID)
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
+		for _, h := range r.have {
+			b.AddBytes(h[:])
+		}
+	})
+	codec.AddOpaque(b, r.signatureKey)
+}
+
+func (r *syncRequest) encode() []byte {
+	var b cryptobyte.Builder
+	r.body(&b)
+	codec.AddOpaque(&b, r.signature)
+	return b.BytesOrPanic()
+}
+
+func (r *syncRequest) tbs() []byte {
+	var b cryptobyte.Builder
+	r.body(&b)
+	return b.BytesOrPanic()
+}
+
+func decodeSyncRequest(data []byte) (*syncRequest, error) {
+	r := &syncRequest{}
+	s := cryptobyte.String(data)
+	var have cryptobyte.String
+	if !codec.ReadOpaque(&s, &r.groupID) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
+		!codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
+		return nil, ErrMalformedRequest
+	}
+	for !have.Empty() {
+		var id []byte
+		have.ReadBytes(&id, 32)
+		var e EpochID
+		copy(e[:], id)
+		r.have = append(r.have, e)
+	}
+	return r, nil
+}
+
+// Sync response statuses.
+const (
+	syncOK      = 1 // envelopes follow
+	syncRejoin  = 2 // no common epoch: a GroupInfo to rejoin with
+	syncRefused = 3
+)
+
+//	struct {
+//	    uint8 status;
+//	    opaque tip[32];
+//	    opaque envelopes<V>;   // opaque envelope<V>, in order
+//	    opaque group_info<V>;  // encoded MLSMessage, for syncRejoin
+//	} SyncResponse;
+type syncResponse struct {
+	status    uint8
+	tip       EpochID
+	envelopes [][]byte
+	groupInfo []byte
+}
+
+func (r *syncResponse) encode() []byte {
+	var b cryptobyte.Builder
+	b.AddUint8(r.status)
+	b.AddBytes(r.tip[:])
+	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+		for _, e := range r.envelopes {
+			codec.AddOpaque(b, e)
+		}
+	})
+	codec.AddOpaque(&b, r.groupInfo)
+	return b.BytesOrPanic()
+}
+
+func decodeSyncResponse(data []byte) (*syncResponse, error) {
+	r := &syncResponse{}
+	s := cryptobyte.String(data)
+	var tip []byte
+	if !s.ReadUint8(&r.status) || !s.ReadBytes(&tip, 32) || !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
+		var e []byte
+		if !codec.ReadOpaque(s, &e) {
+			return false
+		}
+		r.envelopes = append(r.envelopes, e)
+		return true
+	}) || !codec.ReadOpaque(&s, &r.groupInfo) || !s.Empty() {
+		return nil, ErrMalformedRequest
+	}
+	copy(r.tip[:], tip)
+	return r, nil
+}
+
+// askSync asks peer for catch-up, at most once per SyncTimeout per peer.
+func (l *Loop) askSync(peer string) {
+	if peer == "" {
+		return
+	}
+	if last, ok := l.behindAsk[peer]; ok && l.now.Sub(last) < l.cfg.SyncTimeout {
+		return
+	}
+	if len(l.requests) >= 4 {
+		return
+	}
+	st := l.canonicalState()
+	if st == nil {
+		return
+	}
+	req := &syncRequest{groupID: l.groupID, signatureKey: st.Signer().PublicKey()}
+	// Every epoch held, newest first: the responder starts from the
+	// newest one on its canonical chain.
+	var held []*Node
+	for _, info := range l.epochs {
+		if info.state != nil {
+			held = append(held, info.node)
+		}
+	}
+	sort.Slice(held, func(i, j int) bool {
+		if held[i].Number != held[j].Number {
+			return held[i].Number > held[j].Number
+		}
+		return bytes.Compare(held[i].ID[:], held[j].ID[:]) < 0
+	})
+	for _, n := range held[:min(len(held), 2*l.cfg.Retention)] {
+		req.have = append(req.have, n.ID)
+	}
+	sig, err := st.Suite().SignWithLabel(st.Signer(), syncLabel, req.tbs(), l.cfg.Rand)
+	if err != nil {
+		return
+	}
+	req.signature = sig
+	l.nextReq++
+	l.requests[l.nextReq] = &outstanding{to: peer, sent: l.now}
+	l.behindAsk[peer] = l.now
+	l.stats.SyncRequests++
+	l.out.Requests = append(l.out.Requests, OutRequest{To: peer, ID: l.nextReq, Body: req.encode()})
+}
+
+// serveSync answers a catch-up request.
+func (l *Loop) serveSync(from string, id uint64, body []byte) {
+	respond := func(r *syncResponse) {
+		l.out.Responses = append(l.out.Responses, OutResponse{To: from, ID: id, Body: r.encode()})
+	}
+	req, err := decodeSyncRequest(body)
+	if err != nil || !bytes.Equal(req.groupID, l.groupID) {
+		l.reject(from, fmt.Errorf("%w: sync request", ErrMalformedRequest))
+		respond(&syncResponse{status: syncRefused})
+		return
+	}
+	if l.removed || l.epochs[l.tip.ID].state == nil {
+		respond(&syncResponse{status: syncRefused})
+		return
+	}
+	// Start from the newest epoch the requester holds that is on this
+	// member's canonical chain.
+	var start *Node
+	for _, h := range req.have {
+		if n := l.graph.Get(h); n != nil && l.epochs[h].state != nil && l.onCanonical(h) {
+			start = n
+			break
+		}
+	}
+	if start == nil {
+		respond(l.rejoinResponse(req))
+		return
+	}
+	r := &syncResponse{status: syncOK, tip: l.tip.ID}
+	size := 0
+	add := func(e []byte) bool {
+		if size+len(e) > maxSyncBytes && len(r.envelopes) > 0 {
+			return false
+		}
+		size += len(e)
+		r.envelopes = append(r.envelopes, e)
+		return true
+	}
+	chain := l.graph.Chain(l.tip)
+	started := false
+	for _, n := range chain {
+		if n == start {
+			started = true
+		}
+		if !started {
+			continue
+		}
+		info := l.epochs[n.ID]
+		if n != start && info.commit != nil && !add(info.commit) {
+			break
+		}
+		full := false
+		for _, e := range info.log {
+			if !add(e) {
+				full = true
+				break
+			}
+		}
+		if full {
+			break
+		}
+	}
+	respond(r)
+}
+
+// rejoinResponse gives a member that shares no retained epoch with this
+// one a GroupInfo to rejoin by external commit, if it is still a member.
+func (l *Loop) rejoinResponse(req *syncRequest) *syncResponse {
+	st := l.epochs[l.tip.ID].state
+	if _, ok := st.Tree().FindSignatureKey(req.signatureKey); !ok {
+		return &syncResponse{status: syncRefused}
+	}
+	if err := st.Suite().VerifyWithLabel(req.signatureKey, syncLabel, req.tbs(), req.signature); err != nil {
+		return &syncResponse{status: syncRefused}
+	}
+	gi, err := st.GroupInfo(group.GroupInfoOptions{WithTree: true, WithExternalPub: true})
+	if err != nil {
+		return &syncResponse{status: syncRefused}
+	}
+	return &syncResponse{status: syncRejoin, tip: l.tip.ID, groupInfo: codec.MustMarshal(wire.NewMLSMessage(gi))}
+}
+
+// syncResponse handles the answer to a catch-up request.
+func (l *Loop) syncResponse(id uint64, body []byte, err error) {
+	r := l.requests[id]
+	delete(l.requests, id)
+	if r == nil || err != nil {
+		return
+	}
+	resp, derr := decodeSyncResponse(body)
+	if derr != nil {
+		l.reject(r.to, derr)
+		return
+	}
+	switch resp.status {
+	case syncOK:
+		for _, e := range resp.envelopes {
+			l.inbound(r.to, e)
+		}
+	case syncRejoin:
+		if l.restartFromSpareWelcome() {
+			return
+		}
+		l.rejoin(r.to, resp)
+	}
+}
+
+// restartFromSpareWelcome restarts a joiner whose branch lost from another
+// Welcome it got for the group (an add re-issued on the winning branch),
+// so that it misses nothing. It reports whether it did.
+func (l *Loop) restartFromSpareWelcome() bool {
+	if l.bundle == nil || l.bundle.InitKey == nil {
+		return false
+	}
+	var best *group.State
+	for _, w := range l.spare {
+		var m wire.MLSMessage
+		if codec.Unmarshal(w, &m) != nil || m.Welcome == nil {
+			continue
+		}
+		s, err := group.JoinWelcome(l.cfg.MLS, m.Welcome, l.bundle, group.JoinOptions{})
+		if err != nil || l.epochs[EpochIDOf(s)] != nil {
+			continue
+		}
+		if best == nil || s.Epoch() > best.Epoch() {
+			best = s
+		}
+	}
+	l.spare = nil
+	if best == nil {
+		return false
+	}
+	for id := range l.epochs {
+		l.dropEpoch(id)
+	}
+	root := &Node{ID: EpochIDOf(best), Number: best.Epoch(), Members: identities(best)}
+	l.graph = NewGraph(root)
+	l.graph.Unplaced = l.unplaced
+	l.voteEpoch = map[string]uint64{}
+	l.epochs[root.ID] = &epochInfo{node: root, state: best, seenAt: l.now, member: true, dirty: true}
+	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: root.ID, Number: root.Number, Members: root.Members})
+	l.tip = root
+	l.headDirty = true
+	l.removed = false
+	for _, o := range l.outbox {
+		l.stats.Resent++
+		l.transmit(o)
+	}
+	l.changes.touch()
+	return true
+}
+
+// rejoin rejoins the group by external commit from a GroupInfo, replacing
+// this member's old leaf, and reports the epochs it missed.
+func (l *Loop) rejoin(from string, resp *syncResponse) {
+	var m wire.MLSMessage
+	if err := codec.Unmarshal(resp.groupInfo, &m); err != nil || m.GroupInfo == nil {
+		l.reject(from, fmt.Errorf("%w: group info", ErrMalformedRequest))
+		return
+	}
+	gi := m.GroupInfo
+	// The responder holds none of this member's epochs on its canonical
+	// chain; a GroupInfo far older than this member's tip is stale.
+	if !bytes.Equal(gi.GroupContext.GroupID, l.groupID) || gi.GroupContext.Epoch+uint64(l.cfg.Retention) < l.tip.Number {
+		return
+	}
+	if l.epochs[resp.tip] != nil {
+		return // already there
+	}
+	old := l.canonicalState()
+	if old == nil {
+		return
+	}
+	opts := group.ExternalJoinOptions{Credential: old.Tree().Leaf(old.OwnLeaf()).Credential}
+	if data, ok := gi.Extensions.Find(wire.ExtensionRatchetTree); ok {
+		var rt wire.RatchetTree
+		if codec.Unmarshal(data, &rt) == nil {
+			for i := 0; i < len(rt); i += 2 {
+				if rt[i] != nil && rt[i].Leaf != nil && bytes.Equal(rt[i].Leaf.SignatureKey, old.Signer().PublicKey()) {
+					leaf := group.LeafIndex(i / 2)
+					opts.Resync = &leaf
+				}
+			}
+		}
+	}
+	sc, err := group.JoinExternal(l.cfg.MLS, gi, old.Signer(), opts)
+	if err != nil {
+		l.reject(from, fmt.Errorf("ordering: rejoining: %w", err))
+		return
+	}
+	missedFrom, missedTo := l.tip.Number+1, gi.GroupContext.Epoch
+	// Start a new history at the GroupInfo's epoch.
+	for id := range l.epochs {
+		l.dropEpoch(id)
+	}
+	root := &Node{ID: resp.tip, Number: gi.GroupContext.Epoch, Members: identities(sc.State)}
+	l.graph = NewGraph(root)
+	l.graph.Unplaced = l.unplaced
+	l.graph.votes = map[string]Vote{}
+	l.voteEpoch = map[string]uint64{}
+	l.epochs[root.ID] = &epochInfo{node: root, seenAt: l.now}
+	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: root.ID, Number: root.Number, Members: root.Members})
+	l.tip = root
+	env := (&Envelope{Kind: KindHandshake, Epoch: resp.tip, Payload: sc.Message}).Encode()
+	l.seen[MessageHash(sc.Message)] = struct{}{}
+	l.out.Publish = append(l.out.Publish, env)
+	l.stats.Rejoin++
+	l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejoined, MissedFrom: missedFrom, MissedTo: missedTo, Epoch: sc.State.Epoch()})
+	l.addEpoch(l.epochs[root.ID], sc, env, wire.Sender{Type: wire.SenderNewMemberCommit})
+	l.removed = false
+	old.Destroy()
+	l.reconsider()
+	for _, o := range l.outbox {
+		if !l.onCanonical(o.epoch) {
+			l.stats.Resent++
+			l.transmit(o)
+		}
+	}
+	l.changes.touch()
+}
