@@ -74,7 +74,7 @@ type Loop struct {
 	// Welcomes for it) until its join epoch is final.
 	bundle *group.KeyPackageBundle
 	spare  [][]byte
-	stats      Stats
+	stats  Stats
 }
 
 // Stats counts what happened, for metrics and the simulator.
