@@ -234,6 +234,8 @@ const (
 	// NoticeMembership: members were added or removed on the canonical
 	// chain.
 	NoticeMembership
+	// NoticeSynced: a catch-up answer arrived (Count envelopes).
+	NoticeSynced
 )
 
 // Notice reports something worth a log line or a status display.
@@ -247,6 +249,7 @@ type Notice struct {
 	Epoch      uint64
 	Added      []string
 	Removed    []string
+	Count      int
 }
 
 // Identity returns the identity a leaf stands for: its credential's

@@ -109,6 +109,17 @@ func (l *Loop) findMember(st *group.State, identity string) (group.LeafIndex, bo
 	return 0, false
 }
 
+// latestFinalState returns the state of the newest final epoch on the
+// canonical chain.
+func (l *Loop) latestFinalState() *group.State {
+	for n := l.tip; n != nil; n = n.parent {
+		if info := l.epochs[n.ID]; info != nil && info.final && info.state != nil {
+			return info.state
+		}
+	}
+	return nil
+}
+
 // proposalFor returns the MLS proposal that carries an intent in st, or
 // nil if there is nothing to do.
 func (l *Loop) proposalFor(in *intent, st *group.State) wire.Proposal {
@@ -156,14 +167,21 @@ func (l *Loop) maybeCommit() {
 		return
 	}
 	st := info.state
-	var open []*intent
+	// An intent is kept until its effect is in a final epoch: a branch
+	// that shows it may still lose.
+	final := l.latestFinalState()
+	var keep, open []*intent
 	for _, in := range l.intents {
+		if final != nil && l.intentDone(in, final) {
+			continue
+		}
+		keep = append(keep, in)
 		if !l.intentDone(in, st) {
 			open = append(open, in)
 		}
 	}
-	if len(open) != len(l.intents) {
-		l.intents = open
+	if len(keep) != len(l.intents) {
+		l.intents = keep
 		l.changes.touch()
 	}
 	if len(open) == 0 && st.PendingProposals() == 0 {

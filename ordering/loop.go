@@ -82,7 +82,7 @@ type Stats struct {
 	Forks, Rollbacks, MaxRollback          int
 	Commits, Proposals, Heads, AppSent     int
 	Resent, Reissued, SyncRequests, Rejoin int
-	Rejected                               int
+	Rejected, Waiting                      int
 	BytesOut                               int
 	QuorumFinalRollbacks                   int
 }
@@ -341,7 +341,9 @@ func (l *Loop) handshake(from string, info *epochInfo, env *Envelope, data []byt
 		case errors.Is(err, group.ErrUnknownProposal):
 			if len(info.waiting) < l.cfg.MaxBuffered {
 				info.waiting = append(info.waiting, bufferedEnvelope{from: from, env: env, data: data})
+				l.stats.Waiting++
 			}
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, From: from, Err: fmt.Errorf("waiting: %w", err)})
 			l.askSync(from)
 			return false
 		default:

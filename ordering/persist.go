@@ -291,8 +291,16 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 			continue
 		}
 		info.log = append(info.log, e.Envelope)
-		if env, err := DecodeEnvelope(e.Envelope); err == nil {
-			l.seen[MessageHash(env.Payload)] = struct{}{}
+		env, err := DecodeEnvelope(e.Envelope)
+		if err != nil {
+			continue
+		}
+		l.seen[MessageHash(env.Payload)] = struct{}{}
+		// A snapshot may predate proposals logged after it: process them
+		// again so that commits referring to them still work (a proposal
+		// already cached is a no-op).
+		if env.Kind == KindHandshake && info.state != nil && isProposal(env.Payload) {
+			_, _ = info.state.ProcessBytes(env.Payload)
 		}
 	}
 	for _, info := range l.epochs {
@@ -306,4 +314,20 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		return nil, bad("no state for the tip epoch")
 	}
 	return l, nil
+}
+
+// isProposal reports whether an MLSMessage carries a proposal (its content
+// type is visible in both framings).
+func isProposal(payload []byte) bool {
+	var m wire.MLSMessage
+	if codec.Unmarshal(payload, &m) != nil {
+		return false
+	}
+	switch {
+	case m.PublicMessage != nil:
+		return m.PublicMessage.Content.ContentType == wire.ContentProposal
+	case m.PrivateMessage != nil:
+		return m.PrivateMessage.ContentType == wire.ContentProposal
+	}
+	return false
 }

@@ -21,12 +21,14 @@ const maxSyncBytes = 4 << 20
 //
 //	struct {
 //	    opaque group_id<V>;
+//	    uint64 newest;            // the highest epoch number held
 //	    opaque have<V>;           // epoch ids, newest first, 32 bytes each
 //	    opaque signature_key<V>;  // the requester's MLS signature key
 //	    opaque signature<V>;      // SignWithLabel(., "Parley Sync", fields above)
 //	} SyncRequest;
 type syncRequest struct {
 	groupID      []byte
+	newest       uint64
 	have         []EpochID
 	signatureKey []byte
 	signature    []byte
@@ -36,6 +38,7 @@ const syncLabel = "Parley Sync"
 
 func (r *syncRequest) body(b *cryptobyte.Builder) {
 	codec.AddOpaque(b, r.groupID)
+	b.AddUint64(r.newest)
 	codec.AddVector(b, func(b *cryptobyte.Builder) {
 		for _, h := range r.have {
 			b.AddBytes(h[:])
@@ -61,7 +64,7 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 	r := &syncRequest{}
 	s := cryptobyte.String(data)
 	var have cryptobyte.String
-	if !codec.ReadOpaque(&s, &r.groupID) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
+	if !codec.ReadOpaque(&s, &r.groupID) || !s.ReadUint64(&r.newest) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
 		!codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}
@@ -80,6 +83,7 @@ const (
 	syncOK      = 1 // envelopes follow
 	syncRejoin  = 2 // no common epoch: a GroupInfo to rejoin with
 	syncRefused = 3
+	syncUnknown = 4 // the requester's epochs are unknown here: ask someone else
 )
 
 //	struct {
@@ -159,6 +163,9 @@ func (l *Loop) askSync(peer string) {
 	for _, n := range held[:min(len(held), 2*l.cfg.Retention)] {
 		req.have = append(req.have, n.ID)
 	}
+	if len(held) > 0 {
+		req.newest = held[0].Number
+	}
 	sig, err := st.Suite().SignWithLabel(st.Signer(), syncLabel, req.tbs(), l.cfg.Rand)
 	if err != nil {
 		return
@@ -189,14 +196,27 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	// Start from the newest epoch the requester holds that is on this
 	// member's canonical chain.
 	var start *Node
+	known := false
 	for _, h := range req.have {
-		if n := l.graph.Get(h); n != nil && l.epochs[h].state != nil && l.onCanonical(h) {
+		n := l.graph.Get(h)
+		if n == nil {
+			continue
+		}
+		known = true
+		if l.epochs[h].state != nil && l.onCanonical(h) {
 			start = n
 			break
 		}
 	}
 	if start == nil {
-		respond(l.rejoinResponse(req))
+		// Rejoin only when sure: the requester's epochs are all on
+		// branches that lost, or all older than anything kept here.
+		// Otherwise they may be on a branch this member has not seen yet.
+		if known || req.newest < l.graph.Root().Number {
+			respond(l.rejoinResponse(req))
+		} else {
+			respond(&syncResponse{status: syncUnknown})
+		}
 		return
 	}
 	r := &syncResponse{status: syncOK, tip: l.tip.ID}
@@ -265,6 +285,7 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 		l.reject(r.to, derr)
 		return
 	}
+	l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeSynced, From: r.to, Count: len(resp.envelopes), Epoch: uint64(resp.status)})
 	switch resp.status {
 	case syncOK:
 		for _, e := range resp.envelopes {
@@ -361,7 +382,9 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 		l.reject(from, fmt.Errorf("ordering: rejoining: %w", err))
 		return
 	}
-	missedFrom, missedTo := l.tip.Number+1, gi.GroupContext.Epoch
+	// None of this member's epochs is on the canonical chain, so it can
+	// have missed messages from its oldest held epoch up to the GroupInfo's.
+	missedFrom, missedTo := min(l.graph.Root().Number, gi.GroupContext.Epoch), gi.GroupContext.Epoch
 	// Start a new history at the GroupInfo's epoch.
 	for id := range l.epochs {
 		l.dropEpoch(id)

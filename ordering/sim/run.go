@@ -383,7 +383,7 @@ func (s *Sim) check() *Result {
 			if name == sm.from || !finalMembers[name] || n == nil || n.loop == nil {
 				continue
 			}
-			if n.delivered[id] != 1 {
+			if n.delivered[id] != 1 && !n.reportedMissing(epoch.Number) {
 				r.violate("exactly once: %s got message %v from %s (epoch %d) %d times", name, id, sm.from, epoch.Number, n.delivered[id])
 			}
 		}
@@ -429,4 +429,14 @@ func (s *Sim) countForks(*node) {
 	for _, n := range s.commitsOn {
 		s.M.Forks += n - 1
 	}
+}
+
+// reportedMissing reports whether the member said it missed the epoch.
+func (n *node) reportedMissing(epoch uint64) bool {
+	for _, m := range n.missed {
+		if epoch >= m[0] && epoch <= m[1] {
+			return true
+		}
+	}
+	return false
 }

@@ -105,7 +105,10 @@ type node struct {
 	welcomes [][]byte // Welcomes waiting for this node
 	// delivered counts deliveries per message id.
 	delivered map[ordering.MessageID]int
-	cfg       ordering.Config
+	// missed are the epoch ranges the member reported missing when it
+	// rejoined.
+	missed [][2]uint64
+	cfg    ordering.Config
 }
 
 // Sim runs one scenario.
@@ -270,7 +273,11 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 		}
 	}
 	for _, t := range out.Transmitted {
+		s.log("%8.3fs %s: transmit %v in %v", s.now.Sub(s.start).Seconds(), n.name, t.ID, t.Epoch)
 		s.copies[t.ID] = append(s.copies[t.ID], t.Epoch)
+	}
+	for _, d := range out.Deliveries {
+		s.log("%8.3fs %s: deliver %v from %s (epoch %d)", s.now.Sub(s.start).Seconds(), n.name, d.ID, d.Sender, d.Epoch)
 	}
 	for _, w := range out.Welcomes {
 		to := s.byName[w.Identity]
@@ -304,6 +311,7 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 		case ordering.NoticeRejoined:
 			s.M.Rejoins++
 			s.M.Missed = append(s.M.Missed, [2]uint64{no.MissedFrom, no.MissedTo})
+			n.missed = append(n.missed, [2]uint64{no.MissedFrom, no.MissedTo})
 		case ordering.NoticeRemoved:
 			n.member = false
 		}

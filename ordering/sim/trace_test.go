@@ -17,10 +17,18 @@ func TestTrace(t *testing.T) {
 		t.Skip("set PARLEY_TRACE=seed to trace a run")
 	}
 	seed, _ := strconv.ParseUint(v, 10, 64)
-	cfg := DefaultConfig(seed, 4)
-	cfg.OpRate = 1
-	cfg.Duration = 10 * time.Second
-	cfg.Ordering.CommitBackoff = 50 * time.Millisecond
+	var cfg Config
+	switch os.Getenv("PARLEY_SCENARIO") {
+	case "partition":
+		cfg = partitionScenario(seed)
+	case "concurrent":
+		cfg = concurrentScenario(seed)
+	default:
+		cfg = DefaultConfig(seed, 4)
+		cfg.OpRate = 1
+		cfg.Duration = 10 * time.Second
+		cfg.Ordering.CommitBackoff = 50 * time.Millisecond
+	}
 	s := New(cfg)
 	s.SetLogger(t.Logf)
 	r := s.Run()

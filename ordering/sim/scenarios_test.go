@@ -1,0 +1,23 @@
+package sim
+
+import "time"
+
+// partitionScenario: a group of 5-20 members under churn, with a
+// partition, a crash and a long offline stretch.
+func partitionScenario(seed uint64) Config {
+	cfg := DefaultConfig(seed, 5+int(seed%16))
+	cfg.OpRate = 0.5
+	cfg.Partitions = []Window{{At: 5 * time.Second, Until: 12 * time.Second}}
+	cfg.Crashes = []Window{{At: 8 * time.Second, Until: 15 * time.Second}}
+	cfg.Offline = []Window{{At: 3 * time.Second, Until: 20 * time.Second}}
+	return cfg
+}
+
+// concurrentScenario: eight members changing the membership several times
+// a second with short backoffs, so that commits collide.
+func concurrentScenario(seed uint64) Config {
+	cfg := DefaultConfig(seed, 8)
+	cfg.OpRate = 3
+	cfg.Ordering.CommitBackoff = 50 * time.Millisecond
+	return cfg
+}
