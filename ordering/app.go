@@ -55,6 +55,7 @@ func (l *Loop) transmit(o *outgoing) {
 	env := (&Envelope{Kind: KindApplication, Epoch: l.tip.ID, Payload: enc}).Encode()
 	l.seen[MessageHash(enc)] = struct{}{}
 	info.log = append(info.log, env)
+	info.noteApp(enc)
 	l.out.Publish = append(l.out.Publish, env)
 	l.out.Transmitted = append(l.out.Transmitted, Transmission{ID: o.msg.ID, Epoch: o.epoch})
 	l.changes.Outbox = append(l.changes.Outbox, OutboxEntry{ID: o.msg.ID, Record: codec.MustMarshal(&o.msg)})
@@ -99,6 +100,7 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 		return
 	}
 	info.log = append(info.log, data)
+	info.noteApp(env.Payload)
 	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: env.Epoch, Envelope: data})
 	l.byEpoch[env.Epoch] = append(l.byEpoch[env.Epoch], m.ID)
 	d := l.delivered[m.ID]

@@ -272,6 +272,7 @@ func (l *Loop) commit(info *epochInfo, open []*intent) {
 	env := (&Envelope{Kind: KindHandshake, Epoch: info.node.ID, Payload: sc.Message}).Encode()
 	l.seen[MessageHash(sc.Message)] = struct{}{}
 	l.out.Publish = append(l.out.Publish, env)
+	var welcomes []OutWelcome
 	if sc.Welcome != nil {
 		welcome := codec.MustMarshal(wire.NewMLSMessage(sc.Welcome))
 		for _, added := range sc.Added {
@@ -282,10 +283,13 @@ func (l *Loop) commit(info *epochInfo, open []*intent) {
 					ref, _ = a.KeyPackage.Ref()
 				}
 			}
-			l.out.Welcomes = append(l.out.Welcomes, OutWelcome{Identity: Identity(leaf), KeyPackageRef: ref, Welcome: welcome})
+			welcomes = append(welcomes, OutWelcome{Identity: Identity(leaf), KeyPackageRef: ref, Welcome: welcome})
 		}
 	}
 	if added := l.addEpoch(info, sc, env, wire.MemberSender(uint32(st.OwnLeaf()))); added != nil && l.graph.Get(added.node.ID) != nil {
+		// The Welcomes go out once the epoch is final, so that a joiner
+		// never joins a branch that loses.
+		added.welcomes = welcomes
 		// Vote for the new epoch at once: the committer is on it.
 		l.reconsider()
 	}

@@ -165,11 +165,16 @@ func (m *AppMessage) UnmarshalMLS(s *cryptobyte.String) bool {
 //	    uint32 leaf;        // the signer's leaf in the tip epoch
 //	    uint64 seq;         // the signer's head counter, increasing
 //	    opaque signature_key<V>; // the signer's MLS signature key
+//	    LogDigest logs<V>;   // application messages seen per recent epoch
 //	    opaque signature<V>; // SignWithLabel(., "Parley Head", fields above)
 //	} Head;
 //
+//	struct { uint64 epoch; uint32 count; opaque digest[8]; } LogDigest;
+//
 // The signature key lets a member that does not know the tip epoch check
-// the head against the member it knows with that key.
+// the head against the member it knows with that key. The log digests let
+// members on the same chain notice that one of them missed application
+// messages (a partition drops gossip) and fetch them.
 type Head struct {
 	GroupID      []byte
 	Epoch        uint64
@@ -177,7 +182,16 @@ type Head struct {
 	Leaf         uint32
 	Seq          uint64
 	SignatureKey []byte
+	Logs         []LogDigest
 	Signature    []byte
+}
+
+// LogDigest summarizes the application messages seen in one epoch: their
+// number and the XOR of the first 8 bytes of their hashes.
+type LogDigest struct {
+	Epoch  uint64
+	Count  uint32
+	Digest [8]byte
 }
 
 func (h *Head) marshalBody(b *cryptobyte.Builder) {
@@ -187,6 +201,13 @@ func (h *Head) marshalBody(b *cryptobyte.Builder) {
 	b.AddUint32(h.Leaf)
 	b.AddUint64(h.Seq)
 	codec.AddOpaque(b, h.SignatureKey)
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
+		for _, d := range h.Logs {
+			b.AddUint64(d.Epoch)
+			b.AddUint32(d.Count)
+			b.AddBytes(d.Digest[:])
+		}
+	})
 }
 
 // MarshalMLS encodes the head.
@@ -199,7 +220,17 @@ func (h *Head) MarshalMLS(b *cryptobyte.Builder) {
 func (h *Head) UnmarshalMLS(s *cryptobyte.String) bool {
 	var tip []byte
 	if !codec.ReadOpaque(s, &h.GroupID) || !s.ReadUint64(&h.Epoch) || !s.ReadBytes(&tip, 32) ||
-		!s.ReadUint32(&h.Leaf) || !s.ReadUint64(&h.Seq) || !codec.ReadOpaque(s, &h.SignatureKey) || !codec.ReadOpaque(s, &h.Signature) {
+		!s.ReadUint32(&h.Leaf) || !s.ReadUint64(&h.Seq) || !codec.ReadOpaque(s, &h.SignatureKey) ||
+		!codec.ReadVectorElems(s, func(s *cryptobyte.String) bool {
+			var d LogDigest
+			var dg []byte
+			if !s.ReadUint64(&d.Epoch) || !s.ReadUint32(&d.Count) || !s.ReadBytes(&dg, 8) {
+				return false
+			}
+			copy(d.Digest[:], dg)
+			h.Logs = append(h.Logs, d)
+			return true
+		}) || !codec.ReadOpaque(s, &h.Signature) {
 		return false
 	}
 	copy(h.Tip[:], tip)

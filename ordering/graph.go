@@ -203,16 +203,22 @@ func (g *Graph) ForkPoint(a, b *Node) *Node {
 	return nil
 }
 
-// QuorumFinal reports whether a strict majority of n's members have their
-// latest vote on n or a descendant.
+// QuorumFinal reports whether a strict majority of the voters at n's fork
+// point (the members of n's parent, or of n itself for the root) have
+// their latest vote on n or a descendant: n has won its fork, by more
+// votes than any sibling can gather.
 func (g *Graph) QuorumFinal(n *Node) bool {
+	voters := n
+	if n.parent != nil {
+		voters = n.parent
+	}
 	count := 0
 	for member, v := range g.votes {
-		if n.hasMember(member) && g.inSubtree(g.tipOf(member, v), n) {
+		if voters.hasMember(member) && g.inSubtree(g.tipOf(member, v), n) {
 			count++
 		}
 	}
-	return 2*count > len(n.Members)
+	return 2*count > len(voters.Members)
 }
 
 // Prune makes n (a node of the graph) the new root and drops every node

@@ -23,7 +23,9 @@ func (l *Loop) maybeHead() {
 
 func (l *Loop) publishHead() {
 	s := l.epochs[l.tip.ID].state
-	l.headSeq++
+	// The counter follows the clock so that it keeps increasing across a
+	// restart without being persisted on every head.
+	l.headSeq = max(l.headSeq+1, uint64(l.now.UnixMilli()))
 	h := &Head{
 		GroupID:      l.groupID,
 		Epoch:        l.tip.Number,
@@ -31,6 +33,11 @@ func (l *Loop) publishHead() {
 		Leaf:         uint32(s.OwnLeaf()),
 		Seq:          l.headSeq,
 		SignatureKey: s.Signer().PublicKey(),
+	}
+	for n := l.tip; n != nil && len(h.Logs) < logDigests; n = n.parent {
+		if info := l.epochs[n.ID]; info != nil && info.appCount > 0 {
+			h.Logs = append(h.Logs, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
+		}
 	}
 	sig, err := s.Suite().SignWithLabel(s.Signer(), headLabel, h.tbs(), l.cfg.Rand)
 	if err != nil {
@@ -44,7 +51,6 @@ func (l *Loop) publishHead() {
 	l.lastHead, l.headDirty = l.now, false
 	l.graph.Vote(l.self, Vote{Seq: l.headSeq, Tip: l.tip.ID})
 	l.voteEpoch[l.self] = l.tip.Number
-	l.changes.touch()
 }
 
 // head handles a member's head: a vote for the fork choice, and a sign
@@ -57,6 +63,9 @@ func (l *Loop) head(from string, env *Envelope) {
 	}
 	if !bytes.Equal(h.GroupID, l.groupID) || h.Tip != env.Epoch {
 		l.reject(from, fmt.Errorf("%w: wrong group or epoch", ErrBadHead))
+		return
+	}
+	if bytes.Equal(h.SignatureKey, l.ownSignatureKey()) {
 		return
 	}
 	// Find the signer: its leaf in the tip epoch if known, otherwise the
@@ -85,6 +94,9 @@ func (l *Loop) head(from string, env *Envelope) {
 		}
 		identity = Identity(st.Tree().Leaf(li))
 	}
+	if old, ok := l.graph.votes[identity]; ok && old.Seq >= h.Seq {
+		return // not newer than the head held: nothing to verify
+	}
 	cs := l.suite()
 	if err := cs.VerifyWithLabel(h.SignatureKey, headLabel, h.tbs(), h.Signature); err != nil {
 		l.reject(from, fmt.Errorf("%w: %w", ErrBadHead, err))
@@ -95,12 +107,45 @@ func (l *Loop) head(from string, env *Envelope) {
 	}
 	if l.graph.Vote(identity, Vote{Seq: h.Seq, Tip: h.Tip}) {
 		l.voteEpoch[identity] = h.Epoch
-		l.changes.touch()
 		l.reconsider()
 	}
 	if l.graph.Get(h.Tip) == nil && h.Epoch >= l.tip.Number {
 		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeBehind, From: from, Epoch: h.Epoch})
 		l.askSync(from)
+		return
+	}
+	l.compareLogs(from, &h)
+}
+
+// logDigests is how many recent epochs a head summarizes.
+const logDigests = 16
+
+// compareLogs asks the sender of a head for the logs of the epochs where
+// its application messages differ from this member's, on the epochs both
+// share.
+func (l *Loop) compareLogs(from string, h *Head) {
+	theirs := map[uint64]LogDigest{}
+	for _, d := range h.Logs {
+		theirs[d.Epoch] = d
+	}
+	var want []uint64
+	seen := 0
+	for n := l.tip; n != nil && seen < logDigests; n = n.parent {
+		seen++
+		if !l.graph.IsAncestor(n.ID, h.Tip) {
+			continue
+		}
+		info := l.epochs[n.ID]
+		d, ok := theirs[n.Number]
+		if !ok {
+			continue // no messages there on their side: they will ask us
+		}
+		if info == nil || d.Count != info.appCount || d.Digest != info.appDigest {
+			want = append(want, n.Number)
+		}
+	}
+	if len(want) > 0 {
+		l.askSyncLogs(from, want)
 	}
 }
 
@@ -111,6 +156,14 @@ func (l *Loop) canonicalState() *group.State {
 		if info := l.epochs[n.ID]; info != nil && info.state != nil {
 			return info.state
 		}
+	}
+	return nil
+}
+
+// ownSignatureKey returns this member's signature key.
+func (l *Loop) ownSignatureKey() []byte {
+	if st := l.canonicalState(); st != nil {
+		return st.Signer().PublicKey()
 	}
 	return nil
 }

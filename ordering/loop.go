@@ -34,6 +34,22 @@ type epochInfo struct {
 	committed bool
 	// waiting holds commits that refer to proposals not received yet.
 	waiting []bufferedEnvelope
+	// welcomes are this member's Welcomes for the members its commit
+	// added, released when the epoch becomes final.
+	welcomes []OutWelcome
+	// appCount and appDigest summarize the application messages logged in
+	// the epoch (see LogDigest).
+	appCount  uint32
+	appDigest [8]byte
+}
+
+// noteApp adds an application envelope's hash to the epoch's digest.
+func (info *epochInfo) noteApp(payload []byte) {
+	h := MessageHash(payload)
+	info.appCount++
+	for i := range info.appDigest {
+		info.appDigest[i] ^= h[i]
+	}
 }
 
 // Loop is one member's ordering state machine for one group. It is not
@@ -74,7 +90,16 @@ type Loop struct {
 	// Welcomes for it) until its join epoch is final.
 	bundle *group.KeyPackageBundle
 	spare  [][]byte
-	stats  Stats
+	// refusedBy are the peers that refused catch-up to this member as a
+	// non-member while it was on epoch refusedAt.
+	refusedAt EpochID
+	refusedBy map[string]bool
+	// wantLog is set for a new joiner until it has the log of its epoch.
+	wantLog bool
+	// prunedBelow is the epoch number below which this member deleted its
+	// history (0 if it never pruned).
+	prunedBelow uint64
+	stats       Stats
 }
 
 // Stats counts what happened, for metrics and the simulator.
@@ -198,6 +223,9 @@ func Join(cfg Config, welcome []byte, bundle *group.KeyPackageBundle, tree []byt
 	}
 	l := newLoop(cfg, s, now)
 	l.bundle = bundle
+	// Messages of the join epoch may have gone out before this member
+	// subscribed: ask the first member heard from for the epoch's log.
+	l.wantLog = true
 	l.begin(now)
 	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: l.tip.ID, Number: l.tip.Number, Members: l.tip.Members})
 	return l, l.finish(), nil
@@ -253,7 +281,9 @@ func (l *Loop) Handle(now time.Time, ev Event) *Output {
 			l.spare = append(l.spare, e.Welcome)
 		}
 	}
-	l.tick()
+	if _, isTick := ev.(Tick); !isTick {
+		l.maybeCommit()
+	}
 	return l.finish()
 }
 
@@ -276,6 +306,9 @@ func (l *Loop) inbound(from string, data []byte) {
 	if err != nil {
 		l.reject(from, err)
 		return
+	}
+	if l.wantLog {
+		l.askSync(from)
 	}
 	h := MessageHash(env.Payload)
 	if _, dup := l.seen[h]; dup {

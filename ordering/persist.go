@@ -75,6 +75,7 @@ func (l *Loop) encodeMeta() []byte {
 	b.AddBytes(l.tip.ID[:])
 	b.AddUint64(l.headSeq)
 	b.AddUint64(uint64(l.lastUpdate.UnixNano()))
+	b.AddUint64(l.prunedBelow)
 	codec.AddBool(&b, l.removed)
 	// Nodes, parents first.
 	nodes := make([]*Node, 0, l.graph.Len())
@@ -99,7 +100,6 @@ func (l *Loop) encodeMeta() []byte {
 					codec.AddOpaque(b, []byte(m))
 				}
 			})
-			codec.AddOpaque(b, info.commit)
 			codec.AddBool(b, info.final)
 			codec.AddBool(b, info.opaque)
 			codec.AddBool(b, info.committed)
@@ -156,11 +156,11 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 	var groupID, self []byte
 	var rootID, tipID EpochID
 	var rootB, tipB []byte
-	var headSeq, lastUpdate uint64
+	var headSeq, lastUpdate, prunedBelow uint64
 	var removed bool
 	if !s.ReadUint16(&version) || version != metaVersion || !codec.ReadOpaque(&s, &groupID) || !codec.ReadOpaque(&s, &self) ||
 		!s.ReadBytes(&rootB, 32) || !s.ReadBytes(&tipB, 32) || !s.ReadUint64(&headSeq) || !s.ReadUint64(&lastUpdate) ||
-		!codec.ReadBool(&s, &removed) {
+		!s.ReadUint64(&prunedBelow) || !codec.ReadBool(&s, &removed) {
 		return nil, bad("header")
 	}
 	copy(rootID[:], rootB)
@@ -179,10 +179,11 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		byEpoch: map[EpochID][]MessageID{}, seen: map[[32]byte]struct{}{}, requests: map[uint64]*outstanding{},
 		behindAsk: map[string]time.Time{}, voteEpoch: map[string]uint64{}, now: now,
 		headSeq: headSeq, lastUpdate: time.Unix(0, int64(lastUpdate)), removed: removed, headDirty: true,
+		prunedBelow: prunedBelow,
 	}
 	ok := codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
 		n := &Node{}
-		var id, parent, ch, commit []byte
+		var id, parent, ch []byte
 		info := &epochInfo{node: n}
 		var seenAt uint64
 		if !s.ReadBytes(&id, 32) || !s.ReadBytes(&parent, 32) || !s.ReadUint64(&n.Number) || !s.ReadBytes(&ch, 32) {
@@ -198,12 +199,9 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 			}
 			n.Members = append(n.Members, string(m))
 			return true
-		}) || !codec.ReadOpaque(s, &commit) || !codec.ReadBool(s, &info.final) || !codec.ReadBool(s, &info.opaque) ||
+		}) || !codec.ReadBool(s, &info.final) || !codec.ReadBool(s, &info.opaque) ||
 			!codec.ReadBool(s, &info.committed) || !s.ReadUint64(&seenAt) {
 			return false
-		}
-		if len(commit) > 0 {
-			info.commit = append([]byte(nil), commit...)
 		}
 		info.seenAt = time.Unix(0, int64(seenAt))
 		info.state = states[n.ID]
@@ -303,10 +301,18 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 			_, _ = info.state.ProcessBytes(env.Payload)
 		}
 	}
+	// The commit that made each epoch is in its parent's log; find it by
+	// its hash to serve catch-up again.
+	byHash := map[[32]byte]*epochInfo{}
 	for _, info := range l.epochs {
-		if info.commit != nil {
-			if env, err := DecodeEnvelope(info.commit); err == nil {
-				l.seen[MessageHash(env.Payload)] = struct{}{}
+		if info.node.CommitHash != ([32]byte{}) {
+			byHash[info.node.CommitHash] = info
+		}
+	}
+	for _, e := range saved.Log {
+		if env, err := DecodeEnvelope(e.Envelope); err == nil {
+			if info := byHash[MessageHash(env.Payload)]; info != nil {
+				info.commit = e.Envelope
 			}
 		}
 	}

@@ -23,10 +23,14 @@ func (l *Loop) tick() {
 // deeper than Retention or older than MaxAge.
 func (l *Loop) updateFinality() {
 	chain := l.graph.Chain(l.tip)
-	// The deepest final epoch makes all its ancestors final.
+	// The newest final epoch makes all its ancestors final; scan down from
+	// the tip and stop at the first epoch already final.
 	finalUpTo := -1
 	for i := len(chain) - 1; i >= 0; i-- {
 		n := chain[i]
+		if info := l.epochs[n.ID]; info != nil && info.final {
+			break
+		}
 		if int(l.tip.Number-n.Number) >= l.cfg.Retention || l.graph.QuorumFinal(n) {
 			finalUpTo = i
 			break
@@ -37,13 +41,18 @@ func (l *Loop) updateFinality() {
 		l.bundle.DestroyInitKey()
 		l.bundle, l.spare = nil, nil
 	}
-	for i := 0; i <= finalUpTo; i++ {
+	for i := finalUpTo; i >= 0; i-- {
 		info := l.epochs[chain[i].ID]
-		if info == nil || info.final {
+		if info == nil {
 			continue
+		}
+		if info.final {
+			break
 		}
 		info.final = true
 		l.changes.touch()
+		l.out.Welcomes = append(l.out.Welcomes, info.welcomes...)
+		info.welcomes = nil
 		for _, id := range l.byEpoch[chain[i].ID] {
 			if d := l.delivered[id]; d != nil {
 				l.checkMessageFinal(id, d)
@@ -66,6 +75,8 @@ func (l *Loop) updateFinality() {
 	for _, n := range l.graph.Prune(root) {
 		l.dropEpoch(n.ID)
 	}
+	l.prunedBelow = root.Number
+	l.changes.touch()
 }
 
 // dropEpoch deletes an epoch's secrets and everything kept for it.

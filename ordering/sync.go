@@ -23,6 +23,7 @@ const maxSyncBytes = 4 << 20
 //	    opaque group_id<V>;
 //	    uint64 newest;            // the highest epoch number held
 //	    opaque have<V>;           // epoch ids, newest first, 32 bytes each
+//	    uint64 logs<V>;           // canonical epochs whose logs are wanted
 //	    opaque signature_key<V>;  // the requester's MLS signature key
 //	    opaque signature<V>;      // SignWithLabel(., "Parley Sync", fields above)
 //	} SyncRequest;
@@ -30,6 +31,7 @@ type syncRequest struct {
 	groupID      []byte
 	newest       uint64
 	have         []EpochID
+	logs         []uint64 // epoch numbers whose logs are wanted
 	signatureKey []byte
 	signature    []byte
 }
@@ -42,6 +44,11 @@ func (r *syncRequest) body(b *cryptobyte.Builder) {
 	codec.AddVector(b, func(b *cryptobyte.Builder) {
 		for _, h := range r.have {
 			b.AddBytes(h[:])
+		}
+	})
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
+		for _, n := range r.logs {
+			b.AddUint64(n)
 		}
 	})
 	codec.AddOpaque(b, r.signatureKey)
@@ -63,8 +70,9 @@ func (r *syncRequest) tbs() []byte {
 func decodeSyncRequest(data []byte) (*syncRequest, error) {
 	r := &syncRequest{}
 	s := cryptobyte.String(data)
-	var have cryptobyte.String
+	var have, logs cryptobyte.String
 	if !codec.ReadOpaque(&s, &r.groupID) || !s.ReadUint64(&r.newest) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
+		!codec.ReadVector(&s, &logs) || len(logs)%8 != 0 || len(logs) > 8*logDigests ||
 		!codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}
@@ -74,6 +82,11 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 		var e EpochID
 		copy(e[:], id)
 		r.have = append(r.have, e)
+	}
+	for !logs.Empty() {
+		var n uint64
+		logs.ReadUint64(&n)
+		r.logs = append(r.logs, n)
 	}
 	return r, nil
 }
@@ -131,7 +144,11 @@ func decodeSyncResponse(data []byte) (*syncResponse, error) {
 }
 
 // askSync asks peer for catch-up, at most once per SyncTimeout per peer.
-func (l *Loop) askSync(peer string) {
+func (l *Loop) askSync(peer string) { l.askSyncLogs(peer, nil) }
+
+// askSyncLogs asks peer for catch-up and for the logs of the given
+// canonical epochs.
+func (l *Loop) askSyncLogs(peer string, logs []uint64) {
 	if peer == "" {
 		return
 	}
@@ -141,11 +158,16 @@ func (l *Loop) askSync(peer string) {
 	if len(l.requests) >= 4 {
 		return
 	}
+	for _, r := range l.requests {
+		if r.to == peer {
+			return
+		}
+	}
 	st := l.canonicalState()
 	if st == nil {
 		return
 	}
-	req := &syncRequest{groupID: l.groupID, signatureKey: st.Signer().PublicKey()}
+	req := &syncRequest{groupID: l.groupID, signatureKey: st.Signer().PublicKey(), logs: logs}
 	// Every epoch held, newest first: the responder starts from the
 	// newest one on its canonical chain.
 	var held []*Node
@@ -196,23 +218,24 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	// Start from the newest epoch the requester holds that is on this
 	// member's canonical chain.
 	var start *Node
-	known := false
+	losing := false
 	for _, h := range req.have {
 		n := l.graph.Get(h)
-		if n == nil {
-			continue
+		if n == nil || l.epochs[h].state == nil {
+			continue // unknown here, or known without its state: no say
 		}
-		known = true
-		if l.epochs[h].state != nil && l.onCanonical(h) {
+		if l.onCanonical(h) {
 			start = n
 			break
 		}
+		losing = true
 	}
 	if start == nil {
-		// Rejoin only when sure: the requester's epochs are all on
-		// branches that lost, or all older than anything kept here.
+		// Rejoin only when sure: the requester's epochs are on branches
+		// this member holds and saw lose, or all older than the history
+		// this member pruned (a joiner's first epoch is not such a limit).
 		// Otherwise they may be on a branch this member has not seen yet.
-		if known || req.newest < l.graph.Root().Number {
+		if losing || (l.prunedBelow > 0 && req.newest < l.prunedBelow) {
 			respond(l.rejoinResponse(req))
 		} else {
 			respond(&syncResponse{status: syncUnknown})
@@ -230,6 +253,16 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		return true
 	}
 	chain := l.graph.Chain(l.tip)
+	// Logs asked for by number come first (anti-entropy).
+	for _, want := range req.logs {
+		for _, n := range chain {
+			if n.Number == want && n != start {
+				for _, e := range l.epochs[n.ID].log {
+					add(e)
+				}
+			}
+		}
+	}
 	started := false
 	for _, n := range chain {
 		if n == start {
@@ -288,6 +321,7 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 	l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeSynced, From: r.to, Count: len(resp.envelopes), Epoch: uint64(resp.status)})
 	switch resp.status {
 	case syncOK:
+		l.wantLog = false
 		for _, e := range resp.envelopes {
 			l.inbound(r.to, e)
 		}
@@ -296,6 +330,21 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 			return
 		}
 		l.rejoin(r.to, resp)
+	case syncRefused:
+		// Refused as a non-member: when most members of this member's own
+		// epoch say so, it was removed on a branch it cannot see.
+		if l.refusedAt != l.tip.ID {
+			l.refusedAt, l.refusedBy = l.tip.ID, map[string]bool{}
+		}
+		l.refusedBy[r.to] = true
+		if !l.removed && 2*len(l.refusedBy) > len(l.tip.Members) {
+			if l.restartFromSpareWelcome() {
+				return
+			}
+			l.removed = true
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRemoved, Epoch: l.tip.Number})
+			l.changes.touch()
+		}
 	}
 }
 

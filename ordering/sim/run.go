@@ -96,6 +96,7 @@ func (s *Sim) setup() {
 		}
 		s.step()
 	}
+	s.setupOK = len(s.liveMembers()) == s.cfg.Members
 	s.start = s.now
 }
 
@@ -313,6 +314,9 @@ func (s *Sim) heal() {
 // check verifies the properties at the end of the run.
 func (s *Sim) check() *Result {
 	r := &Result{}
+	if !s.setupOK {
+		r.violate("setup: only %d of %d members joined", len(s.liveMembers()), s.cfg.Members)
+	}
 	live := s.liveMembers()
 	// Convergence.
 	if len(live) == 0 {

@@ -132,8 +132,9 @@ type Sim struct {
 	commitsOn map[ordering.EpochID]int
 	// epochs holds every epoch any member saw; copies every published
 	// copy of each application message.
-	epochs map[ordering.EpochID]ordering.EpochInfo
-	copies map[ordering.MessageID][]ordering.EpochID
+	epochs  map[ordering.EpochID]ordering.EpochInfo
+	copies  map[ordering.MessageID][]ordering.EpochID
+	setupOK bool
 }
 
 type sentMsg struct {
@@ -243,7 +244,9 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 			}
 		}
 		for _, m := range s.nodes {
-			if m == n || !m.member {
+			// Gossip reaches every subscribed device, including one that
+			// believes it was removed (the removal may lose).
+			if m == n || m.loop == nil {
 				continue
 			}
 			s.deliverEnvelope(n, m, env)

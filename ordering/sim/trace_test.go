@@ -35,6 +35,7 @@ func TestTrace(t *testing.T) {
 	for _, v := range r.Violations {
 		t.Error(v)
 	}
+	t.Logf("metrics: %+v", r.Metrics)
 	for _, n := range s.nodes {
 		if n.loop == nil {
 			continue
