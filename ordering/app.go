@@ -47,6 +47,7 @@ func (l *Loop) transmit(o *outgoing) {
 		return
 	}
 	info.dirty = true
+	info.sentSinceSave++
 	o.epoch = l.tip.ID
 	if d := l.delivered[o.msg.ID]; d != nil {
 		d.epochs = append(d.epochs, o.epoch)

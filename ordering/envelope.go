@@ -166,6 +166,7 @@ func (m *AppMessage) UnmarshalMLS(s *cryptobyte.String) bool {
 //	    uint64 seq;         // the signer's head counter, increasing
 //	    opaque signature_key<V>; // the signer's MLS signature key
 //	    LogDigest logs<V>;   // application messages seen per recent epoch
+//	    LogDigest span;      // all messages of the canonical epochs span.epoch..epoch
 //	    opaque signature<V>; // SignWithLabel(., "Parley Head", fields above)
 //	} Head;
 //
@@ -183,7 +184,10 @@ type Head struct {
 	Seq          uint64
 	SignatureKey []byte
 	Logs         []LogDigest
-	Signature    []byte
+	// Span summarizes every application message of the canonical epochs
+	// from Span.Epoch to Epoch, for members on the same tip to compare.
+	Span      LogDigest
+	Signature []byte
 }
 
 // LogDigest summarizes the application messages seen in one epoch: their
@@ -208,6 +212,9 @@ func (h *Head) marshalBody(b *cryptobyte.Builder) {
 			b.AddBytes(d.Digest[:])
 		}
 	})
+	b.AddUint64(h.Span.Epoch)
+	b.AddUint32(h.Span.Count)
+	b.AddBytes(h.Span.Digest[:])
 }
 
 // MarshalMLS encodes the head.
@@ -218,7 +225,7 @@ func (h *Head) MarshalMLS(b *cryptobyte.Builder) {
 
 // UnmarshalMLS decodes the head.
 func (h *Head) UnmarshalMLS(s *cryptobyte.String) bool {
-	var tip []byte
+	var tip, spanDigest []byte
 	if !codec.ReadOpaque(s, &h.GroupID) || !s.ReadUint64(&h.Epoch) || !s.ReadBytes(&tip, 32) ||
 		!s.ReadUint32(&h.Leaf) || !s.ReadUint64(&h.Seq) || !codec.ReadOpaque(s, &h.SignatureKey) ||
 		!codec.ReadVectorElems(s, func(s *cryptobyte.String) bool {
@@ -230,10 +237,12 @@ func (h *Head) UnmarshalMLS(s *cryptobyte.String) bool {
 			copy(d.Digest[:], dg)
 			h.Logs = append(h.Logs, d)
 			return true
-		}) || !codec.ReadOpaque(s, &h.Signature) {
+		}) || !s.ReadUint64(&h.Span.Epoch) || !s.ReadUint32(&h.Span.Count) || !s.ReadBytes(&spanDigest, 8) ||
+		!codec.ReadOpaque(s, &h.Signature) {
 		return false
 	}
 	copy(h.Tip[:], tip)
+	copy(h.Span.Digest[:], spanDigest)
 	return true
 }
 

@@ -39,6 +39,7 @@ func (l *Loop) publishHead() {
 			h.Logs = append(h.Logs, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
 		}
 	}
+	h.Span = l.spanDigest(l.spanStart())
 	sig, err := s.Suite().SignWithLabel(s.Signer(), headLabel, h.tbs(), l.cfg.Rand)
 	if err != nil {
 		return
@@ -117,8 +118,38 @@ func (l *Loop) head(from string, env *Envelope) {
 	l.compareLogs(from, &h)
 }
 
-// logDigests is how many recent epochs a head summarizes.
+// logDigests is how many recent epochs a head summarizes one by one.
 const logDigests = 16
+
+// spanStart is the oldest canonical epoch whose messages this member can
+// vouch for: the oldest one it holds, within Retention of the tip.
+func (l *Loop) spanStart() uint64 {
+	from := l.tip.Number
+	for n := l.tip; n != nil && int(l.tip.Number-n.Number) < l.cfg.Retention; n = n.parent {
+		if info := l.epochs[n.ID]; info == nil || info.state == nil {
+			break
+		}
+		from = n.Number
+	}
+	return from
+}
+
+// spanDigest combines the message digests of the canonical epochs from
+// epoch from up to the tip.
+func (l *Loop) spanDigest(from uint64) LogDigest {
+	d := LogDigest{Epoch: from}
+	for n := l.tip; n != nil && n.Number >= from; n = n.parent {
+		info := l.epochs[n.ID]
+		if info == nil {
+			continue
+		}
+		d.Count += info.appCount
+		for i := range d.Digest {
+			d.Digest[i] ^= info.appDigest[i]
+		}
+	}
+	return d
+}
 
 // compareLogs asks the sender of a head for the logs of the epochs where
 // its application messages differ from this member's, on the epochs both
@@ -129,6 +160,14 @@ func (l *Loop) compareLogs(from string, h *Head) {
 		theirs[d.Epoch] = d
 	}
 	var want []uint64
+	// On the same tip, compare everything both hold.
+	if h.Tip == l.tip.ID && l.spanStart() <= h.Span.Epoch && l.spanDigest(h.Span.Epoch) != h.Span {
+		for n := h.Span.Epoch; n <= l.tip.Number && len(want) < 4*logDigests; n++ {
+			want = append(want, n)
+		}
+		l.askSyncLogs(from, want)
+		return
+	}
 	seen := 0
 	for n := l.tip; n != nil && seen < logDigests; n = n.parent {
 		seen++

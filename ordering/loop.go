@@ -41,6 +41,9 @@ type epochInfo struct {
 	// the epoch (see LogDigest).
 	appCount  uint32
 	appDigest [8]byte
+	// sentSinceSave counts this member's messages protected in the epoch
+	// since its last snapshot.
+	sentSinceSave int
 }
 
 // noteApp adds an application envelope's hash to the epoch's digest.

@@ -65,6 +65,14 @@ type Saved struct {
 
 const metaVersion = 1
 
+// restoreSkip is how far a restored member's sending ratchets jump: more
+// than the messages it may send between snapshots (a snapshot is forced
+// after snapshotEvery sends), less than receivers' forward limit.
+const (
+	restoreSkip   = 512
+	snapshotEvery = 256
+)
+
 // encodeMeta encodes the Loop's own state.
 func (l *Loop) encodeMeta() []byte {
 	var b cryptobyte.Builder
@@ -169,6 +177,11 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 	for _, e := range saved.Epochs {
 		st, err := group.Restore(c.MLS, e.Snapshot)
 		if err != nil {
+			return nil, fmt.Errorf("%w: epoch %d: %w", ErrMalformedState, e.Number, err)
+		}
+		// The snapshot may predate messages this member sent: jump its
+		// sending ratchets past anything it could have used since.
+		if err := st.SkipOwnGenerations(restoreSkip); err != nil {
 			return nil, fmt.Errorf("%w: epoch %d: %w", ErrMalformedState, e.Number, err)
 		}
 		states[e.ID] = st

@@ -107,7 +107,7 @@ func (l *Loop) flushSnapshots(force bool) {
 		if info.state == nil || !info.dirty {
 			continue
 		}
-		if !force && !info.savedAt.IsZero() && l.now.Sub(info.savedAt) < l.cfg.SnapshotInterval {
+		if !force && !info.savedAt.IsZero() && l.now.Sub(info.savedAt) < l.cfg.SnapshotInterval && info.sentSinceSave < snapshotEvery {
 			continue
 		}
 		snap, err := info.state.MarshalBinary()
@@ -115,7 +115,7 @@ func (l *Loop) flushSnapshots(force bool) {
 			continue
 		}
 		l.changes.PutEpochs = append(l.changes.PutEpochs, SavedEpoch{ID: id, Number: info.node.Number, Snapshot: snap})
-		info.savedAt, info.dirty = l.now, false
+		info.savedAt, info.dirty, info.sentSinceSave = l.now, false, 0
 	}
 }
 

@@ -72,7 +72,7 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 	s := cryptobyte.String(data)
 	var have, logs cryptobyte.String
 	if !codec.ReadOpaque(&s, &r.groupID) || !s.ReadUint64(&r.newest) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
-		!codec.ReadVector(&s, &logs) || len(logs)%8 != 0 || len(logs) > 8*logDigests ||
+		!codec.ReadVector(&s, &logs) || len(logs)%8 != 0 || len(logs) > 8*4*logDigests ||
 		!codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}

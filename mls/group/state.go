@@ -363,3 +363,17 @@ func (s *State) Destroy() {
 // PendingProposals returns the number of proposals cached in this epoch
 // (received, or sent by this member) that a commit could include.
 func (s *State) PendingProposals() int { return len(s.proposals) }
+
+// SkipOwnGenerations advances this member's own sending ratchets by n
+// generations. Call it on a State restored from a snapshot that may be
+// older than the last message sent, so that no key and nonce is used
+// twice; receivers accept the jump as long as n is below their forward
+// limit (secrettree.Config.MaxForwardDistance).
+func (s *State) SkipOwnGenerations(n uint32) error {
+	for _, typ := range []secrettree.RatchetType{secrettree.Handshake, secrettree.Application} {
+		if err := s.keys.Tree.Skip(s.own, typ, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -277,6 +277,32 @@ func (t *Tree) Next(leaf treemath.LeafIndex, typ RatchetType) (KeyNonce, error) 
 	return kn, nil
 }
 
+// Skip advances the leaf's ratchet by n generations without keeping the
+// skipped keys. A member restored from a snapshot skips its own sending
+// ratchets so that it never reuses a generation it may have used after
+// the snapshot was taken (a key and nonce used twice).
+func (t *Tree) Skip(leaf treemath.LeafIndex, typ RatchetType, n uint32) error {
+	r, pending, err := t.ratchet(leaf, typ)
+	if err != nil {
+		return err
+	}
+	t.keepLeaf(pending)
+	for range n {
+		if r.next == ^uint32(0) {
+			return ErrGenerationExhausted
+		}
+		kn, next, err := t.derive(r.secret, r.next)
+		if err != nil {
+			return err
+		}
+		kn.destroy()
+		clear(r.secret)
+		r.secret = next
+		r.next++
+	}
+	return nil
+}
+
 // Open finds the key and nonce of generation gen of the leaf's ratchet and
 // passes them to open. Only if open returns nil is the key consumed and
 // deleted, and the ratchet advanced past it (keeping the keys of skipped

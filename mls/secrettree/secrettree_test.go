@@ -148,3 +148,17 @@ func TestConsumedSecretsAreOverwritten(t *testing.T) {
 		t.Error("ratchet secret not overwritten after advancing")
 	}
 }
+
+func TestSkipMovesPastGenerationsAReceiverStillAccepts(t *testing.T) {
+	s, r := newPair(Config{OutOfOrderWindow: 8, MaxForwardDistance: 100})
+	if err := s.Skip(1, Application, 50); err != nil {
+		t.Fatal(err)
+	}
+	keys := send(t, s, 1)
+	if keys[0].Generation != 50 {
+		t.Fatalf("generation %d after skipping 50", keys[0].Generation)
+	}
+	if err := open(r, keys[0]); err != nil {
+		t.Errorf("receiver refused the jump: %v", err)
+	}
+}
