@@ -132,12 +132,11 @@ func (l *Loop) checkMessageFinal(id MessageID, d *deliveredMsg) {
 	}
 	for _, e := range d.epochs {
 		if info := l.epochs[e]; info != nil && info.final && l.onCanonical(e) {
+			// Final for the app; an own message stays in the outbox until
+			// its epoch is pruned (depth-final), since a quorum-final
+			// epoch can still, rarely, lose.
 			d.final = true
 			l.out.Finalized = append(l.out.Finalized, id)
-			if o := l.outbox[id]; o != nil {
-				delete(l.outbox, id)
-				l.changes.OutboxDone = append(l.changes.OutboxDone, id)
-			}
 			return
 		}
 	}

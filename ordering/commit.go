@@ -32,6 +32,9 @@ type intent struct {
 	identity   string // remove: the member to remove
 	baseKey    []byte // update: this member's encryption key when asked
 	proposedIn EpochID
+	// since is the canonical epoch number when the intent was made: only
+	// epochs from there on can show it done.
+	since uint64
 	// tried is the epoch of the last proposal or commit carrying the
 	// intent; a later attempt on another epoch is a re-issue.
 	tried   EpochID
@@ -54,7 +57,7 @@ func (l *Loop) addIntent(kind intentKind, keyPackage []byte, identity string) {
 		return
 	}
 	l.intentSeq++
-	in := &intent{id: l.intentSeq, kind: kind, keyPackage: keyPackage, identity: identity}
+	in := &intent{id: l.intentSeq, kind: kind, keyPackage: keyPackage, identity: identity, since: l.tip.Number}
 	switch kind {
 	case intentAdd:
 		var m wire.MLSMessage
@@ -109,15 +112,41 @@ func (l *Loop) findMember(st *group.State, identity string) (group.LeafIndex, bo
 	return 0, false
 }
 
-// latestFinalState returns the state of the newest final epoch on the
-// canonical chain.
-func (l *Loop) latestFinalState() *group.State {
-	for n := l.tip; n != nil; n = n.parent {
-		if info := l.epochs[n.ID]; info != nil && info.final && info.state != nil {
-			return info.state
+// doneAt returns the oldest epoch on the canonical chain, from the
+// intent's own epoch on, whose state shows the intent's effect, or nil.
+// An intent done once is not redone when a later commit reverses it (a
+// member removed and added again by someone else stays added); it is
+// redone only when the epoch that did it loses.
+func (l *Loop) doneAt(in *intent) *Node {
+	var done *Node
+	for n := l.tip; n != nil && n.Number >= in.since; n = n.parent {
+		if info := l.epochs[n.ID]; info != nil && info.state != nil && l.intentDone(in, info.state) {
+			done = n
 		}
 	}
-	return nil
+	return done
+}
+
+// settleIntents drops the intents done in an epoch at or below root: a
+// rollback can no longer undo them. It returns the intents still open on
+// the canonical chain.
+func (l *Loop) settleIntents(root *Node) []*intent {
+	var keep, open []*intent
+	for _, in := range l.intents {
+		done := l.doneAt(in)
+		if done != nil && done.Number <= root.Number {
+			continue
+		}
+		keep = append(keep, in)
+		if done == nil {
+			open = append(open, in)
+		}
+	}
+	if len(keep) != len(l.intents) {
+		l.intents = keep
+		l.changes.touch()
+	}
+	return open
 }
 
 // proposalFor returns the MLS proposal that carries an intent in st, or
@@ -167,23 +196,9 @@ func (l *Loop) maybeCommit() {
 		return
 	}
 	st := info.state
-	// An intent is kept until its effect is in a final epoch: a branch
-	// that shows it may still lose.
-	final := l.latestFinalState()
-	var keep, open []*intent
-	for _, in := range l.intents {
-		if final != nil && l.intentDone(in, final) {
-			continue
-		}
-		keep = append(keep, in)
-		if !l.intentDone(in, st) {
-			open = append(open, in)
-		}
-	}
-	if len(keep) != len(l.intents) {
-		l.intents = keep
-		l.changes.touch()
-	}
+	// An intent is kept until the epoch that did it is depth-final: a
+	// branch that shows it may still lose.
+	open := l.settleIntents(l.graph.Root())
 	if len(open) == 0 && st.PendingProposals() == 0 {
 		return
 	}

@@ -52,26 +52,17 @@ type Graph struct {
 	root  *Node
 	nodes map[EpochID]*Node
 	votes map[string]Vote
-	// Unplaced, when set, places a vote whose tip is not in the graph
-	// (returning the node it should count for), or reports false.
-	Unplaced func(member string, v Vote) (EpochID, bool)
-}
-
-// tipOf returns the node a vote counts for.
-func (g *Graph) tipOf(member string, v Vote) EpochID {
-	if _, ok := g.nodes[v.Tip]; ok || g.Unplaced == nil {
-		return v.Tip
-	}
-	if id, ok := g.Unplaced(member, v); ok {
-		return id
-	}
-	return v.Tip
+	// placed holds, for a member whose latest vote is for an epoch not in
+	// the graph, the node its vote is known to lie under: a member that
+	// refused this one as removed votes under the opaque node of the
+	// removing commit.
+	placed map[string]EpochID
 }
 
 // NewGraph returns a graph with a single root epoch.
 func NewGraph(root *Node) *Graph {
 	root.parent, root.children = nil, nil
-	return &Graph{root: root, nodes: map[EpochID]*Node{root.ID: root}, votes: map[string]Vote{}}
+	return &Graph{root: root, nodes: map[EpochID]*Node{root.ID: root}, votes: map[string]Vote{}, placed: map[string]EpochID{}}
 }
 
 // Root returns the root.
@@ -109,6 +100,21 @@ func (g *Graph) Vote(member string, v Vote) bool {
 	return true
 }
 
+// Place records that member's latest vote, while it is for an epoch not in
+// the graph, lies in the subtree of node at.
+func (g *Graph) Place(member string, at EpochID) { g.placed[member] = at }
+
+// voteTip returns the node a member's vote counts at: its tip, or where it
+// was placed if the tip is unknown.
+func (g *Graph) voteTip(member string, v Vote) EpochID {
+	if _, ok := g.nodes[v.Tip]; !ok {
+		if at, ok := g.placed[member]; ok {
+			return at
+		}
+	}
+	return v.Tip
+}
+
 // Votes returns the latest vote of every member.
 func (g *Graph) Votes() map[string]Vote { return g.votes }
 
@@ -126,7 +132,7 @@ func (g *Graph) inSubtree(tip EpochID, c *Node) bool {
 func (g *Graph) endorsers(f, c *Node) int {
 	count := 0
 	for member, v := range g.votes {
-		if f.hasMember(member) && g.inSubtree(g.tipOf(member, v), c) {
+		if f.hasMember(member) && g.inSubtree(g.voteTip(member, v), c) {
 			count++
 		}
 	}
@@ -214,7 +220,7 @@ func (g *Graph) QuorumFinal(n *Node) bool {
 	}
 	count := 0
 	for member, v := range g.votes {
-		if voters.hasMember(member) && g.inSubtree(g.tipOf(member, v), n) {
+		if voters.hasMember(member) && g.inSubtree(g.voteTip(member, v), n) {
 			count++
 		}
 	}

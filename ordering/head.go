@@ -159,11 +159,13 @@ func (l *Loop) compareLogs(from string, h *Head) {
 	for _, d := range h.Logs {
 		theirs[d.Epoch] = d
 	}
-	var want []uint64
-	// On the same tip, compare everything both hold.
+	var want []LogDigest
+	// On the same tip, compare everything both hold: send this member's
+	// digests of the span, and the peer answers with the logs that differ.
 	if h.Tip == l.tip.ID && l.spanStart() <= h.Span.Epoch && l.spanDigest(h.Span.Epoch) != h.Span {
-		for n := h.Span.Epoch; n <= l.tip.Number && len(want) < 4*logDigests; n++ {
-			want = append(want, n)
+		for n := l.tip; n != nil && n.Number >= h.Span.Epoch && len(want) < 4*logDigests; n = n.parent {
+			info := l.epochs[n.ID]
+			want = append(want, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
 		}
 		l.askSyncLogs(from, want)
 		return
@@ -180,7 +182,11 @@ func (l *Loop) compareLogs(from string, h *Head) {
 			continue // no messages there on their side: they will ask us
 		}
 		if info == nil || d.Count != info.appCount || d.Digest != info.appDigest {
-			want = append(want, n.Number)
+			mine := LogDigest{Epoch: n.Number}
+			if info != nil {
+				mine.Count, mine.Digest = info.appCount, info.appDigest
+			}
+			want = append(want, mine)
 		}
 	}
 	if len(want) > 0 {

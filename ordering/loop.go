@@ -1,7 +1,6 @@
 package ordering
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -186,7 +185,6 @@ func newLoop(cfg Config, s *group.State, now time.Time) *Loop {
 	}
 	root := &Node{ID: EpochIDOf(s), Number: s.Epoch(), Members: identities(s)}
 	l.graph = NewGraph(root)
-	l.graph.Unplaced = l.unplaced
 	l.epochs[root.ID] = &epochInfo{node: root, state: s, seenAt: now, member: true, dirty: true}
 	l.tip = root
 	l.lastUpdate = now
@@ -437,8 +435,10 @@ func (l *Loop) addEpoch(parent *epochInfo, sc *group.StagedCommit, commitEnv []b
 }
 
 // addOpaque records a commit that removed this member: its epoch cannot be
-// known, so it stands as an opaque node (id derived from the commit) that
-// collects the votes this member cannot place (see opaqueVotes).
+// known, so it stands as an opaque node (id derived from the commit). It
+// has no votes this member can see; it is canonical only when no branch
+// where this member stays gathers votes, and a member that others refuse
+// as a non-member concludes it was removed (see syncResponse).
 func (l *Loop) addOpaque(parent *epochInfo, sc *group.StagedCommit, h [32]byte, commitEnv []byte) *epochInfo {
 	var id EpochID
 	copy(id[:], "opaque")
@@ -472,26 +472,6 @@ func mustEnvelope(data []byte) *Envelope {
 		panic("ordering: own envelope does not decode: " + err.Error())
 	}
 	return e
-}
-
-// unplaced counts a vote whose tip this member does not know for an opaque
-// branch (where it was removed) it could lie in: a removed member cannot
-// see the epochs after its removal, so the heads of the members who went
-// on are exactly the ones it cannot place.
-func (l *Loop) unplaced(member string, v Vote) (EpochID, bool) {
-	var best *Node
-	for _, info := range l.epochs {
-		if !info.opaque || l.voteEpoch[member] < info.node.Number {
-			continue
-		}
-		if best == nil || bytes.Compare(info.node.ID[:], best.ID[:]) < 0 {
-			best = info.node
-		}
-	}
-	if best == nil {
-		return EpochID{}, false
-	}
-	return best.ID, true
 }
 
 // reconsider runs the fork choice and moves to its tip.

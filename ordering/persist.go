@@ -136,6 +136,7 @@ func (l *Loop) encodeMeta() []byte {
 			codec.AddOpaque(b, []byte(in.identity))
 			codec.AddOpaque(b, in.baseKey)
 			b.AddBytes(in.proposedIn[:])
+			b.AddUint64(in.since)
 			codec.AddBool(b, in.reissue)
 		}
 	})
@@ -222,7 +223,6 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		info.savedAt = now
 		if n.ID == rootID {
 			l.graph = NewGraph(n)
-			l.graph.Unplaced = l.unplaced
 		} else if l.graph == nil || !l.graph.Add(n) {
 			return false
 		}
@@ -252,7 +252,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		var kind uint8
 		var kp, identity, baseKey, proposedIn []byte
 		if !s.ReadUint64(&in.id) || !s.ReadUint8(&kind) || !codec.ReadOpaque(s, &kp) || !codec.ReadOpaque(s, &identity) ||
-			!codec.ReadOpaque(s, &baseKey) || !s.ReadBytes(&proposedIn, 32) || !codec.ReadBool(s, &in.reissue) {
+			!codec.ReadOpaque(s, &baseKey) || !s.ReadBytes(&proposedIn, 32) || !s.ReadUint64(&in.since) || !codec.ReadBool(s, &in.reissue) {
 			return false
 		}
 		in.kind, in.identity, in.baseKey = intentKind(kind), string(identity), append([]byte(nil), baseKey...)

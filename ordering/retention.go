@@ -72,6 +72,15 @@ func (l *Loop) updateFinality() {
 	if root == nil || root == l.graph.Root() {
 		return
 	}
+	// Own messages whose epoch is now below the root on the canonical
+	// chain are depth-final: they leave the outbox.
+	for id, o := range l.outbox {
+		if n := l.graph.Get(o.epoch); n != nil && n.Number <= root.Number && l.graph.IsAncestor(o.epoch, root.ID) {
+			delete(l.outbox, id)
+			l.changes.OutboxDone = append(l.changes.OutboxDone, id)
+		}
+	}
+	l.settleIntents(root)
 	for _, n := range l.graph.Prune(root) {
 		l.dropEpoch(n.ID)
 	}

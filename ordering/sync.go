@@ -23,7 +23,7 @@ const maxSyncBytes = 4 << 20
 //	    opaque group_id<V>;
 //	    uint64 newest;            // the highest epoch number held
 //	    opaque have<V>;           // epoch ids, newest first, 32 bytes each
-//	    uint64 logs<V>;           // canonical epochs whose logs are wanted
+//	    LogDigest logs<V>;        // the requester's digests: send the logs that differ
 //	    opaque signature_key<V>;  // the requester's MLS signature key
 //	    opaque signature<V>;      // SignWithLabel(., "Parley Sync", fields above)
 //	} SyncRequest;
@@ -31,7 +31,7 @@ type syncRequest struct {
 	groupID      []byte
 	newest       uint64
 	have         []EpochID
-	logs         []uint64 // epoch numbers whose logs are wanted
+	logs         []LogDigest // the requester's digests of canonical epochs to compare
 	signatureKey []byte
 	signature    []byte
 }
@@ -47,8 +47,10 @@ func (r *syncRequest) body(b *cryptobyte.Builder) {
 		}
 	})
 	codec.AddVector(b, func(b *cryptobyte.Builder) {
-		for _, n := range r.logs {
-			b.AddUint64(n)
+		for _, d := range r.logs {
+			b.AddUint64(d.Epoch)
+			b.AddUint32(d.Count)
+			b.AddBytes(d.Digest[:])
 		}
 	})
 	codec.AddOpaque(b, r.signatureKey)
@@ -72,7 +74,7 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 	s := cryptobyte.String(data)
 	var have, logs cryptobyte.String
 	if !codec.ReadOpaque(&s, &r.groupID) || !s.ReadUint64(&r.newest) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
-		!codec.ReadVector(&s, &logs) || len(logs)%8 != 0 || len(logs) > 8*4*logDigests ||
+		!codec.ReadVector(&s, &logs) || len(logs)%20 != 0 || len(logs) > 20*4*logDigests ||
 		!codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}
@@ -84,9 +86,13 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 		r.have = append(r.have, e)
 	}
 	for !logs.Empty() {
-		var n uint64
-		logs.ReadUint64(&n)
-		r.logs = append(r.logs, n)
+		var d LogDigest
+		var dg []byte
+		logs.ReadUint64(&d.Epoch)
+		logs.ReadUint32(&d.Count)
+		logs.ReadBytes(&dg, 8)
+		copy(d.Digest[:], dg)
+		r.logs = append(r.logs, d)
 	}
 	return r, nil
 }
@@ -146,9 +152,9 @@ func decodeSyncResponse(data []byte) (*syncResponse, error) {
 // askSync asks peer for catch-up, at most once per SyncTimeout per peer.
 func (l *Loop) askSync(peer string) { l.askSyncLogs(peer, nil) }
 
-// askSyncLogs asks peer for catch-up and for the logs of the given
-// canonical epochs.
-func (l *Loop) askSyncLogs(peer string, logs []uint64) {
+// askSyncLogs asks peer for catch-up and for the logs of the canonical
+// epochs where its messages differ from the digests given.
+func (l *Loop) askSyncLogs(peer string, logs []LogDigest) {
 	if peer == "" {
 		return
 	}
@@ -242,6 +248,10 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		}
 		return
 	}
+	if r := l.removedResponse(req, start); r != nil {
+		respond(r)
+		return
+	}
 	r := &syncResponse{status: syncOK, tip: l.tip.ID}
 	size := 0
 	add := func(e []byte) bool {
@@ -253,14 +263,23 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		return true
 	}
 	chain := l.graph.Chain(l.tip)
-	// Logs asked for by number come first (anti-entropy).
-	for _, want := range req.logs {
-		for _, n := range chain {
-			if n.Number == want && n != start {
-				for _, e := range l.epochs[n.ID].log {
-					add(e)
-				}
-			}
+	// Logs whose digest differs from the requester's come first
+	// (anti-entropy).
+	byNumber := map[uint64]*Node{}
+	for _, n := range chain {
+		byNumber[n.Number] = n
+	}
+	for _, d := range req.logs {
+		n := byNumber[d.Epoch]
+		if n == nil || n == start {
+			continue
+		}
+		info := l.epochs[n.ID]
+		if info.appCount == d.Count && info.appDigest == d.Digest {
+			continue
+		}
+		for _, e := range info.log {
+			add(e)
 		}
 	}
 	started := false
@@ -287,6 +306,41 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		}
 	}
 	respond(r)
+}
+
+// removedResponse refuses a requester that was a member at start (the
+// newest of its epochs on this member's canonical chain) but is not one at
+// the tip: it was removed on this branch. The refusal names start and
+// carries the commit that follows it here, so that the requester sees the
+// removing branch and can count this member's vote there. It returns nil
+// if the requester is still a member, or cannot prove it was one.
+func (l *Loop) removedResponse(req *syncRequest, start *Node) *syncResponse {
+	tip := l.epochs[l.tip.ID].state
+	if _, ok := tip.Tree().FindSignatureKey(req.signatureKey); ok || start == l.tip {
+		return nil
+	}
+	at := l.epochs[start.ID].state
+	if _, ok := at.Tree().FindSignatureKey(req.signatureKey); !ok {
+		return nil
+	}
+	if at.Suite().VerifyWithLabel(req.signatureKey, syncLabel, req.tbs(), req.signature) != nil {
+		return nil
+	}
+	r := &syncResponse{status: syncRefused, tip: start.ID}
+	// The proposals of start first: the commit may refer to them.
+	for _, e := range l.epochs[start.ID].log {
+		if env, err := DecodeEnvelope(e); err == nil && env.Kind == KindHandshake {
+			r.envelopes = append(r.envelopes, e)
+		}
+	}
+	for n := l.tip; n != nil && n.parent != nil; n = n.parent {
+		if n.parent == start {
+			if c := l.epochs[n.ID].commit; c != nil {
+				r.envelopes = append(r.envelopes, c)
+			}
+		}
+	}
+	return r
 }
 
 // rejoinResponse gives a member that shares no retained epoch with this
@@ -331,6 +385,10 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 		}
 		l.rejoin(r.to, resp)
 	case syncRefused:
+		if !resp.tip.IsZero() && l.graph.Get(resp.tip) != nil {
+			l.refusedAsRemoved(r.to, resp)
+			return
+		}
 		// Refused as a non-member: when most members of this member's own
 		// epoch say so, it was removed on a branch it cannot see.
 		if l.refusedAt != l.tip.ID {
@@ -344,6 +402,34 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 			l.removed = true
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRemoved, Epoch: l.tip.Number})
 			l.changes.touch()
+		}
+	}
+}
+
+// refusedAsRemoved handles a refusal that says this member was removed on
+// the responder's branch after epoch resp.tip: the commit it carries makes
+// an opaque node there, and the responder's vote counts under it, so the
+// fork choice (not the word of one peer) decides whether this member is
+// out.
+func (l *Loop) refusedAsRemoved(from string, resp *syncResponse) {
+	for _, e := range resp.envelopes {
+		l.inbound(from, e)
+	}
+	fork := l.graph.Get(resp.tip)
+	if fork == nil {
+		return
+	}
+	for _, c := range fork.Children() {
+		info := l.epochs[c.ID]
+		if info == nil || !info.opaque {
+			continue
+		}
+		for _, e := range resp.envelopes {
+			if bytes.Equal(e, info.commit) {
+				l.graph.Place(from, c.ID)
+				l.reconsider()
+				return
+			}
 		}
 	}
 }
@@ -378,7 +464,6 @@ func (l *Loop) restartFromSpareWelcome() bool {
 	}
 	root := &Node{ID: EpochIDOf(best), Number: best.Epoch(), Members: identities(best)}
 	l.graph = NewGraph(root)
-	l.graph.Unplaced = l.unplaced
 	l.voteEpoch = map[string]uint64{}
 	l.epochs[root.ID] = &epochInfo{node: root, state: best, seenAt: l.now, member: true, dirty: true}
 	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: root.ID, Number: root.Number, Members: root.Members})
@@ -440,7 +525,6 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 	}
 	root := &Node{ID: resp.tip, Number: gi.GroupContext.Epoch, Members: identities(sc.State)}
 	l.graph = NewGraph(root)
-	l.graph.Unplaced = l.unplaced
 	l.graph.votes = map[string]Vote{}
 	l.voteEpoch = map[string]uint64{}
 	l.epochs[root.ID] = &epochInfo{node: root, seenAt: l.now}

@@ -326,3 +326,43 @@ func TestRemovedMemberWhoseLeafIsReusedLearnsItWasRemoved(t *testing.T) {
 		t.Error("removed member does not learn it was removed")
 	}
 }
+
+// Destroying the epoch in which an own Update was proposed must not delete
+// the leaf key the next epoch adopted from it.
+func TestOwnUpdateKeySurvivesTheParentEpochsDestruction(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	prop, _, err := f.members[1].Propose(&wire.Update{}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 2} {
+		if _, err := f.members[i].ProcessBytes(prop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := f.commit(0, CommitOptions{IncludePending: true})
+	res, err := f.members[1].ProcessBytes(commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.members[1].Destroy()
+	next := res.Commit.State
+	// Member 2 commits: member 1 must decrypt the path with its new key.
+	f.members[2] = mustProcess(t, f.members[2], commit)
+	c2, err := f.members[2].Commit(CommitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next.ProcessBytes(c2.Message); err != nil {
+		t.Fatalf("after the parent epoch was destroyed: %v", err)
+	}
+}
+
+func mustProcess(t *testing.T, s *State, msg []byte) *State {
+	t.Helper()
+	res, err := s.ProcessBytes(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Commit.State
+}

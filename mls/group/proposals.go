@@ -303,7 +303,13 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 		tree.UpdateLeaf(l, &u.LeafNode)
 		pv.updated = append(pv.updated, l)
 		if l == s.own && cp.updateKey != nil {
-			pv.ownUpdateKey = cp.updateKey
+			// A copy: the epoch that cached the proposal deletes its own
+			// when it is destroyed, while the new epoch keeps using it.
+			k, err := s.cs.ParseHPKEPrivateKey(cp.updateKey.Bytes())
+			if err != nil {
+				return nil, err
+			}
+			pv.ownUpdateKey = k
 		}
 	}
 	for _, r := range removes {
