@@ -214,3 +214,12 @@ func ids(nodes []*Node) []peer.ID {
 	}
 	return out
 }
+
+func key2id(t testing.TB, k crypto.PrivKey) peer.ID {
+	t.Helper()
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -19,13 +20,14 @@ import (
 
 // Request/response protocol, one exchange per stream:
 //
-//	requester -> responder: frame(request), then close for writing
+//	requester -> responder: frame(request), then nothing until it closes
 //	responder -> requester: frame(0x00 || data)*            data frames
 //	                        frame(0x01)                      end, or
 //	                        frame(0x02 || code || message)   error
 //
-// Frames are length-prefixed (see frame.go). Both sides bound the frame
-// size and the time; the requester also bounds the bytes of a whole
+// Frames are length-prefixed (see frame.go). The requester closes or resets
+// the stream only when done, so the responder cancels a handler whose
+// requester gave up. Both sides bound the frame size and the time; the requester also bounds the bytes of a whole
 // response, and the responder the requests it serves at once per peer.
 
 // protocolPrefix namespaces the caller's protocol names.
@@ -38,6 +40,10 @@ const (
 )
 
 const ioBuffer = 32 << 10
+
+// errorGrace is how long a responder's stream outlives its handler's
+// deadline, to send the error frame.
+const errorGrace = 2 * time.Second
 
 // Handler serves one request from peer from. It sends zero or more response
 // frames with w.Write; returning an error sends the requester a
@@ -127,8 +133,11 @@ func (rr *reqResp) serve(h Handler) network.StreamHandler {
 	return func(s network.Stream) {
 		lim := rr.n.streams
 		from := s.Conn().RemotePeer()
+		// The handler's context ends at deadline; the stream lives a little
+		// longer so that a timed-out handler's error still reaches the
+		// requester.
 		deadline := time.Now().Add(lim.Timeout)
-		s.SetDeadline(deadline)
+		s.SetDeadline(deadline.Add(errorGrace))
 		bw := bufio.NewWriterSize(s, ioBuffer)
 		log := rr.n.log.With("peer", from, "protocol", s.Protocol())
 		if !rr.acquire(from) {
@@ -137,7 +146,8 @@ func (rr *reqResp) serve(h Handler) network.StreamHandler {
 			return
 		}
 		defer rr.release(from)
-		req, _, err := readFrame(bufio.NewReaderSize(s, ioBuffer), lim.MaxFrame)
+		br := bufio.NewReaderSize(s, ioBuffer)
+		req, _, err := readFrame(br, lim.MaxFrame)
 		if err != nil {
 			log.Debug("bad request", "err", err)
 			switch {
@@ -152,11 +162,18 @@ func (rr *reqResp) serve(h Handler) network.StreamHandler {
 		}
 		ctx, cancel := context.WithDeadline(rr.n.ctx, deadline)
 		defer cancel()
+		// The requester keeps its side open until it has the whole response,
+		// so a read that returns means it gave up (or broke the protocol):
+		// the handler is told through ctx.
+		go func() {
+			br.ReadByte()
+			cancel()
+		}()
 		w := &responseWriter{bw: bw, maxFrame: lim.MaxFrame, left: lim.MaxStream}
 		if err := h(ctx, from, req, w); err != nil {
 			log.Debug("handler failed", "err", err)
 			code := uint8(codeHandler)
-			if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			if ctx.Err() != nil || isTimeout(err) {
 				code = codeTimeout
 			}
 			sendError(s, bw, code, err.Error())
@@ -251,7 +268,7 @@ func (n *Node) RequestEach(ctx context.Context, to peer.ID, name string, req []b
 		s.Reset()
 		return streamError(ctx, fmt.Errorf("p2p: send request: %w", err))
 	}
-	s.CloseWrite()
+	// The write side stays open: closing it tells the responder we are gone.
 	if err := readResponse(bufio.NewReaderSize(s, ioBuffer), lim, fn); err != nil {
 		s.Reset()
 		return streamError(ctx, err)
@@ -305,10 +322,16 @@ func streamError(ctx context.Context, err error) error {
 		return err
 	case errors.Is(err, msmux.ErrNotSupported[protocol.ID]{}):
 		return fmt.Errorf("%w: %w", ErrNoHandler, err)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), isTimeout(err):
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
 	case ctx.Err() != nil:
 		return fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
 	return err
+}
+
+// isTimeout reports a deadline error from any transport.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
