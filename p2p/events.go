@@ -209,7 +209,7 @@ func (n *Node) bootstrapPeers() []peer.AddrInfo {
 }
 
 // dialAll dials the peers not yet connected, a few at a time, in the
-// background. It must not be called once Close has begun waiting.
+// background.
 func (n *Node) dialAll(peers []peer.AddrInfo) {
 	self := n.host.ID()
 	var todo []peer.AddrInfo
@@ -219,12 +219,10 @@ func (n *Node) dialAll(peers []peer.AddrInfo) {
 		}
 		todo = append(todo, ai)
 	}
-	if len(todo) == 0 || n.ctx.Err() != nil {
+	if len(todo) == 0 {
 		return
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.goTracked(func() {
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		sem := make(chan struct{}, dialParallelism)
@@ -244,5 +242,5 @@ func (n *Node) dialAll(peers []peer.AddrInfo) {
 				}
 			})
 		}
-	}()
+	})
 }

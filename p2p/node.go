@@ -64,7 +64,8 @@ type Node struct {
 	topics   map[string]*Topic
 	ctx      context.Context // lives from Start to Close
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // background goroutines, started with goTracked
+	trackMu  sync.Mutex     // orders goTracked against Close
 	watch    chan *watcher
 	unwatch  chan *watcher
 	topicEvt chan Event
@@ -220,8 +221,11 @@ func (n *Node) Close() error {
 	for _, t := range topics {
 		t.Leave()
 	}
-	// Stop everything that may start dials before waiting for the dials.
+	// Once ctx is cancelled and trackMu passed, goTracked starts nothing,
+	// so wg.Wait cannot race with wg.Add.
 	n.cancel()
+	n.trackMu.Lock()
+	n.trackMu.Unlock()
 	if n.mdns != nil {
 		n.mdns.Close()
 		n.mdns = nil
@@ -231,6 +235,22 @@ func (n *Node) Close() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.stopServices()
+}
+
+// goTracked runs f in a goroutine that Close waits for, unless the node is
+// closing, in which case f does not run.
+func (n *Node) goTracked(f func()) bool {
+	n.trackMu.Lock()
+	defer n.trackMu.Unlock()
+	if n.ctx.Err() != nil {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // running returns ErrNotStarted or ErrClosed unless the node is up.

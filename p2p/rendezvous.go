@@ -49,12 +49,14 @@ func (n *Node) Rendezvous(ctx context.Context, groupSecret []byte) (stop func(),
 	ns := RendezvousNamespace(groupSecret)
 	ctx, cancel := context.WithCancel(ctx)
 	stopOnClose := context.AfterFunc(n.ctx, cancel)
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	if !n.goTracked(func() {
 		defer stopOnClose()
 		n.rendezvous(ctx, ns)
-	}()
+	}) {
+		stopOnClose()
+		cancel()
+		return nil, ErrClosed
+	}
 	return cancel, nil
 }
 

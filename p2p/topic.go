@@ -33,8 +33,9 @@ const (
 
 // Validator checks a gossip message before it is delivered or forwarded.
 // author is the peer that signed the message, not the one that relayed it.
-// It runs on pubsub's validation goroutines and must be quick; it must not
-// keep payload.
+// It also runs on the node's own messages before Publish sends them (a
+// rejection makes Publish fail). It runs on pubsub's validation goroutines
+// and must be quick; it must not keep payload.
 type Validator func(ctx context.Context, author peer.ID, payload []byte) ValidationResult
 
 // MessageID identifies a gossip message: SHA-256 over a label, the topic
@@ -154,8 +155,7 @@ func (n *Node) Join(name string, v Validator) (*Topic, error) {
 		return nil, err
 	}
 	n.topics[name] = t
-	n.wg.Add(1)
-	go t.forwardEvents()
+	n.goTracked(t.forwardEvents)
 	return t, nil
 }
 
@@ -276,7 +276,6 @@ func (t *Topic) Leave() error {
 
 // forwardEvents turns topic peer events into node events until Leave.
 func (t *Topic) forwardEvents() {
-	defer t.n.wg.Done()
 	for {
 		pe, err := t.evh.NextPeerEvent(t.ctx)
 		if err != nil {
