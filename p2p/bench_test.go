@@ -57,6 +57,7 @@ type benchMember struct {
 	publish func(context.Context, []byte) error
 	next    func(context.Context) ([]byte, error)
 	peers   func() int
+	dropped func() uint64 // nil for raw pubsub, which does not count
 }
 
 type benchCluster struct {
@@ -68,12 +69,14 @@ type benchCluster struct {
 // benchRun is the state of one measurement: payloads carry its id, so
 // stragglers of an earlier run are ignored.
 type benchRun struct {
-	id       uint64
-	want     int32
-	mu       sync.Mutex
-	samples  []time.Duration
-	counts   []atomic.Int32
-	complete []chan struct{}
+	id        uint64
+	want      int32
+	delivered atomic.Int64
+	given     []bool // messages already counted as lost
+	mu        sync.Mutex
+	samples   []time.Duration
+	counts    []atomic.Int32
+	complete  []chan struct{}
 }
 
 func newBenchCluster(b *testing.B, impl, transport string, hosts int) *benchCluster {
@@ -96,7 +99,8 @@ func newBenchCluster(b *testing.B, impl, transport string, hosts int) *benchClus
 					m, err := tp.Next(ctx)
 					return m.Payload, err
 				},
-				peers: func() int { return len(tp.Peers()) },
+				peers:   func() int { return len(tp.Peers()) },
+				dropped: func() uint64 { return n.Stats().Dropped() },
 			})
 			infos[i], connectFns[i] = n.AddrInfo(), n.Connect
 		case "raw":
@@ -200,6 +204,7 @@ func (c *benchCluster) deliver(p []byte) {
 	r.mu.Lock()
 	r.samples = append(r.samples, now.Sub(sent))
 	r.mu.Unlock()
+	r.delivered.Add(1)
 	if r.counts[seq].Add(1) == r.want {
 		close(r.complete[seq])
 	}
@@ -211,6 +216,7 @@ func (c *benchCluster) newRun(n int) *benchRun {
 		want:     int32(len(c.members) - 1),
 		samples:  make([]time.Duration, 0, n*(len(c.members)-1)),
 		counts:   make([]atomic.Int32, n),
+		given:    make([]bool, n),
 		complete: make([]chan struct{}, n),
 	}
 	for i := range r.complete {
@@ -268,11 +274,13 @@ func (c *benchCluster) latency(b *testing.B) {
 func (c *benchCluster) throughput(window int) func(*testing.B) {
 	return func(b *testing.B) {
 		r := c.newRun(b.N)
+		dropped := c.dropped()
 		lost := 0
 		wait := func(i int, ctx context.Context) {
 			select {
 			case <-r.complete[i]:
 			case <-ctx.Done():
+				r.given[i] = true
 				lost++
 			}
 		}
@@ -288,18 +296,54 @@ func (c *benchCluster) throughput(window int) func(*testing.B) {
 				b.Fatal(err)
 			}
 		}
-		tail := 0
-		if window > 0 {
-			tail = max(0, b.N-window)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), benchLost)
-		defer cancel()
-		for i := tail; i < b.N; i++ {
-			wait(i, ctx)
-		}
+		lost += r.drain(benchLost)
 		b.StopTimer()
 		b.ReportMetric(float64(b.N-lost)/time.Since(start).Seconds(), "msgs/s")
+		if c.members[0].dropped != nil {
+			b.ReportMetric(float64(c.dropped()-dropped), "dropped")
+		}
 		c.report(b, r, lost)
+	}
+}
+
+// dropped sums the queue drops every host counted.
+func (c *benchCluster) dropped() uint64 {
+	var sum uint64
+	for _, m := range c.members {
+		if m.dropped != nil {
+			sum += m.dropped()
+		}
+	}
+	return sum
+}
+
+// drain waits until every message reached every host, or until no
+// delivery at all happened for idle, and returns how many messages did not
+// reach every host (not counting those already given up).
+func (r *benchRun) drain(idle time.Duration) int {
+	last, lastChange := r.delivered.Load(), time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		missing := 0
+		for i, done := range r.complete {
+			select {
+			case <-done:
+			default:
+				if !r.given[i] {
+					missing++
+				}
+			}
+		}
+		if missing == 0 {
+			return 0
+		}
+		if d := r.delivered.Load(); d != last {
+			last, lastChange = d, time.Now()
+		} else if time.Since(lastChange) > idle {
+			return missing
+		}
+		<-tick.C
 	}
 }
 
