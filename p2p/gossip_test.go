@@ -141,7 +141,7 @@ func TestHostOutsideTopicReceivesNothing(t *testing.T) {
 	}
 }
 
-func TestFloodOfInvalidMessagesIsRejectedAndScoredNegative(t *testing.T) {
+func TestFloodOfInvalidMessagesIsRejectedScoredNegativeAndPruned(t *testing.T) {
 	victim := startNode(t, nil)
 	attacker := startNode(t, nil)
 	connect(t, attacker, victim)
@@ -160,6 +160,7 @@ func TestFloodOfInvalidMessagesIsRejectedAndScoredNegative(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, waitShort, "a valid message first", func() bool { return inv.has("good 0") })
+	eventually(t, waitShort, "the attacker in the victim's mesh", func() bool { return victim.Stats().MeshGrafts >= 1 })
 
 	const flood = 50
 	for i := range flood {
@@ -178,6 +179,11 @@ func TestFloodOfInvalidMessagesIsRejectedAndScoredNegative(t *testing.T) {
 			t.Fatalf("victim delivered invalid message %q", p)
 		}
 	}
+	// A negative score prunes the attacker from the victim's mesh at the
+	// next heartbeat.
+	eventually(t, waitLong, "the attacker pruned from the mesh", func() bool {
+		return victim.Stats().MeshPrunes >= 1
+	})
 	// A score this low is under the graylist threshold: the victim ignores
 	// the attacker entirely, valid messages included.
 	eventually(t, waitLong, "score under the graylist threshold", func() bool {

@@ -39,6 +39,11 @@ type Stats struct {
 	SubscriptionDropped uint64
 	// EventsDropped counts events dropped because a watcher fell behind.
 	EventsDropped uint64
+
+	// MeshGrafts and MeshPrunes count peers added to and removed from our
+	// topic meshes (a peer whose score turns negative is pruned).
+	MeshGrafts uint64
+	MeshPrunes uint64
 }
 
 // Dropped sums every drop of a valid message.
@@ -49,7 +54,7 @@ func (s Stats) Dropped() uint64 {
 type counters struct {
 	published, delivered, rejected, ignored, duplicates   atomic.Uint64
 	rpcDropped, msgDropped, valQueueDropped, valThrottled atomic.Uint64
-	subDropped, eventsDropped                             atomic.Uint64
+	subDropped, eventsDropped, grafts, prunes             atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -65,6 +70,8 @@ func (c *counters) snapshot() Stats {
 		ValidationThrottled:     c.valThrottled.Load(),
 		SubscriptionDropped:     c.subDropped.Load(),
 		EventsDropped:           c.eventsDropped.Load(),
+		MeshGrafts:              c.grafts.Load(),
+		MeshPrunes:              c.prunes.Load(),
 	}
 }
 
@@ -103,8 +110,8 @@ func (t *dropTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
 func (t *dropTracer) OnClosedOutboundStream(peer.ID)                       {}
 func (t *dropTracer) Join(string)                                          {}
 func (t *dropTracer) Leave(string)                                         {}
-func (t *dropTracer) Graft(peer.ID, string)                                {}
-func (t *dropTracer) Prune(peer.ID, string)                                {}
+func (t *dropTracer) Graft(peer.ID, string)                                { t.c.grafts.Add(1) }
+func (t *dropTracer) Prune(peer.ID, string)                                { t.c.prunes.Add(1) }
 func (t *dropTracer) ValidateMessage(*pubsub.Message)                      {}
 func (t *dropTracer) ThrottlePeer(peer.ID)                                 {}
 func (t *dropTracer) RecvRPC(*pubsub.RPC)                                  {}
