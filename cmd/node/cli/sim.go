@@ -354,8 +354,12 @@ func runOne(cfg sim.Config, quantiles bool) (run simRun) {
 func (f *simFlags) progress(stderr io.Writer) func(simRun) {
 	return func(r simRun) {
 		if f.verbose {
-			fmt.Fprintf(stderr, "parley sim: seed %d, %d members: %d commits, %d forks, convergence %s ms, %d violations (%v wall)\n",
-				r.row.Seed, r.row.Members, r.row.Commits, r.row.Forks, formatMS(r.row.ConvergenceMS), r.row.Violations, r.wall.Round(time.Millisecond))
+			conv := "never"
+			if r.row.ConvergenceMS >= 0 {
+				conv = formatMS(r.row.ConvergenceMS) + " ms"
+			}
+			fmt.Fprintf(stderr, "parley sim: seed %d, %d members: %d commits, %d forks, convergence %s, %d violations (%v wall)\n",
+				r.row.Seed, r.row.Members, r.row.Commits, r.row.Forks, conv, r.row.Violations, r.wall.Round(time.Millisecond))
 		}
 	}
 }
