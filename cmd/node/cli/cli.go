@@ -14,6 +14,7 @@ const usage = `Usage: parley <command> [flags]
 Commands:
   demo       form an MLS group of four members in this process and talk
   suites     check and list the MLS cipher suites this build supports
+  sim        run the ordering simulator and report its figures (CSV, JSON, SVG)
 
 Run 'parley <command> -h' for the flags of a command.
 `
@@ -31,6 +32,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stdout)
 	case "suites":
 		err = runSuites(ctx, args[1:], stdout)
+	case "sim":
+		err = runSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
