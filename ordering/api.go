@@ -47,6 +47,10 @@ type Config struct {
 	// Rand is the randomness for message ids; nil means crypto/rand. The
 	// simulator passes a seeded source here and in MLS.Rand.
 	Rand io.Reader
+	// Verified, if set, remembers the heads whose signatures were checked,
+	// for a process that runs many members (the simulator): each head is
+	// then verified once, not once per member. A node leaves it nil.
+	Verified *SignatureMemo
 }
 
 func (c *Config) withDefaults() Config {

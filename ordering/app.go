@@ -2,6 +2,7 @@ package ordering
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -82,23 +83,35 @@ func (l *Loop) resend(fork *Node) {
 	}
 }
 
-// application handles an application message of epoch info.
-func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []byte) {
-	res, err := info.state.ProcessBytes(env.Payload)
+// application handles an application message of epoch info. It reports
+// whether the message is done with; one refused because its sender is not
+// a member of the canonical epoch is not, since a rollback may make it
+// one again.
+func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []byte) bool {
+	res, err := info.state.ProcessBytesWith(env.Payload, group.ProcessOptions{Accept: func(s wire.Sender, ct wire.ContentType) error {
+		if ct == wire.ContentApplication && !l.isMember(info.state.Tree().Leaf(group.LeafIndex(s.Index))) {
+			return ErrSenderRemoved
+		}
+		return nil
+	}})
+	if errors.Is(err, ErrSenderRemoved) {
+		l.reject(from, fmt.Errorf("application message in epoch %d: %w", info.node.Number, err))
+		return false
+	}
 	if err != nil {
 		l.reject(from, fmt.Errorf("application message in epoch %d: %w", info.node.Number, err))
-		return
+		return true
 	}
 	info.dirty = true
 	if res.ContentType != wire.ContentApplication {
 		// A handshake sent under the application kind: keep the effect
 		// (a proposal is cached) but do not deliver.
-		return
+		return true
 	}
 	var m AppMessage
 	if err := codec.Unmarshal(res.ApplicationData, &m); err != nil {
 		l.reject(from, fmt.Errorf("application message: %w", err))
-		return
+		return true
 	}
 	info.log = append(info.log, data)
 	info.noteApp(env.Payload)
@@ -108,7 +121,7 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 	if d != nil {
 		d.epochs = append(d.epochs, env.Epoch)
 		l.checkMessageFinal(m.ID, d)
-		return
+		return true
 	}
 	d = &deliveredMsg{epochs: []EpochID{env.Epoch}}
 	l.delivered[m.ID] = d
@@ -122,6 +135,19 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 	l.out.Deliveries = append(l.out.Deliveries, Delivery{
 		ID: m.ID, Sender: sender, ContentType: m.ContentType, Body: m.Body, Epoch: info.node.Number, Final: final,
 	})
+	return true
+}
+
+// isMember reports whether the member at leaf (of some held epoch) is a
+// member of the canonical epoch: the same identity with the same
+// signature key.
+func (l *Loop) isMember(leaf *wire.LeafNode) bool {
+	st := l.canonicalState()
+	if leaf == nil || st == nil {
+		return false
+	}
+	li, ok := st.Tree().FindSignatureKey(leaf.SignatureKey)
+	return ok && Identity(st.Tree().Leaf(li)) == Identity(leaf)
 }
 
 // checkMessageFinal marks a delivered message final once one of the epochs

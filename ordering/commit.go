@@ -73,7 +73,7 @@ func (l *Loop) addIntent(kind intentKind, keyPackage []byte, identity string) {
 	case intentUpdate:
 		in.baseKey = st.Tree().Leaf(st.OwnLeaf()).EncryptionKey
 		for _, other := range l.intents {
-			if other.kind == intentUpdate {
+			if other.kind == intentUpdate && l.doneAt(other) == nil {
 				return // one pending refresh is enough
 			}
 		}
@@ -232,7 +232,9 @@ func (l *Loop) proposeIntents(info *epochInfo, open []*intent) {
 			continue
 		}
 		in.proposedIn = info.node.ID
-		info.dirty = true
+		// Saved at once: this member cannot decrypt its own proposal
+		// from the log after a restart, and a commit may refer to it.
+		info.dirty, info.savedAt = true, time.Time{}
 		l.stats.Proposals++
 		l.attempt(in, info.node.ID)
 		env := (&Envelope{Kind: KindHandshake, Epoch: info.node.ID, Payload: msg}).Encode()

@@ -32,6 +32,22 @@
 // sender's retention gets a GroupInfo instead and rejoins by external
 // commit, and is told which range of epochs it missed.
 //
+// Removal. A member removed on a branch it cannot read learns it from the
+// members on that branch: asked for catch-up, they refuse it as removed,
+// naming the last epoch it shares with them and sending the commit that
+// removed it. The member records that commit as an opaque epoch and counts
+// the refusers' votes there, so the fork choice, not one peer's word,
+// decides whether it is out.
+//
+// Hostile input. Envelopes that do not decode, messages that do not
+// authenticate, replays and messages from non-members are dropped with a
+// notice and change nothing. An application message whose sender is not a
+// member of the canonical epoch is refused too, though it authenticates in
+// an older epoch: a removed member still holds that epoch's keys. A commit
+// from such a member on an epoch where it was a member is valid MLS and is
+// kept as a sibling (so that every member sees the same graph), where it
+// loses.
+//
 // Loop is the state machine of one member in one group. It is
 // deterministic: time and randomness come in with the events and the
 // configuration, and it performs no I/O. It returns what to persist,

@@ -16,6 +16,10 @@ var (
 	ErrDuplicate = errors.New("ordering: duplicate message")
 	// ErrNotMember reports an operation by a member no longer in the group.
 	ErrNotMember = errors.New("ordering: not a member of the group")
+	// ErrSenderRemoved reports an application message from a member that
+	// is no longer in the group at this member's canonical epoch: it may
+	// have been sent after its removal with the old epoch's keys.
+	ErrSenderRemoved = errors.New("ordering: sender is no longer a member")
 	// ErrMalformedRequest reports a sync request or response that does not
 	// decode.
 	ErrMalformedRequest = errors.New("ordering: malformed sync message")

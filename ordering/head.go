@@ -99,7 +99,7 @@ func (l *Loop) head(from string, env *Envelope) {
 		return // not newer than the head held: nothing to verify
 	}
 	cs := l.suite()
-	if err := cs.VerifyWithLabel(h.SignatureKey, headLabel, h.tbs(), h.Signature); err != nil {
+	if err := l.cfg.Verified.VerifyWithLabel(cs, h.SignatureKey, headLabel, h.tbs(), h.Signature); err != nil {
 		l.reject(from, fmt.Errorf("%w: %w", ErrBadHead, err))
 		return
 	}

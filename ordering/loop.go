@@ -331,8 +331,9 @@ func (l *Loop) inbound(from string, data []byte) {
 			l.seen[h] = struct{}{}
 		}
 	case KindApplication:
-		l.seen[h] = struct{}{}
-		l.application(from, info, env, data)
+		if l.application(from, info, env, data) {
+			l.seen[h] = struct{}{}
+		}
 	}
 }
 

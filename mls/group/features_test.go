@@ -366,3 +366,44 @@ func mustProcess(t *testing.T, s *State, msg []byte) *State {
 	}
 	return res.Commit.State
 }
+
+func TestAcceptCanRejectAnAuthenticatedMessageWithoutEffect(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	b := f.members[1]
+	before := snapshot(t, b)
+	m, err := f.members[0].EncryptApplication([]byte("from a member the app no longer trusts"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("refused by policy")
+	var saw wire.Sender
+	_, err = b.ProcessBytesWith(m, ProcessOptions{Accept: func(s wire.Sender, ct wire.ContentType) error {
+		saw = s
+		if ct != wire.ContentApplication {
+			t.Errorf("content type %d", ct)
+		}
+		return refused
+	}})
+	if !errors.Is(err, refused) {
+		t.Fatalf("err = %v, want the Accept error", err)
+	}
+	if saw.Type != wire.SenderMember || saw.Index != 0 {
+		t.Errorf("Accept saw sender %+v, want member 0", saw)
+	}
+	if !bytes.Equal(snapshot(t, b), before) {
+		t.Fatal("a refused message changed the state")
+	}
+	// The key was not consumed: the same message still decrypts.
+	r, err := b.ProcessBytes(m)
+	if err != nil || string(r.ApplicationData) != "from a member the app no longer trusts" {
+		t.Fatalf("after a refusal: %v", err)
+	}
+	// A refused proposal is not cached.
+	p := f.rawProposal(2, &wire.Update{LeafNode: *f.updateLeaf(2, nil)})
+	if _, err := b.ProcessBytesWith(p, ProcessOptions{Accept: func(wire.Sender, wire.ContentType) error { return refused }}); !errors.Is(err, refused) {
+		t.Fatalf("proposal: err = %v", err)
+	}
+	if n := b.PendingProposals(); n != 0 {
+		t.Errorf("%d proposals cached after a refusal", n)
+	}
+}

@@ -36,14 +36,43 @@ func (s *State) ProcessBytes(data []byte) (*Processed, error) {
 	return s.Process(&m)
 }
 
+// ProcessBytesWith decodes an MLSMessage and processes it with options.
+func (s *State) ProcessBytesWith(data []byte, opts ProcessOptions) (*Processed, error) {
+	var m wire.MLSMessage
+	if err := codec.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("group: decoding message: %w", err)
+	}
+	return s.ProcessWith(&m, opts)
+}
+
 // Process authenticates a PublicMessage or PrivateMessage of this epoch
 // and acts on it: application data is returned, a proposal is validated
 // and cached, a commit is validated and staged (this State does not
 // change; the StagedCommit holds the next epoch). A message that fails
 // leaves the State as it was, message keys included.
 func (s *State) Process(m *wire.MLSMessage) (*Processed, error) {
+	return s.ProcessWith(m, ProcessOptions{})
+}
+
+// ProcessOptions refine Process.
+type ProcessOptions struct {
+	// Accept, if set, sees the authenticated sender and content type
+	// before the message has any effect; an error from it rejects the
+	// message and leaves the State as it was (the message key is not
+	// consumed). A caller uses it for policy the RFC leaves to the
+	// application, such as refusing members it knows were removed.
+	Accept func(sender wire.Sender, contentType wire.ContentType) error
+}
+
+// ProcessWith is Process with options.
+func (s *State) ProcessWith(m *wire.MLSMessage, opts ProcessOptions) (*Processed, error) {
 	var out *Processed
 	err := s.unprotect(m, func(ac *wire.AuthenticatedContent) error {
+		if opts.Accept != nil {
+			if err := opts.Accept(ac.Content.Sender, ac.Content.ContentType); err != nil {
+				return err
+			}
+		}
 		var err error
 		out, err = s.processContent(ac)
 		return err

@@ -62,10 +62,17 @@ func (r *Result) violate(format string, args ...any) {
 }
 
 // Run executes the scenario and checks the properties.
-func (s *Sim) Run() *Result {
+func (s *Sim) Run() *Result { return s.run(nil) }
+
+// run is Run with a script that schedules extra events once the group is
+// set up.
+func (s *Sim) run(script func()) *Result {
 	s.setup()
 	s.workload()
 	s.faults()
+	if script != nil {
+		script()
+	}
 	end := s.start.Add(s.cfg.Duration)
 	s.schedule(end, -1, nil, s.heal)
 	healedAt := end
@@ -190,7 +197,7 @@ func (s *Sim) workload() {
 }
 
 func (s *Sim) send(n *node) {
-	if n.offline || !n.up || n.loop == nil {
+	if n.offline || !n.up || n.loop == nil || n.passive {
 		return
 	}
 	recipients := map[string]bool{}
@@ -216,7 +223,7 @@ func (s *Sim) operation() {
 		return
 	}
 	actor := live[s.rng.IntN(len(live))]
-	if actor.offline {
+	if actor.offline || actor.passive {
 		return
 	}
 	switch r := s.rng.IntN(10); {
@@ -228,7 +235,7 @@ func (s *Sim) operation() {
 	case r < 7: // remove
 		victims := actor.loop.Tip().Members
 		v := victims[s.rng.IntN(len(victims))]
-		if v == actor.name {
+		if v == actor.name || s.byName[v] != nil && s.byName[v].passive {
 			return
 		}
 		s.handle(actor, ordering.RemoveMember{Identity: v})
@@ -304,7 +311,7 @@ func (s *Sim) restart(n *node) {
 // heal ends all faults.
 func (s *Sim) heal() {
 	for _, n := range s.nodes {
-		n.side, n.offline = 0, false
+		n.side, n.offline, n.only = 0, false, nil
 		if !n.up {
 			s.restart(n)
 		}

@@ -13,11 +13,12 @@ func partitionScenario(seed uint64) Config {
 	return cfg
 }
 
-// concurrentScenario: eight members changing the membership several times
-// a second with short backoffs, so that commits collide.
+// concurrentScenario: eight members changing the membership twice a
+// second with short backoffs, so that commits collide.
 func concurrentScenario(seed uint64) Config {
 	cfg := DefaultConfig(seed, 8)
-	cfg.OpRate = 3
+	cfg.OpRate = 2
+	cfg.Duration = 20 * time.Second
 	cfg.Ordering.CommitBackoff = 50 * time.Millisecond
 	return cfg
 }

@@ -93,14 +93,18 @@ func (q *queue) peek() *event { return (*q)[0] }
 
 // node is one simulated device.
 type node struct {
-	idx      int
-	name     string
-	loop     *ordering.Loop
-	store    *memStore
-	bundle   *group.KeyPackageBundle // for a pending invitation
-	up       bool
-	offline  bool
-	side     int // partition side
+	idx     int
+	name    string
+	loop    *ordering.Loop
+	store   *memStore
+	bundle  *group.KeyPackageBundle // for a pending invitation
+	up      bool
+	offline bool
+	side    int // partition side
+	// only, if set, are the nodes this one can reach (and be reached by).
+	only map[string]bool
+	// passive members send nothing and ask for no changes (tests).
+	passive  bool
 	member   bool
 	welcomes [][]byte // Welcomes waiting for this node
 	// delivered counts deliveries per message id.
@@ -113,19 +117,22 @@ type node struct {
 
 // Sim runs one scenario.
 type Sim struct {
-	cfg     Config
-	rng     *rand.Rand
-	start   time.Time
-	now     time.Time
-	q       queue
-	seq     uint64
-	nodes   []*node
-	byName  map[string]*node
-	M       Metrics
-	sent    map[ordering.MessageID]*sentMsg
-	log     func(format string, args ...any)
-	adds    []op
-	removes []op
+	cfg  Config
+	memo *ordering.SignatureMemo // heads verified once for all members
+	// onHandle, if set, sees every event given to a member (tests).
+	onHandle func(*node, ordering.Event)
+	rng      *rand.Rand
+	start    time.Time
+	now      time.Time
+	q        queue
+	seq      uint64
+	nodes    []*node
+	byName   map[string]*node
+	M        Metrics
+	sent     map[ordering.MessageID]*sentMsg
+	log      func(format string, args ...any)
+	adds     []op
+	removes  []op
 	// commits maps each commit seen on the wire to its parent epoch;
 	// commitsOn counts commits per parent epoch.
 	commits   map[[32]byte]ordering.EpochID
@@ -156,6 +163,7 @@ func New(cfg Config) *Sim {
 		copies:    map[ordering.MessageID][]ordering.EpochID{},
 		commitsOn: map[ordering.EpochID]int{},
 		log:       func(string, ...any) {},
+		memo:      ordering.NewSignatureMemo(),
 	}
 	s.now = s.start
 	return s
@@ -181,6 +189,7 @@ func (s *Sim) nodeConfig() ordering.Config {
 	c := s.cfg.Ordering
 	r := s.newRand()
 	c.Rand = r
+	c.Verified = s.memo
 	c.MLS = &group.Config{Rand: r, SkipLifetimeCheck: false, Now: func() time.Time { return s.now }}
 	return c
 }
@@ -221,6 +230,9 @@ func (s *Sim) bundleFor(n *node) *group.KeyPackageBundle {
 
 // reachable reports whether a message from a can reach b now.
 func (s *Sim) reachable(a, b *node) bool {
+	if a.only != nil && !a.only[b.name] || b.only != nil && !b.only[a.name] {
+		return false
+	}
 	return a.up && b.up && !a.offline && !b.offline && a.side == b.side
 }
 
@@ -304,9 +316,7 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 		}
 	}
 	for _, no := range out.Notices {
-		if no.Kind != ordering.NoticeRejected || true {
-			s.log("%8.3fs %s: notice %d %+v", s.now.Sub(s.start).Seconds(), n.name, no.Kind, no)
-		}
+		s.log("%8.3fs %s: notice %d %+v", s.now.Sub(s.start).Seconds(), n.name, no.Kind, no)
 		switch no.Kind {
 		case ordering.NoticeRollback:
 			s.M.Rollbacks++
@@ -371,6 +381,9 @@ func (s *Sim) request(n *node, r ordering.OutRequest) {
 func (s *Sim) handle(n *node, ev ordering.Event) {
 	if n.loop == nil {
 		return
+	}
+	if s.onHandle != nil {
+		s.onHandle(n, ev)
 	}
 	out := n.loop.Handle(s.now, ev)
 	s.apply(n, out)

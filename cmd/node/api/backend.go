@@ -1,0 +1,203 @@
+// Package api is the local API of a running parley node: what the CLI, the
+// terminal chat and any other program on the machine use to drive it. The
+// daemon serves a Backend (the node) on a unix socket (mode 0600) and,
+// optionally, on 127.0.0.1 TCP with a bearer token; the protocol is
+// documented in docs/API.md.
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Backend is a running node, as the API serves it. Groups are named by
+// their name or their hex id; members and contacts by name, peer ID or
+// fingerprint.
+type Backend interface {
+	// Identity returns this node's identity and listening addresses.
+	Identity(ctx context.Context) (Identity, error)
+	// ContactCode returns this node's contact code: what another person
+	// needs to add it as a contact and invite it (peer ID, addresses, a
+	// KeyPackage).
+	ContactCode(ctx context.Context) (string, error)
+	// AddContact stores a contact from its code, under name if not empty.
+	AddContact(ctx context.Context, code, name string) (Contact, error)
+	Contacts(ctx context.Context) ([]Contact, error)
+
+	CreateGroup(ctx context.Context, name string) (Group, error)
+	Groups(ctx context.Context) ([]Group, error)
+	Members(ctx context.Context, group string) ([]Member, error)
+	// Invite adds a known contact to a group. The contact need not be
+	// online: its Welcome waits with the members until it comes up.
+	Invite(ctx context.Context, group, contact string) error
+	// InviteCode returns a code for someone not yet known: it lets them
+	// reach a member and hand over a KeyPackage, which that member then
+	// adds to the group with a commit.
+	InviteCode(ctx context.Context, group string) (string, error)
+	// Join uses an invite code. The group appears as pending until the
+	// Welcome arrives.
+	Join(ctx context.Context, code string) (Group, error)
+	Remove(ctx context.Context, group, member string) error
+	// Leave asks the other members to remove this one.
+	Leave(ctx context.Context, group string) error
+
+	// Send sends a text message and returns its id.
+	Send(ctx context.Context, group, text string) (string, error)
+	// SendFile sends the file at path (on the node's machine), chunked,
+	// and returns the file's message id at once; progress comes as
+	// events. An interrupted transfer resumes when the node restarts.
+	SendFile(ctx context.Context, group, path string) (string, error)
+	// Read returns the group's history after position after (0: from the
+	// start), at most limit messages (0: all).
+	Read(ctx context.Context, group string, after uint64, limit int) ([]Message, error)
+
+	Status(ctx context.Context) (Status, error)
+	// Subscribe streams events until ctx ends. Group, if not empty,
+	// restricts them to one group.
+	Subscribe(ctx context.Context, group string) (<-chan Event, error)
+}
+
+// Identity is a node's identity.
+type Identity struct {
+	Name   string   `json:"name"`
+	PeerID string   `json:"peer_id"`
+	Addrs  []string `json:"addrs"`
+	// Fingerprint is the safety number people compare to check each
+	// other: groups of five digits derived from the MLS signature key.
+	Fingerprint string `json:"fingerprint"`
+}
+
+// Contact is a known person (a node).
+type Contact struct {
+	Name        string   `json:"name"`
+	PeerID      string   `json:"peer_id"`
+	Fingerprint string   `json:"fingerprint"`
+	Addrs       []string `json:"addrs,omitempty"`
+	Online      bool     `json:"online"`
+}
+
+// Group is a group this node is in (or is joining).
+type Group struct {
+	ID      string `json:"id"` // hex
+	Name    string `json:"name"`
+	Epoch   uint64 `json:"epoch"`
+	Members int    `json:"members"`
+	// Pending is set while the node waits for its Welcome.
+	Pending bool `json:"pending,omitempty"`
+	// Removed is set once the node is no longer a member.
+	Removed bool `json:"removed,omitempty"`
+}
+
+// Member is a member of a group.
+type Member struct {
+	Name        string `json:"name"`
+	PeerID      string `json:"peer_id"`
+	Fingerprint string `json:"fingerprint"`
+	// AddedBy is the name of the member whose commit added this one
+	// (empty for the founder, or if not known to this node).
+	AddedBy string `json:"added_by,omitempty"`
+	Online  bool   `json:"online"`
+	Self    bool   `json:"self,omitempty"`
+}
+
+// Message is one message of a group's history.
+type Message struct {
+	// Seq is the message's position in this node's history of the
+	// group: Read(after=Seq) continues after it.
+	Seq    uint64 `json:"seq"`
+	ID     string `json:"id"` // hex, chosen by the sender
+	Group  string `json:"group"`
+	Sender string `json:"sender"`
+	// SenderFingerprint identifies the sender beyond its chosen name.
+	SenderFingerprint string    `json:"sender_fingerprint"`
+	Epoch             uint64    `json:"epoch"`
+	SentAt            time.Time `json:"sent_at"` // as the sender claims it
+	ReceivedAt        time.Time `json:"received_at"`
+	// Final is false while the epoch it was delivered in may still be
+	// rolled back (the message would then be re-sent on the winning
+	// branch, never delivered twice).
+	Final bool      `json:"final"`
+	Own   bool      `json:"own,omitempty"`
+	Text  string    `json:"text,omitempty"`
+	File  *FileInfo `json:"file,omitempty"`
+}
+
+// FileInfo describes a file message.
+type FileInfo struct {
+	Name     string `json:"name"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"` // hex
+	Received int64  `json:"received"`
+	// Path is where the complete file is on the node's machine.
+	Path string `json:"path,omitempty"`
+}
+
+// Status is the node's state at a glance.
+type Status struct {
+	PeerID string        `json:"peer_id"`
+	Peers  int           `json:"peers"`
+	Groups []GroupStatus `json:"groups"`
+}
+
+// GroupStatus is one group's ordering state.
+type GroupStatus struct {
+	Group
+	FinalEpoch uint64 `json:"final_epoch"`
+	Forks      int    `json:"forks"`
+	Rollbacks  int    `json:"rollbacks"`
+	// Syncing is set while catch-up requests are outstanding.
+	Syncing bool `json:"syncing,omitempty"`
+	// Outbox is the number of own messages not final yet.
+	Outbox      int `json:"outbox"`
+	OnlinePeers int `json:"online_peers"`
+}
+
+// Event types.
+const (
+	EventMessage    = "message"    // Message is set
+	EventFinal      = "final"      // Message (Seq, ID) became final
+	EventMembership = "membership" // Membership is set
+	EventGroup      = "group"      // Group changed (joined, epoch, removed)
+	EventFile       = "file"       // File progress is set
+	EventNotice     = "notice"     // Text: a fork, a rollback, a missed range
+)
+
+// Event is something that happened on the node.
+type Event struct {
+	Type       string      `json:"type"`
+	Group      string      `json:"group,omitempty"` // hex id
+	Message    *Message    `json:"message,omitempty"`
+	Membership *Membership `json:"membership,omitempty"`
+	GroupInfo  *Group      `json:"group_info,omitempty"`
+	File       *Progress   `json:"file,omitempty"`
+	Text       string      `json:"text,omitempty"`
+}
+
+// Membership is a change of a group's members.
+type Membership struct {
+	Epoch   uint64   `json:"epoch"`
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+}
+
+// Progress is the progress of a file transfer, sent or received.
+type Progress struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Done  int64  `json:"done"`
+	Total int64  `json:"total"`
+}
+
+// Errors a Backend returns; the API carries them as codes, so the client
+// returns the same values (errors.Is works across the socket).
+var (
+	ErrNotFound     = errors.New("not found")        // unknown group, contact or member
+	ErrAmbiguous    = errors.New("ambiguous name")   // a name that matches several
+	ErrBadCode      = errors.New("invalid code")     // a contact or invite code that does not decode or verify
+	ErrNotMember    = errors.New("not a member")     // the node is not (yet, or any more) in the group
+	ErrExists       = errors.New("already exists")   // a group or contact name in use
+	ErrInvalid      = errors.New("invalid argument") // anything else wrong with a request
+	ErrUnavailable  = errors.New("unavailable")      // a peer needed for the request cannot be reached
+	ErrUnauthorized = errors.New("unauthorized")     // a TCP client without the token
+)

@@ -1,0 +1,138 @@
+package sim
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/parley-p2p/parley/ordering"
+)
+
+// catchUp is a group of five in which m4 goes offline while the others
+// commit the given number of times (and keep talking), then comes back
+// able to reach only helper. It returns what m4 had when the run was
+// about to heal, before any other member could reach it.
+type catchUp struct {
+	epochs, retention int
+	helper            string
+
+	// Filled in by the run.
+	s              *Sim
+	r              *Result
+	victimTip      ordering.EpochID
+	helperTip      ordering.EpochID
+	missing        []string // messages m4 should have had by then and did not
+	backAt, leftAt uint64   // the epoch m4 left on and came back to
+}
+
+func (c *catchUp) run(seed uint64) {
+	cfg := DefaultConfig(seed, 5)
+	cfg.OpRate = 0
+	cfg.MessageRate = 0.3
+	cfg.DropRate = 0
+	cfg.Ordering.Retention = c.retention
+	cfg.Duration = time.Duration(3*c.epochs+30) * time.Second
+	cfg.Quiet = 20 * time.Second
+	s := New(cfg)
+	c.s = s
+	c.r = s.run(func() {
+		victim, helper := s.byName["m4"], s.byName[c.helper]
+		s.schedule(s.start.Add(time.Second), -1, nil, func() {
+			victim.offline = true
+			c.leftAt = victim.loop.Tip().Number
+		})
+		// While m4 is away, a random other member refreshes its keys each
+		// second until the group is the given number of epochs ahead;
+		// then m4 comes back.
+		var sentBefore []ordering.MessageID
+		var drive func()
+		drive = func() {
+			if helper.loop.Tip().Number < c.leftAt+uint64(c.epochs) {
+				actors := []*node{}
+				for _, n := range s.liveMembers() {
+					if n != victim {
+						actors = append(actors, n)
+					}
+				}
+				s.handle(actors[s.rng.IntN(len(actors))], ordering.UpdateKeys{})
+				s.schedule(s.now.Add(time.Second), -1, nil, drive)
+				return
+			}
+			victim.offline = false
+			victim.only = map[string]bool{c.helper: true}
+			for id, sm := range s.sent {
+				if sm.from != victim.name {
+					sentBefore = append(sentBefore, id)
+				}
+			}
+		}
+		s.schedule(s.start.Add(2*time.Second), -1, nil, drive)
+		s.schedule(s.start.Add(cfg.Duration-time.Millisecond), -1, nil, func() {
+			c.victimTip, c.helperTip = victim.loop.Tip().ID, helper.loop.Tip().ID
+			c.backAt = victim.loop.Tip().Number
+			for _, id := range sentBefore {
+				if victim.delivered[id] != 1 && !victim.reportedMissing(s.epochs[s.copies[id][0]].Number) {
+					c.missing = append(c.missing, fmt.Sprintf("%v from %s: %d times", id, s.sent[id].from, victim.delivered[id]))
+				}
+			}
+		})
+	})
+}
+
+// TestOfflineMemberCatchesUpFromAnySingleMember: a member offline for 50
+// epochs catches up, with every message it missed, from whichever single
+// member it can reach.
+func TestOfflineMemberCatchesUpFromAnySingleMember(t *testing.T) {
+	for i, helper := range []string{"m0", "m1", "m2", "m3"} {
+		t.Run(helper, func(t *testing.T) {
+			if (testing.Short() || raceEnabled) && i > 0 {
+				t.Skip("one helper in short mode and under the race detector")
+			}
+			seed := uint64(100 + i)
+			c := &catchUp{epochs: 50, retention: 64, helper: helper}
+			c.run(seed)
+			for _, v := range c.r.Violations {
+				t.Errorf("seed %d: %s", seed, v)
+			}
+			if c.victimTip != c.helperTip {
+				t.Errorf("seed %d: m4 is not on %s's epoch before the network heals", seed, helper)
+			}
+			if c.backAt < c.leftAt+50 {
+				t.Errorf("seed %d: m4 went from epoch %d to %d, want at least 50 epochs", seed, c.leftAt, c.backAt)
+			}
+			for _, m := range c.missing {
+				t.Errorf("seed %d: m4 missed message %s", seed, m)
+			}
+			if c.r.Metrics.Rejoins != 0 {
+				t.Errorf("seed %d: %d rejoins, want catch-up without one", seed, c.r.Metrics.Rejoins)
+			}
+		})
+	}
+}
+
+// TestMemberOfflineBeyondRetentionRejoinsAndReportsTheGap: a member
+// offline for longer than the retained history rejoins by external commit
+// through the one member it reaches and reports the epochs it missed.
+func TestMemberOfflineBeyondRetentionRejoinsAndReportsTheGap(t *testing.T) {
+	const seed = 7
+	c := &catchUp{epochs: 40, retention: 16, helper: "m2"}
+	c.run(seed)
+	for _, v := range c.r.Violations {
+		t.Errorf("seed %d: %s", seed, v)
+	}
+	if c.victimTip != c.helperTip {
+		t.Errorf("m4 is not on m2's epoch before the network heals")
+	}
+	victim := c.s.byName["m4"]
+	if c.r.Metrics.Rejoins != 1 || len(victim.missed) != 1 {
+		t.Fatalf("%d rejoins, m4 reported %v; want one rejoin by m4", c.r.Metrics.Rejoins, victim.missed)
+	}
+	gap := victim.missed[0]
+	if gap[0] > c.leftAt || gap[1] < c.leftAt+uint64(c.epochs)-uint64(c.retention) {
+		t.Errorf("m4 reported missing epochs %d-%d; it left at %d and the others made %d epochs with %d retained", gap[0], gap[1], c.leftAt, c.epochs, c.retention)
+	}
+	for _, m := range c.missing {
+		t.Errorf("m4 missed message %s outside the reported range", m)
+	}
+	t.Logf("m4 left at epoch %d, rejoined reporting %d-%d missed, was at %d before the heal", c.leftAt, gap[0], gap[1], c.backAt)
+}

@@ -1,0 +1,104 @@
+package sim
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// seeds returns the seeds to run: PARLEY_SIM_SEED picks one;
+// PARLEY_SIM_SEEDS sets how many (from 1), otherwise n, a tenth of it in
+// short mode and a twentieth under the race detector.
+func seeds(t *testing.T, n int) []uint64 {
+	if v := os.Getenv("PARLEY_SIM_SEED"); v != "" {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("PARLEY_SIM_SEED: %v", err)
+		}
+		return []uint64{s}
+	}
+	switch {
+	case os.Getenv("PARLEY_SIM_SEEDS") != "":
+		v, err := strconv.Atoi(os.Getenv("PARLEY_SIM_SEEDS"))
+		if err != nil || v < 1 {
+			t.Fatalf("PARLEY_SIM_SEEDS: want a positive count, got %q", os.Getenv("PARLEY_SIM_SEEDS"))
+		}
+		n = v
+	case testing.Short():
+		n = max(1, n/10)
+	case raceEnabled:
+		n = max(2, n/20)
+	}
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = uint64(i + 1)
+	}
+	return out
+}
+
+// runSeeds runs a scenario for every seed, on as many cores as there are,
+// and reports the seeds that violate a property with the command that
+// replays them.
+func runSeeds(t *testing.T, n int, mk func(seed uint64) Config) []*Result {
+	t.Helper()
+	list := seeds(t, n)
+	results := make([]*Result, len(list))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = New(mk(list[i])).Run()
+			}
+		}()
+	}
+	for i := range list {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	failed := 0
+	for i, r := range results {
+		if len(r.Violations) == 0 {
+			continue
+		}
+		failed++
+		for _, v := range r.Violations[:min(5, len(r.Violations))] {
+			t.Errorf("seed %d: %s", list[i], v)
+		}
+		t.Errorf("seed %d failed (%d violations); replay with PARLEY_SIM_SEED=%d go test -run '^%s$' ./ordering/sim/ (and PARLEY_TRACE=%d for a trace)",
+			list[i], len(r.Violations), list[i], t.Name(), list[i])
+	}
+	t.Logf("%d seeds, %d failed", len(list), failed)
+	return results
+}
+
+// TestConvergesAfterPartitionsAndCrashes: groups of 5-20 members under
+// churn, with a partition, a crash and a long offline stretch, converge
+// with every message delivered exactly once and every intent carried out.
+func TestConvergesAfterPartitionsAndCrashes(t *testing.T) {
+	results := runSeeds(t, 40, partitionScenario)
+	var conv []float64
+	for _, r := range results {
+		conv = append(conv, r.Metrics.ConvergenceTime.Seconds())
+	}
+	t.Logf("convergence after the heal: p50 %.1fs, p99 %.1fs", percentile(conv, 50), percentile(conv, 99))
+}
+
+// TestConcurrentCommitsConverge: members changing the membership several
+// times a second with short backoffs, so that commits collide.
+func TestConcurrentCommitsConverge(t *testing.T) {
+	results := runSeeds(t, 20, concurrentScenario)
+	forks, commits, rollbacks, deepest := 0, 0, 0, 0
+	for _, r := range results {
+		forks += r.Metrics.Forks
+		commits += r.Metrics.Commits
+		rollbacks += r.Metrics.Rollbacks
+		deepest = max(deepest, r.Metrics.MaxRollback)
+	}
+	t.Logf("%d forks in %d commits, %d rollbacks, the deepest %d epochs", forks, commits, rollbacks, deepest)
+}
