@@ -252,8 +252,11 @@ type Notice struct {
 	MissedTo   uint64
 	Epoch      uint64
 	Added      []string
-	Removed    []string
-	Count      int
+	// AddedBy are the identities of the members whose commits added
+	// Added (empty where not known), in the same order.
+	AddedBy []string
+	Removed []string
+	Count   int
 }
 
 // Identity returns the identity a leaf stands for: its credential's

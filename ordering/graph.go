@@ -16,6 +16,9 @@ type Node struct {
 	// Members are the identities of the epoch's members, sorted; they are
 	// the voters at a fork whose fork point is this epoch.
 	Members []string
+	// Committer is the identity of the member whose commit made the
+	// epoch, where known (not persisted).
+	Committer string
 
 	parent   *Node
 	children []*Node

@@ -153,6 +153,12 @@ func (l *Loop) Graph() *Graph { return l.graph }
 // Stats returns the counters.
 func (l *Loop) Stats() Stats { return l.stats }
 
+// Syncing reports whether catch-up requests are outstanding.
+func (l *Loop) Syncing() bool { return len(l.requests) > 0 }
+
+// OutboxLen is the number of own messages not yet depth-final.
+func (l *Loop) OutboxLen() int { return len(l.outbox) }
+
 // Removed reports whether the member is out of the group on its canonical
 // chain.
 func (l *Loop) Removed() bool { return l.removed }
@@ -194,8 +200,14 @@ func newLoop(cfg Config, s *group.State, now time.Time) *Loop {
 
 // Create starts a group with this member alone.
 func Create(cfg Config, groupID []byte, bundle *group.KeyPackageBundle, now time.Time) (*Loop, *Output, error) {
+	return CreateWith(cfg, groupID, nil, bundle, now)
+}
+
+// CreateWith starts a group with this member alone and the given group
+// context extensions.
+func CreateWith(cfg Config, groupID []byte, extensions wire.Extensions, bundle *group.KeyPackageBundle, now time.Time) (*Loop, *Output, error) {
 	c := cfg.withDefaults()
-	s, err := group.Create(c.MLS, groupID, nil, bundle)
+	s, err := group.Create(c.MLS, groupID, extensions, bundle)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -424,6 +436,16 @@ func (l *Loop) addEpoch(parent *epochInfo, sc *group.StagedCommit, commitEnv []b
 		return old
 	}
 	n := &Node{ID: id, Parent: parent.node.ID, Number: s.Epoch(), CommitHash: h, Members: identities(s)}
+	switch committer.Type {
+	case wire.SenderMember:
+		if leaf := parent.state.Tree().Leaf(group.LeafIndex(committer.Index)); leaf != nil {
+			n.Committer = Identity(leaf)
+		}
+	case wire.SenderNewMemberCommit:
+		if leaf := s.Tree().Leaf(s.OwnLeaf()); leaf != nil && s.OwnLeaf() == group.LeafIndex(committer.Index) {
+			n.Committer = Identity(leaf)
+		}
+	}
 	if !l.graph.Add(n) {
 		return nil
 	}
@@ -532,7 +554,18 @@ func (l *Loop) membershipNotice(old, next *Node) {
 		}
 	}
 	if len(added)+len(removed) > 0 {
-		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeMembership, Epoch: next.Number, Added: added, Removed: removed})
+		// Who added whom: the committer of the epoch, between the two,
+		// where each added member appears.
+		by := make([]string, len(added))
+		fork := l.graph.ForkPoint(old, next)
+		for i, m := range added {
+			for n := next; n != nil && n != fork && n.parent != nil; n = n.parent {
+				if n.hasMember(m) && !n.parent.hasMember(m) {
+					by[i] = n.Committer
+				}
+			}
+		}
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeMembership, Epoch: next.Number, Added: added, AddedBy: by, Removed: removed})
 	}
 }
 

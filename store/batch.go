@@ -57,6 +57,7 @@ const (
 	opDeleteSetting
 	opPutIdentity
 	opDeleteGroup
+	opDeleteLog
 )
 
 type op struct {
@@ -159,6 +160,15 @@ func (b *Batch) SetLogResult(group []byte, seq uint64, result []byte) {
 		return
 	}
 	b.ops = append(b.ops, op{kind: opSetLogResult, group: group, num: seq, value: result})
+}
+
+// DeleteLog deletes the log entry with sequence number seq, its result and
+// its ID (which may then be appended again). It is not an error if there is
+// no such entry. Use it to drop the messages of an expired epoch.
+func (b *Batch) DeleteLog(group []byte, seq uint64) {
+	if b.checkGroup(group) {
+		b.ops = append(b.ops, op{kind: opDeleteLog, group: group, num: seq})
+	}
 }
 
 // PutOutbox stores (or replaces) a message of the group's outbox.

@@ -290,6 +290,28 @@ func (s *Store) Delivered(ctx context.Context, group, msgID []byte) (bool, error
 	return ok, err
 }
 
+// DeliveredIDs returns the message ids of the group marked delivered (and
+// not pruned since), in no particular order.
+func (s *Store) DeliveredIDs(ctx context.Context, group []byte) ([][]byte, error) {
+	if err := checkIDs(group); err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	p := key(groupPrefix(group), []byte{grpDelivered})
+	err := s.view(ctx, func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			out = append(out, append([]byte(nil), it.Item().Key()[len(p):]...))
+		}
+		return nil
+	})
+	return out, err
+}
+
 // KeyPackage returns the private keys stored for a KeyPackage ref.
 func (s *Store) KeyPackage(ctx context.Context, ref []byte) ([]byte, error) {
 	if err := checkID("KeyPackage ref", ref); err != nil {
@@ -307,6 +329,31 @@ func (s *Store) Setting(ctx context.Context, scope, key string) ([]byte, error) 
 		return nil, err
 	}
 	return s.getOne(ctx, settingKey(scope, key), "setting "+scope+"/"+key)
+}
+
+// Settings returns every setting of a scope, by key.
+func (s *Store) Settings(ctx context.Context, scope string) (map[string][]byte, error) {
+	if err := checkName("setting scope", scope, maxIDLen); err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	p := key([]byte{nsSetting}, lp([]byte(scope)))
+	err := s.view(ctx, func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			v, err := valueOf(it.Item())
+			if err != nil {
+				return err
+			}
+			out[string(it.Item().Key()[len(p):])] = v
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Identity returns the identity value stored under name.

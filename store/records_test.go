@@ -384,3 +384,61 @@ func TestDeleteGroupTooLargeForOneTransactionDeletesNothing(t *testing.T) {
 		t.Fatalf("LastSeq after the refused delete = %d, %v; want 1000", n, err)
 	}
 }
+
+func TestDeleteLogDropsTheEntryAndFreesItsID(t *testing.T) {
+	s := openPlain(t, t.TempDir())
+	g := []byte("g")
+	b := s.NewBatch()
+	a1 := b.AppendLog(g, LogEntry{ID: []byte("one"), Envelope: []byte("E1"), Result: []byte("R1")})
+	b.AppendLog(g, LogEntry{ID: []byte("two"), Envelope: []byte("E2")})
+	mustWrite(t, s, b)
+	b = s.NewBatch()
+	b.DeleteLog(g, a1.Seq())
+	b.DeleteLog(g, 99) // no such entry: not an error
+	mustWrite(t, s, b)
+	log, err := s.Log(ctx, g, 0, 0)
+	if err != nil || len(log) != 1 || string(log[0].ID) != "two" {
+		t.Fatalf("log after deleting entry 1 = %+v, %v", log, err)
+	}
+	if _, err := s.LogByID(ctx, g, []byte("one")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("LogByID of a deleted entry: %v, want ErrNotFound", err)
+	}
+	// The ID may be logged again, with a new sequence number.
+	b = s.NewBatch()
+	a3 := b.AppendLog(g, LogEntry{ID: []byte("one"), Envelope: []byte("E1 again")})
+	mustWrite(t, s, b)
+	if a3.Seq() != 3 {
+		t.Errorf("re-appended entry got seq %d, want 3", a3.Seq())
+	}
+}
+
+func TestDeliveredIDsListsWhatIsMarkedAndNotPruned(t *testing.T) {
+	s := openPlain(t, t.TempDir())
+	g := []byte("g")
+	b := s.NewBatch()
+	b.MarkDelivered(g, []byte("old"), 3)
+	b.MarkDelivered(g, []byte("new"), 9)
+	b.MarkDelivered([]byte("other"), []byte("elsewhere"), 9)
+	mustWrite(t, s, b)
+	b = s.NewBatch()
+	b.PruneDelivered(g, 5)
+	mustWrite(t, s, b)
+	ids, err := s.DeliveredIDs(ctx, g)
+	if err != nil || len(ids) != 1 || string(ids[0]) != "new" {
+		t.Fatalf("DeliveredIDs = %q, %v; want [new]", ids, err)
+	}
+}
+
+func TestSettingsListsOneScope(t *testing.T) {
+	s := openPlain(t, t.TempDir())
+	b := s.NewBatch()
+	b.PutSetting("group", "a", []byte("1"))
+	b.PutSetting("group", "b", []byte("2"))
+	b.PutSetting("groups", "c", []byte("3"))
+	b.PutSetting("grou", "pd", []byte("4"))
+	mustWrite(t, s, b)
+	got, err := s.Settings(ctx, "group")
+	if err != nil || len(got) != 2 || string(got["a"]) != "1" || string(got["b"]) != "2" {
+		t.Fatalf("Settings(group) = %q, %v", got, err)
+	}
+}

@@ -169,6 +169,8 @@ func (w *writer) apply(o *op) error {
 		return t.Delete(o.key)
 	case opDeleteGroup:
 		return w.deleteGroup(o.group)
+	case opDeleteLog:
+		return w.deleteLog(o.group, o.num)
 	}
 	panic(fmt.Sprintf("store: unknown op %d", o.kind))
 }
@@ -334,6 +336,31 @@ func (w *writer) keys(prefix []byte, fn func(k []byte) bool) error {
 	for it.Seek(prefix); it.Valid(); it.Next() {
 		if !fn(it.Item().KeyCopy(nil)) {
 			break
+		}
+	}
+	return nil
+}
+
+// deleteLog deletes one log entry with its result and ID index.
+func (w *writer) deleteLog(group []byte, seq uint64) error {
+	t := w.txn
+	item, err := t.Get(logKey(group, seq, logEntry))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	v, err := valueOf(item)
+	if err != nil {
+		return err
+	}
+	id, _, err := decodeLogEntry(v)
+	if err != nil {
+		return err
+	}
+	for _, k := range [][]byte{logKey(group, seq, logEntry), logKey(group, seq, logResult), logIDKey(group, id)} {
+		if err := t.Delete(k); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,0 +1,435 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/mls/wire"
+	"github.com/parley-p2p/parley/ordering"
+	"github.com/parley-p2p/parley/p2p"
+	"github.com/parley-p2p/parley/store"
+)
+
+// Group context extensions of Parley groups (private-use range, RFC 9420
+// §17.3): the secret the gossip topic and rendezvous namespace derive
+// from, which members learn in the Welcome, and the group's name.
+const (
+	extTopicSecret wire.ExtensionType = 0xF0A1
+	extGroupName   wire.ExtensionType = 0xF0A2
+)
+
+// groupMeta is what the node keeps about a group besides its ordering
+// state (setting scope "group", key the hex group id).
+type groupMeta struct {
+	Name        string    `json:"name"`
+	TopicSecret []byte    `json:"topic_secret,omitempty"`
+	State       string    `json:"state"` // active, pending, removed
+	Joined      time.Time `json:"joined"`
+	// Inviter is the peer a pending join waits on.
+	Inviter string `json:"inviter,omitempty"`
+}
+
+const (
+	stateActive  = "active"
+	statePending = "pending"
+	stateRemoved = "removed"
+)
+
+// topicName is the gossip topic of a group: it derives from the topic
+// secret, not from the group id that every ciphertext carries.
+func topicName(secret, gid []byte) string {
+	h := sha256.New()
+	h.Write([]byte("parley topic v1\x00"))
+	h.Write(secret)
+	h.Write(gid)
+	return "parley/g/" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// historyGroup is the store "group" that holds a group's message history:
+// log entries keyed by message id (so no message is recorded twice), the
+// record as JSON, the result "f" once final.
+func historyGroup(gid []byte) []byte { return append([]byte{'H'}, gid...) }
+
+// groupRunner drives one group: its goroutine owns the ordering loop.
+type groupRunner struct {
+	n     *Node
+	gid   []byte
+	hexID string
+	meta  groupMeta
+	loop  *ordering.Loop
+	gs    *groupStore
+	topic *p2p.Topic
+	in    chan func()
+	ctx   context.Context
+	stop  context.CancelFunc
+	done  chan struct{}
+	// members maps peer IDs to member identities (of the canonical
+	// epoch), for the From of inbound messages (guarded by mu).
+	members map[peer.ID]string
+	// sending are the file transfers this member has going.
+	sending map[string]*fileSend
+	// receiving are the files arriving, by file id.
+	receiving map[string]*fileReceive
+	mu        sync.Mutex // guards view and members
+	view      api.GroupStatus
+}
+
+func (n *Node) newRunner(gid []byte, meta groupMeta, loop *ordering.Loop, gs *groupStore) *groupRunner {
+	g := &groupRunner{
+		n: n, gid: gid, hexID: hex.EncodeToString(gid), meta: meta, loop: loop, gs: gs,
+		in: make(chan func(), 1024), done: make(chan struct{}), members: map[peer.ID]string{},
+		sending: map[string]*fileSend{}, receiving: map[string]*fileReceive{},
+	}
+	g.ctx, g.stop = context.WithCancel(n.ctx)
+	return g
+}
+
+// start joins the group's topic and runs the group's goroutine.
+func (g *groupRunner) start() error {
+	if g.loop != nil && g.meta.State != statePending {
+		t, err := g.n.p2p.Join(topicName(g.meta.TopicSecret, g.gid), g.validate)
+		if err != nil {
+			return err
+		}
+		g.topic = t
+		if g.n.cfg.DHT {
+			if stop, err := g.n.p2p.Rendezvous(g.ctx, g.meta.TopicSecret); err == nil {
+				go func() { <-g.ctx.Done(); stop() }()
+			}
+		}
+		go g.readTopic()
+	}
+	g.refresh()
+	if g.loop != nil {
+		g.loadSending()
+	}
+	go g.run()
+	return nil
+}
+
+// validate is the topic validator: envelopes that do not decode are
+// rejected (their sender's score drops); the rest goes to the loop.
+func (g *groupRunner) validate(_ context.Context, _ peer.ID, payload []byte) p2p.ValidationResult {
+	if _, err := ordering.DecodeEnvelope(payload); err != nil {
+		g.n.stats.add(&g.n.stats.rejected, 1)
+		return p2p.Reject
+	}
+	return p2p.Accept
+}
+
+func (g *groupRunner) readTopic() {
+	for {
+		m, err := g.topic.Next(g.ctx)
+		if err != nil {
+			return
+		}
+		if m.Author == g.n.id.PeerID {
+			continue
+		}
+		data, author := m.Payload, m.Author
+		g.n.stats.add(&g.n.stats.messagesIn, 1)
+		select {
+		case g.in <- func() { g.handle(ordering.Inbound{From: g.identityOf(author), Data: data}) }:
+		case <-g.ctx.Done():
+			return
+		}
+	}
+}
+
+func (g *groupRunner) run() {
+	defer close(g.done)
+	tick := time.NewTicker(g.n.cfg.TickInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case f := <-g.in:
+			f()
+		case <-tick.C:
+			if g.loop != nil {
+				g.handle(ordering.Tick{})
+				g.pumpFiles()
+			}
+		case <-g.ctx.Done():
+			if g.loop != nil {
+				g.apply(g.loop.Flush(time.Now()))
+			}
+			if g.topic != nil {
+				g.topic.Leave()
+			}
+			return
+		}
+	}
+}
+
+// close stops the goroutine after it saved the group's snapshots.
+func (g *groupRunner) close() {
+	g.stop()
+	<-g.done
+}
+
+// do runs f on the group's goroutine and waits for it.
+func (g *groupRunner) do(ctx context.Context, f func() error) error {
+	errc := make(chan error, 1)
+	select {
+	case g.in <- func() { errc <- f() }:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-g.done:
+		return errors.New("node: group stopped")
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-g.done:
+		return errors.New("node: group stopped")
+	}
+}
+
+// identityOf returns the member identity of a peer (its peer ID if it is
+// not a member of the canonical epoch).
+func (g *groupRunner) identityOf(p peer.ID) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if id, ok := g.members[p]; ok {
+		return id
+	}
+	return p.String()
+}
+
+// handle gives the loop an event and carries out its decisions.
+func (g *groupRunner) handle(ev ordering.Event) *ordering.Output {
+	out := g.loop.Handle(time.Now(), ev)
+	g.apply(out)
+	return out
+}
+
+// apply persists an output in one transaction, then acts on it.
+func (g *groupRunner) apply(out *ordering.Output) { g.applyWith(out, nil) }
+
+// applyWith is apply with extra changes in the same transaction.
+func (g *groupRunner) applyWith(out *ordering.Output, extra func(*store.Batch)) {
+	if out == nil {
+		return
+	}
+	if err := g.persist(out, extra); err != nil {
+		g.n.log.Error("group state not saved; stopping the group", "group", g.hexID[:8], "err", err)
+		g.stop()
+		return
+	}
+	for _, env := range out.Publish {
+		if err := g.publish(env); err != nil {
+			g.n.log.Warn("publish failed", "group", g.hexID[:8], "err", err)
+		}
+	}
+	for _, r := range out.Requests {
+		g.request(r)
+	}
+	for _, r := range out.Responses {
+		g.n.answerSync(r.ID, r.Body)
+	}
+	for _, w := range out.Welcomes {
+		g.n.sendWelcomeSoon(w.Identity, g.gid, w.Welcome)
+	}
+	for _, d := range out.Deliveries {
+		g.delivered(d)
+	}
+	for _, no := range out.Notices {
+		g.notice(no)
+	}
+	if len(out.Finalized) > 0 {
+		for _, id := range out.Finalized {
+			g.n.broadcast(api.Event{Type: api.EventFinal, Group: g.hexID, Message: &api.Message{ID: hex.EncodeToString(id[:]), Group: g.hexID, Final: true}})
+		}
+	}
+	if len(out.NewEpochs) > 0 || len(out.Notices) > 0 {
+		g.refresh()
+	}
+}
+
+// persist writes the output's changes, the history records of its
+// deliveries and final marks, and extra (the caller's own records), in
+// one transaction. History records already there are skipped.
+func (g *groupRunner) persist(out *ordering.Output, extra func(*store.Batch)) error {
+	ctx := g.n.ctx
+	if ctx.Err() != nil {
+		ctx = context.Background() // a closing node still saves
+	}
+	skip := map[string]bool{}
+	for attempt := 0; ; attempt++ {
+		b := g.n.st.NewBatch()
+		after := g.gs.record(b, out.Persist, g.loop.Tip().Number)
+		hist := historyGroup(g.gid)
+		for _, d := range out.Deliveries {
+			if skip[string(d.ID[:])] || !g.showable(d.ContentType) {
+				continue
+			}
+			rec, _ := json.Marshal(g.record(d))
+			var res []byte
+			if d.Final {
+				res = []byte("f")
+			}
+			b.AppendLog(hist, store.LogEntry{ID: d.ID[:], Envelope: rec, Result: res})
+		}
+		for _, id := range out.Finalized {
+			if r, err := g.n.st.LogByID(ctx, hist, id[:]); err == nil {
+				b.SetLogResult(hist, r.Seq, []byte("f"))
+			}
+		}
+		g.recordChunks(b, out, skip)
+		if extra != nil {
+			extra(b)
+		}
+		if b.Len() == 0 {
+			return nil
+		}
+		err := g.n.st.Write(ctx, b)
+		var dup *store.DuplicateError
+		if errors.As(err, &dup) && attempt < 16 {
+			skip[string(dup.ID)] = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		after()
+		return nil
+	}
+}
+
+func (g *groupRunner) publish(env []byte) error {
+	if g.topic == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, 10*time.Second)
+	defer cancel()
+	g.n.stats.add(&g.n.stats.messagesOut, 1)
+	return g.topic.Publish(ctx, env)
+}
+
+// request sends a catch-up request and hands the answer to the loop.
+func (g *groupRunner) request(r ordering.OutRequest) {
+	p, _, err := ParseMemberID(r.To)
+	g.n.stats.add(&g.n.stats.syncRequests, 1)
+	if err != nil {
+		g.in <- func() { g.handle(ordering.SyncResponse{ID: r.ID, Err: err}) }
+		return
+	}
+	body := append(append([]byte(nil), g.gid...), r.Body...)
+	go func() {
+		ctx, cancel := context.WithTimeout(g.ctx, 15*time.Second)
+		defer cancel()
+		resp, err := g.n.p2p.Request(ctx, p, protoSync, body)
+		select {
+		case g.in <- func() { g.handle(ordering.SyncResponse{ID: r.ID, Body: resp, Err: err}) }:
+		case <-g.ctx.Done():
+		}
+	}()
+}
+
+// notice logs a loop notice and turns the ones a user cares about into
+// events.
+func (g *groupRunner) notice(no ordering.Notice) {
+	short := g.hexID[:8]
+	switch no.Kind {
+	case ordering.NoticeRejected:
+		g.n.log.Debug("message rejected", "group", short, "from", no.From, "err", no.Err)
+	case ordering.NoticeFork:
+		g.n.stats.add(&g.n.stats.forks, 1)
+		g.n.log.Info("fork", "group", short, "epoch", no.Epoch)
+		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: fmt.Sprintf("two commits on epoch %d; the fork choice will pick one", no.Epoch)})
+	case ordering.NoticeRollback:
+		g.n.stats.add(&g.n.stats.rollbacks, 1)
+		g.n.log.Info("rollback", "group", short, "depth", no.Depth, "to", no.Epoch)
+		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: fmt.Sprintf("switched branch at epoch %d (%d epochs rolled back)", no.Epoch, no.Depth)})
+	case ordering.NoticeRemoved:
+		g.n.log.Info("removed from the group", "group", short, "epoch", no.Epoch)
+		g.meta.State = stateRemoved
+		g.saveMeta()
+		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: "you were removed from the group"})
+	case ordering.NoticeRejoined:
+		g.n.log.Warn("rejoined after a long absence", "group", short, "missed_from", no.MissedFrom, "missed_to", no.MissedTo)
+		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: fmt.Sprintf("rejoined; messages of epochs %d to %d could not be recovered", no.MissedFrom, no.MissedTo)})
+	case ordering.NoticeMembership:
+		for i, m := range no.Added {
+			if i < len(no.AddedBy) && no.AddedBy[i] != "" {
+				g.noteAddedBy(m, names(no.AddedBy[i : i+1])[0])
+			}
+		}
+		g.n.broadcast(api.Event{Type: api.EventMembership, Group: g.hexID, Membership: &api.Membership{Epoch: no.Epoch, Added: names(no.Added), Removed: names(no.Removed)}})
+	case ordering.NoticeBehind:
+		g.n.log.Debug("behind; catching up", "group", short, "from", no.From, "epoch", no.Epoch)
+	}
+}
+
+func names(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		_, name, err := ParseMemberID(id)
+		if err != nil || name == "" {
+			name = id
+		}
+		out[i] = name
+	}
+	return out
+}
+
+// refresh updates the member map and the status view after a change.
+func (g *groupRunner) refresh() {
+	if g.loop == nil {
+		g.mu.Lock()
+		g.view = api.GroupStatus{Group: api.Group{ID: g.hexID, Name: g.meta.Name, Pending: g.meta.State == statePending}}
+		g.mu.Unlock()
+		return
+	}
+	tip := g.loop.Tip()
+	members := map[peer.ID]string{}
+	for _, m := range tip.Members {
+		if p, _, err := ParseMemberID(m); err == nil {
+			members[p] = m
+		}
+	}
+	st := g.loop.Stats()
+	root := g.loop.Graph().Root()
+	online := 0
+	for p := range members {
+		if p != g.n.id.PeerID && g.n.p2p.Connected(p) {
+			online++
+		}
+	}
+	g.mu.Lock()
+	g.members = members
+	g.view = api.GroupStatus{
+		Group: api.Group{ID: g.hexID, Name: g.meta.Name, Epoch: tip.Number, Members: len(tip.Members),
+			Pending: g.meta.State == statePending, Removed: g.loop.Removed()},
+		FinalEpoch: root.Number, Forks: st.Forks, Rollbacks: st.Rollbacks, Syncing: st.SyncRequests > 0 && g.loop.Syncing(),
+		Outbox: g.loop.OutboxLen(), OnlinePeers: online,
+	}
+	g.mu.Unlock()
+}
+
+func (g *groupRunner) status() api.GroupStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.view
+}
+
+func (g *groupRunner) saveMeta() {
+	b := g.n.st.NewBatch()
+	rec, _ := json.Marshal(g.meta)
+	b.PutSetting(scopeGroup, g.hexID, rec)
+	if err := g.n.st.Write(context.Background(), b); err != nil {
+		g.n.log.Error("saving group settings", "group", g.hexID[:8], "err", err)
+	}
+}
+
+const scopeGroup = "group"

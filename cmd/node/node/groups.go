@@ -1,0 +1,394 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/mls/wire"
+	"github.com/parley-p2p/parley/ordering"
+	"github.com/parley-p2p/parley/p2p"
+	"github.com/parley-p2p/parley/store"
+)
+
+const peerstoreTTL = peerstore.PermanentAddrTTL
+
+// loadGroups restores every group the node is in.
+func (n *Node) loadGroups(ctx context.Context) error {
+	metas, err := n.st.Settings(ctx, scopeGroup)
+	if err != nil {
+		return err
+	}
+	for hexID, raw := range metas {
+		var meta groupMeta
+		gid, err := hex.DecodeString(hexID)
+		if err != nil || json.Unmarshal(raw, &meta) != nil {
+			n.log.Error("unreadable group record; skipped", "group", hexID)
+			continue
+		}
+		var loop *ordering.Loop
+		gs := newGroupStore(n.st, gid, n.retention())
+		if meta.State != statePending {
+			saved, err := gs.load(ctx)
+			if err != nil {
+				n.log.Error("group state unreadable; skipped", "group", hexID[:8], "err", err)
+				continue
+			}
+			if loop, err = ordering.Restore(n.orderingConfig(), saved, time.Now()); err != nil {
+				n.log.Error("group state unreadable; skipped", "group", hexID[:8], "err", err)
+				continue
+			}
+		}
+		g := n.newRunner(gid, meta, loop, gs)
+		n.mu.Lock()
+		n.groups[hexID] = g
+		n.mu.Unlock()
+		if err := g.start(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// findGroup finds a group by hex id (or a unique prefix of at least 8
+// digits) or by name.
+func (n *Node) findGroup(ref string) (*groupRunner, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if g := n.groups[ref]; g != nil {
+		return g, nil
+	}
+	var found []*groupRunner
+	for hexID, g := range n.groups {
+		if g.meta.Name == ref || len(ref) >= 8 && strings.HasPrefix(hexID, strings.ToLower(ref)) {
+			found = append(found, g)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("%w: no group %q; 'parley groups' lists yours", api.ErrNotFound, ref)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("%w: %d groups are named %q; use the group id", api.ErrAmbiguous, len(found), ref)
+}
+
+// activeGroup finds a group this node is a member of.
+func (n *Node) activeGroup(ref string) (*groupRunner, error) {
+	g, err := n.findGroup(ref)
+	if err != nil {
+		return nil, err
+	}
+	if g.loop == nil || g.meta.State == statePending {
+		return nil, fmt.Errorf("%w: still waiting to be let into %q", api.ErrNotMember, g.meta.Name)
+	}
+	if g.status().Removed {
+		return nil, fmt.Errorf("%w: you are no longer in %q", api.ErrNotMember, g.meta.Name)
+	}
+	return g, nil
+}
+
+// CreateGroup implements api.Backend.
+func (n *Node) CreateGroup(ctx context.Context, name string) (api.Group, error) {
+	if err := CheckName(name); err != nil {
+		return api.Group{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	n.joinMu.Lock()
+	defer n.joinMu.Unlock()
+	n.mu.Lock()
+	for _, g := range n.groups {
+		if g.meta.Name == name && g.meta.State != stateRemoved {
+			n.mu.Unlock()
+			return api.Group{}, fmt.Errorf("%w: you have a group named %q", api.ErrExists, name)
+		}
+	}
+	n.mu.Unlock()
+	gid := make([]byte, 32)
+	secret := make([]byte, 32)
+	if _, err := rand.Read(gid); err != nil {
+		return api.Group{}, err
+	}
+	if _, err := rand.Read(secret); err != nil {
+		return api.Group{}, err
+	}
+	b := n.st.NewBatch()
+	bundle, err := n.newKeyPackage(b, false)
+	if err != nil {
+		return api.Group{}, err
+	}
+	ext := wire.Extensions{{Type: extTopicSecret, Data: secret}, {Type: extGroupName, Data: []byte(name)}}
+	loop, out, err := ordering.CreateWith(n.orderingConfig(), gid, ext, bundle, time.Now())
+	if err != nil {
+		return api.Group{}, err
+	}
+	hexID := hex.EncodeToString(gid)
+	meta := groupMeta{Name: name, TopicSecret: secret, State: stateActive, Joined: time.Now()}
+	g := n.newRunner(gid, meta, loop, newGroupStore(n.st, gid, n.retention()))
+	rec, _ := json.Marshal(meta)
+	if err := g.persist(out, func(b *store.Batch) { b.PutSetting(scopeGroup, hexID, rec) }); err != nil {
+		return api.Group{}, err
+	}
+	n.mu.Lock()
+	n.groups[hexID] = g
+	n.mu.Unlock()
+	if err := g.start(); err != nil {
+		return api.Group{}, err
+	}
+	g.apply(&ordering.Output{Publish: out.Publish})
+	n.log.Info("group created", "group", hexID[:8], "name", name)
+	info := g.status().Group
+	n.broadcast(apiGroupEvent(info))
+	return info, nil
+}
+
+func apiGroupEvent(g api.Group) api.Event {
+	return api.Event{Type: api.EventGroup, Group: g.ID, GroupInfo: &g}
+}
+
+// Groups implements api.Backend.
+func (n *Node) Groups(context.Context) ([]api.Group, error) {
+	n.mu.Lock()
+	out := make([]api.Group, 0, len(n.groups))
+	for _, g := range n.groups {
+		out = append(out, g.status().Group)
+	}
+	n.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Members implements api.Backend.
+func (n *Node) Members(ctx context.Context, ref string) ([]api.Member, error) {
+	g, err := n.findGroup(ref)
+	if err != nil {
+		return nil, err
+	}
+	if g.loop == nil {
+		return nil, fmt.Errorf("%w: still waiting to be let into %q", api.ErrNotMember, g.meta.Name)
+	}
+	var out []api.Member
+	err = g.do(ctx, func() error {
+		st := g.loop.State()
+		if st == nil {
+			return fmt.Errorf("%w: you are no longer in %q", api.ErrNotMember, g.meta.Name)
+		}
+		addedBy := g.addedBy()
+		for _, m := range st.Members() {
+			id := ordering.Identity(m.LeafNode)
+			p, name, _ := ParseMemberID(id)
+			out = append(out, api.Member{
+				Name: name, PeerID: p.String(), Fingerprint: Fingerprint(m.LeafNode.SignatureKey),
+				AddedBy: addedBy[id], Self: p == n.id.PeerID,
+				Online: p == n.id.PeerID || n.p2p.Connected(p),
+			})
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, err
+}
+
+// Invite implements api.Backend.
+func (n *Node) Invite(ctx context.Context, ref, contactRef string) error {
+	g, err := n.activeGroup(ref)
+	if err != nil {
+		return err
+	}
+	c, err := n.findContact(contactRef)
+	if err != nil {
+		return err
+	}
+	kp, err := n.keyPackageOf(ctx, c)
+	if err != nil {
+		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	return g.addMember(ctx, kp, n.id.Name)
+}
+
+// addMember asks the group's loop to add the owner of a KeyPackage, and
+// records who asked.
+func (g *groupRunner) addMember(ctx context.Context, kp []byte, by string) error {
+	return g.do(ctx, func() error {
+		out := g.handle(ordering.AddMember{KeyPackage: kp})
+		for _, no := range out.Notices {
+			if no.Kind == ordering.NoticeRejected && no.Err != nil {
+				return fmt.Errorf("%w: %v", api.ErrInvalid, no.Err)
+			}
+		}
+		var m wire.MLSMessage
+		if err := wireUnmarshal(kp, &m); err == nil && m.KeyPackage != nil {
+			g.noteAddedBy(ordering.Identity(&m.KeyPackage.LeafNode), by)
+		}
+		return nil
+	})
+}
+
+// InviteCode implements api.Backend: a one-use token the inviting node
+// keeps for 7 days, with its addresses.
+func (n *Node) InviteCode(ctx context.Context, ref string) (string, error) {
+	g, err := n.activeGroup(ref)
+	if err != nil {
+		return "", err
+	}
+	token := make([]byte, 16)
+	if _, err := rand.Read(token); err != nil {
+		return "", err
+	}
+	rec, _ := json.Marshal(inviteRecord{Group: g.hexID, Expires: time.Now().Add(7 * 24 * time.Hour)})
+	b := n.st.NewBatch()
+	b.PutSetting(scopeInvite, hex.EncodeToString(token), rec)
+	if err := n.st.Write(ctx, b); err != nil {
+		return "", err
+	}
+	c := &inviteCode{GroupID: g.gid, GroupName: g.meta.Name, PeerID: n.id.PeerID, Addrs: n.p2p.AddrInfo().Addrs, Token: token}
+	return c.String(), nil
+}
+
+const scopeInvite = "invite"
+
+type inviteRecord struct {
+	Group   string    `json:"group"`
+	Expires time.Time `json:"expires"`
+}
+
+// Join implements api.Backend: it hands a KeyPackage and the token to the
+// inviting member, who adds this node; the group is pending until the
+// Welcome arrives.
+func (n *Node) Join(ctx context.Context, code string) (api.Group, error) {
+	c, err := parseInviteCode(code)
+	if err != nil {
+		return api.Group{}, err
+	}
+	hexID := hex.EncodeToString(c.GroupID)
+	if g := n.runner(hexID); g != nil && g.meta.State == stateActive && !g.status().Removed {
+		return g.status().Group, fmt.Errorf("%w: you are in %q already", api.ErrExists, g.meta.Name)
+	}
+	n.p2p.Host().Peerstore().AddAddrs(c.PeerID, c.Addrs, peerstoreTTL)
+	if err := n.dial(ctx, c.PeerID, c.Addrs); err != nil {
+		return api.Group{}, fmt.Errorf("%w: cannot reach the inviting member: %v", api.ErrUnavailable, err)
+	}
+	b := n.st.NewBatch()
+	bundle, err := n.newKeyPackage(b, false)
+	if err != nil {
+		return api.Group{}, err
+	}
+	meta := groupMeta{Name: c.GroupName, State: statePending, Joined: time.Now(), Inviter: c.PeerID.String()}
+	rec, _ := json.Marshal(meta)
+	b.PutSetting(scopeGroup, hexID, rec)
+	if err := n.st.Write(ctx, b); err != nil {
+		return api.Group{}, err
+	}
+	req := append(append([]byte(nil), c.Token...), kpMessage(bundle)...)
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := n.p2p.Request(rctx, c.PeerID, protoJoin, req); err != nil {
+		var re *p2p.RemoteError
+		if errors.As(err, &re) {
+			return api.Group{}, fmt.Errorf("%w: the inviting member refused: %s", api.ErrBadCode, re.Message)
+		}
+		return api.Group{}, fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	g := n.runner(hexID)
+	if g == nil {
+		g = n.newRunner(c.GroupID, meta, nil, newGroupStore(n.st, c.GroupID, n.retention()))
+		n.mu.Lock()
+		n.groups[hexID] = g
+		n.mu.Unlock()
+		if err := g.start(); err != nil {
+			return api.Group{}, err
+		}
+	}
+	return g.status().Group, nil
+}
+
+// serveJoin takes a stranger's KeyPackage with an invite token and adds it.
+func (n *Node) serveJoin(ctx context.Context, from peer.ID, req []byte, w p2p.ResponseWriter) error {
+	if len(req) < 16 {
+		return errors.New("malformed join request")
+	}
+	key := hex.EncodeToString(req[:16])
+	raw, err := n.st.Setting(ctx, scopeInvite, key)
+	if err != nil {
+		return errors.New("unknown or used invite code")
+	}
+	var inv inviteRecord
+	if json.Unmarshal(raw, &inv) != nil || time.Now().After(inv.Expires) {
+		return errors.New("expired invite code")
+	}
+	kp := req[16:]
+	if err := n.checkKeyPackage(kp, from); err != nil {
+		return fmt.Errorf("bad KeyPackage: %v", err)
+	}
+	g, err := n.activeGroup(inv.Group)
+	if err != nil {
+		return errors.New("the group is gone")
+	}
+	b := n.st.NewBatch()
+	b.DeleteSetting(scopeInvite, key) // one use
+	if err := n.st.Write(ctx, b); err != nil {
+		return err
+	}
+	if err := g.addMember(ctx, kp, n.id.Name); err != nil {
+		return err
+	}
+	return w.Write([]byte("ok"))
+}
+
+// Remove implements api.Backend.
+func (n *Node) Remove(ctx context.Context, ref, member string) error {
+	g, err := n.activeGroup(ref)
+	if err != nil {
+		return err
+	}
+	return g.do(ctx, func() error {
+		id, err := g.findMember(member)
+		if err != nil {
+			return err
+		}
+		if p, _, _ := ParseMemberID(id); p == n.id.PeerID {
+			return fmt.Errorf("%w: to leave a group use 'parley leave'", api.ErrInvalid)
+		}
+		g.handle(ordering.RemoveMember{Identity: id})
+		return nil
+	})
+}
+
+// findMember finds a member of the canonical epoch by name, peer ID or
+// fingerprint (on the group's goroutine).
+func (g *groupRunner) findMember(ref string) (string, error) {
+	var found []string
+	for _, m := range g.loop.Tip().Members {
+		p, name, _ := ParseMemberID(m)
+		if name == ref || p.String() == ref || strings.EqualFold(name, ref) {
+			found = append(found, m)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("%w: no member %q in %q; 'parley members' lists them", api.ErrNotFound, ref, g.meta.Name)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("%w: %d members are named %q; use the peer ID", api.ErrAmbiguous, len(found), ref)
+}
+
+// Leave implements api.Backend.
+func (n *Node) Leave(ctx context.Context, ref string) error {
+	g, err := n.activeGroup(ref)
+	if err != nil {
+		return err
+	}
+	return g.do(ctx, func() error {
+		g.handle(ordering.Leave{})
+		return nil
+	})
+}

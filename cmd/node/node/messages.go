@@ -1,0 +1,250 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/wire"
+	"github.com/parley-p2p/parley/ordering"
+	"github.com/parley-p2p/parley/store"
+)
+
+// Content types of Parley application messages.
+const (
+	contentText      uint16 = 1 // UTF-8 text
+	contentFile      uint16 = 2 // a fileHeader (JSON)
+	contentFileChunk uint16 = 3 // a chunk of a file
+)
+
+// maxText bounds a text message.
+const maxText = 64 << 10
+
+func (g *groupRunner) showable(ct uint16) bool { return ct == contentText || ct == contentFile }
+
+// record is the history record of a delivered message.
+func (g *groupRunner) record(d ordering.Delivery) api.Message {
+	p, name, _ := ParseMemberID(d.Sender)
+	m := api.Message{
+		ID: hex.EncodeToString(d.ID[:]), Group: g.hexID, Sender: name, Epoch: d.Epoch,
+		ReceivedAt: time.Now().UTC(), Own: p == g.n.id.PeerID,
+	}
+	if pub, err := p.ExtractPublicKey(); err == nil {
+		if raw, err := pub.Raw(); err == nil {
+			m.SenderFingerprint = Fingerprint(raw)
+		}
+	}
+	switch d.ContentType {
+	case contentText:
+		m.Text = string(d.Body)
+	case contentFile:
+		var h fileHeader
+		if json.Unmarshal(d.Body, &h) == nil {
+			m.File = &api.FileInfo{Name: h.Name, Size: h.Size, SHA256: h.SHA256}
+		}
+	}
+	return m
+}
+
+// delivered acts on a delivered message (after it was saved).
+func (g *groupRunner) delivered(d ordering.Delivery) {
+	switch d.ContentType {
+	case contentText, contentFile:
+		m := g.record(d)
+		m.Final = d.Final
+		g.n.broadcast(api.Event{Type: api.EventMessage, Group: g.hexID, Message: &m})
+		if d.ContentType == contentFile {
+			g.fileHeader(d)
+		}
+	case contentFileChunk:
+		g.fileChunk(d)
+	}
+}
+
+// Send implements api.Backend.
+func (n *Node) Send(ctx context.Context, ref, text string) (string, error) {
+	if text == "" || len(text) > maxText || !utf8.ValidString(text) {
+		return "", fmt.Errorf("%w: a message is 1 byte to 64 KiB of UTF-8 text", api.ErrInvalid)
+	}
+	g, err := n.activeGroup(ref)
+	if err != nil {
+		return "", err
+	}
+	var id string
+	err = g.do(ctx, func() error {
+		id, err = g.send(contentText, []byte(text), nil)
+		return err
+	})
+	return id, err
+}
+
+// send sends an application message and records it in the history (text
+// and file headers), with extra changes of the caller, in the same
+// transaction.
+func (g *groupRunner) send(ct uint16, body []byte, extra func(*store.Batch)) (string, error) {
+	out := g.loop.Handle(time.Now(), ordering.SendMessage{ContentType: ct, Body: body})
+	if out.Sent == (ordering.MessageID{}) {
+		for _, no := range out.Notices {
+			if no.Err != nil {
+				return "", fmt.Errorf("%w: %v", api.ErrNotMember, no.Err)
+			}
+		}
+		return "", fmt.Errorf("%w: the message was not sent", api.ErrNotMember)
+	}
+	id := out.Sent
+	var rec []byte
+	if g.showable(ct) {
+		m := g.record(ordering.Delivery{ID: id, Sender: g.loop.Self(), ContentType: ct, Body: body, Epoch: g.loop.Tip().Number})
+		m.SentAt = time.Now().UTC()
+		rec, _ = json.Marshal(m)
+		g.n.broadcast(api.Event{Type: api.EventMessage, Group: g.hexID, Message: &m})
+	}
+	g.applyWith(out, func(b *store.Batch) {
+		if rec != nil {
+			b.AppendLog(historyGroup(g.gid), store.LogEntry{ID: id[:], Envelope: rec})
+		}
+		if extra != nil {
+			extra(b)
+		}
+	})
+	return hex.EncodeToString(id[:]), nil
+}
+
+// Read implements api.Backend.
+func (n *Node) Read(ctx context.Context, ref string, after uint64, limit int) ([]api.Message, error) {
+	g, err := n.findGroup(ref)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := n.st.Log(ctx, historyGroup(g.gid), after+1, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Message, 0, len(recs))
+	for _, r := range recs {
+		var m api.Message
+		if err := json.Unmarshal(r.Envelope, &m); err != nil {
+			continue
+		}
+		m.Seq = r.Seq
+		m.Final = string(r.Result) == "f"
+		if m.File != nil {
+			g.fileState(&m)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Identity implements api.Backend.
+func (n *Node) Identity(context.Context) (api.Identity, error) {
+	var addrs []string
+	for _, a := range n.p2p.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	return api.Identity{Name: n.id.Name, PeerID: n.id.PeerID.String(), Addrs: addrs, Fingerprint: n.id.Fingerprint()}, nil
+}
+
+// Status implements api.Backend.
+func (n *Node) Status(context.Context) (api.Status, error) {
+	s := api.Status{PeerID: n.id.PeerID.String(), Peers: len(n.p2p.Peers())}
+	n.mu.Lock()
+	for _, g := range n.groups {
+		s.Groups = append(s.Groups, g.status())
+	}
+	n.mu.Unlock()
+	return s, nil
+}
+
+// subscriber is one event stream.
+type subscriber struct {
+	group string
+	ch    chan api.Event
+}
+
+// Subscribe implements api.Backend.
+func (n *Node) Subscribe(ctx context.Context, ref string) (<-chan api.Event, error) {
+	s := &subscriber{ch: make(chan api.Event, 4096)}
+	if ref != "" {
+		g, err := n.findGroup(ref)
+		if err != nil {
+			return nil, err
+		}
+		s.group = g.hexID
+	}
+	n.mu.Lock()
+	n.subs[s] = struct{}{}
+	n.mu.Unlock()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-n.ctx.Done():
+		}
+		n.mu.Lock()
+		delete(n.subs, s)
+		close(s.ch)
+		n.mu.Unlock()
+	}()
+	return s.ch, nil
+}
+
+// broadcast sends an event to the subscribers; a subscriber too slow to
+// take it misses it (its buffer holds 4096).
+func (n *Node) broadcast(ev api.Event) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for s := range n.subs {
+		if s.group != "" && s.group != ev.Group {
+			continue
+		}
+		select {
+		case s.ch <- ev:
+		default:
+			n.log.Warn("event subscriber too slow; an event was dropped", "type", ev.Type)
+		}
+	}
+}
+
+// addedBy returns who added whom in the group, as far as this node saw.
+func (g *groupRunner) addedBy() map[string]string {
+	out := map[string]string{}
+	recs, err := g.n.st.Settings(g.n.ctx, scopeAddedBy)
+	if err != nil {
+		return out
+	}
+	prefix := g.hexID + "|"
+	for k, v := range recs {
+		if strings.HasPrefix(k, prefix) {
+			out[strings.TrimPrefix(k, prefix)] = string(v)
+		}
+	}
+	return out
+}
+
+const scopeAddedBy = "addedby"
+
+// noteAddedBy records that by added the member with the identity.
+func (g *groupRunner) noteAddedBy(identity, by string) {
+	if by == "" {
+		return
+	}
+	b := g.n.st.NewBatch()
+	b.PutSetting(scopeAddedBy, g.hexID+"|"+identity, []byte(by))
+	if err := g.n.st.Write(context.Background(), b); err != nil {
+		g.n.log.Warn("recording who added a member", "err", err)
+	}
+}
+
+// kpMessage encodes a bundle's KeyPackage as an MLSMessage.
+func kpMessage(kp *group.KeyPackageBundle) []byte {
+	return codec.MustMarshal(wire.NewMLSMessage(kp.KeyPackage))
+}
+
+func wireUnmarshal(data []byte, v codec.Unmarshaler) error { return codec.Unmarshal(data, v) }

@@ -1,0 +1,262 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/parley-p2p/parley/ordering"
+	"github.com/parley-p2p/parley/p2p"
+)
+
+// Direct-stream protocols (p2p request/response names).
+const (
+	protoSync       = "parley-sync/1"       // group id || ordering sync request
+	protoWelcome    = "parley-welcome/1"    // a Welcome pushed to a joiner
+	protoWelcomes   = "parley-welcomes/1"   // a joiner asks for Welcomes kept for it
+	protoKeyPackage = "parley-keypackage/1" // a fresh KeyPackage of this node
+	protoJoin       = "parley-join/1"       // invite token || KeyPackage
+	protoAddrs      = "parley-addrs/1"      // addresses of a group's members
+)
+
+var randRead = rand.Read
+
+// counters are the node's figures for status and metrics.
+type counters struct {
+	messagesIn, messagesOut, rejected, forks, rollbacks, syncRequests atomic.Int64
+}
+
+func (c *counters) add(v *atomic.Int64, d int64) { v.Add(d) }
+
+func (n *Node) startNetwork(ctx context.Context) error {
+	opts := []p2p.Option{
+		p2p.WithLogger(n.cfg.Logger.With("component", "p2p")),
+		p2p.WithMDNS(n.cfg.MDNS),
+		p2p.WithPeerBook(n.st),
+	}
+	if len(n.cfg.Listen) > 0 {
+		opts = append(opts, p2p.WithListenAddrs(n.cfg.Listen...))
+	}
+	if n.cfg.DHT {
+		opts = append(opts, p2p.WithDHT(p2p.DHTAuto))
+	} else {
+		opts = append(opts, p2p.WithDHT(p2p.DHTOff))
+	}
+	if len(n.cfg.Bootstrap) > 0 {
+		opts = append(opts, p2p.WithBootstrapPeers(n.cfg.Bootstrap...))
+	}
+	node, err := p2p.New(n.id.Key, opts...)
+	if err != nil {
+		return err
+	}
+	handlers := map[string]p2p.Handler{
+		protoSync:       n.serveSync,
+		protoWelcome:    n.serveWelcome,
+		protoWelcomes:   n.serveWelcomes,
+		protoKeyPackage: n.serveKeyPackage,
+		protoJoin:       n.serveJoin,
+		protoAddrs:      n.serveAddrs,
+	}
+	for name, h := range handlers {
+		if err := node.Handle(name, h); err != nil {
+			return err
+		}
+	}
+	if err := node.Start(ctx); err != nil {
+		return err
+	}
+	n.p2p = node
+	return nil
+}
+
+// runner returns the group with the hex id.
+func (n *Node) runner(hexID string) *groupRunner {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.groups[hexID]
+}
+
+// serveSync answers a member's catch-up request through the group's loop.
+func (n *Node) serveSync(ctx context.Context, from peer.ID, req []byte, w p2p.ResponseWriter) error {
+	if len(req) < 32 {
+		return errors.New("sync request too short")
+	}
+	g := n.runner(hex.EncodeToString(req[:32]))
+	if g == nil || g.loop == nil {
+		return errors.New("unknown group")
+	}
+	body := req[32:]
+	n.mu.Lock()
+	n.nextSync++
+	id := n.nextSync
+	ch := make(chan []byte, 1)
+	n.pendingSync[id] = ch
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.pendingSync, id)
+		n.mu.Unlock()
+	}()
+	err := g.do(ctx, func() error {
+		g.handle(ordering.SyncRequest{From: g.identityOf(from), ID: id, Body: body})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	select {
+	case resp := <-ch:
+		return w.Write(resp)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// answerSync hands the loop's answer to the waiting handler.
+func (n *Node) answerSync(id uint64, body []byte) {
+	n.mu.Lock()
+	ch := n.pendingSync[id]
+	n.mu.Unlock()
+	if ch != nil {
+		ch <- body
+	}
+}
+
+// connectLoop keeps the node connected to the members of its groups and
+// to its contacts: it dials those it knows addresses of and asks
+// connected members for the addresses of the others.
+func (n *Node) connectLoop() {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		n.connectMembers()
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (n *Node) connectMembers() {
+	want := map[peer.ID][]string{} // member -> hex ids of groups
+	n.mu.Lock()
+	for hexID, g := range n.groups {
+		g.mu.Lock()
+		for p := range g.members {
+			if p != n.id.PeerID {
+				want[p] = append(want[p], hexID)
+			}
+		}
+		g.mu.Unlock()
+	}
+	n.mu.Unlock()
+	for _, c := range n.contactList() {
+		if _, ok := want[c.peerID]; !ok {
+			want[c.peerID] = nil
+		}
+	}
+	var missing []peer.ID
+	for p := range want {
+		if n.p2p.Connected(p) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		err := n.p2p.Connect(ctx, peer.AddrInfo{ID: p, Addrs: n.p2p.Host().Peerstore().Addrs(p)})
+		cancel()
+		if err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	// Ask a connected member of each group for its members' addresses.
+	asked := map[string]bool{}
+	for _, p := range missing {
+		for _, hexID := range want[p] {
+			if asked[hexID] {
+				continue
+			}
+			asked[hexID] = true
+			n.askAddrs(hexID, want)
+		}
+	}
+}
+
+// askAddrs asks connected members of a group for the addresses of the
+// group's members and dials those.
+func (n *Node) askAddrs(hexID string, want map[peer.ID][]string) {
+	gid, _ := hex.DecodeString(hexID)
+	for p := range want {
+		if !n.p2p.Connected(p) {
+			continue
+		}
+		member := false
+		for _, h := range want[p] {
+			member = member || h == hexID
+		}
+		if !member {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		resp, err := n.p2p.Request(ctx, p, protoAddrs, gid)
+		cancel()
+		if err != nil {
+			continue
+		}
+		infos, err := decodeAddrInfos(resp)
+		if err != nil {
+			n.log.Debug("bad address list", "from", p.ShortString(), "err", err)
+			continue
+		}
+		for _, ai := range infos {
+			if ai.ID == n.id.PeerID || n.p2p.Connected(ai.ID) {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			_ = n.p2p.Connect(ctx, ai)
+			cancel()
+		}
+		return
+	}
+}
+
+// serveAddrs tells a member of a group the addresses this node knows of
+// the group's other members.
+func (n *Node) serveAddrs(_ context.Context, from peer.ID, req []byte, w p2p.ResponseWriter) error {
+	g := n.runner(hex.EncodeToString(req))
+	if g == nil {
+		return errors.New("unknown group")
+	}
+	g.mu.Lock()
+	_, member := g.members[from]
+	var peers []peer.ID
+	for p := range g.members {
+		if p != from {
+			peers = append(peers, p)
+		}
+	}
+	g.mu.Unlock()
+	if !member {
+		return errors.New("not a member")
+	}
+	var infos []peer.AddrInfo
+	for _, p := range peers {
+		addrs := n.p2p.Host().Peerstore().Addrs(p)
+		if p == n.id.PeerID {
+			addrs = n.p2p.AddrInfo().Addrs
+		}
+		if len(addrs) > 0 {
+			infos = append(infos, peer.AddrInfo{ID: p, Addrs: addrs})
+		}
+	}
+	return w.Write(encodeAddrInfos(infos))
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

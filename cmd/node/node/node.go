@@ -1,0 +1,269 @@
+// Package node is a running Parley node: it opens the node's store, runs
+// its libp2p host, and drives one ordering loop per group, carrying the
+// loops' decisions to disk, to the network and to the local API (it
+// implements api.Backend).
+//
+// Each group has a goroutine that owns its ordering.Loop; everything that
+// touches a loop (network input, timers, user commands) runs there, one
+// event at a time. An event's changes are written to the store in one
+// transaction before anything it decided leaves the node.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/ordering"
+	"github.com/parley-p2p/parley/p2p"
+	"github.com/parley-p2p/parley/store"
+)
+
+// Config configures a node.
+type Config struct {
+	// Dir is the data directory made by Init.
+	Dir string
+	// Passphrase unlocks the store if it was made with one; otherwise the
+	// key file in Dir does.
+	Passphrase []byte
+	// Listen are the libp2p listen multiaddrs (default: all interfaces,
+	// TCP and QUIC, IPv4 and IPv6, random ports).
+	Listen []string
+	// MDNS turns on LAN discovery.
+	MDNS bool
+	// DHT turns on the Kademlia DHT and per-group rendezvous.
+	DHT       bool
+	Bootstrap []peer.AddrInfo
+	// Ordering overrides the ordering timings (zero fields: defaults).
+	Ordering ordering.Config
+	// UpdateInterval is how often this member refreshes its leaf
+	// (post-compromise security); default 24h, negative: never.
+	UpdateInterval time.Duration
+	// TickInterval is how often the group loops' timers run (default
+	// 100ms).
+	TickInterval time.Duration
+	Logger       *slog.Logger
+}
+
+// Node is a running node.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	st    *store.Store
+	id    *Identity
+	p2p   *p2p.Node
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	files string // directory of received files
+
+	joinMu sync.Mutex // serializes joins and group creation
+	mu     sync.Mutex
+	groups map[string]*groupRunner // by hex group id
+	subs   map[*subscriber]struct{}
+	// pendingSync answers sync requests from peers: the request id given
+	// to the loop -> the channel the handler waits on.
+	pendingSync map[uint64]chan []byte
+	nextSync    uint64
+	stats       counters
+}
+
+// key file and store directory inside the data directory.
+const (
+	keyFileName  = "key"
+	storeDirName = "store"
+	filesDirName = "files"
+)
+
+// Errors of Init and Open.
+var (
+	ErrExists         = errors.New("node: data directory already initialized")
+	ErrNotInitialized = errors.New("node: data directory not initialized; run 'parley init'")
+)
+
+const identityKey = "node"
+
+func storeOptions(dir string, passphrase []byte, create bool, log *slog.Logger) ([]store.Option, error) {
+	opts := []store.Option{store.WithLogger(log)}
+	if len(passphrase) > 0 {
+		return append(opts, store.WithPassphrase(passphrase)), nil
+	}
+	kf := filepath.Join(dir, keyFileName)
+	if create {
+		if _, err := os.Stat(kf); err == nil {
+			return nil, fmt.Errorf("%w: %s exists", ErrExists, kf)
+		}
+		key := make([]byte, 32)
+		if _, err := randRead(key); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(kf, key, 0o600); err != nil {
+			return nil, fmt.Errorf("node: writing the key file: %w", err)
+		}
+	}
+	return append(opts, store.WithKeyFile(kf)), nil
+}
+
+// Init makes a data directory with a new identity. With a passphrase the
+// store is encrypted under it; without one, under a random key in a key
+// file (mode 0600) in the directory.
+func Init(dir, name string, passphrase []byte, log *slog.Logger) (*Identity, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, storeDirName)); err == nil {
+		return nil, fmt.Errorf("%w: %s", ErrExists, dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: making the data directory: %w", err)
+	}
+	id, err := NewIdentity(name)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := storeOptions(dir, passphrase, true, log)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(dir, storeDirName), opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	b := st.NewBatch()
+	b.PutIdentity(identityKey, id.encode())
+	if err := st.Write(context.Background(), b); err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+// Open opens the node's data directory and starts it: its host, and a
+// loop for every group it is in.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.UpdateInterval == 0 {
+		cfg.UpdateInterval = 24 * time.Hour
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Dir, storeDirName)); err != nil {
+		return nil, fmt.Errorf("%w (%s)", ErrNotInitialized, cfg.Dir)
+	}
+	opts, err := storeOptions(cfg.Dir, cfg.Passphrase, false, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(cfg.Dir, storeDirName), opts...)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := st.Identity(ctx, identityKey)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("node: reading the identity: %w", err)
+	}
+	id, err := decodeIdentity(raw)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, log: cfg.Logger.With("peer", id.PeerID.ShortString()), st: st, id: id,
+		files: filepath.Join(cfg.Dir, filesDirName), groups: map[string]*groupRunner{},
+		subs: map[*subscriber]struct{}{}, pendingSync: map[uint64]chan []byte{},
+	}
+	if err := os.MkdirAll(n.files, 0o700); err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.ctx, n.stop = context.WithCancel(context.Background())
+	if err := n.startNetwork(ctx); err != nil {
+		n.stop()
+		st.Close()
+		return nil, err
+	}
+	if err := n.loadGroups(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	n.goBackground(n.welcomeLoop)
+	n.goBackground(n.connectLoop)
+	return n, nil
+}
+
+// goBackground runs f until the node closes.
+func (n *Node) goBackground(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// Close stops the node: its groups (each saves its snapshots), the host
+// and the store.
+func (n *Node) Close() error {
+	n.stop()
+	n.mu.Lock()
+	runners := make([]*groupRunner, 0, len(n.groups))
+	for _, g := range n.groups {
+		runners = append(runners, g)
+	}
+	n.mu.Unlock()
+	for _, g := range runners {
+		g.close()
+	}
+	var errs []error
+	if n.p2p != nil {
+		errs = append(errs, n.p2p.Close())
+	}
+	n.wg.Wait()
+	errs = append(errs, n.st.Close())
+	return errors.Join(errs...)
+}
+
+// Self returns the node's identity.
+func (n *Node) Self() *Identity { return n.id }
+
+// P2P returns the node's host (for tests and status).
+func (n *Node) P2P() *p2p.Node { return n.p2p }
+
+// mlsConfig is the MLS policy of Parley groups.
+func (n *Node) mlsConfig() *group.Config {
+	return &group.Config{ValidateCredential: ValidateCredential}
+}
+
+// orderingConfig is the ordering configuration of every group loop.
+func (n *Node) orderingConfig() ordering.Config {
+	c := n.cfg.Ordering
+	c.MLS = n.mlsConfig()
+	if n.cfg.UpdateInterval > 0 {
+		c.UpdateInterval = n.cfg.UpdateInterval
+	}
+	return c
+}
+
+// retention is the groups' ordering retention.
+func (n *Node) retention() int {
+	if n.cfg.Ordering.Retention > 0 {
+		return n.cfg.Ordering.Retention
+	}
+	return 64
+}
+
+var _ api.Backend = (*Node)(nil)

@@ -1,0 +1,114 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/parley-p2p/parley/cmd/node/api"
+)
+
+// testNode makes and opens a node in a temp directory, on loopback.
+func testNode(t testing.TB, name string) *Node {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := Init(dir, name, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	return openTestNode(t, dir)
+}
+
+func openTestNode(t testing.TB, dir string) *Node {
+	t.Helper()
+	var log *slog.Logger
+	if os.Getenv("PARLEY_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	n, err := Open(context.Background(), Config{
+		Dir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: log,
+		TickInterval: 50 * time.Millisecond, UpdateInterval: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func texts(t testing.TB, n *Node, group string) []string {
+	t.Helper()
+	msgs, err := n.Read(context.Background(), group, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		out = append(out, m.Sender+": "+m.Text)
+	}
+	return out
+}
+
+// befriend adds b as a contact of a.
+func befriend(t testing.TB, a, b *Node) {
+	t.Helper()
+	ctx := context.Background()
+	code, err := b.ContactCode(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddContact(ctx, code, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestThreeNodesFormAGroupAndTalk(t *testing.T) {
+	ctx := context.Background()
+	alice, bob, carol := testNode(t, "alice"), testNode(t, "bob"), testNode(t, "carol")
+	befriend(t, alice, bob)
+	befriend(t, alice, carol)
+	g, err := alice.CreateGroup(ctx, "friends")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"bob", "carol"} {
+		if err := alice.Invite(ctx, "friends", who); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []*Node{bob, carol} {
+		eventually(t, 20*time.Second, n.id.Name+" in the group with 3 members", func() bool {
+			gs, _ := n.Groups(ctx)
+			return len(gs) == 1 && gs[0].ID == g.ID && gs[0].Members == 3
+		})
+	}
+	for i, n := range []*Node{alice, bob, carol} {
+		if _, err := n.Send(ctx, "friends", fmt.Sprintf("hello %d from %s", i, n.id.Name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []*Node{alice, bob, carol} {
+		eventually(t, 20*time.Second, n.id.Name+" has the 3 messages", func() bool {
+			return len(texts(t, n, "friends")) == 3
+		})
+	}
+	members, err := bob.Members(ctx, "friends")
+	if err != nil || len(members) != 3 {
+		t.Fatalf("members: %v %v", members, err)
+	}
+	t.Logf("bob sees %v", texts(t, bob, "friends"))
+	_ = api.ErrNotFound
+}
