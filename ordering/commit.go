@@ -70,10 +70,15 @@ func (l *Loop) addIntent(kind intentKind, keyPackage []byte, identity string) {
 			return
 		}
 		in.kp = m.KeyPackage
+	case intentRemove:
+		if _, ok := l.findMember(st, identity); !ok {
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("%w: %s", ErrUnknownMember, identity)})
+			return
+		}
 	case intentUpdate:
 		in.baseKey = st.Tree().Leaf(st.OwnLeaf()).EncryptionKey
 		for _, other := range l.intents {
-			if other.kind == intentUpdate && l.doneAt(other) == nil {
+			if other.kind == intentUpdate && l.doneAt(other, 0) == nil {
 				return // one pending refresh is enough
 			}
 		}
@@ -112,35 +117,71 @@ func (l *Loop) findMember(st *group.State, identity string) (group.LeafIndex, bo
 	return 0, false
 }
 
-// doneAt returns the oldest epoch on the canonical chain, from the
-// intent's own epoch on, whose state shows the intent's effect, or nil.
-// An intent done once is not redone when a later commit reverses it (a
-// member removed and added again by someone else stays added); it is
-// redone only when the epoch that did it loses.
-func (l *Loop) doneAt(in *intent) *Node {
+// target names what an intent changes: the member it adds or removes,
+// or this member for an update or a departure. Intents on one target take
+// effect in the order they were asked.
+func (l *Loop) target(in *intent) string {
+	switch in.kind {
+	case intentAdd:
+		return Identity(&in.kp.LeafNode)
+	case intentRemove:
+		return in.identity
+	}
+	return l.self
+}
+
+// doneAt returns the oldest epoch on the canonical chain, numbered from
+// from (and from the intent's own epoch) on, whose state shows the
+// intent's effect, or nil. An intent done once is not redone when a later
+// commit reverses it (a member removed and added again by someone else
+// stays added); it is redone only when the epoch that did it loses.
+func (l *Loop) doneAt(in *intent, from uint64) *Node {
 	var done *Node
-	for n := l.tip; n != nil && n.Number >= in.since; n = n.parent {
-		if info := l.epochs[n.ID]; info != nil && info.state != nil && l.intentDone(in, info.state) {
-			done = n
+	for n := l.tip; n != nil && n.Number >= max(in.since, from); n = n.parent {
+		info := l.epochs[n.ID]
+		if info == nil || info.state == nil || !l.intentDone(in, info.state) {
+			continue
 		}
+		if in.kind == intentRemove {
+			// A removal counts where it happens: the member is in the
+			// parent epoch and not in this one (after a rollback it may
+			// be absent only because it was not added yet).
+			p := n.parent
+			if p == nil || l.epochs[p.ID] == nil || l.epochs[p.ID].state == nil || l.intentDone(in, l.epochs[p.ID].state) {
+				continue
+			}
+		}
+		done = n
 	}
 	return done
 }
 
 // settleIntents drops the intents done in an epoch at or below root: a
-// rollback can no longer undo them. It returns the intents still open on
-// the canonical chain.
+// rollback can no longer undo them. It returns the intents still to carry
+// out on the canonical chain: those not done whose earlier intents on the
+// same target are done (an add, then a remove, of one member: the remove
+// counts only after the add).
 func (l *Loop) settleIntents(root *Node) []*intent {
 	var keep, open []*intent
+	after := map[string]uint64{}
+	blocked := map[string]bool{}
 	for _, in := range l.intents {
-		done := l.doneAt(in)
+		t := l.target(in)
+		var done *Node
+		if !blocked[t] {
+			done = l.doneAt(in, after[t])
+		}
+		switch {
+		case done != nil:
+			after[t] = done.Number + 1
+		case !blocked[t]:
+			open = append(open, in)
+			blocked[t] = true
+		}
 		if done != nil && done.Number <= root.Number {
 			continue
 		}
 		keep = append(keep, in)
-		if done == nil {
-			open = append(open, in)
-		}
 	}
 	if len(keep) != len(l.intents) {
 		l.intents = keep

@@ -16,6 +16,8 @@ var (
 	ErrDuplicate = errors.New("ordering: duplicate message")
 	// ErrNotMember reports an operation by a member no longer in the group.
 	ErrNotMember = errors.New("ordering: not a member of the group")
+	// ErrUnknownMember reports a removal of someone who is not a member.
+	ErrUnknownMember = errors.New("ordering: no such member")
 	// ErrSenderRemoved reports an application message from a member that
 	// is no longer in the group at this member's canonical epoch: it may
 	// have been sent after its removal with the old epoch's keys.

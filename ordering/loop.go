@@ -96,6 +96,9 @@ type Loop struct {
 	// non-member while it was on epoch refusedAt.
 	refusedAt EpochID
 	refusedBy map[string]bool
+	goneBy    map[string]bool
+	// pendingRejoin is a GroupInfo kept while catch-up is tried.
+	pendingRejoin *pendingRejoin
 	// wantLog is set for a new joiner until it has the log of its epoch.
 	wantLog bool
 	// prunedBelow is the epoch number below which this member deleted its

@@ -10,6 +10,7 @@ func (l *Loop) tick() {
 			delete(l.requests, id)
 		}
 	}
+	l.maybeRejoin()
 	l.updateFinality()
 	if l.cfg.UpdateInterval > 0 && !l.removed && l.now.Sub(l.lastUpdate) >= l.cfg.UpdateInterval {
 		l.lastUpdate = l.now

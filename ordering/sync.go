@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 
@@ -100,9 +101,11 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 // Sync response statuses.
 const (
 	syncOK      = 1 // envelopes follow
-	syncRejoin  = 2 // no common epoch: a GroupInfo to rejoin with
-	syncRefused = 3
+	syncRejoin  = 2 // the requester's epochs lost or were pruned: a GroupInfo to rejoin with
+	syncRefused = 3 // the requester is not a member of the responder's epoch
 	syncUnknown = 4 // the requester's epochs are unknown here: ask someone else
+	syncGone    = 5 // the responder is no longer a member itself
+	syncOlder   = 6 // the requester's epochs are older than the responder's history: a GroupInfo, to use if nobody else can help
 )
 
 //	struct {
@@ -214,11 +217,11 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	req, err := decodeSyncRequest(body)
 	if err != nil || !bytes.Equal(req.groupID, l.groupID) {
 		l.reject(from, fmt.Errorf("%w: sync request", ErrMalformedRequest))
-		respond(&syncResponse{status: syncRefused})
+		respond(&syncResponse{status: syncUnknown})
 		return
 	}
 	if l.removed || l.epochs[l.tip.ID].state == nil {
-		respond(&syncResponse{status: syncRefused})
+		respond(&syncResponse{status: syncGone})
 		return
 	}
 	// Start from the newest epoch the requester holds that is on this
@@ -241,9 +244,19 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		// this member holds and saw lose, or all older than the history
 		// this member pruned (a joiner's first epoch is not such a limit).
 		// Otherwise they may be on a branch this member has not seen yet.
-		if losing || (l.prunedBelow > 0 && req.newest < l.prunedBelow) {
-			respond(l.rejoinResponse(req))
-		} else {
+		switch {
+		case losing || (l.prunedBelow > 0 && req.newest < l.prunedBelow):
+			respond(l.rejoinResponse(req, syncRejoin))
+		case !l.inTip(req.signatureKey):
+			// Not a member here: the requester counts such refusals
+			// among the members of its own epoch.
+			respond(&syncResponse{status: syncRefused})
+		case req.newest < l.graph.Root().Number:
+			// Older than all this member holds (it joined later): a
+			// GroupInfo the requester uses if no one with older history
+			// answers.
+			respond(l.rejoinResponse(req, syncOlder))
+		default:
 			respond(&syncResponse{status: syncUnknown})
 		}
 		return
@@ -343,9 +356,31 @@ func (l *Loop) removedResponse(req *syncRequest, start *Node) *syncResponse {
 	return r
 }
 
+// inTip reports whether the signature key is a member's at the tip.
+func (l *Loop) inTip(key []byte) bool {
+	_, ok := l.epochs[l.tip.ID].state.Tree().FindSignatureKey(key)
+	return ok
+}
+
+// widenSync asks the members of this member's epoch that were not asked
+// lately, when the members it heard from could not help: those that share
+// its history, or say it was removed, may be quiet ones (a removed member
+// sends no heads).
+func (l *Loop) widenSync() {
+	if l.removed {
+		return
+	}
+	for _, m := range l.tip.Members {
+		if m == l.self || l.refusedBy[m] || l.goneBy[m] {
+			continue
+		}
+		l.askSync(m)
+	}
+}
+
 // rejoinResponse gives a member that shares no retained epoch with this
 // one a GroupInfo to rejoin by external commit, if it is still a member.
-func (l *Loop) rejoinResponse(req *syncRequest) *syncResponse {
+func (l *Loop) rejoinResponse(req *syncRequest, status uint8) *syncResponse {
 	st := l.epochs[l.tip.ID].state
 	if _, ok := st.Tree().FindSignatureKey(req.signatureKey); !ok {
 		return &syncResponse{status: syncRefused}
@@ -357,7 +392,7 @@ func (l *Loop) rejoinResponse(req *syncRequest) *syncResponse {
 	if err != nil {
 		return &syncResponse{status: syncRefused}
 	}
-	return &syncResponse{status: syncRejoin, tip: l.tip.ID, groupInfo: codec.MustMarshal(wire.NewMLSMessage(gi))}
+	return &syncResponse{status: status, tip: l.tip.ID, groupInfo: codec.MustMarshal(wire.NewMLSMessage(gi))}
 }
 
 // syncResponse handles the answer to a catch-up request.
@@ -384,26 +419,86 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 			return
 		}
 		l.rejoin(r.to, resp)
-	case syncRefused:
-		if !resp.tip.IsZero() && l.graph.Get(resp.tip) != nil {
+	case syncUnknown:
+		l.widenSync()
+	case syncOlder:
+		// Catch-up from a member with older history is better than a
+		// rejoin: ask around, and rejoin if the tip does not move.
+		if l.pendingRejoin == nil {
+			l.pendingRejoin = &pendingRejoin{from: r.to, resp: resp, at: l.now, tip: l.tip.ID}
+		}
+		l.widenSync()
+	case syncRefused, syncGone:
+		if resp.status == syncRefused && !resp.tip.IsZero() && l.graph.Get(resp.tip) != nil {
 			l.refusedAsRemoved(r.to, resp)
 			return
 		}
-		// Refused as a non-member: when most members of this member's own
-		// epoch say so, it was removed on a branch it cannot see.
-		if l.refusedAt != l.tip.ID {
-			l.refusedAt, l.refusedBy = l.tip.ID, map[string]bool{}
-		}
-		l.refusedBy[r.to] = true
-		if !l.removed && 2*len(l.refusedBy) > len(l.tip.Members) {
-			if l.restartFromSpareWelcome() {
-				return
-			}
-			l.removed = true
-			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRemoved, Epoch: l.tip.Number})
-			l.changes.touch()
+		l.countRefusal(r.to, resp.status == syncGone)
+		l.widenSync()
+	}
+}
+
+// countRefusal counts a member that refused this one as a non-member
+// (refused) or is no longer a member itself (gone). When most members of
+// this member's epoch are one or the other, and at least one live member
+// refused it, its branch has no majority and it is not in the branch the
+// refusers follow: it was removed on a branch it cannot see.
+func (l *Loop) countRefusal(from string, gone bool) {
+	if l.refusedAt != l.tip.ID {
+		l.refusedAt, l.refusedBy, l.goneBy = l.tip.ID, map[string]bool{}, map[string]bool{}
+	}
+	if gone {
+		l.goneBy[from] = true
+	} else {
+		l.refusedBy[from] = true
+	}
+	if l.removed || len(l.refusedBy) == 0 {
+		return
+	}
+	out := 0
+	for _, m := range l.tip.Members {
+		if l.refusedBy[m] || l.goneBy[m] {
+			out++
 		}
 	}
+	if 2*out > len(l.tip.Members) {
+		if l.restartFromSpareWelcome() {
+			return
+		}
+		l.removed = true
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRemoved, Epoch: l.tip.Number})
+		l.changes.touch()
+	}
+}
+
+// pendingRejoin is a GroupInfo from a member whose history starts after
+// this member's epochs, kept while others are asked.
+type pendingRejoin struct {
+	from string
+	resp *syncResponse
+	at   time.Time
+	tip  EpochID
+}
+
+// maybeRejoin rejoins from a kept GroupInfo once nobody helped for a
+// SyncTimeout.
+func (l *Loop) maybeRejoin() {
+	p := l.pendingRejoin
+	if p == nil {
+		return
+	}
+	if l.tip.ID != p.tip || l.removed {
+		l.pendingRejoin = nil
+		return
+	}
+	if l.now.Sub(p.at) < l.cfg.SyncTimeout {
+		return
+	}
+	l.pendingRejoin = nil
+	if l.restartFromSpareWelcome() {
+		return
+	}
+	l.rejoin(p.from, p.resp)
 }
 
 // refusedAsRemoved handles a refusal that says this member was removed on

@@ -230,6 +230,7 @@ func (s *Sim) operation() {
 	case r < 4 || len(live) <= 2: // add
 		n := s.newNode(fmt.Sprintf("m%d", len(s.nodes)))
 		n.bundle = s.bundleFor(n)
+		s.log("%8.3fs %s: asks to add %s", s.now.Sub(s.start).Seconds(), actor.name, n.name)
 		s.handle(actor, ordering.AddMember{KeyPackage: keyPackageMessage(n.bundle)})
 		s.adds = append(s.adds, op{actor.name, n.name})
 	case r < 7: // remove
@@ -238,6 +239,7 @@ func (s *Sim) operation() {
 		if v == actor.name || s.byName[v] != nil && s.byName[v].passive {
 			return
 		}
+		s.log("%8.3fs %s: asks to remove %s", s.now.Sub(s.start).Seconds(), actor.name, v)
 		s.handle(actor, ordering.RemoveMember{Identity: v})
 		s.removes = append(s.removes, op{actor.name, v})
 	default:

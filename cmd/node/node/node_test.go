@@ -23,12 +23,19 @@ func testNode(t testing.TB, name string) *Node {
 
 func openTestNode(t testing.TB, dir string) *Node {
 	t.Helper()
+	return openTestNodeAt(t, dir, "/ip4/127.0.0.1/tcp/0")
+}
+
+// openTestNodeAt opens a node listening on the given addresses (a node
+// coming back on its usual port).
+func openTestNodeAt(t testing.TB, dir string, listen ...string) *Node {
+	t.Helper()
 	var log *slog.Logger
 	if os.Getenv("PARLEY_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	n, err := Open(context.Background(), Config{
-		Dir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: log,
+		Dir: dir, Listen: listen, Logger: log,
 		TickInterval: 50 * time.Millisecond, UpdateInterval: -1,
 	})
 	if err != nil {
@@ -111,4 +118,13 @@ func TestThreeNodesFormAGroupAndTalk(t *testing.T) {
 	}
 	t.Logf("bob sees %v", texts(t, bob, "friends"))
 	_ = api.ErrNotFound
+}
+
+// listenAddrs returns the addresses a node listens on, to reopen it there.
+func listenAddrs(n *Node) []string {
+	var out []string
+	for _, a := range n.p2p.Host().Network().ListenAddresses() {
+		out = append(out, a.String())
+	}
+	return out
 }

@@ -58,8 +58,11 @@ func (n *Node) pushWelcome(key string, pw pendingWelcome) bool {
 	if err != nil {
 		return false
 	}
-	if !n.p2p.Connected(p) && n.dial(n.ctx, p, n.p2p.Host().Peerstore().Addrs(p)) != nil {
-		return false
+	if !n.p2p.Connected(p) {
+		if err := n.dial(n.ctx, p, n.p2p.Host().Peerstore().Addrs(p)); err != nil {
+			n.log.Debug("joiner not reachable for its Welcome", "to", p.ShortString(), "err", err)
+			return false
+		}
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
 	defer cancel()
