@@ -12,7 +12,8 @@ import (
 const usage = `Usage: parley <command> [flags]
 
 Commands:
-  demo       form an MLS group of four members in this process and talk
+  demo       start three nodes on loopback, form a group, talk, resolve a fork
+  mls-demo   form an MLS group of four members in this process (no network)
   suites     check and list the MLS cipher suites this build supports
   sim        run the ordering simulator and report its figures (CSV, JSON, SVG)
 
@@ -30,6 +31,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "demo":
 		err = runDemo(ctx, args[1:], stdout)
+	case "mls-demo":
+		err = runMLSDemo(ctx, args[1:], stdout)
 	case "suites":
 		err = runSuites(ctx, args[1:], stdout)
 	case "sim":

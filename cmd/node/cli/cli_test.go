@@ -50,11 +50,34 @@ func TestHelpExitsZero(t *testing.T) {
 func TestDemoFormsAGroupInEverySuite(t *testing.T) {
 	for _, s := range []string{"1", "2", "3", "4", "5", "6", "7"} {
 		var out, errOut bytes.Buffer
-		if code := Run(context.Background(), []string{"demo", "-suite", s}, &out, &errOut); code != 0 {
+		if code := Run(context.Background(), []string{"mls-demo", "-suite", s}, &out, &errOut); code != 0 {
 			t.Fatalf("suite %s: exit %d: %s", s, code, errOut.String())
 		}
 		if !strings.Contains(out.String(), "done in") || !strings.Contains(out.String(), "learns it was removed") {
 			t.Errorf("suite %s: demo output incomplete:\n%s", s, out.String())
 		}
+	}
+}
+
+func TestDemoFormsAGroupOnLoopbackAndResolvesTheFork(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := Run(context.Background(), []string{"demo"}, &out, &errOut); code != 0 {
+		t.Fatalf("demo exited %d: %s\n%s", code, errOut.String(), out.String())
+	}
+	s := out.String()
+	for _, want := range []string{"carol is in \"demo\"", "received \"hi alice!\" from bob", "two commits on epoch", "carol's history:", "Done in"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, s)
+		}
+	}
+	// Every node ends on the same epoch authenticator.
+	var auths []string
+	for _, line := range strings.Split(s, "\n") {
+		if i := strings.Index(line, "epoch authenticator "); i >= 0 {
+			auths = append(auths, strings.Fields(line[i:])[2])
+		}
+	}
+	if len(auths) != 3 || auths[0] != auths[1] || auths[1] != auths[2] {
+		t.Errorf("the nodes end on different epochs: %v", auths)
 	}
 }

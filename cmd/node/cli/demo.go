@@ -1,253 +1,304 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
-	"github.com/parley-p2p/parley/mls/codec"
-	"github.com/parley-p2p/parley/mls/group"
-	"github.com/parley-p2p/parley/mls/suite"
-	"github.com/parley-p2p/parley/mls/wire"
+	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/cmd/node/node"
+	"github.com/parley-p2p/parley/ordering"
 )
 
-// runDemo forms a group of members in this process and has them talk:
-// creation, Welcome joins, an external join, messages, an update, a
-// removal. Every step checks that all members agree.
+// runDemo starts three nodes on loopback, each with its own data
+// directory, and walks through what Parley does: contacts, a group formed
+// by invitations, messages, two members committing at the same moment and
+// the fork resolved, every member on one epoch. It cleans up after itself.
 func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	suiteID := fs.Uint("suite", 1, "MLS cipher suite (1-7)")
+	keep := fs.Bool("keep", false, "keep the data directories (their path is printed)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: parley demo [-suite N]\n\nForms an MLS group of four members in this process and has them talk,\nshowing each epoch's authenticator as the members agree on it.\n")
+		fmt.Fprint(fs.Output(), `Usage: parley demo [-keep]
+
+Starts three Parley nodes (alice, bob, carol) on 127.0.0.1, each with its
+own data directory, forms a group through invitations, has everyone talk,
+makes two members commit at the same moment and shows the fork resolved.
+`)
+		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cs := suite.CipherSuite(*suiteID)
-	if err := cs.Check(); err != nil {
+	root, err := os.MkdirTemp("", "parley-demo-")
+	if err != nil {
 		return err
 	}
-	d := &demo{cs: cs, out: stdout, cfg: &group.Config{}, members: map[string]*group.State{}}
-	return d.run(ctx)
-}
-
-type demo struct {
-	cs      suite.CipherSuite
-	out     io.Writer
-	cfg     *group.Config
-	members map[string]*group.State
-	order   []string
-}
-
-func (d *demo) bundle(name string) (*group.KeyPackageBundle, error) {
-	signer, err := d.cs.GenerateSignatureKey(nil)
-	if err != nil {
-		return nil, err
+	if !*keep {
+		defer os.RemoveAll(root)
 	}
-	return group.NewKeyPackage(d.cs, signer, group.KeyPackageOptions{Credential: wire.NewBasicCredential([]byte(name))})
-}
-
-func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, format+"\n", args...) }
-
-// commit has name's commit processed by every other member.
-func (d *demo) commit(name string, sc *group.StagedCommit) error {
-	for _, other := range d.order {
-		if other == name {
-			continue
-		}
-		res, err := d.members[other].ProcessBytes(sc.Message)
-		if err != nil {
-			return fmt.Errorf("%s processing %s's commit: %w", other, name, err)
-		}
-		if res.Commit.SelfRemoved {
-			d.say("  %-6s learns it was removed", other)
-			delete(d.members, other)
-			continue
-		}
-		d.members[other] = res.Commit.State
+	d := &nodeDemo{out: stdout, start: time.Now()}
+	defer d.close()
+	if err := d.run(ctx, root); err != nil {
+		return err
 	}
-	if sc.State != nil {
-		d.members[name] = sc.State
+	if *keep {
+		d.say("\nThe data directories are in %s.", root)
 	}
-	var kept []string
-	for _, n := range d.order {
-		if _, ok := d.members[n]; ok {
-			kept = append(kept, n)
-		}
-	}
-	d.order = kept
-	return d.agree()
-}
-
-func (d *demo) agree() error {
-	var ref []byte
-	for _, n := range d.order {
-		ea := d.members[n].EpochAuthenticator()
-		if ref == nil {
-			ref = ea
-		} else if !bytes.Equal(ea, ref) {
-			return fmt.Errorf("members disagree on epoch %d", d.members[n].Epoch())
-		}
-	}
-	s := d.members[d.order[0]]
-	d.say("  epoch %d: %d members %v agree, epoch authenticator %s…", s.Epoch(), len(d.order), d.order, hex.EncodeToString(ref[:8]))
 	return nil
 }
 
-func (d *demo) talk(from, text string) error {
-	msg, err := d.members[from].EncryptApplication([]byte(text), nil)
-	if err != nil {
-		return err
-	}
-	for _, n := range d.order {
-		if n == from {
-			continue
-		}
-		res, err := d.members[n].ProcessBytes(msg)
-		if err != nil {
-			return fmt.Errorf("%s decrypting %s: %w", n, from, err)
-		}
-		if string(res.ApplicationData) != text {
-			return fmt.Errorf("%s read %q", n, res.ApplicationData)
-		}
-	}
-	d.say("  %s: %q (%d bytes on the wire, read by %d members)", from, text, len(msg), len(d.order)-1)
-	return nil
+type nodeDemo struct {
+	out   io.Writer
+	start time.Time
+	names []string
+	nodes map[string]*node.Node
+	mu    sync.Mutex
+	wg    sync.WaitGroup
+	stop  context.CancelFunc
 }
 
-func (d *demo) run(ctx context.Context) error {
-	start := time.Now()
-	d.say("Parley demo: MLS (RFC 9420) with %v", d.cs)
-	alice, err := d.bundle("alice")
-	if err != nil {
-		return err
-	}
-	a, err := group.Create(d.cfg, []byte("demo group"), nil, alice)
-	if err != nil {
-		return err
-	}
-	d.members["alice"], d.order = a, []string{"alice"}
-	d.say("alice creates the group")
-	if err := d.agree(); err != nil {
-		return err
-	}
+func (d *nodeDemo) say(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.out, format+"\n", args...)
+}
 
-	d.say("alice adds bob and carol with one commit; they join from the Welcome")
-	var adds []wire.Proposal
-	joiners := map[string]*group.KeyPackageBundle{}
-	for _, n := range []string{"bob", "carol"} {
-		b, err := d.bundle(n)
-		if err != nil {
-			return err
-		}
-		joiners[n] = b
-		adds = append(adds, &wire.Add{KeyPackage: *b.KeyPackage})
+func (d *nodeDemo) close() {
+	if d.stop != nil {
+		d.stop()
 	}
-	sc, err := a.Commit(group.CommitOptions{Proposals: adds, WelcomeWithTree: true})
-	if err != nil {
-		return err
+	for _, n := range d.nodes {
+		n.Close()
 	}
-	welcome := codec.MustMarshal(wire.NewMLSMessage(sc.Welcome))
-	d.members["alice"] = sc.State
-	for _, n := range []string{"bob", "carol"} {
-		var m wire.MLSMessage
-		if err := codec.Unmarshal(welcome, &m); err != nil {
-			return err
-		}
-		s, err := group.JoinWelcome(d.cfg, m.Welcome, joiners[n], group.JoinOptions{})
-		if err != nil {
-			return fmt.Errorf("%s joining: %w", n, err)
-		}
-		joiners[n].DestroyInitKey()
-		d.members[n], d.order = s, append(d.order, n)
-	}
-	if err := d.agree(); err != nil {
-		return err
-	}
-	if err := d.talk("bob", "hi all, bob here"); err != nil {
-		return err
-	}
-	if err := d.talk("carol", "carol says hello"); err != nil {
-		return err
-	}
+	d.wg.Wait()
+}
 
-	d.say("dave joins by himself with an external commit from a GroupInfo")
-	gi, err := d.members["carol"].GroupInfo(group.GroupInfoOptions{WithTree: true, WithExternalPub: true})
+// watch prints the events of one node that the demo is about.
+func (d *nodeDemo) watch(ctx context.Context, name string, n *node.Node) error {
+	evs, err := n.Subscribe(ctx, "")
 	if err != nil {
 		return err
 	}
-	dave, err := d.bundle("dave")
-	if err != nil {
-		return err
-	}
-	ext, err := group.JoinExternal(d.cfg, gi, dave.Signer, group.ExternalJoinOptions{Credential: dave.KeyPackage.LeafNode.Credential})
-	if err != nil {
-		return err
-	}
-	d.order = append(d.order, "dave")
-	d.members["dave"] = nil
-	if err := d.commitExternal("dave", ext); err != nil {
-		return err
-	}
-	if err := d.talk("dave", "dave is in"); err != nil {
-		return err
-	}
-
-	d.say("bob proposes an update of his keys; carol commits it (encrypted)")
-	msg, _, err := d.members["bob"].Propose(&wire.Update{}, true, nil)
-	if err != nil {
-		return err
-	}
-	for _, n := range d.order {
-		if n != "bob" {
-			if _, err := d.members[n].ProcessBytes(msg); err != nil {
-				return err
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for ev := range evs {
+			switch ev.Type {
+			case api.EventMessage:
+				if !ev.Message.Own {
+					d.say("    %-5s received %q from %s (epoch %d, provisional)", name, ev.Message.Text, ev.Message.Sender, ev.Message.Epoch)
+				}
+			case api.EventGroup:
+				if ev.GroupInfo != nil && !ev.GroupInfo.Pending {
+					d.say("    %-5s is in %q: epoch %d, %d member(s)", name, ev.GroupInfo.Name, ev.GroupInfo.Epoch, ev.GroupInfo.Members)
+				}
+			case api.EventNotice:
+				d.say("    %-5s %s", name, ev.Text)
+			case api.EventMembership:
+				if len(ev.Membership.Added) > 0 {
+					d.say("    %-5s sees %s join (epoch %d)", name, strings.Join(ev.Membership.Added, ", "), ev.Membership.Epoch)
+				}
 			}
 		}
-	}
-	sc, err = d.members["carol"].Commit(group.CommitOptions{IncludePending: true, Encrypt: true})
-	if err != nil {
-		return err
-	}
-	if err := d.commit("carol", sc); err != nil {
-		return err
-	}
-
-	d.say("alice removes carol")
-	carol := d.members["carol"].OwnLeaf()
-	sc, err = d.members["alice"].Commit(group.CommitOptions{Proposals: []wire.Proposal{&wire.Remove{Removed: uint32(carol)}}})
-	if err != nil {
-		return err
-	}
-	if err := d.commit("alice", sc); err != nil {
-		return err
-	}
-	if err := d.talk("alice", "carol can no longer read this"); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	d.say("done in %v", time.Since(start).Round(time.Millisecond))
+	}()
 	return nil
 }
 
-// commitExternal has an external joiner's commit processed by the members.
-func (d *demo) commitExternal(name string, sc *group.StagedCommit) error {
-	for _, other := range d.order {
-		if other == name {
-			continue
+func (d *nodeDemo) run(ctx context.Context, root string) error {
+	ctx, d.stop = context.WithCancel(ctx)
+	d.names = []string{"alice", "bob", "carol"}
+	d.nodes = map[string]*node.Node{}
+	d.say("Parley demo: three nodes on 127.0.0.1, each with its own data directory and store.\n")
+	d.say("1. Start the nodes")
+	for _, name := range d.names {
+		dir := filepath.Join(root, name)
+		if _, err := node.Init(dir, name, nil, nil); err != nil {
+			return err
 		}
-		res, err := d.members[other].ProcessBytes(sc.Message)
+		n, err := node.Open(ctx, node.Config{
+			Dir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, UpdateInterval: -1, TickInterval: 20 * time.Millisecond,
+			// Commit at once, with no preferred committer: the demo
+			// wants two members to commit at the same moment.
+			Ordering: ordering.Config{CommitDelay: time.Nanosecond, CommitBackoff: time.Nanosecond, HeadInterval: 50 * time.Millisecond},
+		})
 		if err != nil {
-			return fmt.Errorf("%s processing %s's external commit: %w", other, name, err)
+			return err
 		}
-		d.members[other] = res.Commit.State
+		d.nodes[name] = n
+		id, _ := n.Identity(ctx)
+		d.say("   %-5s peer %s, safety number %s", name, short(id.PeerID), id.Fingerprint)
 	}
-	d.members[name] = sc.State
-	return d.agree()
+	alice, bob, carol := d.nodes["alice"], d.nodes["bob"], d.nodes["carol"]
+	for _, name := range d.names {
+		if err := d.watch(ctx, name, d.nodes[name]); err != nil {
+			return err
+		}
+	}
+
+	d.say("\n2. alice adds bob and carol from the contact codes they give her")
+	for _, name := range []string{"bob", "carol"} {
+		code, err := d.nodes[name].ContactCode(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := alice.AddContact(ctx, code, ""); err != nil {
+			return err
+		}
+		d.say("   %s's code: %s… (%d characters: peer ID, addresses, a KeyPackage)", name, code[:40], len(code))
+	}
+
+	d.say("\n3. alice creates the group \"demo\" and invites them; each gets a Welcome over a direct stream")
+	if _, err := alice.CreateGroup(ctx, "demo"); err != nil {
+		return err
+	}
+	for _, name := range []string{"bob", "carol"} {
+		if err := alice.Invite(ctx, "demo", name); err != nil {
+			return err
+		}
+	}
+	if err := d.waitAgree(ctx, 3, 30*time.Second); err != nil {
+		return err
+	}
+
+	d.say("\n4. Everyone says something")
+	for _, name := range d.names {
+		text := map[string]string{"alice": "hello, both of you", "bob": "hi alice!", "carol": "hey, no server in sight"}[name]
+		d.say("   %s sends %q", name, text)
+		if _, err := d.nodes[name].Send(ctx, "demo", text); err != nil {
+			return err
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if err := d.waitMessages(ctx, 3, 20*time.Second); err != nil {
+		return err
+	}
+
+	d.say("\n5. bob and carol refresh their keys at the same moment: two commits on one epoch (a fork)")
+	before, _, _ := alice.EpochAuthenticator(ctx, "demo")
+	errc := make(chan error, 2)
+	for _, n := range []*node.Node{bob, carol} {
+		go func() { errc <- n.UpdateKeys(ctx, "demo") }()
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	if err := d.waitAgreeAfter(ctx, before, 30*time.Second); err != nil {
+		return err
+	}
+
+	d.say("\n6. Where everyone stands")
+	for _, name := range d.names {
+		epoch, auth, err := d.nodes[name].EpochAuthenticator(ctx, "demo")
+		if err != nil {
+			return err
+		}
+		st, _ := d.nodes[name].Status(ctx)
+		forks, rollbacks := 0, 0
+		for _, g := range st.Groups {
+			forks, rollbacks = g.Forks, g.Rollbacks
+		}
+		d.say("   %-5s epoch %d, epoch authenticator %s…, forks seen %d, rollbacks %d", name, epoch, hex.EncodeToString(auth)[:16], forks, rollbacks)
+	}
+	msgs, err := carol.Read(ctx, "demo", 0, 0)
+	if err != nil {
+		return err
+	}
+	d.say("   carol's history:")
+	for _, m := range msgs {
+		mark := "provisional"
+		if m.Final {
+			mark = "final"
+		}
+		d.say("     [%s] %s: %s", mark, m.Sender, m.Text)
+	}
+	d.say("\nDone in %.1fs. Try it for real: 'parley init', 'parley run', then 'parley help'.", time.Since(d.start).Seconds())
+	return nil
+}
+
+// waitAgree waits until every node is in the group with the given number
+// of members, on one epoch.
+func (d *nodeDemo) waitAgree(ctx context.Context, members int, timeout time.Duration) error {
+	return d.waitFor(ctx, timeout, "the members to agree", func() bool {
+		var first []byte
+		for i, name := range d.names {
+			gs, _ := d.nodes[name].Groups(ctx)
+			if len(gs) != 1 || gs[0].Members != members || gs[0].Pending {
+				return false
+			}
+			_, auth, err := d.nodes[name].EpochAuthenticator(ctx, "demo")
+			if err != nil {
+				return false
+			}
+			if i == 0 {
+				first = auth
+			} else if string(auth) != string(first) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitAgreeAfter waits until every node is on one epoch newer than before.
+func (d *nodeDemo) waitAgreeAfter(ctx context.Context, before uint64, timeout time.Duration) error {
+	return d.waitFor(ctx, timeout, "the fork to be resolved", func() bool {
+		var first []byte
+		for i, name := range d.names {
+			epoch, auth, err := d.nodes[name].EpochAuthenticator(ctx, "demo")
+			if err != nil || epoch <= before {
+				return false
+			}
+			if i == 0 {
+				first = auth
+			} else if string(auth) != string(first) {
+				return false
+			}
+		}
+		// Both refreshes must have landed: two epochs later at least.
+		epoch, _, _ := d.nodes["alice"].EpochAuthenticator(ctx, "demo")
+		return epoch >= before+2
+	})
+}
+
+func (d *nodeDemo) waitMessages(ctx context.Context, count int, timeout time.Duration) error {
+	return d.waitFor(ctx, timeout, "the messages", func() bool {
+		for _, name := range d.names {
+			msgs, err := d.nodes[name].Read(ctx, "demo", 0, 0)
+			if err != nil || len(msgs) < count {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (d *nodeDemo) waitFor(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo: timed out waiting for %s", what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func short(id string) string {
+	if len(id) > 16 {
+		return id[:8] + "…" + id[len(id)-6:]
+	}
+	return id
 }

@@ -350,7 +350,7 @@ func (g *groupRunner) notice(no ordering.Notice) {
 	case ordering.NoticeRollback:
 		g.n.stats.add(&g.n.stats.rollbacks, 1)
 		g.n.log.Info("rollback", "group", short, "depth", no.Depth, "to", no.Epoch)
-		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: fmt.Sprintf("switched branch at epoch %d (%d epochs rolled back)", no.Epoch, no.Depth)})
+		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: fmt.Sprintf("switched branch at epoch %d (%s rolled back)", no.Epoch, plural(no.Depth, "epoch"))})
 	case ordering.NoticeRemoved:
 		g.n.log.Info("removed from the group", "group", short, "epoch", no.Epoch)
 		g.meta.State = stateRemoved
@@ -433,3 +433,11 @@ func (g *groupRunner) saveMeta() {
 }
 
 const scopeGroup = "group"
+
+// plural formats a count with its noun.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -392,3 +392,36 @@ func (n *Node) Leave(ctx context.Context, ref string) error {
 		return nil
 	})
 }
+
+// UpdateKeys has this member refresh its leaf in the group now (it also
+// does on the UpdateInterval schedule).
+func (n *Node) UpdateKeys(ctx context.Context, ref string) error {
+	g, err := n.activeGroup(ref)
+	if err != nil {
+		return err
+	}
+	return g.do(ctx, func() error {
+		g.handle(ordering.UpdateKeys{})
+		return nil
+	})
+}
+
+// EpochAuthenticator returns the group's current epoch and its
+// epoch_authenticator (the value members compare to check they agree).
+func (n *Node) EpochAuthenticator(ctx context.Context, ref string) (uint64, []byte, error) {
+	g, err := n.activeGroup(ref)
+	if err != nil {
+		return 0, nil, err
+	}
+	var epoch uint64
+	var auth []byte
+	err = g.do(ctx, func() error {
+		st := g.loop.State()
+		if st == nil {
+			return api.ErrNotMember
+		}
+		epoch, auth = st.Epoch(), append([]byte(nil), st.EpochAuthenticator()...)
+		return nil
+	})
+	return epoch, auth, err
+}
