@@ -210,6 +210,8 @@ type Delivery struct {
 	ContentType uint16
 	Body        []byte
 	Epoch       uint64
+	// SentAt is when the sender says it sent the message.
+	SentAt time.Time
 	// Final is set when the message's epoch is already final; otherwise a
 	// later Output lists the id in Finalized.
 	Final bool

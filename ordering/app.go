@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/parley-p2p/parley/mls/codec"
 	"github.com/parley-p2p/parley/mls/group"
@@ -134,6 +135,7 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 	d.final = final
 	l.out.Deliveries = append(l.out.Deliveries, Delivery{
 		ID: m.ID, Sender: sender, ContentType: m.ContentType, Body: m.Body, Epoch: info.node.Number, Final: final,
+		SentAt: time.UnixMilli(int64(m.SentAt)).UTC(),
 	})
 	return true
 }

@@ -34,7 +34,7 @@ func (g *groupRunner) record(d ordering.Delivery) api.Message {
 	p, name, _ := ParseMemberID(d.Sender)
 	m := api.Message{
 		ID: hex.EncodeToString(d.ID[:]), Group: g.hexID, Sender: name, Epoch: d.Epoch,
-		ReceivedAt: time.Now().UTC(), Own: p == g.n.id.PeerID,
+		ReceivedAt: time.Now().UTC(), SentAt: d.SentAt, Own: p == g.n.id.PeerID,
 	}
 	if pub, err := p.ExtractPublicKey(); err == nil {
 		if raw, err := pub.Raw(); err == nil {
@@ -59,6 +59,7 @@ func (g *groupRunner) delivered(d ordering.Delivery) {
 	case contentText, contentFile:
 		m := g.record(d)
 		m.Final = d.Final
+		g.n.observeLatency(m.SentAt)
 		g.n.broadcast(api.Event{Type: api.EventMessage, Group: g.hexID, Message: &m})
 		if d.ContentType == contentFile {
 			g.fileHeader(d)

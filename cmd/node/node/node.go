@@ -74,6 +74,7 @@ type Node struct {
 	pendingSync map[uint64]chan []byte
 	nextSync    uint64
 	stats       counters
+	latency     histogram
 }
 
 // key file and store directory inside the data directory.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +129,29 @@ func listenAddrs(n *Node) []string {
 		out = append(out, a.String())
 	}
 	return out
+}
+
+func TestMetricsEndpointServesTheFigures(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := testNode(t, "alice"), testNode(t, "bob")
+	befriend(t, alice, bob)
+	if _, err := alice.CreateGroup(ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Invite(ctx, "m", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, "m").Members == 2 })
+	if _, err := alice.Send(ctx, "m", "count me"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "bob has it", func() bool { return len(texts(t, bob, "m")) == 1 })
+	rec := httptest.NewRecorder()
+	bob.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{"parley_groups 1", "parley_peers 1", "parley_delivery_latency_seconds_count 1", "# TYPE parley_messages_in_total counter"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
 }
