@@ -307,6 +307,11 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 			continue
 		}
 		l.seen[MessageHash(env.Payload)] = struct{}{}
+		if env.Kind == KindApplication {
+			// The epoch's message digest, which heads advertise for
+			// anti-entropy, covers what was logged before the restart.
+			info.noteApp(env.Payload)
+		}
 		// A snapshot may predate proposals logged after it: process them
 		// again so that commits referring to them still work (a proposal
 		// already cached is a no-op).

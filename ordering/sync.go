@@ -471,6 +471,25 @@ func (l *Loop) countRefusal(from string, gone bool) {
 	}
 }
 
+// rejoinPatience is how many SyncTimeouts a member waits for catch-up
+// from a member with older history before it rejoins from a newer
+// member's GroupInfo: such members may be away for a while (a partition),
+// and a rejoin loses the messages in between.
+const rejoinPatience = 10
+
+// carryIntents readies the intents for a history that starts over at
+// epoch number from: those done on the old canonical chain are dropped
+// (what happened there cannot be checked any more), the others count from
+// the new start.
+func (l *Loop) carryIntents(from uint64) {
+	l.settleIntents(l.tip)
+	for _, in := range l.intents {
+		in.since = from
+		in.proposedIn, in.tried = EpochID{}, EpochID{}
+	}
+	l.changes.touch()
+}
+
 // pendingRejoin is a GroupInfo from a member whose history starts after
 // this member's epochs, kept while others are asked.
 type pendingRejoin struct {
@@ -491,7 +510,7 @@ func (l *Loop) maybeRejoin() {
 		l.pendingRejoin = nil
 		return
 	}
-	if l.now.Sub(p.at) < l.cfg.SyncTimeout {
+	if l.now.Sub(p.at) < rejoinPatience*l.cfg.SyncTimeout {
 		return
 	}
 	l.pendingRejoin = nil
@@ -554,6 +573,7 @@ func (l *Loop) restartFromSpareWelcome() bool {
 	if best == nil {
 		return false
 	}
+	l.carryIntents(best.Epoch())
 	for id := range l.epochs {
 		l.dropEpoch(id)
 	}
@@ -615,6 +635,7 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 	// have missed messages from its oldest held epoch up to the GroupInfo's.
 	missedFrom, missedTo := min(l.graph.Root().Number, gi.GroupContext.Epoch), gi.GroupContext.Epoch
 	// Start a new history at the GroupInfo's epoch.
+	l.carryIntents(gi.GroupContext.Epoch)
 	for id := range l.epochs {
 		l.dropEpoch(id)
 	}
