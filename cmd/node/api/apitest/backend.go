@@ -501,7 +501,7 @@ func (b *Backend) Status(ctx context.Context) (api.Status, error) {
 	defer b.mu.Unlock()
 	st := api.Status{PeerID: b.self.PeerID, Peers: len(b.contacts)}
 	for _, g := range b.groups {
-		gs := api.GroupStatus{Group: g.Group, FinalEpoch: g.Epoch, OnlinePeers: len(g.members) - 1}
+		gs := api.GroupStatus{Group: g.Group, FinalEpoch: g.Epoch, OnlinePeers: max(len(g.members)-1, 0)}
 		for _, m := range g.messages {
 			if m.Own && !m.Final {
 				gs.Outbox++
