@@ -112,7 +112,8 @@ func (c *conn) readLoop() error {
 			return nil
 		}
 		if errors.Is(err, errLineTooLong) {
-			c.replyError(0, "", fmt.Errorf("%w: request line longer than %d bytes", ErrBadRequest, MaxRequestSize))
+			c.log.Debug("api: request line too long")
+			c.replyError(0, fmt.Errorf("%w: request line longer than %d bytes", ErrBadRequest, MaxRequestSize))
 			continue
 		}
 		if err != nil {
@@ -124,7 +125,8 @@ func (c *conn) readLoop() error {
 		}
 		req, err := decodeRequest(line)
 		if err != nil {
-			c.replyError(req.ID, "", err)
+			c.log.Debug("api: bad request", "err", err) // names no more than a field of the line
+			c.replyError(req.ID, err)
 			continue
 		}
 		if err := c.dispatch(req); err != nil {
@@ -140,10 +142,10 @@ func (c *conn) dispatch(req request) error {
 	case req.Method == MethodAuth:
 		return c.auth(req)
 	case !c.authed:
-		c.replyError(req.ID, req.Method, fmt.Errorf(`%w: send the token first: {"id":1,"method":"auth","params":{"token":"..."}}`, ErrUnauthorized))
+		c.replyError(req.ID, fmt.Errorf(`%w: send the token first: {"id":1,"method":"auth","params":{"token":"..."}}`, ErrUnauthorized))
 		return nil
 	case c.subscribed:
-		c.replyError(req.ID, req.Method, fmt.Errorf("%w: this connection is an event stream; open another connection for requests", ErrBadRequest))
+		c.replyError(req.ID, fmt.Errorf("%w: this connection is an event stream; open another connection for requests", ErrBadRequest))
 		return nil
 	case req.Method == MethodSubscribe:
 		c.subscribe(req)
@@ -151,7 +153,7 @@ func (c *conn) dispatch(req request) error {
 	}
 	h, ok := methods[req.Method]
 	if !ok {
-		c.replyError(req.ID, req.Method, fmt.Errorf("%w %q", ErrUnknownMethod, req.Method))
+		c.replyError(req.ID, fmt.Errorf("%w %q", ErrUnknownMethod, req.Method))
 		return nil
 	}
 	select {
@@ -182,7 +184,7 @@ func (c *conn) run(req request, h handler) {
 		return err
 	})
 	if err != nil {
-		c.replyError(req.ID, req.Method, err)
+		c.replyError(req.ID, err)
 		c.log.Debug("api: request failed", "method", req.Method, "code", ErrorCode(err), "duration", time.Since(start))
 		return
 	}
@@ -207,7 +209,7 @@ func (c *conn) safely(method string, f func() error) (err error) {
 func (c *conn) auth(req request) error {
 	var p authParams
 	if err := decodeParams(req.Method, req.Params, &p); err != nil {
-		c.replyError(req.ID, req.Method, err)
+		c.replyError(req.ID, err)
 		return nil
 	}
 	if c.token == "" {
@@ -216,7 +218,7 @@ func (c *conn) auth(req request) error {
 	}
 	if !tokenEqual(p.Token, c.token) {
 		c.log.Warn("api: TCP client sent a wrong token")
-		c.replyError(req.ID, req.Method, fmt.Errorf("%w: wrong token", ErrUnauthorized))
+		c.replyError(req.ID, fmt.Errorf("%w: wrong token", ErrUnauthorized))
 		return errAuthFailed
 	}
 	c.dmu.Lock()
@@ -233,7 +235,7 @@ func (c *conn) auth(req request) error {
 func (c *conn) subscribe(req request) {
 	var p subscribeParams
 	if err := decodeParams(req.Method, req.Params, &p); err != nil {
-		c.replyError(req.ID, req.Method, err)
+		c.replyError(req.ID, err)
 		return
 	}
 	var events <-chan Event
@@ -243,7 +245,7 @@ func (c *conn) subscribe(req request) {
 		return err
 	})
 	if err != nil {
-		c.replyError(req.ID, req.Method, err)
+		c.replyError(req.ID, err)
 		return
 	}
 	c.subscribed = true
@@ -276,16 +278,13 @@ func (c *conn) pump(events <-chan Event) {
 func (c *conn) replyResult(id uint64, method string, result any) {
 	raw, err := json.Marshal(result)
 	if err != nil {
-		c.replyError(id, method, fmt.Errorf("encoding the %s result: %w", method, err))
+		c.replyError(id, fmt.Errorf("encoding the %s result: %w", method, err))
 		return
 	}
 	c.write(response{ID: id, Result: raw})
 }
 
-func (c *conn) replyError(id uint64, method string, err error) {
-	if method == "" {
-		c.log.Debug("api: bad request", "err", err)
-	}
+func (c *conn) replyError(id uint64, err error) {
 	c.write(response{ID: id, Error: wireError(err)})
 }
 

@@ -80,7 +80,9 @@ func NewServer(b Backend, logger *slog.Logger) *Server {
 // ListenUnix starts serving on a unix socket at path, created with mode
 // 0600 so only this user can connect. It returns an error wrapping
 // ErrAlreadyRunning if another server answers there, and replaces a
-// stale socket file that nothing answers on. Close removes the socket.
+// stale socket file that nothing answers on; any other file there is left
+// alone and an error returned. The directory must exist. Close removes
+// the socket.
 func (s *Server) ListenUnix(path string) error {
 	ln, cleanup, err := listenUnix(path)
 	if err != nil {
