@@ -11,12 +11,35 @@ import (
 
 const usage = `Usage: parley <command> [flags]
 
-Commands:
+Getting started:
+  init       make this node's identity and data directory: parley init --name NAME
+  run        run the daemon (the network, the groups, the local API)
   demo       start three nodes on loopback, form a group, talk, resolve a fork
+
+Commands that talk to the running daemon:
+  id         show this node's identity; --code prints your contact code
+  contact    add a contact from their code: parley contact add CODE
+  contacts   list your contacts
+  group      create a group: parley group create NAME
+  groups     list your groups
+  members    list the members of a group
+  invite     add a contact to a group, or print an invite code
+  join       join a group with an invite code
+  send       send a message, or a file with --file, to a group
+  read       show a group's messages; --follow shows new ones as they come
+  chat       talk in a group in the terminal
+  remove     remove a member from a group
+  leave      ask the members of a group to remove you
+  status     show peers, and each group's epochs, forks and sync state
+
+Other commands:
   mls-demo   form an MLS group of four members in this process (no network)
   suites     check and list the MLS cipher suites this build supports
   sim        run the ordering simulator and report its figures (CSV, JSON, SVG)
 
+The daemon's commands find it through the socket in its data directory:
+--data DIR, else $PARLEY_DATA, else $XDG_DATA_HOME/parley, else
+~/.local/share/parley.
 Run 'parley <command> -h' for the flags of a command.
 `
 
@@ -28,7 +51,36 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	var err error
+	name := args[0]
 	switch args[0] {
+	case "id":
+		err = oneLine(runID(ctx, args[1:], stdout, stderr))
+	case "contact":
+		name = subcommandName(args, "add")
+		err = oneLine(runContact(ctx, args[1:], stdout, stderr))
+	case "contacts":
+		err = oneLine(runContacts(ctx, args[1:], stdout, stderr))
+	case "group":
+		name = subcommandName(args, "create")
+		err = oneLine(runGroup(ctx, args[1:], stdout, stderr))
+	case "groups":
+		err = oneLine(runGroups(ctx, args[1:], stdout, stderr))
+	case "members":
+		err = oneLine(runMembers(ctx, args[1:], stdout, stderr))
+	case "invite":
+		err = oneLine(runInvite(ctx, args[1:], stdout, stderr))
+	case "join":
+		err = oneLine(runJoin(ctx, args[1:], stdout, stderr))
+	case "send":
+		err = oneLine(runSend(ctx, args[1:], stdout, stderr))
+	case "read":
+		err = oneLine(runRead(ctx, args[1:], stdout, stderr))
+	case "remove":
+		err = oneLine(runRemove(ctx, args[1:], stdout, stderr))
+	case "leave":
+		err = oneLine(runLeave(ctx, args[1:], stdout, stderr))
+	case "status":
+		err = oneLine(runStatus(ctx, args[1:], stdout, stderr))
 	case "demo":
 		err = runDemo(ctx, args[1:], stdout)
 	case "mls-demo":
@@ -48,8 +100,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "parley %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "parley %s: %v\n", name, err)
 		return 1
 	}
 	return 0
+}
+
+// subcommandName names a command with its subcommand sub, if given,
+// for its errors ("contact add").
+func subcommandName(args []string, sub string) string {
+	if len(args) > 1 && args[1] == sub {
+		return args[0] + " " + sub
+	}
+	return args[0]
 }

@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/parley-p2p/parley/cmd/node/api"
+)
+
+const idUsage = `Usage: parley id [--code] [--json] [--data DIR]
+
+Shows this node's name, peer ID, fingerprint (the safety number to compare
+with the people you talk to) and listening addresses.
+
+  --code       print only the contact code, for someone to add you with
+               'parley contact add CODE'
+` + jsonFlag + commonFlags
+
+func runID(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("id", idUsage, true, stdout, stderr)
+	code := c.fs.Bool("code", false, "")
+	if _, err := c.parse(args, 0, 0, ""); err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	if *code {
+		cc, err := client.ContactCode(ctx)
+		if err != nil {
+			return explain(err)
+		}
+		if c.json {
+			return c.printJSON(map[string]string{"code": cc})
+		}
+		_, err = fmt.Fprintln(stdout, cc)
+		return err
+	}
+	id, err := client.Identity(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	if c.json {
+		return c.printJSON(id)
+	}
+	tw := newTable(stdout)
+	fmt.Fprintf(tw, "name\t%s\n", clean(id.Name))
+	fmt.Fprintf(tw, "peer id\t%s\n", clean(id.PeerID))
+	fmt.Fprintf(tw, "fingerprint\t%s\n", clean(id.Fingerprint))
+	label := "addresses"
+	if len(id.Addrs) == 0 {
+		fmt.Fprintf(tw, "%s\t(none: is the node offline?)\n", label)
+	}
+	for _, a := range id.Addrs {
+		fmt.Fprintf(tw, "%s\t%s\n", label, clean(a))
+		label = ""
+	}
+	return tw.Flush()
+}
+
+const contactUsage = `Usage: parley contact add CODE [--name NAME] [--json] [--data DIR]
+
+Adds a contact from the code they printed with 'parley id --code'. Compare
+the fingerprint it shows with theirs before you invite them.
+
+  --name NAME  call the contact NAME (default: the name they chose)
+` + jsonFlag + commonFlags
+
+func runContact(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("missing subcommand (usage: parley contact add CODE)")
+	}
+	switch args[0] {
+	case "add":
+		return runContactAdd(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, contactUsage)
+		return nil
+	}
+	if strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("missing subcommand (usage: parley contact add CODE)")
+	}
+	return fmt.Errorf("unknown subcommand %q (usage: parley contact add CODE)", args[0])
+}
+
+func runContactAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("contact add", contactUsage, true, stdout, stderr)
+	name := c.fs.String("name", "", "")
+	pos, err := c.parse(args, 1, 1, "CODE")
+	if err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	ct, err := client.AddContact(ctx, pos[0], *name)
+	switch {
+	case errors.Is(err, api.ErrBadCode):
+		return errors.New("that is not a valid contact code (it may be cut short or mistyped); ask for it again, they print it with 'parley id --code'")
+	case errors.Is(err, api.ErrExists) && *name != "":
+		return fmt.Errorf("you already have a contact named %q; pick another with --name", *name)
+	case errors.Is(err, api.ErrExists):
+		return errors.New("you already have a contact by that name; pick another with --name NAME ('parley contacts' lists them)")
+	case err != nil:
+		return explain(err)
+	}
+	if c.json {
+		return c.printJSON(ct)
+	}
+	fmt.Fprintf(stdout, "added %s, fingerprint %s\n", clean(ct.Name), clean(ct.Fingerprint))
+	fmt.Fprintf(stdout, "compare it with theirs, then: parley invite GROUP %s\n", quoteArg(ct.Name))
+	return nil
+}
+
+const contactsUsage = `Usage: parley contacts [--json] [--data DIR]
+
+Lists your contacts: name, whether their node is online, fingerprint.
+
+` + jsonFlag + commonFlags
+
+func runContacts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("contacts", contactsUsage, true, stdout, stderr)
+	if _, err := c.parse(args, 0, 0, ""); err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	list, err := client.Contacts(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	if c.json {
+		if list == nil {
+			list = []api.Contact{}
+		}
+		return c.printJSON(list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(stdout, "no contacts yet; add one with 'parley contact add CODE'")
+		return nil
+	}
+	tw := newTable(stdout)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tFINGERPRINT")
+	for _, ct := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", clean(ct.Name), onOff(ct.Online), clean(ct.Fingerprint))
+	}
+	return tw.Flush()
+}
+
+// quoteArg quotes s for a shell if it needs it.
+func quoteArg(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:/@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + clean(strings.ReplaceAll(s, "'", `'\''`)) + "'"
+}

@@ -1,0 +1,287 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/cmd/node/api/apitest"
+)
+
+// daemonCommands are the commands that talk to the daemon, each with
+// arguments that would make it succeed on a daemon with a group
+// "friends" and a contact "bob".
+var daemonCommands = [][]string{
+	{"id"},
+	{"id", "--code"},
+	{"contact", "add", "pc1-dave"},
+	{"contacts"},
+	{"group", "create", "chess"},
+	{"groups"},
+	{"members", "friends"},
+	{"invite", "friends", "bob"},
+	{"invite", "friends"},
+	{"join", "pi1-chess"},
+	{"send", "friends", "hi"},
+	{"read", "friends"},
+	{"remove", "friends", "bob"},
+	{"leave", "friends"},
+	{"status"},
+}
+
+func TestEveryCommandHappyPath(t *testing.T) {
+	d := startDaemon(t)
+	steps := []struct {
+		args           []string
+		stdout, stderr string
+	}{
+		{[]string{"contacts"}, `^no contacts yet; add one with 'parley contact add CODE'\n$`, ""},
+		{[]string{"groups"}, `^no groups yet; create one with`, ""},
+		{[]string{"id"}, `(?m)^name +alice\npeer id +12D3KooW\w+\nfingerprint +\d{5}( \d{5}){11}\naddresses +/ip4/127.0.0.1/tcp/4001\n +/ip4/127.0.0.1/udp/4001/quic-v1\n$`, ""},
+		{[]string{"id", "--code"}, `^pc1-alice\n$`, ""},
+		{[]string{"contact", "add", "pc1-bob"}, `^added bob, fingerprint \d{5}( \d{5}){11}\ncompare it with theirs, then: parley invite GROUP bob\n$`, ""},
+		{[]string{"contact", "add", "pc1-carol", "--name", "carol smith"}, `^added carol smith,.*\n.*parley invite GROUP 'carol smith'\n$`, ""},
+		{[]string{"contacts"}, `^NAME +STATUS +FINGERPRINT\nbob +online +\d{5}.*\ncarol smith +offline +\d{5}.*\n$`, ""},
+		{[]string{"group", "create", "friends"}, `^created group friends \(id [0-9a-f]{32}\)\n$`, ""},
+		{[]string{"groups"}, `^NAME +ID +EPOCH +MEMBERS +STATE\nfriends +[0-9a-f]{32} +0 +1 +member\n$`, ""},
+		{[]string{"invite", "friends", "bob"}, `^invited bob to friends; they join when their node is online\n$`, ""},
+		{[]string{"invite", "friends"}, `^pi1-friends\n$`, `^give this code to the person you invite; they run 'parley join CODE' and a member of friends adds them\n$`},
+		{[]string{"members", "friends"}, `^NAME +STATUS +ADDED BY +FINGERPRINT\nalice \(you\) +online +- +\d{5}.*\nbob +online +alice +\d{5}.*\n$`, ""},
+		{[]string{"join", "pi1-chess"}, `^joining chess; it shows as pending in 'parley groups' until a member adds you\n$`, ""},
+		{[]string{"groups"}, `(?m)^chess +[0-9a-f]{32} +0 +0 +pending$`, ""},
+		{[]string{"read", "friends"}, `^no messages in friends yet\n$`, ""},
+		{[]string{"send", "friends", "hello", "there"}, `^sent to friends \(id [0-9a-f]{8}\)\n$`, ""},
+		{[]string{"send", "friends", "--", "-5 degrees", "outside"}, `^sent to friends`, ""},
+		{[]string{"send", "friends", "line one\nline two"}, `^sent to friends`, ""},
+		{[]string{"read", "friends"}, `^ +1 ~ \S+( \S+)* +alice +hello there\n +2 ~ .* +alice +-5 degrees outside\n +3 ~ .* +alice +line one\n {20,}line two\n$`, ""},
+		{[]string{"read", "friends", "--after", "1", "--limit", "1"}, `^ +2 ~ .*-5 degrees outside\n$`, ""},
+		{[]string{"status"}, `^peer id +12D3KooW\w+\npeers +2\n\nGROUP +EPOCH +FINAL +MEMBERS +ONLINE +FORKS +ROLLBACKS +OUTBOX +STATE\nfriends +1 +1 +2 +1 +0 +0 +0 +ok\nchess +0 +0 +0 +0 +0 +0 +0 +pending\n$`, ""},
+		{[]string{"remove", "friends", "bob"}, `^removed bob from friends\n$`, ""},
+		{[]string{"leave", "friends"}, `^asked the members of friends to remove you; you are out once one of them commits it\n$`, ""},
+		{[]string{"groups"}, `(?m)^friends +[0-9a-f]{32} +2 +1 +removed$`, ""},
+	}
+	for i, s := range steps {
+		if i == 20 {
+			if err := d.b.Finalize("friends"); err != nil {
+				t.Fatal(err)
+			}
+			d.run("read", "friends").check(t, "read after Finalize", 0, `^ +1 ✓ .*hello there\n +2 ✓ .*\n +3 ✓ `, "")
+		}
+		d.run(s.args...).check(t, strings.Join(s.args, " "), 0, s.stdout, s.stderr)
+	}
+}
+
+func TestBadInputGetsOneActionableLine(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	if _, err := d.b.CreateGroup(ctx, "friends"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.b.AddContact(ctx, "pc1-bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.b.Invite(ctx, "friends", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.b.CreateGroup(ctx, "quiet"); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(file, []byte("notes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const noGroup = `^parley %s: no group named "nope"; 'parley groups' lists yours\n$`
+	tests := []struct {
+		args   []string
+		stderr string
+	}{
+		// Unknown group, for every command that names one.
+		{[]string{"send", "nope", "hi"}, fmt.Sprintf(noGroup, "send")},
+		{[]string{"send", "nope", "--file", file}, fmt.Sprintf(noGroup, "send")},
+		{[]string{"read", "nope"}, fmt.Sprintf(noGroup, "read")},
+		{[]string{"read", "nope", "--follow"}, fmt.Sprintf(noGroup, "read")},
+		{[]string{"members", "nope"}, fmt.Sprintf(noGroup, "members")},
+		{[]string{"invite", "nope", "bob"}, fmt.Sprintf(noGroup, "invite")},
+		{[]string{"invite", "nope"}, fmt.Sprintf(noGroup, "invite")},
+		{[]string{"remove", "nope", "bob"}, fmt.Sprintf(noGroup, "remove")},
+		{[]string{"leave", "nope"}, fmt.Sprintf(noGroup, "leave")},
+		// Unknown contact or member, in a known group.
+		{[]string{"invite", "friends", "nobody"}, `^parley invite: no contact named "nobody"; 'parley contacts' lists yours, 'parley contact add CODE' adds one\n$`},
+		{[]string{"invite", "friends", "bob"}, `^parley invite: "bob" is already in "friends"\n$`},
+		{[]string{"remove", "friends", "zed"}, `^parley remove: no member "zed" in "friends"; 'parley members friends' lists them\n$`},
+		{[]string{"remove", "friends", "alice"}, `^parley remove: to remove yourself, leave the group: invalid argument\n$`},
+		// Bad codes and names in use.
+		{[]string{"contact", "add", "garbage"}, `^parley contact add: that is not a valid contact code .*'parley id --code'\n$`},
+		{[]string{"join", "garbage"}, `^parley join: that is not a valid invite code .*'parley invite GROUP'\n$`},
+		{[]string{"contact", "add", "pc1-bob"}, `^parley contact add: you already have a contact by that name; pick another with --name NAME`},
+		{[]string{"contact", "add", "pc1-x", "--name", "bob"}, `^parley contact add: you already have a contact named "bob"; pick another with --name\n$`},
+		{[]string{"group", "create", "friends"}, `^parley group create: you already have a group named "friends"; pick another name\n$`},
+		// Missing and extra arguments.
+		{[]string{"send"}, `^parley send: missing GROUP \(usage: parley send GROUP TEXT\)\n$`},
+		{[]string{"send", "friends"}, `^parley send: missing TEXT`},
+		{[]string{"members"}, `^parley members: missing GROUP \(usage: parley members GROUP\)\n$`},
+		{[]string{"invite"}, `^parley invite: missing GROUP`},
+		{[]string{"join"}, `^parley join: missing CODE \(usage: parley join CODE\)\n$`},
+		{[]string{"remove", "friends"}, `^parley remove: missing MEMBER \(usage: parley remove GROUP MEMBER\)\n$`},
+		{[]string{"leave"}, `^parley leave: missing GROUP`},
+		{[]string{"read"}, `^parley read: missing GROUP`},
+		{[]string{"contact"}, `^parley contact: missing subcommand \(usage: parley contact add CODE\)\n$`},
+		{[]string{"contact", "add"}, `^parley contact add: missing CODE`},
+		{[]string{"contact", "remove", "bob"}, `^parley contact: unknown subcommand "remove"`},
+		{[]string{"group"}, `^parley group: missing subcommand \(usage: parley group create NAME\)\n$`},
+		{[]string{"group", "create"}, `^parley group create: missing NAME`},
+		{[]string{"groups", "extra"}, `^parley groups: unexpected argument "extra" \(usage: parley groups\)\n$`},
+		{[]string{"members", "friends", "extra"}, `^parley members: unexpected argument "extra"`},
+		// Bad flags and flag values.
+		{[]string{"read", "friends", "--limit", "x"}, `^parley read: invalid value "x" for flag -limit: parse error \(run 'parley read -h'\)\n$`},
+		{[]string{"read", "friends", "--limit", "-1"}, `^parley read: --limit -1: want 0 \(all\) or more\n$`},
+		{[]string{"read", "friends", "--after", "-1"}, `^parley read: invalid value "-1" for flag -after`},
+		{[]string{"send", "friends", "hi", "--no-wait"}, `^parley send: --no-wait goes with --file\n$`},
+		{[]string{"send", "friends", "hi", "--file", file}, `^parley send: give TEXT or --file PATH, not both\n$`},
+		{[]string{"send", "friends", "--file", filepath.Join(t.TempDir(), "gone.txt")}, `^parley send: no file .*gone.txt\n$`},
+		{[]string{"send", "friends", "--file", t.TempDir()}, `^parley send: .* is a directory; send one file at a time`},
+		{[]string{"send", "friends", "--file"}, `^parley send: flag needs an argument: -file \(run 'parley send -h'\)\n$`},
+		{[]string{"send", "friends", "\xff"}, `^parley send: TEXT is not valid UTF-8\n$`},
+	}
+	for _, tt := range tests {
+		d.run(tt.args...).check(t, strings.Join(tt.args, " "), 1, "", tt.stderr)
+	}
+}
+
+func TestStateErrorsExplainThemselves(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	d.must("join", "pi1-friends") // a second group named friends, pending
+	d.run("send", "friends", "hi").check(t, "ambiguous group", 1, "",
+		`^parley send: several groups are named "friends"; name it by its id \('parley groups' shows them\)\n$`)
+	d.run("members", "friends").check(t, "ambiguous group", 1, "", `several groups are named "friends"`)
+
+	d.must("group", "create", "solo")
+	d.must("leave", "solo")
+	d.run("send", "solo", "anyone?").check(t, "send after leave", 1, "",
+		`^parley send: you are not a member of "solo" \(yet, or any more\); 'parley groups' shows its state\n$`)
+
+	d.b.Fail = func(string) error { return fmt.Errorf("no route to bob: %w", api.ErrUnavailable) }
+	d.run("groups").check(t, "unavailable", 1, "",
+		`^parley groups: no route to bob: unavailable; the peers this needs are offline, try again when they are online \('parley status' shows peers\)\n$`)
+	d.b.Fail = func(string) error { return errors.New("disk on fire") }
+	d.run("status").check(t, "internal error", 1, "", `^parley status: the daemon failed: disk on fire\n$`)
+	d.b.Fail = func(string) error { return errors.New("line one\nline two\x1b[31m") }
+	d.run("contacts").check(t, "multi-line error", 1, "", `^parley contacts: the daemon failed: line one line two\x{FFFD}\[31m\n$`)
+}
+
+func TestDaemonNotRunning(t *testing.T) {
+	data := t.TempDir()
+	want := `^parley [a-z ]+: parley daemon is not running \(no socket at ` + regexpQuote(filepath.Join(data, socketFile)) + `\); start it with 'parley run'\n$`
+	for _, args := range daemonCommands {
+		runParley(context.Background(), withData(args, data)...).check(t, strings.Join(args, " "), 1, "", want)
+	}
+	// PARLEY_DATA is used when --data is not given.
+	t.Setenv("PARLEY_DATA", data)
+	runParley(context.Background(), "groups").check(t, "groups with PARLEY_DATA", 1, "", want)
+}
+
+func regexpQuote(s string) string {
+	return strings.NewReplacer(`.`, `\.`, `(`, `\(`, `)`, `\)`, `+`, `\+`).Replace(s)
+}
+
+func TestEveryCommandHasHelp(t *testing.T) {
+	for _, args := range append(daemonCommands, []string{"contact"}, []string{"group"}) {
+		name := args[0]
+		if name == "contact" || name == "group" {
+			args = args[:1]
+		}
+		for _, h := range []string{"-h", "--help"} {
+			r := runParley(context.Background(), slices.Concat(args, []string{h})...)
+			r.check(t, strings.Join(args, " ")+" "+h, 0, `^Usage: parley `+name+` (.|\n)*--data DIR`, "")
+		}
+	}
+	runParley(context.Background(), "help").check(t, "help", 0, `(?m)^  send +send a message`, "")
+}
+
+func TestEveryCommandRejectsAnUnknownFlag(t *testing.T) {
+	for _, args := range daemonCommands {
+		r := runParley(context.Background(), slices.Concat(args, []string{"--bogus"})...)
+		name := args[0]
+		if name == "contact" || name == "group" {
+			name += " " + args[1]
+		}
+		r.check(t, strings.Join(args, " ")+" --bogus", 1, "",
+			`^parley `+name+`: flag provided but not defined: -bogus \(run 'parley `+name+` -h'\)\n$`)
+	}
+}
+
+func TestJSONOutput(t *testing.T) {
+	d := startDaemon(t)
+	decode := func(v any, args ...string) {
+		t.Helper()
+		out := d.must(slices.Concat(args, []string{"--json"})...)
+		dec := json.NewDecoder(strings.NewReader(out))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			t.Fatalf("parley %s --json: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if dec.More() {
+			t.Errorf("parley %s --json: more than one JSON document:\n%s", strings.Join(args, " "), out)
+		}
+	}
+	var (
+		id       api.Identity
+		code     struct{ Code string }
+		contact  api.Contact
+		contacts []api.Contact
+		group    api.Group
+		groups   []api.Group
+		members  []api.Member
+		invite   struct{ Group, Code string }
+		invited  struct{ Group, Contact string }
+		sent     struct{ ID string }
+		messages []api.Message
+		status   api.Status
+	)
+	decode(&contacts, "contacts")
+	decode(&groups, "groups")
+	if contacts == nil || groups == nil {
+		t.Errorf("empty lists printed as null: %v, %v", contacts, groups)
+	}
+	decode(&id, "id")
+	decode(&code, "id", "--code")
+	decode(&contact, "contact", "add", apitest.ContactPrefix+"bob")
+	decode(&contacts, "contacts")
+	decode(&group, "group", "create", "friends")
+	decode(&groups, "groups")
+	decode(&invite, "invite", "friends")
+	decode(&invited, "invite", "friends", "bob")
+	decode(&members, "members", "friends")
+	decode(&group, "join", apitest.InvitePrefix+"chess")
+	decode(&sent, "send", "friends", "hi")
+	decode(&messages, "read", "friends")
+	decode(&status, "status")
+	switch {
+	case id.Name != "alice", code.Code != "pc1-alice", contact.Name != "bob", len(contacts) != 1,
+		!group.Pending, len(groups) != 1, invite.Code != "pi1-friends", invited.Contact != "bob",
+		len(members) != 2, sent.ID == "", len(messages) != 1 || messages[0].ID != sent.ID,
+		len(status.Groups) != 2:
+		t.Errorf("unexpected JSON values: %+v %+v %+v %+v %+v %+v %+v %+v %+v %+v %+v %+v",
+			id, code, contact, contacts, group, groups, invite, invited, members, sent, messages, status)
+	}
+}
+
+func TestSocketPathRejectsAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := socketPath(file); err == nil {
+		t.Error("socketPath accepted a regular file as the data directory")
+	}
+	r := runParley(t.Context(), "groups", "--data", file)
+	r.check(t, "groups --data FILE", 1, "", `^parley groups: data directory .*/data is not a directory\n$`)
+}

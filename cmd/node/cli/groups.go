@@ -1,0 +1,309 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/parley-p2p/parley/cmd/node/api"
+)
+
+const groupUsage = `Usage: parley group create NAME [--json] [--data DIR]
+
+Creates a group with you as its only member; add people with
+'parley invite NAME CONTACT' or give them 'parley invite NAME'.
+
+` + jsonFlag + commonFlags
+
+func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("missing subcommand (usage: parley group create NAME)")
+	}
+	switch args[0] {
+	case "create":
+		return runGroupCreate(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, groupUsage)
+		return nil
+	}
+	if strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("missing subcommand (usage: parley group create NAME)")
+	}
+	return fmt.Errorf("unknown subcommand %q (usage: parley group create NAME)", args[0])
+}
+
+func runGroupCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("group create", groupUsage, true, stdout, stderr)
+	pos, err := c.parse(args, 1, 1, "NAME")
+	if err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	g, err := client.CreateGroup(ctx, pos[0])
+	if errors.Is(err, api.ErrExists) {
+		return fmt.Errorf("you already have a group named %q; pick another name", pos[0])
+	}
+	if err != nil {
+		return explain(err)
+	}
+	if c.json {
+		return c.printJSON(g)
+	}
+	fmt.Fprintf(stdout, "created group %s (id %s)\n", clean(g.Name), g.ID)
+	return nil
+}
+
+const groupsUsage = `Usage: parley groups [--json] [--data DIR]
+
+Lists your groups: name, id, epoch, number of members, and state
+(member, pending while a join waits for its Welcome, removed).
+
+` + jsonFlag + commonFlags
+
+func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("groups", groupsUsage, true, stdout, stderr)
+	if _, err := c.parse(args, 0, 0, ""); err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	list, err := client.Groups(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	if c.json {
+		if list == nil {
+			list = []api.Group{}
+		}
+		return c.printJSON(list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(stdout, "no groups yet; create one with 'parley group create NAME' or join one with 'parley join CODE'")
+		return nil
+	}
+	tw := newTable(stdout)
+	fmt.Fprintln(tw, "NAME\tID\tEPOCH\tMEMBERS\tSTATE")
+	for _, g := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", clean(g.Name), g.ID, g.Epoch, g.Members, groupState(g))
+	}
+	return tw.Flush()
+}
+
+func groupState(g api.Group) string {
+	switch {
+	case g.Removed:
+		return "removed"
+	case g.Pending:
+		return "pending"
+	}
+	return "member"
+}
+
+const membersUsage = `Usage: parley members GROUP [--json] [--data DIR]
+
+Lists the members of GROUP (its name or id): name, online state, who added
+them, fingerprint.
+
+` + jsonFlag + commonFlags
+
+func runMembers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("members", membersUsage, true, stdout, stderr)
+	pos, err := c.parse(args, 1, 1, "GROUP")
+	if err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	list, err := client.Members(ctx, pos[0])
+	if err != nil {
+		return groupError(err, pos[0])
+	}
+	if c.json {
+		if list == nil {
+			list = []api.Member{}
+		}
+		return c.printJSON(list)
+	}
+	tw := newTable(stdout)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tADDED BY\tFINGERPRINT")
+	for _, m := range list {
+		name, online := clean(m.Name), m.Online
+		if m.Self {
+			name, online = name+" (you)", true
+		}
+		addedBy := clean(m.AddedBy)
+		if addedBy == "" {
+			addedBy = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, onOff(online), addedBy, clean(m.Fingerprint))
+	}
+	return tw.Flush()
+}
+
+const inviteUsage = `Usage: parley invite GROUP CONTACT [--json] [--data DIR]
+       parley invite GROUP [--json] [--data DIR]
+
+With CONTACT (a name from 'parley contacts', a peer ID or a fingerprint),
+adds that contact to GROUP. They need not be online: their Welcome waits
+with the members until their node comes up.
+
+Without CONTACT, prints an invite code for someone who is not a contact
+yet. They run 'parley join CODE'; their node then reaches a member, who
+adds them. The code lets nobody in by itself.
+
+` + jsonFlag + commonFlags
+
+func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("invite", inviteUsage, true, stdout, stderr)
+	pos, err := c.parse(args, 1, 2, "GROUP [CONTACT]")
+	if err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	group := pos[0]
+	if len(pos) == 1 {
+		code, err := client.InviteCode(ctx, group)
+		if err != nil {
+			return groupError(err, group)
+		}
+		if c.json {
+			return c.printJSON(map[string]string{"group": group, "code": code})
+		}
+		fmt.Fprintln(stdout, code)
+		fmt.Fprintf(stderr, "give this code to the person you invite; they run 'parley join CODE' and a member of %s adds them\n", clean(group))
+		return nil
+	}
+	contact := pos[1]
+	err = client.Invite(ctx, group, contact)
+	switch {
+	case (errors.Is(err, api.ErrNotFound) || errors.Is(err, api.ErrAmbiguous)) && !groupKnown(ctx, client, group):
+		return groupError(err, group)
+	case errors.Is(err, api.ErrNotFound):
+		return fmt.Errorf("no contact named %q; 'parley contacts' lists yours, 'parley contact add CODE' adds one", contact)
+	case errors.Is(err, api.ErrAmbiguous):
+		return fmt.Errorf("several contacts match %q; name them by fingerprint ('parley contacts' shows them)", contact)
+	case errors.Is(err, api.ErrExists):
+		return fmt.Errorf("%q is already in %q", contact, group)
+	case err != nil:
+		return groupError(err, group)
+	}
+	if c.json {
+		return c.printJSON(map[string]string{"group": group, "contact": contact})
+	}
+	fmt.Fprintf(stdout, "invited %s to %s; they join when their node is online\n", clean(contact), clean(group))
+	return nil
+}
+
+const joinUsage = `Usage: parley join CODE [--json] [--data DIR]
+
+Joins a group with an invite code from one of its members ('parley invite
+GROUP'). The group shows as pending in 'parley groups' until a member
+adds you.
+
+` + jsonFlag + commonFlags
+
+func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("join", joinUsage, true, stdout, stderr)
+	pos, err := c.parse(args, 1, 1, "CODE")
+	if err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	g, err := client.Join(ctx, pos[0])
+	switch {
+	case errors.Is(err, api.ErrBadCode):
+		return errors.New("that is not a valid invite code (it may be cut short or mistyped); ask a member for a new one, they print it with 'parley invite GROUP'")
+	case errors.Is(err, api.ErrExists):
+		return errors.New("you are already in that group ('parley groups' lists yours)")
+	case err != nil:
+		return explain(err)
+	}
+	if c.json {
+		return c.printJSON(g)
+	}
+	if g.Pending {
+		fmt.Fprintf(stdout, "joining %s; it shows as pending in 'parley groups' until a member adds you\n", clean(g.Name))
+	} else {
+		fmt.Fprintf(stdout, "joined %s\n", clean(g.Name))
+	}
+	return nil
+}
+
+const removeUsage = `Usage: parley remove GROUP MEMBER [--data DIR]
+
+Removes MEMBER (a name from 'parley members GROUP', a peer ID or a
+fingerprint) from GROUP. To remove yourself, use 'parley leave GROUP'.
+
+` + commonFlags
+
+func runRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("remove", removeUsage, false, stdout, stderr)
+	pos, err := c.parse(args, 2, 2, "GROUP MEMBER")
+	if err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	group, member := pos[0], pos[1]
+	err = client.Remove(ctx, group, member)
+	switch {
+	case (errors.Is(err, api.ErrNotFound) || errors.Is(err, api.ErrAmbiguous)) && !groupKnown(ctx, client, group):
+		return groupError(err, group)
+	case errors.Is(err, api.ErrNotFound):
+		return fmt.Errorf("no member %q in %q; 'parley members %s' lists them", member, group, quoteArg(group))
+	case errors.Is(err, api.ErrAmbiguous):
+		return fmt.Errorf("several members of %q match %q; name them by fingerprint ('parley members %s' shows them)", group, member, quoteArg(group))
+	case err != nil:
+		return groupError(err, group)
+	}
+	fmt.Fprintf(stdout, "removed %s from %s\n", clean(member), clean(group))
+	return nil
+}
+
+const leaveUsage = `Usage: parley leave GROUP [--data DIR]
+
+Asks the other members of GROUP to remove you. You are out once one of
+them commits it; until then you still receive the group's messages.
+
+` + commonFlags
+
+func runLeave(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("leave", leaveUsage, false, stdout, stderr)
+	pos, err := c.parse(args, 1, 1, "GROUP")
+	if err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	if err := client.Leave(ctx, pos[0]); err != nil {
+		return groupError(err, pos[0])
+	}
+	fmt.Fprintf(stdout, "asked the members of %s to remove you; you are out once one of them commits it\n", clean(pos[0]))
+	return nil
+}

@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/cmd/node/api/apitest"
+)
+
+func TestSendFileShowsProgressUntilSent(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	path := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(path, make([]byte, 3*apitest.FileChunk+100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := d.run("send", "friends", "--file", path)
+	r.check(t, "send --file", 0, `^sent big.bin \(3.0 MiB\) to friends \(id [0-9a-f]{8}\)\n$`,
+		`^big.bin \[-{30}\]   0% 0 B / 3.0 MiB\n(.*\n)*big.bin \[#{30}\] 100% 3.0 MiB / 3.0 MiB\n$`)
+	if n := strings.Count(r.stderr, "\n"); n != 5 {
+		t.Errorf("%d progress lines, want 5 (0, 33, 66, 99 and 100%%):\n%s", n, r.stderr)
+	}
+	waitFor(t, "the progress subscription to end", func() bool { return d.b.Subscribers() == 0 })
+
+	r = d.run("send", "friends", "--file", path, "--no-wait")
+	r.check(t, "send --file --no-wait", 0,
+		`^sending big.bin \(3.0 MiB\) to friends in the background \(id [0-9a-f]{8}\); 'parley read friends' shows it\n$`, "")
+
+	empty := filepath.Join(t.TempDir(), "empty.txt")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.run("send", "friends", "--file", empty).check(t, "an empty file", 0, `^sent empty.txt \(0 B\)`, "")
+
+	var sent struct{ ID string }
+	if err := json.Unmarshal([]byte(d.must("send", "friends", "--file", path, "--json")), &sent); err != nil || sent.ID == "" {
+		t.Errorf("send --file --json: %v %+v", err, sent)
+	}
+}
+
+func TestSendFileTakesARelativePath(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("notes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	d.must("send", "friends", "--file", "notes.txt")
+	msgs, err := d.b.Read(context.Background(), "friends", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "notes.txt"); len(msgs) != 1 || msgs[0].File == nil || msgs[0].File.Path != want {
+		t.Fatalf("the daemon got %+v, want the file at %s", msgs, want)
+	}
+	d.run("read", "friends").check(t, "read a file message", 0,
+		`^ +1 ~ .* alice +\[file notes.txt, 5 B\] `+regexp.QuoteMeta(filepath.Join(dir, "notes.txt"))+`\n$`, "")
+}
+
+// follow runs 'parley read --follow' with args until stop is called,
+// which returns its result.
+func (d *daemon) follow(args ...string) (stdout *syncBuffer, stop func() result) {
+	d.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout = &syncBuffer{}
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	before := d.b.Subscribers()
+	go func() {
+		done <- Run(ctx, withData(append([]string{"read", "--follow"}, args...), d.data), stdout, &stderr)
+	}()
+	waitFor(d.t, "the follower to subscribe", func() bool { return d.b.Subscribers() > before })
+	return stdout, func() result {
+		cancel()
+		code := <-done
+		return result{code, stdout.String(), stderr.String()}
+	}
+}
+
+func TestReadFollowShowsNewMessages(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	d.must("group", "create", "other")
+	d.must("send", "friends", "before")
+
+	out, stop := d.follow("friends")
+	waitFor(t, "the history", func() bool { return strings.Contains(out.String(), "before") })
+	if _, err := d.b.Deliver("other", "mallory", "not for this group"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.b.Deliver("friends", "bob", "hi alice\x1b[2J"); err != nil {
+		t.Fatal(err)
+	}
+	d.must("send", "friends", "hi bob")
+	waitFor(t, "the new messages", func() bool { return strings.Contains(out.String(), "hi bob") })
+	r := stop()
+	r.check(t, "read --follow", 0,
+		"^ +1 ~ .* alice +before\n +2 ~ .* bob +hi alice\uFFFD\\[2J\n +3 ~ .* alice +hi bob\n$", "")
+}
+
+func TestReadFollowJSONLines(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	d.must("send", "friends", "one")
+
+	out, stop := d.follow("friends", "--json")
+	waitFor(t, "the history", func() bool { return strings.Contains(out.String(), `"one"`) })
+	d.must("send", "friends", "two")
+	waitFor(t, "the new message", func() bool { return strings.Contains(out.String(), `"two"`) })
+	if err := d.b.Finalize("friends"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the final marks", func() bool { return strings.Count(out.String(), "\n") == 4 })
+	r := stop()
+	var got []string
+	for line := range strings.Lines(r.stdout) {
+		var m api.Message
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		got = append(got, fmt.Sprintf("%d %s %v", m.Seq, m.Text, m.Final))
+	}
+	want := []string{"1 one false", "2 two false", "1 one true", "2 two true"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("JSON lines:\n%s\nwant seq, text, final: %q", r.stdout, want)
+	}
+}
+
+func TestReadPagesThroughALongHistory(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	const n = 2*readPage + 7
+	for i := range n {
+		if _, err := d.b.Deliver("friends", "bob", fmt.Sprint("message ", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var msgs []api.Message
+	if err := json.Unmarshal([]byte(d.must("read", "friends", "--json")), &msgs); err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != n || msgs[n-1].Text != fmt.Sprint("message ", n) {
+		t.Fatalf("read %d messages, want %d", len(msgs), n)
+	}
+	out := d.must("read", "friends", "--after", fmt.Sprint(n-2))
+	if strings.Count(out, "\n") != 2 || !strings.Contains(out, fmt.Sprint("message ", n)) {
+		t.Errorf("read --after %d:\n%s", n-2, out)
+	}
+}
