@@ -110,6 +110,12 @@ func (l *Loop) head(from string, env *Envelope) {
 		l.voteEpoch[identity] = h.Epoch
 		l.reconsider()
 	}
+	if h.Epoch < l.tip.Number && l.graph.Get(h.Tip) != nil && l.onCanonical(h.Tip) {
+		// The member is behind on this chain (it may have subscribed
+		// after the commits went out): a head from this member tells
+		// it so.
+		l.headDirty = true
+	}
 	if l.graph.Get(h.Tip) == nil && h.Epoch >= l.tip.Number {
 		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeBehind, From: from, Epoch: h.Epoch})
 		l.askSync(from)
