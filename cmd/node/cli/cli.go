@@ -81,6 +81,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = oneLine(runLeave(ctx, args[1:], stdout, stderr))
 	case "status":
 		err = oneLine(runStatus(ctx, args[1:], stdout, stderr))
+	case "init":
+		err = oneLine(runInit(ctx, args[1:], stdout, stderr))
+	case "run":
+		err = oneLine(runRun(ctx, args[1:], stdout, stderr))
 	case "demo":
 		err = runDemo(ctx, args[1:], stdout)
 	case "mls-demo":

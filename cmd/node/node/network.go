@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -33,14 +34,50 @@ type counters struct {
 
 func (c *counters) add(v *atomic.Int64, d int64) { v.Add(d) }
 
+const keyListen = "listen_addrs"
+
+// startNetwork starts the host. Without configured listen addresses the
+// node listens where it did last time (the ports it was given then), so
+// that peers that know its addresses find it again after a restart; if
+// those are taken, on fresh ports.
 func (n *Node) startNetwork(ctx context.Context) error {
+	listen := n.cfg.Listen
+	remembered := false
+	if len(listen) == 0 {
+		if raw, err := n.st.Setting(ctx, scopeNode, keyListen); err == nil && len(raw) > 0 {
+			listen, remembered = strings.Split(string(raw), "\n"), true
+		} else {
+			listen = p2p.DefaultListenAddrs()
+		}
+	}
+	err := n.startHost(ctx, listen)
+	if err != nil && remembered {
+		n.log.Info("the ports of the last run are taken; listening on new ones", "err", err)
+		err = n.startHost(ctx, p2p.DefaultListenAddrs())
+	}
+	if err != nil {
+		return err
+	}
+	if len(n.cfg.Listen) == 0 {
+		var addrs []string
+		for _, a := range n.p2p.Host().Network().ListenAddresses() {
+			addrs = append(addrs, a.String())
+		}
+		b := n.st.NewBatch()
+		b.PutSetting(scopeNode, keyListen, []byte(strings.Join(addrs, "\n")))
+		if err := n.st.Write(ctx, b); err != nil {
+			n.log.Warn("remembering the listen addresses", "err", err)
+		}
+	}
+	return nil
+}
+
+func (n *Node) startHost(ctx context.Context, listen []string) error {
 	opts := []p2p.Option{
 		p2p.WithLogger(n.cfg.Logger.With("component", "p2p")),
 		p2p.WithMDNS(n.cfg.MDNS),
 		p2p.WithPeerBook(n.st),
-	}
-	if len(n.cfg.Listen) > 0 {
-		opts = append(opts, p2p.WithListenAddrs(n.cfg.Listen...))
+		p2p.WithListenAddrs(listen...),
 	}
 	if n.cfg.DHT {
 		opts = append(opts, p2p.WithDHT(p2p.DHTAuto))
@@ -68,6 +105,7 @@ func (n *Node) startNetwork(ctx context.Context) error {
 		}
 	}
 	if err := node.Start(ctx); err != nil {
+		node.Close()
 		return err
 	}
 	n.p2p = node

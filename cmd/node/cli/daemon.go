@@ -1,0 +1,252 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/cmd/node/node"
+	"github.com/parley-p2p/parley/store"
+)
+
+const passphraseFlags = `  --passphrase-file F   read the store's passphrase from file F
+  --passphrase-env V    read it from environment variable V
+                        (never from the command line, where others can see it)
+`
+
+const initUsage = `Usage: parley init --name NAME [--data DIR] [--passphrase-file F | --passphrase-env V] [--json]
+
+Makes this node's data directory: a new identity (one Ed25519 key, both
+the libp2p peer ID and the MLS signature key) and an encrypted store. With
+a passphrase the store is sealed under it (argon2id); without one, under
+a random key in DIR/key (mode 0600).
+
+  --name NAME           the display name others see
+` + commonFlags + passphraseFlags + jsonFlag
+
+const runUsage = `Usage: parley run [--data DIR] [flags]
+
+Runs the daemon: the libp2p host (TCP and QUIC), LAN discovery, one group
+loop per group, and the local API on DIR/parley.sock (mode 0600) that the
+other commands use. Stops cleanly on Ctrl-C, SIGINT or SIGTERM.
+
+  --listen ADDRS        comma-separated multiaddrs to listen on (default:
+                        the ports of the last run, else all interfaces on
+                        fresh ports)
+  --no-mdns             no LAN discovery
+  --dht                 use the Kademlia DHT to find group members on the
+                        internet (needs --bootstrap peers)
+  --bootstrap ADDRS     comma-separated /p2p/ multiaddrs to connect to
+  --api-tcp ADDR        also serve the API on this 127.0.0.1 address; the
+                        token is written to DIR/api-token (mode 0600)
+  --metrics ADDR        serve Prometheus metrics on this 127.0.0.1 address
+  --update-interval D   refresh this member's keys in every group this
+                        often (post-compromise security; default 24h, 0: never)
+  --log-level LEVEL     debug, info, warn or error (default info); logs go
+                        to stderr and never contain secrets
+` + commonFlags + passphraseFlags
+
+// passphrase reads the passphrase named by the flags (nil if none).
+func passphrase(file, env string) ([]byte, error) {
+	switch {
+	case file != "" && env != "":
+		return nil, errors.New("give --passphrase-file or --passphrase-env, not both")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("reading the passphrase: %w", err)
+		}
+		p := []byte(strings.TrimRight(string(b), "\r\n"))
+		if len(p) == 0 {
+			return nil, fmt.Errorf("the passphrase file %s is empty", file)
+		}
+		return p, nil
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok || v == "" {
+			return nil, fmt.Errorf("environment variable %s is not set", env)
+		}
+		return []byte(v), nil
+	}
+	return nil, nil
+}
+
+func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("init", initUsage, true, stdout, stderr)
+	name := c.fs.String("name", "", "")
+	pfile := c.fs.String("passphrase-file", "", "")
+	penv := c.fs.String("passphrase-env", "", "")
+	if _, err := c.parse(args, 0, 0, ""); err != nil {
+		return err
+	}
+	if *name == "" {
+		return errors.New("give the name others will see: parley init --name NAME")
+	}
+	dir, err := dataDir(c.data)
+	if err != nil {
+		return err
+	}
+	pass, err := passphrase(*pfile, *penv)
+	if err != nil {
+		return err
+	}
+	id, err := node.Init(dir, *name, pass, nil)
+	switch {
+	case errors.Is(err, node.ErrExists):
+		return fmt.Errorf("%s already holds a parley node; use another --data DIR", dir)
+	case errors.Is(err, node.ErrBadName):
+		return fmt.Errorf("%v", err)
+	case err != nil:
+		return err
+	}
+	if c.json {
+		return c.printJSON(map[string]string{"data": dir, "name": id.Name, "peer_id": id.PeerID.String(), "fingerprint": id.Fingerprint()})
+	}
+	fmt.Fprintf(stdout, "made %s for %s\npeer ID      %s\nfingerprint  %s\nnext: parley run --data %s\n", dir, id.Name, id.PeerID, id.Fingerprint(), dir)
+	return nil
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("run", runUsage, false, stdout, stderr)
+	listen := c.fs.String("listen", "", "")
+	noMDNS := c.fs.Bool("no-mdns", false, "")
+	dht := c.fs.Bool("dht", false, "")
+	bootstrap := c.fs.String("bootstrap", "", "")
+	apiTCP := c.fs.String("api-tcp", "", "")
+	metrics := c.fs.String("metrics", "", "")
+	update := c.fs.Duration("update-interval", 24*time.Hour, "")
+	level := c.fs.String("log-level", "info", "")
+	pfile := c.fs.String("passphrase-file", "", "")
+	penv := c.fs.String("passphrase-env", "", "")
+	if _, err := c.parse(args, 0, 0, ""); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	dir, err := dataDir(c.data)
+	if err != nil {
+		return err
+	}
+	pass, err := passphrase(*pfile, *penv)
+	if err != nil {
+		return err
+	}
+	cfg := node.Config{Dir: dir, Passphrase: pass, MDNS: !*noMDNS, DHT: *dht, Logger: log, UpdateInterval: *update}
+	if *update == 0 {
+		cfg.UpdateInterval = -1
+	}
+	if *listen != "" {
+		cfg.Listen = splitList(*listen)
+	}
+	for _, b := range splitList(*bootstrap) {
+		ai, err := peer.AddrInfoFromString(b)
+		if err != nil {
+			return fmt.Errorf("--bootstrap %q: %v (want /ip4/.../tcp/.../p2p/PEERID)", b, err)
+		}
+		cfg.Bootstrap = append(cfg.Bootstrap, *ai)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := node.Open(ctx, cfg)
+	if err != nil {
+		return explainOpen(err, dir)
+	}
+	defer n.Close()
+	srv := api.NewServer(n, log.With("component", "api"))
+	sock := filepath.Join(dir, socketFile)
+	if err := srv.ListenUnix(sock); err != nil {
+		if errors.Is(err, api.ErrAlreadyRunning) {
+			return fmt.Errorf("another parley daemon is running on %s", dir)
+		}
+		return err
+	}
+	defer srv.Close()
+	if *apiTCP != "" {
+		token, err := api.NewToken()
+		if err != nil {
+			return err
+		}
+		tokenFile := filepath.Join(dir, "api-token")
+		if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+			return err
+		}
+		addr, err := srv.ListenTCP(*apiTCP, token)
+		if err != nil {
+			return fmt.Errorf("--api-tcp: %v", err)
+		}
+		log.Info("local API on TCP", "addr", addr.String(), "token_file", tokenFile)
+	}
+	if *metrics != "" {
+		host, _, err := net.SplitHostPort(*metrics)
+		if err != nil || !net.ParseIP(host).IsLoopback() {
+			return fmt.Errorf("--metrics %q: want a 127.0.0.1:PORT (or [::1]:PORT) address", *metrics)
+		}
+		ln, err := net.Listen("tcp", *metrics)
+		if err != nil {
+			return fmt.Errorf("--metrics: %v", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", n.MetricsHandler())
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go hs.Serve(ln)
+		defer hs.Close()
+		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	}
+	id, _ := n.Identity(ctx)
+	log.Info("parley is running", "name", id.Name, "peer", id.PeerID, "fingerprint", id.Fingerprint, "api", sock)
+	for _, a := range id.Addrs {
+		log.Info("listening", "addr", a)
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("API shutdown", "err", err)
+	}
+	return n.Close()
+}
+
+// explainOpen turns an error opening the node into a line to act on.
+func explainOpen(err error, dir string) error {
+	switch {
+	case errors.Is(err, node.ErrNotInitialized):
+		return fmt.Errorf("%s holds no parley node; make one with 'parley init --name NAME --data %s'", dir, dir)
+	case errors.Is(err, store.ErrLocked):
+		return fmt.Errorf("another parley daemon is running on %s", dir)
+	case errors.Is(err, store.ErrWrongPassphrase):
+		return errors.New("wrong passphrase")
+	case errors.Is(err, store.ErrEncrypted), errors.Is(err, store.ErrNoKey):
+		return errors.New("the store is sealed with a passphrase: give --passphrase-file or --passphrase-env")
+	case errors.Is(err, store.ErrWrongKeyFile), errors.Is(err, store.ErrBadKeyFile):
+		return fmt.Errorf("the key file %s does not open the store", filepath.Join(dir, "key"))
+	case errors.Is(err, store.ErrCorrupt):
+		return fmt.Errorf("the store in %s is damaged: %v", dir, err)
+	}
+	return err
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
