@@ -120,6 +120,11 @@ type Leave struct{}
 // keeps it and restarts from it if its own branch turns out to lose.
 type WelcomeIn struct{ Welcome []byte }
 
+// PeerJoined tells the loop that a peer came to the group's topic: the
+// member publishes its head soon, so that a member that was away learns
+// at once whether it is behind.
+type PeerJoined struct{}
+
 // SyncRequest is a catch-up request from another member.
 type SyncRequest struct {
 	From string
@@ -145,6 +150,7 @@ func (Leave) isEvent()        {}
 func (SyncRequest) isEvent()  {}
 func (WelcomeIn) isEvent()    {}
 func (SyncResponse) isEvent() {}
+func (PeerJoined) isEvent()   {}
 
 // Output is what the Loop decided while handling one event. The caller
 // persists Persist first (atomically), then acts on the rest.

@@ -278,6 +278,8 @@ func (l *Loop) Handle(now time.Time, ev Event) *Output {
 		l.inbound(e.From, e.Data)
 	case Tick:
 		l.tick()
+	case PeerJoined:
+		l.headDirty = true
 	case SendMessage:
 		l.send(e.ContentType, e.Body)
 	case AddMember:

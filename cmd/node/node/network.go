@@ -17,12 +17,13 @@ import (
 
 // Direct-stream protocols (p2p request/response names).
 const (
-	protoSync       = "parley-sync/1"       // group id || ordering sync request
-	protoWelcome    = "parley-welcome/1"    // a Welcome pushed to a joiner
-	protoWelcomes   = "parley-welcomes/1"   // a joiner asks for Welcomes kept for it
-	protoKeyPackage = "parley-keypackage/1" // a fresh KeyPackage of this node
-	protoJoin       = "parley-join/1"       // invite token || KeyPackage
-	protoAddrs      = "parley-addrs/1"      // addresses of a group's members
+	protoSync        = "parley-sync/1"         // group id || ordering sync request
+	protoWelcome     = "parley-welcome/1"      // a Welcome pushed to a joiner
+	protoWelcomes    = "parley-welcomes/1"     // a joiner asks for Welcomes kept for it
+	protoKeyPackage  = "parley-keypackage/1"   // a fresh KeyPackage of this node
+	protoJoin        = "parley-join/1"         // invite token || KeyPackage
+	protoAddrs       = "parley-addrs/1"        // addresses of a group's members
+	protoWelcomeKeep = "parley-welcome-keep/1" // a member shares a Welcome to hand to a joiner
 )
 
 var randRead = rand.Read
@@ -92,12 +93,13 @@ func (n *Node) startHost(ctx context.Context, listen []string) error {
 		return err
 	}
 	handlers := map[string]p2p.Handler{
-		protoSync:       n.serveSync,
-		protoWelcome:    n.serveWelcome,
-		protoWelcomes:   n.serveWelcomes,
-		protoKeyPackage: n.serveKeyPackage,
-		protoJoin:       n.serveJoin,
-		protoAddrs:      n.serveAddrs,
+		protoSync:        n.serveSync,
+		protoWelcome:     n.serveWelcome,
+		protoWelcomes:    n.serveWelcomes,
+		protoKeyPackage:  n.serveKeyPackage,
+		protoJoin:        n.serveJoin,
+		protoAddrs:       n.serveAddrs,
+		protoWelcomeKeep: n.serveWelcomeKeep,
 	}
 	for name, h := range handlers {
 		if err := node.Handle(name, h); err != nil {
@@ -298,3 +300,49 @@ func (n *Node) serveAddrs(_ context.Context, from peer.ID, req []byte, w p2p.Res
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// watchPeers nudges a group's loop to publish its head when a peer comes
+// to the group's topic (a member back from a restart learns at once where
+// the group is), and refreshes the groups' online counts.
+func (n *Node) watchPeers() error {
+	evs, stop, err := n.p2p.Events(256)
+	if err != nil {
+		return err
+	}
+	n.goBackground(func() {
+		defer stop()
+		for {
+			select {
+			case <-n.ctx.Done():
+				return
+			case ev, ok := <-evs:
+				if !ok {
+					return
+				}
+				n.mu.Lock()
+				var runners []*groupRunner
+				for _, g := range n.groups {
+					if ev.Type != p2p.EventTopicPeerJoined || g.topic != nil && g.topic.Name() == ev.Topic {
+						runners = append(runners, g)
+					}
+				}
+				n.mu.Unlock()
+				for _, g := range runners {
+					if g.loop == nil {
+						continue
+					}
+					select {
+					case g.in <- func() {
+						if ev.Type == p2p.EventTopicPeerJoined {
+							g.handle(ordering.PeerJoined{})
+						}
+						g.refresh()
+					}:
+					default: // the group is busy; the next tick will do
+					}
+				}
+			}
+		}
+	})
+	return nil
+}

@@ -204,6 +204,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.goBackground(n.welcomeLoop)
 	n.goBackground(n.connectLoop)
+	if err := n.watchPeers(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/parley-p2p/parley/ordering"
 	"github.com/parley-p2p/parley/p2p"
 	"github.com/parley-p2p/parley/store"
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // A Welcome for a member this node added waits in the store (scope
@@ -38,8 +39,16 @@ func welcomeKey(identity string, welcome []byte) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// sendWelcomeSoon keeps a Welcome and tries to hand it over now.
+// sendWelcomeSoon keeps a Welcome, gives it to the group's members
+// connected now (any of them can then hand it to the joiner, who may know
+// only the member that invited it), and tries to hand it over now.
 func (n *Node) sendWelcomeSoon(identity string, gid, welcome []byte) {
+	n.keepWelcome(identity, gid, welcome)
+	go n.shareWelcome(identity, gid, welcome)
+}
+
+// keepWelcome stores a Welcome for a joiner and tries to hand it over.
+func (n *Node) keepWelcome(identity string, gid, welcome []byte) {
 	pw := pendingWelcome{Identity: identity, Group: gid, Welcome: welcome, Since: time.Now()}
 	key := welcomeKey(identity, welcome)
 	rec, _ := json.Marshal(pw)
@@ -235,4 +244,68 @@ func (n *Node) joinWelcome(ctx context.Context, data []byte) error {
 	info := g.status().Group
 	n.broadcast(apiGroupEvent(info))
 	return nil
+}
+
+// shareWelcome gives a Welcome to the group's connected members.
+func (n *Node) shareWelcome(identity string, gid, welcome []byte) {
+	g := n.runner(hex.EncodeToString(gid))
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	var members []peer.ID
+	for p := range g.members {
+		if p != n.id.PeerID {
+			members = append(members, p)
+		}
+	}
+	g.mu.Unlock()
+	var b cryptobyte.Builder
+	codec.AddOpaque(&b, gid)
+	codec.AddOpaque(&b, []byte(identity))
+	codec.AddOpaque(&b, welcome)
+	req := b.BytesOrPanic()
+	for _, p := range members {
+		if !n.p2p.Connected(p) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		if _, err := n.p2p.Request(ctx, p, protoWelcomeKeep, req); err != nil {
+			n.log.Debug("sharing a Welcome", "with", p.ShortString(), "err", err)
+		}
+		cancel()
+	}
+}
+
+// maxWelcome bounds a Welcome kept for someone else.
+const maxWelcome = 8 << 20
+
+// serveWelcomeKeep keeps a Welcome a fellow member shares, to hand it to
+// the joiner.
+func (n *Node) serveWelcomeKeep(_ context.Context, from peer.ID, req []byte, w p2p.ResponseWriter) error {
+	s := cryptobyte.String(req)
+	var gid, identity, welcome []byte
+	if !codec.ReadOpaque(&s, &gid) || !codec.ReadOpaque(&s, &identity) || !codec.ReadOpaque(&s, &welcome) || !s.Empty() ||
+		len(welcome) > maxWelcome {
+		return errors.New("malformed Welcome to keep")
+	}
+	g := n.runner(hex.EncodeToString(gid))
+	if g == nil {
+		return errors.New("unknown group")
+	}
+	g.mu.Lock()
+	_, member := g.members[from]
+	g.mu.Unlock()
+	if !member {
+		return errors.New("not a member")
+	}
+	var m wire.MLSMessage
+	if codec.Unmarshal(welcome, &m) != nil || m.Welcome == nil {
+		return errors.New("not a Welcome")
+	}
+	if _, _, err := ParseMemberID(string(identity)); err != nil {
+		return errors.New("bad joiner identity")
+	}
+	n.keepWelcome(string(identity), gid, welcome)
+	return w.Write([]byte("ok"))
 }
