@@ -303,7 +303,13 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 		tree.UpdateLeaf(l, &u.LeafNode)
 		pv.updated = append(pv.updated, l)
 		if l == s.own && cp.updateKey != nil {
-			pv.ownUpdateKey = cp.updateKey
+			// The next epoch gets its own copy of the key: this epoch's
+			// Retire and Destroy delete the keys of its cached Updates.
+			k, err := s.cs.ParseHPKEPrivateKey(cp.updateKey.Bytes())
+			if err != nil {
+				return nil, err
+			}
+			pv.ownUpdateKey = k
 		}
 	}
 	for _, r := range removes {
