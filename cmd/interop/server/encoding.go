@@ -21,12 +21,31 @@ func decodeMessage(data []byte, want wire.WireFormat, what string) (*wire.MLSMes
 	return &m, nil
 }
 
+// decodeKeyPackage decodes a KeyPackage; a signature key not encoded as
+// RFC 9420 says (for ECDSA, an uncompressed point) is refused up front
+// with an error that says so.
 func decodeKeyPackage(data []byte) (*wire.KeyPackage, error) {
 	m, err := decodeMessage(data, wire.WireFormatKeyPackage, "key_package")
 	if err != nil {
 		return nil, err
 	}
-	return m.KeyPackage, nil
+	kp := m.KeyPackage
+	if err := signatureKeyEncoding(kp.CipherSuite, kp.LeafNode.SignatureKey, "key package's"); err != nil {
+		return nil, err
+	}
+	return kp, nil
+}
+
+// signatureKeyEncoding checks that a peer's signature public key has the
+// encoding of RFC 9420 for the suite.
+func signatureKeyEncoding(cs suite.CipherSuite, key []byte, whose string) error {
+	if err := cs.Check(); err != nil {
+		return fmt.Errorf("%w: %s suite: %w", ErrBadRequest, whose, err)
+	}
+	if err := cs.ValidateSignaturePublicKey(key); err != nil {
+		return fmt.Errorf("%w: %s signature key is not a %v key as RFC 9420 encodes it (ECDSA: uncompressed point): %w", ErrBadRequest, whose, cs, err)
+	}
+	return nil
 }
 
 func decodeWelcome(data []byte) (*wire.Welcome, error) {

@@ -46,9 +46,21 @@ func TestSignatureKeysUseTheRFCEncodings(t *testing.T) {
 	}
 }
 
-// An external sender whose ECDSA key is not an uncompressed point (the
-// only encoding RFC 9420 allows) is refused with an error that says so.
-func TestExternalSendersWithCompressedECDSAKeysAreRefusedClearly(t *testing.T) {
+// compress returns the compressed SEC1 form of an uncompressed point.
+func compress(p []byte) []byte {
+	n := (len(p) - 1) / 2
+	x, y := p[1:1+n], p[1+n:]
+	return append([]byte{2 | y[n-1]&1}, x...)
+}
+
+func refusedForEncoding(err error) bool {
+	return status.Code(err) == codes.InvalidArgument && strings.Contains(err.Error(), "as RFC 9420 encodes it")
+}
+
+// A peer's ECDSA signature key that is not an uncompressed point (the
+// only encoding RFC 9420 allows), in an external sender or a KeyPackage,
+// is refused with an error that says so.
+func TestCompressedECDSAKeysFromPeersAreRefusedClearly(t *testing.T) {
 	for _, cs := range []uint32{2, 5, 7} {
 		s := New()
 		group := must(s.CreateGroup(ctx, &mlsclient.CreateGroupRequest{GroupId: []byte("g"), CipherSuite: cs, Identity: []byte("alice")})).ok(t).StateId
@@ -60,12 +72,21 @@ func TestExternalSendersWithCompressedECDSAKeysAreRefusedClearly(t *testing.T) {
 		if err := codec.Unmarshal(signer.ExternalSender, &e); err != nil {
 			t.Fatal(err)
 		}
-		n := (len(e.SignatureKey) - 1) / 2
-		x, y := e.SignatureKey[1:1+n], e.SignatureKey[1+n:]
-		e.SignatureKey = append([]byte{2 | y[n-1]&1}, x...)
+		e.SignatureKey = compress(e.SignatureKey)
 		_, err := s.AddExternalSigner(ctx, &mlsclient.AddExternalSignerRequest{StateId: group, ExternalSender: codec.MustMarshal(&e)})
-		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "as RFC 9420 encodes it") {
-			t.Errorf("suite %d: compressed key: %v, want InvalidArgument naming the encoding", cs, err)
+		if !refusedForEncoding(err) {
+			t.Errorf("suite %d: external sender with a compressed key: %v, want InvalidArgument naming the encoding", cs, err)
+		}
+
+		kp := must(s.CreateKeyPackage(ctx, &mlsclient.CreateKeyPackageRequest{CipherSuite: cs, Identity: []byte("bob")})).ok(t)
+		m, err := decodeMessage(kp.KeyPackage, wire.WireFormatKeyPackage, "key_package")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.KeyPackage.LeafNode.SignatureKey = compress(m.KeyPackage.LeafNode.SignatureKey)
+		_, err = s.AddProposal(ctx, &mlsclient.AddProposalRequest{StateId: group, KeyPackage: codec.MustMarshal(m)})
+		if !refusedForEncoding(err) {
+			t.Errorf("suite %d: key package with a compressed key: %v, want InvalidArgument naming the encoding", cs, err)
 		}
 	}
 }

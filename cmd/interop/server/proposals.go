@@ -116,8 +116,8 @@ func (s *Server) AddExternalSigner(_ context.Context, req *mlsclient.AddExternal
 			return nil, fmt.Errorf("%w: external_sender: %w", ErrBadRequest, err)
 		}
 		sender := entry.ExternalSender
-		if err := st.Suite().ValidateSignaturePublicKey(sender.SignatureKey); err != nil {
-			return nil, fmt.Errorf("%w: external sender's signature key is not a %v key as RFC 9420 encodes it: %w", ErrBadRequest, st.Suite(), err)
+		if err := signatureKeyEncoding(st.Suite(), sender.SignatureKey, "external sender's"); err != nil {
+			return nil, err
 		}
 		var senders wire.ExternalSenders
 		exts := wire.Extensions{}
