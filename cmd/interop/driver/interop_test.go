@@ -239,13 +239,13 @@ func (r *results) report(t *testing.T, name string, suites []uint32) {
 }
 
 // defaultAssignments is what runs when envAssignments is unset: pairwise
-// assignments, and under the race detector a single assignment per
-// script in suites 4 to 7, whose X448 and P-521/P-384 arithmetic the
-// detector slows by an order of magnitude (suite 5 alone would take
-// a quarter of an hour pairwise). The whole matrix is
+// assignments, and a single assignment per script with -short, or under
+// the race detector in suites 4 to 7, whose X448 and P-521/P-384
+// arithmetic the detector slows by an order of magnitude (suite 5 alone
+// would take a quarter of an hour pairwise). The whole matrix is
 // PARLEY_INTEROP_ASSIGNMENTS=all.
 func defaultAssignments(cs uint32) string {
-	if raceEnabled && cs >= 4 {
+	if testing.Short() || raceEnabled && cs >= 4 {
 		return "one"
 	}
 	return "pairwise"

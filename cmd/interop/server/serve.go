@@ -11,10 +11,14 @@ import (
 	"github.com/parley-p2p/parley/cmd/interop/mlsclient"
 )
 
+// maxMessage bounds a request: large groups' trees and Welcomes exceed
+// gRPC's default of 4 MiB.
+const maxMessage = 64 << 20
+
 // Serve runs a new Server on ln until ctx is done, then stops gracefully.
 // Failed calls are logged with their method and status.
 func Serve(ctx context.Context, ln net.Listener, logger *slog.Logger, opts ...Option) error {
-	gs := grpc.NewServer(grpc.UnaryInterceptor(logFailures(logger)))
+	gs := grpc.NewServer(grpc.UnaryInterceptor(logFailures(logger)), grpc.MaxRecvMsgSize(maxMessage))
 	mlsclient.RegisterMLSClientServer(gs, New(opts...))
 	stopped := make(chan struct{})
 	go func() {
