@@ -179,6 +179,13 @@ type results struct {
 func runJobs(t *testing.T, cfg *driver.Config, jobs []job) *results {
 	t.Helper()
 	res := &results{passed: map[cell]int{}, failed: map[cell]int{}}
+	// A run may take as long as the test may (deep_random in suite 5 takes
+	// many minutes); stop a little before, to report.
+	deadline, ok := t.Deadline()
+	if !ok {
+		deadline = time.Now().Add(24 * time.Hour)
+	}
+	deadline = deadline.Add(-time.Until(deadline) / 20)
 	ch := make(chan job)
 	var wg sync.WaitGroup
 	for range 2 * runtime.GOMAXPROCS(0) {
@@ -186,7 +193,7 @@ func runJobs(t *testing.T, cfg *driver.Config, jobs []job) *results {
 		go func() {
 			defer wg.Done()
 			for j := range ch {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+				ctx, cancel := context.WithDeadline(context.Background(), deadline)
 				err := j.run.Execute(ctx, cfg.Scripts[j.script])
 				cancel()
 				k := cell{j.run.Suite, j.run.Encrypt}
