@@ -20,6 +20,9 @@ type ResumedGroupOptions struct {
 	// GroupID of the new group (branching only).
 	GroupID []byte
 	Encrypt bool
+	// ForcePath gives the first commit an UpdatePath, which adding
+	// members alone does not need.
+	ForcePath bool
 }
 
 // ReInitGroup creates the group that replaces this one after a committed
@@ -67,6 +70,7 @@ func (s *State) resume(bundle *KeyPackageBundle, groupID []byte, exts wire.Exten
 		Proposals:          props,
 		WelcomeWithTree:    opts.WelcomeWithTree,
 		Encrypt:            opts.Encrypt,
+		ForcePath:          opts.ForcePath,
 		allowResumptionPSK: true,
 		resumed:            s,
 	})
