@@ -67,10 +67,13 @@ type groupRunner struct {
 	loop  *ordering.Loop
 	gs    *groupStore
 	topic *p2p.Topic
-	in    chan func()
-	ctx   context.Context
-	stop  context.CancelFunc
-	done  chan struct{}
+	// topicName is the group's gossip topic (fixed at creation; topic is
+	// set when the goroutine starts).
+	topicName string
+	in        chan func()
+	ctx       context.Context
+	stop      context.CancelFunc
+	done      chan struct{}
 	// members maps peer IDs to member identities (of the canonical
 	// epoch), for the From of inbound messages (guarded by mu).
 	members map[peer.ID]string
@@ -78,8 +81,14 @@ type groupRunner struct {
 	sending map[string]*fileSend
 	// receiving are the files arriving, by file id.
 	receiving map[string]*fileReceive
-	mu        sync.Mutex // guards view and members
-	view      api.GroupStatus
+	// histHandles are the history records of the write being made, seqs
+	// their positions once written, finalSeqs the positions of the
+	// messages it marked final.
+	histHandles map[ordering.MessageID]*store.Appended
+	seqs        map[ordering.MessageID]uint64
+	finalSeqs   map[ordering.MessageID]uint64
+	mu          sync.Mutex // guards view and members
+	view        api.GroupStatus
 }
 
 func (n *Node) newRunner(gid []byte, meta groupMeta, loop *ordering.Loop, gs *groupStore) *groupRunner {
@@ -88,6 +97,7 @@ func (n *Node) newRunner(gid []byte, meta groupMeta, loop *ordering.Loop, gs *gr
 		in: make(chan func(), 1024), done: make(chan struct{}), members: map[peer.ID]string{},
 		sending: map[string]*fileSend{}, receiving: map[string]*fileReceive{},
 	}
+	g.topicName = topicName(meta.TopicSecret, gid)
 	g.ctx, g.stop = context.WithCancel(n.ctx)
 	return g
 }
@@ -95,7 +105,7 @@ func (n *Node) newRunner(gid []byte, meta groupMeta, loop *ordering.Loop, gs *gr
 // start joins the group's topic and runs the group's goroutine.
 func (g *groupRunner) start() error {
 	if g.loop != nil && g.meta.State != statePending {
-		t, err := g.n.p2p.Join(topicName(g.meta.TopicSecret, g.gid), g.validate)
+		t, err := g.n.p2p.Join(g.topicName, g.validate)
 		if err != nil {
 			return err
 		}
@@ -248,7 +258,9 @@ func (g *groupRunner) applyWith(out *ordering.Output, extra func(*store.Batch)) 
 	}
 	if len(out.Finalized) > 0 {
 		for _, id := range out.Finalized {
-			g.n.broadcast(api.Event{Type: api.EventFinal, Group: g.hexID, Message: &api.Message{ID: hex.EncodeToString(id[:]), Group: g.hexID, Final: true}})
+			if seq, ok := g.finalSeqs[id]; ok {
+				g.n.broadcast(api.Event{Type: api.EventFinal, Group: g.hexID, Message: &api.Message{Seq: seq, ID: hex.EncodeToString(id[:]), Group: g.hexID, Final: true}})
+			}
 		}
 	}
 	if len(out.NewEpochs) > 0 || len(out.Notices) > 0 {
@@ -269,20 +281,19 @@ func (g *groupRunner) persist(out *ordering.Output, extra func(*store.Batch)) er
 		b := g.n.st.NewBatch()
 		after := g.gs.record(b, out.Persist, g.loop.Tip().Number)
 		hist := historyGroup(g.gid)
+		g.histHandles = map[ordering.MessageID]*store.Appended{}
+		g.finalSeqs = map[ordering.MessageID]uint64{}
 		for _, d := range out.Deliveries {
 			if skip[string(d.ID[:])] || !g.showable(d.ContentType) {
 				continue
 			}
 			rec, _ := json.Marshal(g.record(d))
-			var res []byte
-			if d.Final {
-				res = []byte("f")
-			}
-			b.AppendLog(hist, store.LogEntry{ID: d.ID[:], Envelope: rec, Result: res})
+			g.appendHistory(b, d.ID, rec, d.Final)
 		}
 		for _, id := range out.Finalized {
 			if r, err := g.n.st.LogByID(ctx, hist, id[:]); err == nil {
 				b.SetLogResult(hist, r.Seq, []byte("f"))
+				g.finalSeqs[id] = r.Seq
 			}
 		}
 		g.recordChunks(b, out, skip)
@@ -302,8 +313,22 @@ func (g *groupRunner) persist(out *ordering.Output, extra func(*store.Batch)) er
 			return err
 		}
 		after()
+		g.seqs = map[ordering.MessageID]uint64{}
+		for id, a := range g.histHandles {
+			g.seqs[id] = a.Seq()
+		}
 		return nil
 	}
+}
+
+// appendHistory records a message in the group's history (in b); its
+// position is in g.seqs once b is written.
+func (g *groupRunner) appendHistory(b *store.Batch, id ordering.MessageID, rec []byte, final bool) {
+	var res []byte
+	if final {
+		res = []byte("f")
+	}
+	g.histHandles[id] = b.AppendLog(historyGroup(g.gid), store.LogEntry{ID: id[:], Envelope: rec, Result: res})
 }
 
 func (g *groupRunner) publish(env []byte) error {

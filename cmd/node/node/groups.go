@@ -88,7 +88,7 @@ func (n *Node) activeGroup(ref string) (*groupRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	if g.loop == nil || g.meta.State == statePending {
+	if g.loop == nil {
 		return nil, fmt.Errorf("%w: still waiting to be let into %q", api.ErrNotMember, g.meta.Name)
 	}
 	if g.status().Removed {
@@ -106,7 +106,7 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (api.Group, error) 
 	defer n.joinMu.Unlock()
 	n.mu.Lock()
 	for _, g := range n.groups {
-		if g.meta.Name == name && g.meta.State != stateRemoved {
+		if g.meta.Name == name && !g.status().Removed {
 			n.mu.Unlock()
 			return api.Group{}, fmt.Errorf("%w: you have a group named %q", api.ErrExists, name)
 		}
@@ -143,7 +143,7 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (api.Group, error) 
 	if err := g.start(); err != nil {
 		return api.Group{}, err
 	}
-	g.apply(&ordering.Output{Publish: out.Publish})
+	_ = g.do(ctx, func() error { g.apply(&ordering.Output{Publish: out.Publish}); return nil })
 	n.log.Info("group created", "group", hexID[:8], "name", name)
 	info := g.status().Group
 	n.broadcast(apiGroupEvent(info))
@@ -269,7 +269,7 @@ func (n *Node) Join(ctx context.Context, code string) (api.Group, error) {
 		return api.Group{}, err
 	}
 	hexID := hex.EncodeToString(c.GroupID)
-	if g := n.runner(hexID); g != nil && g.meta.State == stateActive && !g.status().Removed {
+	if g := n.runner(hexID); g != nil && g.loop != nil && !g.status().Removed {
 		return g.status().Group, fmt.Errorf("%w: you are in %q already", api.ErrExists, g.meta.Name)
 	}
 	n.p2p.Host().Peerstore().AddAddrs(c.PeerID, c.Addrs, peerstoreTTL)

@@ -59,6 +59,7 @@ func (g *groupRunner) delivered(d ordering.Delivery) {
 	case contentText, contentFile:
 		m := g.record(d)
 		m.Final = d.Final
+		m.Seq = g.seqs[d.ID]
 		g.n.observeLatency(m.SentAt)
 		g.n.broadcast(api.Event{Type: api.EventMessage, Group: g.hexID, Message: &m})
 		if d.ContentType == contentFile {
@@ -101,20 +102,24 @@ func (g *groupRunner) send(ct uint16, body []byte, extra func(*store.Batch)) (st
 	}
 	id := out.Sent
 	var rec []byte
+	var m api.Message
 	if g.showable(ct) {
-		m := g.record(ordering.Delivery{ID: id, Sender: g.loop.Self(), ContentType: ct, Body: body, Epoch: g.loop.Tip().Number})
+		m = g.record(ordering.Delivery{ID: id, Sender: g.loop.Self(), ContentType: ct, Body: body, Epoch: g.loop.Tip().Number})
 		m.SentAt = time.Now().UTC()
 		rec, _ = json.Marshal(m)
-		g.n.broadcast(api.Event{Type: api.EventMessage, Group: g.hexID, Message: &m})
 	}
 	g.applyWith(out, func(b *store.Batch) {
 		if rec != nil {
-			b.AppendLog(historyGroup(g.gid), store.LogEntry{ID: id[:], Envelope: rec})
+			g.appendHistory(b, id, rec, false)
 		}
 		if extra != nil {
 			extra(b)
 		}
 	})
+	if rec != nil {
+		m.Seq = g.seqs[id]
+		g.n.broadcast(api.Event{Type: api.EventMessage, Group: g.hexID, Message: &m})
+	}
 	return hex.EncodeToString(id[:]), nil
 }
 

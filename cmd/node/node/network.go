@@ -322,7 +322,7 @@ func (n *Node) watchPeers() error {
 				n.mu.Lock()
 				var runners []*groupRunner
 				for _, g := range n.groups {
-					if ev.Type != p2p.EventTopicPeerJoined || g.topic != nil && g.topic.Name() == ev.Topic {
+					if ev.Type != p2p.EventTopicPeerJoined || g.topicName == ev.Topic {
 						runners = append(runners, g)
 					}
 				}

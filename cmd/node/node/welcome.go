@@ -202,7 +202,7 @@ func (n *Node) joinWelcome(ctx context.Context, data []byte) error {
 	}
 	gid := loop.GroupID()
 	hexID := hex.EncodeToString(gid)
-	if g := n.runner(hexID); g != nil && g.meta.State == stateActive {
+	if g := n.runner(hexID); g != nil && g.loop != nil && !g.status().Removed {
 		_ = g.do(ctx, func() error {
 			g.handle(ordering.WelcomeIn{Welcome: data})
 			return nil
@@ -239,7 +239,7 @@ func (n *Node) joinWelcome(ctx context.Context, data []byte) error {
 	if err := g.start(); err != nil {
 		return err
 	}
-	g.apply(&ordering.Output{Publish: out.Publish, Requests: out.Requests})
+	_ = g.do(ctx, func() error { g.apply(&ordering.Output{Publish: out.Publish, Requests: out.Requests}); return nil })
 	n.log.Info("joined a group", "group", hexID[:8], "name", meta.Name, "epoch", loop.Tip().Number)
 	info := g.status().Group
 	n.broadcast(apiGroupEvent(info))
