@@ -15,20 +15,28 @@ import (
 	"github.com/parley-p2p/parley/cmd/node/api"
 )
 
-const chatUsage = `Usage: parley chat GROUP [--data DIR]
+const chatUsage = `Usage: parley chat GROUP [--plain] [--data DIR]
 
-Talks in GROUP (its name or id), line by line: prints its messages, then
-each new one as it arrives (again, marked '✓', when it becomes final),
-and sends each line it reads, until the end of the input. The mark is
-'~' for a provisional message and '✓' for a final one.
+Opens GROUP (its name or id) in a full-screen chat: its messages, new
+ones as they arrive, each with a delivery mark ('~' provisional, '✓'
+final, '…' being sent, '✗' not sent); the members and who is online; the
+group's epoch, and notices (forks, rollbacks, removal) as they come.
 
-A line that starts with '/' is a command:
+Type a message and press Enter to send it. A line that starts with '/'
+is a command:
   /file PATH   send the file at PATH
   /members     list the members with their fingerprints
-  /help        list the commands
-  /quit        leave the chat
+  /help        list the commands and keys
+  /quit        leave the chat (also Ctrl-C or Esc)
 Start a message with '//' to send a text that starts with '/'.
+PgUp and PgDn scroll the messages.
 
+When the input or the output is not a terminal, or with --plain, it
+works line by line: it prints the history, then each new message as it
+arrives (again, marked '✓', when it becomes final), and sends each line
+it reads, until the end of the input.
+
+  --plain      line mode, even on a terminal
 ` + commonFlags
 
 func runChat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -38,6 +46,7 @@ func runChat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // chat is runChat with its input given, for the tests.
 func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newCommand("chat", chatUsage, false, stdout, stderr)
+	plain := c.fs.Bool("plain", false, "")
 	pos, err := c.parse(args, 1, 1, "GROUP")
 	if err != nil {
 		return err
@@ -52,7 +61,16 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return err
 	}
 	defer s.close()
-	return runPlainChat(ctx, s, stdin, stdout, stderr)
+	if *plain || !isTerminal(stdout) || !readerIsTerminal(stdin) {
+		return runPlainChat(ctx, s, stdin, stdout, stderr)
+	}
+	return runTUI(ctx, s, stdin, stdout)
+}
+
+// readerIsTerminal tells whether r is a character device.
+func readerIsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && isTerminal(f)
 }
 
 // chatSession is a group opened for chatting: the daemon, the group, its
@@ -137,7 +155,8 @@ var chatHelpText = []string{
 	"/file PATH   send the file at PATH",
 	"/members     list the members with their fingerprints",
 	"/help        this list",
-	"/quit        leave the chat",
+	"/quit        leave the chat (also Ctrl-C or Esc)",
+	"PgUp, PgDn   scroll the messages",
 }
 
 // parseChatLine tells what a line typed in the chat asks for.

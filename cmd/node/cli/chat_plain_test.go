@@ -143,7 +143,7 @@ func TestChatPlainCommands(t *testing.T) {
 	}
 	t.Chdir(dir)
 
-	c := d.startChat("friends")
+	c := d.startChat("friends", "--plain")
 	c.say("/members")
 	c.waitOut("/members", `^-- alice \(you\), online, fingerprint \d{5}( \d{5}){11}\n-- bob, online, added by alice, fingerprint `)
 	c.say("/help")

@@ -28,7 +28,7 @@ func TestChatErrorsBeforeItStarts(t *testing.T) {
 		{[]string{"chat", "nowhere"}, 1, "", `^parley chat: no group named "nowhere"; 'parley groups' lists yours\n$`},
 		{[]string{"chat", "chess"}, 1, "", `^parley chat: you are not in "chess" yet: a member lets you in`},
 		{[]string{"chat", "--bogus", "friends"}, 1, "", `^parley chat: flag provided but not defined: -bogus \(run 'parley chat -h'\)\n$`},
-		{[]string{"chat", "--help"}, 0, `^Usage: parley chat GROUP \[--data DIR\]\n`, ""},
+		{[]string{"chat", "--help"}, 0, `^Usage: parley chat GROUP \[--plain\] \[--data DIR\]\n(.*\n)*  --plain `, ""},
 	}
 	for _, tt := range tests {
 		d.run(tt.args...).check(t, strings.Join(tt.args, " "), tt.code, tt.stdout, tt.stderr)
