@@ -75,6 +75,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = oneLine(runSend(ctx, args[1:], stdout, stderr))
 	case "read":
 		err = oneLine(runRead(ctx, args[1:], stdout, stderr))
+	case "chat":
+		err = oneLine(runChat(ctx, args[1:], stdout, stderr))
 	case "remove":
 		err = oneLine(runRemove(ctx, args[1:], stdout, stderr))
 	case "leave":
