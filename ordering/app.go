@@ -29,11 +29,15 @@ func (l *Loop) send(contentType uint16, body []byte) {
 	l.out.Sent = m.ID
 	l.stats.AppSent++
 	l.transmit(o)
-	// The sender's own message is delivered to itself at once.
-	if l.delivered[m.ID] == nil {
-		l.delivered[m.ID] = &deliveredMsg{epochs: []EpochID{o.epoch}}
+	// The sender's own message is delivered to itself at once, final if
+	// its epoch already is.
+	d := l.delivered[m.ID]
+	if d == nil {
+		d = &deliveredMsg{epochs: []EpochID{o.epoch}}
+		l.delivered[m.ID] = d
 	}
 	l.changes.Delivered = append(l.changes.Delivered, m.ID)
+	l.checkMessageFinal(m.ID, d)
 }
 
 // transmit encrypts an outbox message in the canonical epoch and

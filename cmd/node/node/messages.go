@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -108,9 +109,11 @@ func (g *groupRunner) send(ct uint16, body []byte, extra func(*store.Batch)) (st
 		m.SentAt = time.Now().UTC()
 		rec, _ = json.Marshal(m)
 	}
+	final := slices.Contains(out.Finalized, id) // its epoch was final already
+	m.Final = final
 	g.applyWith(out, func(b *store.Batch) {
 		if rec != nil {
-			g.appendHistory(b, id, rec, false)
+			g.appendHistory(b, id, rec, final)
 		}
 		if extra != nil {
 			extra(b)
