@@ -123,6 +123,9 @@ func ParseMemberID(s string) (peer.ID, string, error) {
 // one of the member's own signature key, so that nobody can present
 // another node's peer ID, and the name a valid display name.
 func ValidateCredential(cred *wire.Credential, signatureKey []byte) error {
+	if cred == nil {
+		return errors.New("node: no credential")
+	}
 	if cred.Type != wire.CredentialBasic {
 		return fmt.Errorf("node: credential type %d (Parley uses basic credentials)", cred.Type)
 	}
