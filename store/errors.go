@@ -34,6 +34,12 @@ var (
 	// ErrWrongKeyFile reports that the key file does not unlock the data key
 	// (or that the store is protected by a passphrase instead).
 	ErrWrongKeyFile = errors.New("store: wrong key file")
+	// ErrNeedsPassphrase reports a store protected by a passphrase opened
+	// with a key file; it comes wrapped together with ErrWrongKeyFile.
+	ErrNeedsPassphrase = errors.New("store: the store is protected by a passphrase")
+	// ErrNeedsKeyFile reports a store protected by a key file opened with a
+	// passphrase; it comes wrapped together with ErrWrongPassphrase.
+	ErrNeedsKeyFile = errors.New("store: the store is protected by a key file")
 	// ErrBadKeyFile reports a key file of the wrong size or one that others
 	// may read.
 	ErrBadKeyFile = errors.New("store: unusable key file")

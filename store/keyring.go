@@ -188,9 +188,9 @@ func (h *header) unlock(c *config) ([]byte, error) {
 	case h.mode == modePlain:
 		return nil, nil
 	case h.mode == modeKeyFile && c.keyFile == "":
-		return nil, fmt.Errorf("%w: the store is protected by a key file", ErrWrongPassphrase)
+		return nil, fmt.Errorf("%w (%w)", ErrWrongPassphrase, ErrNeedsKeyFile)
 	case h.mode == modePassphrase && c.keyFile != "":
-		return nil, fmt.Errorf("%w: the store is protected by a passphrase", ErrWrongKeyFile)
+		return nil, fmt.Errorf("%w (%w)", ErrWrongKeyFile, ErrNeedsPassphrase)
 	}
 	kek, err := h.kek(c, false)
 	if err != nil {

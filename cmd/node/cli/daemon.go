@@ -229,9 +229,11 @@ func explainOpen(err error, dir string) error {
 		return fmt.Errorf("%s holds no parley node; make one with 'parley init --name NAME --data %s'", dir, dir)
 	case errors.Is(err, store.ErrLocked):
 		return fmt.Errorf("another parley daemon is running on %s", dir)
+	case errors.Is(err, store.ErrNeedsKeyFile):
+		return fmt.Errorf("the store is sealed with the key file %s, not a passphrase: drop --passphrase-file and --passphrase-env", filepath.Join(dir, "key"))
 	case errors.Is(err, store.ErrWrongPassphrase):
 		return errors.New("wrong passphrase")
-	case errors.Is(err, store.ErrEncrypted), errors.Is(err, store.ErrNoKey):
+	case errors.Is(err, store.ErrEncrypted), errors.Is(err, store.ErrNoKey), errors.Is(err, store.ErrNeedsPassphrase):
 		return errors.New("the store is sealed with a passphrase: give --passphrase-file or --passphrase-env")
 	case errors.Is(err, store.ErrWrongKeyFile), errors.Is(err, store.ErrBadKeyFile):
 		return fmt.Errorf("the key file %s does not open the store", filepath.Join(dir, "key"))

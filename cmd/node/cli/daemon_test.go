@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runDaemon starts 'parley run' in this process and returns a function
+// that stops it and returns its exit status and stderr.
+func runDaemon(t *testing.T, args ...string) func() (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, append([]string{"run", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "error"}, args...), &bytes.Buffer{}, &stderr)
+	}()
+	return func() (int, string) {
+		cancel()
+		select {
+		case code := <-done:
+			return code, stderr.String()
+		case <-time.After(30 * time.Second):
+			t.Fatal("the daemon did not stop")
+			return 0, ""
+		}
+	}
+}
+
+func waitSocket(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var out bytes.Buffer
+		if Run(context.Background(), []string{"status", "--data", dir}, &out, &out) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not come up: %s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestInitAndRunWithTheirBadInput(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "node")
+	t.Setenv("TEST_PARLEY_PASS", "correct horse battery staple")
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := Run(context.Background(), args, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	if code, _, stderr := run("init", "--data", dir); code != 1 || !strings.Contains(stderr, "--name") {
+		t.Errorf("init without a name: exit %d, %q", code, stderr)
+	}
+	if code, out, stderr := run("init", "--name", "alice", "--data", dir, "--passphrase-env", "TEST_PARLEY_PASS"); code != 0 || !strings.Contains(out, "fingerprint") {
+		t.Fatalf("init: exit %d, %q %q", code, out, stderr)
+	}
+	if code, _, stderr := run("init", "--name", "alice", "--data", dir); code != 1 || !strings.Contains(stderr, "already holds a parley node") {
+		t.Errorf("init twice: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := run("status", "--data", dir); code != 1 || !strings.Contains(stderr, "not running") {
+		t.Errorf("status with no daemon: exit %d, %q", code, stderr)
+	}
+	// Wrong and missing passphrase: one line, exit 1.
+	t.Setenv("TEST_PARLEY_WRONG", "tr0ub4dor&3")
+	stop := runDaemon(t, "--data", dir, "--passphrase-env", "TEST_PARLEY_WRONG")
+	if code, stderr := stop(); code != 1 || !strings.Contains(stderr, "wrong passphrase") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("wrong passphrase: exit %d, %q", code, stderr)
+	}
+	stop = runDaemon(t, "--data", dir)
+	if code, stderr := stop(); code != 1 || !strings.Contains(stderr, "passphrase") {
+		t.Errorf("no passphrase: exit %d, %q", code, stderr)
+	}
+	// The right one; then a second daemon on the same directory.
+	stop = runDaemon(t, "--data", dir, "--passphrase-env", "TEST_PARLEY_PASS")
+	waitSocket(t, dir)
+	second := runDaemon(t, "--data", dir, "--passphrase-env", "TEST_PARLEY_PASS")
+	if code, stderr := second(); code != 1 || !strings.Contains(stderr, "another parley daemon is running") {
+		t.Errorf("second daemon: exit %d, %q", code, stderr)
+	}
+	if code, out, stderr := run("group", "create", "friends", "--data", dir); code != 0 {
+		t.Errorf("group create: exit %d, %q %q", code, out, stderr)
+	}
+	if code, _, stderr := run("send", "nosuchgroup", "hi", "--data", dir); code != 1 || !strings.Contains(stderr, "no group named") {
+		t.Errorf("unknown group: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := run("join", "parley-invite:bogus", "--data", dir); code != 1 || stderr == "" {
+		t.Errorf("bad invite code: exit %d, %q", code, stderr)
+	}
+	if code, stderr := stop(); code != 0 {
+		t.Errorf("daemon stopped with exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "parley.sock")); !os.IsNotExist(err) {
+		t.Errorf("the socket is still there after a clean stop (%v)", err)
+	}
+	// A node sealed with a key file, run with a passphrase.
+	keyed := filepath.Join(t.TempDir(), "keyed")
+	if code, out, stderr := run("init", "--name", "bob", "--data", keyed); code != 0 {
+		t.Fatalf("init with a key file: exit %d, %q %q", code, out, stderr)
+	}
+	stop = runDaemon(t, "--data", keyed, "--passphrase-env", "TEST_PARLEY_PASS")
+	if code, stderr := stop(); code != 1 || !strings.Contains(stderr, "key file") {
+		t.Errorf("passphrase for a key-file store: exit %d, %q", code, stderr)
+	}
+	// A data directory with no node.
+	if code, _, stderr := run("run", "--data", t.TempDir()); code != 1 || !strings.Contains(stderr, "parley init") {
+		t.Errorf("run on an empty directory: exit %d, %q", code, stderr)
+	}
+}
