@@ -39,6 +39,10 @@ type Config struct {
 	// (an Update) this long after its last refresh (post-compromise
 	// security).
 	UpdateInterval time.Duration
+	// UpdateAfter, when not zero, also makes the member refresh its leaf
+	// once it has sent this many application messages since its last
+	// refresh: a busy member's keys do not protect weeks of traffic.
+	UpdateAfter int
 	// MaxBuffered bounds the messages kept for epochs not yet known.
 	// Default 1024.
 	MaxBuffered int

@@ -28,6 +28,7 @@ func (l *Loop) send(contentType uint16, body []byte) {
 	l.outbox[m.ID] = o
 	l.out.Sent = m.ID
 	l.stats.AppSent++
+	l.sentSince++
 	l.transmit(o)
 	// The sender's own message is delivered to itself at once, final if
 	// its epoch already is.

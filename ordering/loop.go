@@ -87,6 +87,7 @@ type Loop struct {
 	behindAsk map[string]time.Time // last sync request per peer
 
 	lastUpdate time.Time
+	sentSince  uint32 // application messages sent since lastUpdate
 	removed    bool
 	// bundle is the KeyPackage a joiner joined with, kept (with spare
 	// Welcomes for it) until its join epoch is final.

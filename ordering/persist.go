@@ -63,7 +63,9 @@ type Saved struct {
 	Delivered []MessageID
 }
 
-const metaVersion = 1
+// metaVersion 2 added the count of messages sent since the last refresh;
+// a version 1 state restores with that count at zero.
+const metaVersion = 2
 
 // restoreSkip is how far a restored member's sending ratchets jump: more
 // than the messages it may send between snapshots (a snapshot is forced
@@ -85,6 +87,7 @@ func (l *Loop) encodeMeta() []byte {
 	b.AddUint64(uint64(l.lastUpdate.UnixNano()))
 	b.AddUint64(l.prunedBelow)
 	codec.AddBool(&b, l.removed)
+	b.AddUint32(l.sentSince)
 	// Nodes, parents first.
 	nodes := make([]*Node, 0, l.graph.Len())
 	for _, info := range l.epochs {
@@ -166,10 +169,11 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 	var rootID, tipID EpochID
 	var rootB, tipB []byte
 	var headSeq, lastUpdate, prunedBelow uint64
+	var sentSince uint32
 	var removed bool
-	if !s.ReadUint16(&version) || version != metaVersion || !codec.ReadOpaque(&s, &groupID) || !codec.ReadOpaque(&s, &self) ||
+	if !s.ReadUint16(&version) || (version != 1 && version != metaVersion) || !codec.ReadOpaque(&s, &groupID) || !codec.ReadOpaque(&s, &self) ||
 		!s.ReadBytes(&rootB, 32) || !s.ReadBytes(&tipB, 32) || !s.ReadUint64(&headSeq) || !s.ReadUint64(&lastUpdate) ||
-		!s.ReadUint64(&prunedBelow) || !codec.ReadBool(&s, &removed) {
+		!s.ReadUint64(&prunedBelow) || !codec.ReadBool(&s, &removed) || (version >= 2 && !s.ReadUint32(&sentSince)) {
 		return nil, bad("header")
 	}
 	copy(rootID[:], rootB)
@@ -192,7 +196,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		epochs: map[EpochID]*epochInfo{}, outbox: map[MessageID]*outgoing{}, delivered: map[MessageID]*deliveredMsg{},
 		byEpoch: map[EpochID][]MessageID{}, seen: map[[32]byte]struct{}{}, requests: map[uint64]*outstanding{},
 		behindAsk: map[string]time.Time{}, voteEpoch: map[string]uint64{}, now: now,
-		headSeq: headSeq, lastUpdate: time.Unix(0, int64(lastUpdate)), removed: removed, headDirty: true,
+		headSeq: headSeq, lastUpdate: time.Unix(0, int64(lastUpdate)), sentSince: sentSince, removed: removed, headDirty: true,
 		prunedBelow: prunedBelow,
 	}
 	ok := codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {

@@ -12,11 +12,23 @@ func (l *Loop) tick() {
 	}
 	l.maybeRejoin()
 	l.updateFinality()
-	if l.cfg.UpdateInterval > 0 && !l.removed && l.now.Sub(l.lastUpdate) >= l.cfg.UpdateInterval {
+	if l.refreshDue() {
 		l.lastUpdate = l.now
+		l.sentSince = 0
 		l.addIntent(intentUpdate, nil, "")
 	}
 	l.maybeCommit()
+}
+
+// refreshDue reports whether this member should refresh its leaf now: its
+// last refresh is UpdateInterval old, or it has sent UpdateAfter messages
+// since.
+func (l *Loop) refreshDue() bool {
+	if l.removed {
+		return false
+	}
+	return (l.cfg.UpdateInterval > 0 && l.now.Sub(l.lastUpdate) >= l.cfg.UpdateInterval) ||
+		(l.cfg.UpdateAfter > 0 && int(l.sentSince) >= l.cfg.UpdateAfter)
 }
 
 // updateFinality marks epochs final on the canonical chain (quorum of

@@ -54,6 +54,8 @@ other commands use. Stops cleanly on Ctrl-C, SIGINT or SIGTERM.
   --metrics ADDR        serve Prometheus metrics on this 127.0.0.1 address
   --update-interval D   refresh this member's keys in every group this
                         often (post-compromise security; default 24h, 0: never)
+  --update-after N      and after sending N messages in a group
+                        (default 1000, 0: never)
   --log-level LEVEL     debug, info, warn or error (default info); logs go
                         to stderr and never contain secrets
 ` + commonFlags + passphraseFlags
@@ -127,6 +129,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	apiTCP := c.fs.String("api-tcp", "", "")
 	metrics := c.fs.String("metrics", "", "")
 	update := c.fs.Duration("update-interval", 24*time.Hour, "")
+	updateAfter := c.fs.Int("update-after", 1000, "")
 	level := c.fs.String("log-level", "info", "")
 	pfile := c.fs.String("passphrase-file", "", "")
 	penv := c.fs.String("passphrase-env", "", "")
@@ -149,6 +152,14 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg := node.Config{Dir: dir, Passphrase: pass, MDNS: !*noMDNS, DHT: *dht, Logger: log, UpdateInterval: *update}
 	if *update == 0 {
 		cfg.UpdateInterval = -1
+	}
+	switch {
+	case *updateAfter < 0:
+		return fmt.Errorf("--update-after %d: want a count of messages, or 0 for never", *updateAfter)
+	case *updateAfter == 0:
+		cfg.UpdateAfter = -1
+	default:
+		cfg.UpdateAfter = *updateAfter
 	}
 	if *listen != "" {
 		cfg.Listen = splitList(*listen)

@@ -47,6 +47,9 @@ type Config struct {
 	// UpdateInterval is how often this member refreshes its leaf
 	// (post-compromise security); default 24h, negative: never.
 	UpdateInterval time.Duration
+	// UpdateAfter also refreshes the leaf after this many messages sent
+	// in a group; default 1000, negative: never.
+	UpdateAfter int
 	// TickInterval is how often the group loops' timers run (default
 	// 100ms).
 	TickInterval time.Duration
@@ -162,6 +165,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.UpdateInterval == 0 {
 		cfg.UpdateInterval = 24 * time.Hour
 	}
+	if cfg.UpdateAfter == 0 {
+		cfg.UpdateAfter = 1000
+	}
 	if _, err := os.Stat(filepath.Join(cfg.Dir, storeDirName)); err != nil {
 		return nil, fmt.Errorf("%w (%s)", ErrNotInitialized, cfg.Dir)
 	}
@@ -259,6 +265,9 @@ func (n *Node) orderingConfig() ordering.Config {
 	c.MLS = n.mlsConfig()
 	if n.cfg.UpdateInterval > 0 {
 		c.UpdateInterval = n.cfg.UpdateInterval
+	}
+	if n.cfg.UpdateAfter > 0 {
+		c.UpdateAfter = n.cfg.UpdateAfter
 	}
 	return c
 }
