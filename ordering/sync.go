@@ -439,10 +439,14 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 }
 
 // countRefusal counts a member that refused this one as a non-member
-// (refused) or is no longer a member itself (gone). When most members of
-// this member's epoch are one or the other, and at least one live member
-// refused it, its branch has no majority and it is not in the branch the
-// refusers follow: it was removed on a branch it cannot see.
+// (refused) or is no longer a member itself (gone). When most of the other
+// members of this member's epoch are one or the other, and at least one
+// live member refused it, its branch has no majority and it is not in the
+// branch the refusers follow: it was removed on a branch it cannot see.
+// A member alone in its epoch has no one to vouch for its branch: a live
+// member's refusal is enough. (That happens when every member of the fork
+// point that followed the other branch has since been removed there, so
+// that only members added after the fork are left to answer.)
 func (l *Loop) countRefusal(from string, gone bool) {
 	if l.refusedAt != l.tip.ID {
 		l.refusedAt, l.refusedBy, l.goneBy = l.tip.ID, map[string]bool{}, map[string]bool{}
@@ -455,13 +459,17 @@ func (l *Loop) countRefusal(from string, gone bool) {
 	if l.removed || len(l.refusedBy) == 0 {
 		return
 	}
-	out := 0
+	out, others := 0, 0
 	for _, m := range l.tip.Members {
+		if m == l.self {
+			continue
+		}
+		others++
 		if l.refusedBy[m] || l.goneBy[m] {
 			out++
 		}
 	}
-	if 2*out > len(l.tip.Members) {
+	if others == 0 || 2*out > others {
 		if l.restartFromSpareWelcome() {
 			return
 		}

@@ -10,8 +10,9 @@ import (
 
 // seeds returns the seeds to run: PARLEY_SIM_SEED picks one;
 // PARLEY_SIM_SEEDS sets how many (from 1), otherwise n, a tenth of it in
-// short mode and a twentieth under the race detector.
-func seeds(t *testing.T, n int) []uint64 {
+// short mode and a twentieth under the race detector. The regressions,
+// seeds that once failed, are always added.
+func seeds(t *testing.T, n int, regressions ...uint64) []uint64 {
 	if v := os.Getenv("PARLEY_SIM_SEED"); v != "" {
 		s, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -35,15 +36,20 @@ func seeds(t *testing.T, n int) []uint64 {
 	for i := range out {
 		out[i] = uint64(i + 1)
 	}
+	for _, r := range regressions {
+		if r > uint64(n) {
+			out = append(out, r)
+		}
+	}
 	return out
 }
 
 // runSeeds runs a scenario for every seed, on as many cores as there are,
 // and reports the seeds that violate a property with the command that
 // replays them.
-func runSeeds(t *testing.T, n int, mk func(seed uint64) Config) []*Result {
+func runSeeds(t *testing.T, n int, mk func(seed uint64) Config, regressions ...uint64) []*Result {
 	t.Helper()
-	list := seeds(t, n)
+	list := seeds(t, n, regressions...)
 	results := make([]*Result, len(list))
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -92,7 +98,9 @@ func TestConvergesAfterPartitionsAndCrashes(t *testing.T) {
 // TestConcurrentCommitsConverge: members changing the membership several
 // times a second with short backoffs, so that commits collide.
 func TestConcurrentCommitsConverge(t *testing.T) {
-	results := runSeeds(t, 20, concurrentScenario)
+	// Seed 67: a member left alone on a losing branch, refused only by
+	// members added after the fork, must see that it is out.
+	results := runSeeds(t, 20, concurrentScenario, 56, 67, 93)
 	forks, commits, rollbacks, deepest := 0, 0, 0, 0
 	for _, r := range results {
 		forks += r.Metrics.Forks
