@@ -34,7 +34,7 @@ func (l *Loop) send(contentType uint16, body []byte) {
 	// its epoch already is.
 	d := l.delivered[m.ID]
 	if d == nil {
-		d = &deliveredMsg{epochs: []EpochID{o.epoch}}
+		d = &deliveredMsg{epochs: []EpochID{o.epoch}, at: l.tip.Number}
 		l.delivered[m.ID] = d
 	}
 	l.changes.Delivered = append(l.changes.Delivered, m.ID)
@@ -126,10 +126,15 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 	d := l.delivered[m.ID]
 	if d != nil {
 		d.epochs = append(d.epochs, env.Epoch)
+		if d.at < l.tip.Number {
+			// A later copy: the id is kept as long from now on.
+			d.at = l.tip.Number
+			l.changes.Delivered = append(l.changes.Delivered, m.ID)
+		}
 		l.checkMessageFinal(m.ID, d)
 		return true
 	}
-	d = &deliveredMsg{epochs: []EpochID{env.Epoch}}
+	d = &deliveredMsg{epochs: []EpochID{env.Epoch}, at: l.tip.Number}
 	l.delivered[m.ID] = d
 	sender := ""
 	if leaf := info.state.Tree().Leaf(group.LeafIndex(res.Sender.Index)); leaf != nil {

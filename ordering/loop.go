@@ -126,6 +126,7 @@ type outgoing struct {
 type deliveredMsg struct {
 	epochs []EpochID // epochs it was seen in
 	final  bool
+	at     uint64 // the tip's epoch number when it was first delivered
 }
 
 type bufferedEnvelope struct {
@@ -577,3 +578,7 @@ func (l *Loop) membershipNotice(old, next *Node) {
 
 // onCanonical reports whether epoch id is on the canonical chain.
 func (l *Loop) onCanonical(id EpochID) bool { return l.graph.IsAncestor(id, l.tip.ID) }
+
+// DeliveredLen returns how many delivered message ids the Loop remembers
+// to refuse copies of them.
+func (l *Loop) DeliveredLen() int { return len(l.delivered) }

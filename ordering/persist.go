@@ -297,8 +297,12 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 	}) || !s.Empty() {
 		return nil, bad("outbox")
 	}
+	restoredAt := prunedBelow
+	if l.tip != nil {
+		restoredAt = l.tip.Number
+	}
 	for _, id := range saved.Delivered {
-		l.delivered[id] = &deliveredMsg{}
+		l.delivered[id] = &deliveredMsg{at: restoredAt}
 	}
 	for _, e := range saved.Log {
 		info := l.epochs[e.Epoch]

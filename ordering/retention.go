@@ -98,7 +98,20 @@ func (l *Loop) updateFinality() {
 		l.dropEpoch(n.ID)
 	}
 	l.prunedBelow = root.Number
+	l.forgetDelivered()
 	l.changes.touch()
+}
+
+// forgetDelivered forgets the ids of messages delivered when the tip was
+// more than Retention epochs below the pruned root: every epoch a copy of
+// such a message could be protected in is gone, so no copy can be
+// delivered again. The node's store forgets them by the same rule.
+func (l *Loop) forgetDelivered() {
+	for id, d := range l.delivered {
+		if d.at+uint64(l.cfg.Retention) < l.prunedBelow {
+			delete(l.delivered, id)
+		}
+	}
 }
 
 // dropEpoch deletes an epoch's secrets and everything kept for it.
@@ -112,7 +125,7 @@ func (l *Loop) dropEpoch(id EpochID) {
 	}
 	delete(l.epochs, id)
 	// The delivered ids stay: a copy re-sent on another branch may still
-	// arrive (they are forgotten with the epoch number, see forgetOld).
+	// arrive (they are forgotten later, see forgetDelivered).
 	delete(l.byEpoch, id)
 	for _, env := range info.log {
 		if e, err := DecodeEnvelope(env); err == nil {

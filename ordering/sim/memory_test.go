@@ -1,0 +1,46 @@
+package sim
+
+import (
+	"testing"
+	"time"
+)
+
+// TestDeliveredIDsAreForgottenWithTheirEpochs: in a long conversation
+// with short retention, the ids a member keeps to refuse copies of
+// delivered messages stay bounded by the retained epochs, not by the whole
+// history, while every message is still delivered exactly once.
+func TestDeliveredIDsAreForgottenWithTheirEpochs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a minute of CPU-bound simulation: CI runs it without the race detector")
+	}
+	cfg := DefaultConfig(3, 5)
+	cfg.Ordering.Retention = 4
+	cfg.MessageRate, cfg.OpRate = 1, 1
+	cfg.Duration = time.Minute
+	s := New(cfg)
+	r := s.Run()
+	for _, v := range r.Violations {
+		t.Error(v)
+	}
+	if r.Metrics.Commits < 40 {
+		t.Fatalf("only %d commits: the run does not go past retention often enough to test it", r.Metrics.Commits)
+	}
+	sent := 0
+	for _, n := range s.nodes {
+		if n.loop != nil {
+			sent += n.loop.Stats().AppSent
+		}
+	}
+	t.Logf("%d commits, %d messages sent", r.Metrics.Commits, sent)
+	for _, n := range s.nodes {
+		if n.loop == nil || n.loop.Removed() {
+			continue
+		}
+		t.Logf("%s remembers %d delivered ids", n.name, n.loop.DeliveredLen())
+		// Without forgetting, it would be nearly every message sent; the
+		// last 2×Retention epochs hold about a third of them.
+		if got := n.loop.DeliveredLen(); got > sent/2 {
+			t.Errorf("%s remembers %d delivered ids of %d messages sent", n.name, got, sent)
+		}
+	}
+}
