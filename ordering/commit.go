@@ -142,12 +142,15 @@ func (l *Loop) doneAt(in *intent, from uint64) *Node {
 		if info == nil || info.state == nil || !l.intentDone(in, info.state) {
 			continue
 		}
-		if in.kind == intentRemove {
+		if in.kind == intentRemove && n.parent != nil {
 			// A removal counts where it happens: the member is in the
 			// parent epoch and not in this one (after a rollback it may
-			// be absent only because it was not added yet).
+			// be absent only because it was not added yet). At the oldest
+			// epoch held, absent is enough: the intent, made when the
+			// member was there, predates it (or was carried over from a
+			// history that started over there).
 			p := n.parent
-			if p == nil || l.epochs[p.ID] == nil || l.epochs[p.ID].state == nil || l.intentDone(in, l.epochs[p.ID].state) {
+			if l.epochs[p.ID] == nil || l.epochs[p.ID].state == nil || l.intentDone(in, l.epochs[p.ID].state) {
 				continue
 			}
 		}

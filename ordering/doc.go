@@ -32,12 +32,29 @@
 // sender's retention gets a GroupInfo instead and rejoins by external
 // commit, and is told which range of epochs it missed.
 //
+// Any head for an epoch a member does not hold makes it ask, whatever the
+// epoch's number: after a long partition the side with more members may
+// have made fewer commits.
+//
+// Votes. Heads travel by gossip: those sent during a partition never
+// cross it, and a removed member sends no more, so two members that both
+// hold the two branches of a fork can still count different votes and
+// choose differently. A member that keeps seeing heads from another
+// branch it has held for a SyncTimeout asks that member for all the signed
+// heads it holds (at most once per SyncTimeout) and counts the newer ones;
+// with the union of the votes both choose alike.
+//
 // Removal. A member removed on a branch it cannot read learns it from the
 // members on that branch: asked for catch-up, they refuse it as removed,
 // naming the last epoch it shares with them and sending the commit that
-// removed it. The member records that commit as an opaque epoch and counts
-// the refusers' votes there, so the fork choice, not one peer's word,
-// decides whether it is out.
+// removed it, with the signed heads of the fork point's members that vote
+// on that branch. The member records that commit as an opaque epoch and
+// counts the refusers' votes, and the relayed ones, there, so the fork
+// choice, not one peer's word, decides whether it is out (a refuser can
+// leave heads out but not forge one). A member alone in its epoch that a
+// live member refuses is out too: nobody is left to vouch for its branch.
+// Its intents to remove members are carried into a history that starts
+// over (a rejoin), and redone if that history lacks them.
 //
 // Hostile input. Envelopes that do not decode, messages that do not
 // authenticate, replays and messages from non-members are dropped with a

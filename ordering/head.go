@@ -87,8 +87,9 @@ func (l *Loop) head(from string, env *Envelope) {
 		li, ok := st.Tree().FindSignatureKey(h.SignatureKey)
 		if !ok {
 			// A member this member does not know yet: the head still
-			// tells it that it may be behind.
-			if h.Epoch >= l.tip.Number {
+			// tells it that it may be behind, or that there is a branch
+			// it has not seen.
+			if h.Epoch >= l.graph.Root().Number {
 				l.askSync(from)
 			}
 			return
@@ -108,7 +109,13 @@ func (l *Loop) head(from string, env *Envelope) {
 	}
 	if l.graph.Vote(identity, Vote{Seq: h.Seq, Tip: h.Tip}) {
 		l.voteEpoch[identity] = h.Epoch
+		l.heads[identity] = env.Encode()
 		l.reconsider()
+	}
+	// A member on another branch of a fork this member has known for a
+	// while: they count different votes. Trade heads.
+	if info := l.epochs[h.Tip]; info != nil && !l.onCanonical(h.Tip) && l.now.Sub(info.seenAt) >= l.cfg.SyncTimeout {
+		l.askVotes(from)
 	}
 	if h.Epoch < l.tip.Number && l.graph.Get(h.Tip) != nil && l.onCanonical(h.Tip) {
 		// The member is behind on this chain (it may have subscribed
@@ -116,7 +123,11 @@ func (l *Loop) head(from string, env *Envelope) {
 		// it so.
 		l.headDirty = true
 	}
-	if l.graph.Get(h.Tip) == nil && h.Epoch >= l.tip.Number {
+	// An unknown tip is news: a later epoch, or a branch this member has
+	// not seen, whatever its number (after a long partition the heavier
+	// side may have made fewer commits); the votes on it count only once
+	// its epochs are here. Tips below the root were pruned here.
+	if l.graph.Get(h.Tip) == nil && h.Epoch >= l.graph.Root().Number {
 		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeBehind, From: from, Epoch: h.Epoch})
 		l.askSync(from)
 		return
@@ -176,17 +187,19 @@ func (l *Loop) compareLogs(from string, h *Head) {
 		l.askSyncLogs(from, want)
 		return
 	}
-	seen := 0
-	for n := l.tip; n != nil && seen < logDigests; n = n.parent {
-		seen++
-		if !l.graph.IsAncestor(n.ID, h.Tip) {
-			continue
-		}
-		info := l.epochs[n.ID]
+	// Otherwise compare the epochs the head summarizes that both chains
+	// share (after a long fork they may lie deeper than logDigests below
+	// this member's tip).
+	for n := l.tip; n != nil && len(theirs) > 0 && len(want) < 4*logDigests; n = n.parent {
 		d, ok := theirs[n.Number]
 		if !ok {
 			continue // no messages there on their side: they will ask us
 		}
+		delete(theirs, n.Number)
+		if !l.graph.IsAncestor(n.ID, h.Tip) {
+			continue
+		}
+		info := l.epochs[n.ID]
 		if info == nil || d.Count != info.appCount || d.Digest != info.appDigest {
 			mine := LogDigest{Epoch: n.Number}
 			if info != nil {

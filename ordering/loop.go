@@ -82,9 +82,15 @@ type Loop struct {
 	seen      map[[32]byte]struct{}
 
 	voteEpoch map[string]uint64 // epoch number of each member's latest head
-	requests  map[uint64]*outstanding
-	nextReq   uint64
-	behindAsk map[string]time.Time // last sync request per peer
+	// heads are the members' latest signed heads (envelopes), relayed to
+	// a member refused as removed so that it sees the votes it cannot
+	// place itself.
+	heads      map[string][]byte
+	votesAsked time.Time            // when heads were last asked for (askVotes)
+	votesFrom  map[string]time.Time // when each peer was last asked for heads
+	requests   map[uint64]*outstanding
+	nextReq    uint64
+	behindAsk  map[string]time.Time // last sync request per peer
 
 	lastUpdate time.Time
 	sentSince  uint32 // application messages sent since lastUpdate
@@ -192,6 +198,8 @@ func newLoop(cfg Config, s *group.State, now time.Time) *Loop {
 		requests:  map[uint64]*outstanding{},
 		behindAsk: map[string]time.Time{},
 		voteEpoch: map[string]uint64{},
+		heads:     map[string][]byte{},
+		votesFrom: map[string]time.Time{},
 		now:       now,
 	}
 	root := &Node{ID: EpochIDOf(s), Number: s.Epoch(), Members: identities(s)}

@@ -25,6 +25,7 @@ const maxSyncBytes = 4 << 20
 //	    uint64 newest;            // the highest epoch number held
 //	    opaque have<V>;           // epoch ids, newest first, 32 bytes each
 //	    LogDigest logs<V>;        // the requester's digests: send the logs that differ
+//	    bool want_votes;          // send the signed heads held, too
 //	    opaque signature_key<V>;  // the requester's MLS signature key
 //	    opaque signature<V>;      // SignWithLabel(., "Parley Sync", fields above)
 //	} SyncRequest;
@@ -33,6 +34,7 @@ type syncRequest struct {
 	newest       uint64
 	have         []EpochID
 	logs         []LogDigest // the requester's digests of canonical epochs to compare
+	wantVotes    bool
 	signatureKey []byte
 	signature    []byte
 }
@@ -54,6 +56,7 @@ func (r *syncRequest) body(b *cryptobyte.Builder) {
 			b.AddBytes(d.Digest[:])
 		}
 	})
+	codec.AddBool(b, r.wantVotes)
 	codec.AddOpaque(b, r.signatureKey)
 }
 
@@ -76,7 +79,7 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 	var have, logs cryptobyte.String
 	if !codec.ReadOpaque(&s, &r.groupID) || !s.ReadUint64(&r.newest) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
 		!codec.ReadVector(&s, &logs) || len(logs)%20 != 0 || len(logs) > 20*4*logDigests ||
-		!codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
+		!codec.ReadBool(&s, &r.wantVotes) || !codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}
 	for !have.Empty() {
@@ -113,12 +116,14 @@ const (
 //	    opaque tip[32];
 //	    opaque envelopes<V>;   // opaque envelope<V>, in order
 //	    opaque group_info<V>;  // encoded MLSMessage, for syncRejoin
+//	    opaque heads<V>;       // opaque head<V>: signed head envelopes, for syncRefused
 //	} SyncResponse;
 type syncResponse struct {
 	status    uint8
 	tip       EpochID
 	envelopes [][]byte
 	groupInfo []byte
+	heads     [][]byte
 }
 
 func (r *syncResponse) encode() []byte {
@@ -131,6 +136,11 @@ func (r *syncResponse) encode() []byte {
 		}
 	})
 	codec.AddOpaque(&b, r.groupInfo)
+	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+		for _, h := range r.heads {
+			codec.AddOpaque(b, h)
+		}
+	})
 	return b.BytesOrPanic()
 }
 
@@ -145,7 +155,14 @@ func decodeSyncResponse(data []byte) (*syncResponse, error) {
 		}
 		r.envelopes = append(r.envelopes, e)
 		return true
-	}) || !codec.ReadOpaque(&s, &r.groupInfo) || !s.Empty() {
+	}) || !codec.ReadOpaque(&s, &r.groupInfo) || !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
+		var h []byte
+		if !codec.ReadOpaque(s, &h) {
+			return false
+		}
+		r.heads = append(r.heads, h)
+		return true
+	}) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}
 	copy(r.tip[:], tip)
@@ -153,30 +170,68 @@ func decodeSyncResponse(data []byte) (*syncResponse, error) {
 }
 
 // askSync asks peer for catch-up, at most once per SyncTimeout per peer.
-func (l *Loop) askSync(peer string) { l.askSyncLogs(peer, nil) }
+func (l *Loop) askSync(peer string) { l.askSyncFor(peer, nil, false) }
 
 // askSyncLogs asks peer for catch-up and for the logs of the canonical
 // epochs where its messages differ from the digests given.
-func (l *Loop) askSyncLogs(peer string, logs []LogDigest) {
-	if peer == "" {
+func (l *Loop) askSyncLogs(peer string, logs []LogDigest) { l.askSyncFor(peer, logs, false) }
+
+// askVotes asks peer for catch-up and for the signed heads it holds: the
+// two follow different branches of a fork both know, so they count
+// different votes (heads lost in a partition, from members since removed
+// and silent). Once both hold the union, the fork choice agrees.
+func (l *Loop) askVotes(peer string) {
+	if !l.wantVotesFrom(peer) || (!l.votesAsked.IsZero() && l.now.Sub(l.votesAsked) < l.cfg.SyncTimeout) {
 		return
+	}
+	if l.askSyncFor(peer, nil, true) {
+		l.votesAsked = l.now
+	}
+}
+
+// wantVotesFrom reports whether to ask peer for its heads: its vote is
+// for an epoch this member has held a while on another branch, and it was
+// not asked lately. Any catch-up request to such a peer asks for them.
+func (l *Loop) wantVotesFrom(peer string) bool {
+	v, ok := l.graph.votes[peer]
+	if !ok {
+		return false
+	}
+	info := l.epochs[v.Tip]
+	if info == nil || l.onCanonical(v.Tip) || l.now.Sub(info.seenAt) < l.cfg.SyncTimeout {
+		return false
+	}
+	last, asked := l.votesFrom[peer]
+	return !asked || l.now.Sub(last) >= rejoinPatience*l.cfg.SyncTimeout
+}
+
+// askSyncFor sends a catch-up request, and reports whether it did.
+func (l *Loop) askSyncFor(peer string, logs []LogDigest, wantVotes bool) bool {
+	if peer == "" {
+		return false
 	}
 	if last, ok := l.behindAsk[peer]; ok && l.now.Sub(last) < l.cfg.SyncTimeout {
-		return
+		return false
 	}
 	if len(l.requests) >= 4 {
-		return
+		return false
 	}
 	for _, r := range l.requests {
 		if r.to == peer {
-			return
+			return false
 		}
 	}
 	st := l.canonicalState()
 	if st == nil {
-		return
+		return false
 	}
-	req := &syncRequest{groupID: l.groupID, signatureKey: st.Signer().PublicKey(), logs: logs}
+	if l.wantVotesFrom(peer) {
+		wantVotes = true
+	}
+	if wantVotes {
+		l.votesFrom[peer] = l.now
+	}
+	req := &syncRequest{groupID: l.groupID, signatureKey: st.Signer().PublicKey(), logs: logs, wantVotes: wantVotes}
 	// Every epoch held, newest first: the responder starts from the
 	// newest one on its canonical chain.
 	var held []*Node
@@ -199,7 +254,7 @@ func (l *Loop) askSyncLogs(peer string, logs []LogDigest) {
 	}
 	sig, err := st.Suite().SignWithLabel(st.Signer(), syncLabel, req.tbs(), l.cfg.Rand)
 	if err != nil {
-		return
+		return false
 	}
 	req.signature = sig
 	l.nextReq++
@@ -207,6 +262,7 @@ func (l *Loop) askSyncLogs(peer string, logs []LogDigest) {
 	l.behindAsk[peer] = l.now
 	l.stats.SyncRequests++
 	l.out.Requests = append(l.out.Requests, OutRequest{To: peer, ID: l.nextReq, Body: req.encode()})
+	return true
 }
 
 // serveSync answers a catch-up request.
@@ -266,6 +322,9 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		return
 	}
 	r := &syncResponse{status: syncOK, tip: l.tip.ID}
+	if req.wantVotes {
+		r.heads = l.heldHeads()
+	}
 	size := 0
 	add := func(e []byte) bool {
 		if size+len(e) > maxSyncBytes && len(r.envelopes) > 0 {
@@ -321,6 +380,26 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	respond(r)
 }
 
+// heldHeads returns the signed heads this member holds, in the order of
+// the members' identities, within maxSyncBytes.
+func (l *Loop) heldHeads() [][]byte {
+	ids := make([]string, 0, len(l.heads))
+	for id := range l.heads {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out [][]byte
+	size := 0
+	for _, id := range ids {
+		if size+len(l.heads[id]) > maxSyncBytes {
+			break
+		}
+		size += len(l.heads[id])
+		out = append(out, l.heads[id])
+	}
+	return out
+}
+
 // removedResponse refuses a requester that was a member at start (the
 // newest of its epochs on this member's canonical chain) but is not one at
 // the tip: it was removed on this branch. The refusal names start and
@@ -346,11 +425,28 @@ func (l *Loop) removedResponse(req *syncRequest, start *Node) *syncResponse {
 			r.envelopes = append(r.envelopes, e)
 		}
 	}
+	var child *Node
 	for n := l.tip; n != nil && n.parent != nil; n = n.parent {
 		if n.parent == start {
+			child = n
 			if c := l.epochs[n.ID].commit; c != nil {
 				r.envelopes = append(r.envelopes, c)
 			}
+		}
+	}
+	// The heads of start's members that vote on this branch: the
+	// requester cannot read past the commit that removed it, so it could
+	// not place them itself, and would count this branch short.
+	if child != nil {
+		size := 0
+		for _, m := range start.Members {
+			v, ok := l.graph.votes[m]
+			h := l.heads[m]
+			if !ok || h == nil || !l.graph.inSubtree(l.graph.voteTip(m, v), child) || size+len(h) > maxSyncBytes {
+				continue
+			}
+			size += len(h)
+			r.heads = append(r.heads, h)
 		}
 	}
 	return r
@@ -413,6 +509,13 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 		l.wantLog = false
 		for _, e := range resp.envelopes {
 			l.inbound(r.to, e)
+		}
+		// Relayed heads go to head() directly: one seen before, when it
+		// could not be counted, counts now (head() drops the old ones).
+		for _, h := range resp.heads {
+			if env, err := DecodeEnvelope(h); err == nil && env.Kind == KindHead {
+				l.head(r.to, env)
+			}
 		}
 	case syncRejoin:
 		if l.restartFromSpareWelcome() {
@@ -490,7 +593,24 @@ const rejoinPatience = 10
 // (what happened there cannot be checked any more), the others count from
 // the new start.
 func (l *Loop) carryIntents(from uint64) {
+	// Removals are the exception: one done only on the old chain would be
+	// lost with it, and redoing one is harmless (a member absent from the
+	// new history's first epoch counts as removed, see doneAt). An add
+	// done there is not redone: the new history may have added and
+	// removed that member already.
+	before := l.intents
 	l.settleIntents(l.tip)
+	kept := map[*intent]bool{}
+	for _, in := range l.intents {
+		kept[in] = true
+	}
+	var carried []*intent
+	for _, in := range before {
+		if kept[in] || in.kind == intentRemove {
+			carried = append(carried, in)
+		}
+	}
+	l.intents = carried
 	for _, in := range l.intents {
 		in.since = from
 		in.proposedIn, in.tried = EpochID{}, EpochID{}
@@ -549,11 +669,53 @@ func (l *Loop) refusedAsRemoved(from string, resp *syncResponse) {
 		for _, e := range resp.envelopes {
 			if bytes.Equal(e, info.commit) {
 				l.graph.Place(from, c.ID)
+				for _, h := range resp.heads {
+					l.placeRelayedHead(fork, c, h)
+				}
 				l.reconsider()
 				return
 			}
 		}
 	}
+}
+
+// placeRelayedHead counts a head relayed with a removal refusal: signed by
+// a member of the fork point (checked against the fork point's tree), for
+// an epoch this member does not hold, which the responder says lies under
+// the removing child c. Its vote is placed there, as the responder's own
+// is. A responder can leave heads out, but cannot forge one.
+func (l *Loop) placeRelayedHead(fork, c *Node, data []byte) {
+	env, err := DecodeEnvelope(data)
+	if err != nil || env.Kind != KindHead {
+		return
+	}
+	var h Head
+	if codec.Unmarshal(env.Payload, &h) != nil || !bytes.Equal(h.GroupID, l.groupID) || h.Tip != env.Epoch || l.graph.Get(h.Tip) != nil {
+		return
+	}
+	st := l.epochs[fork.ID].state
+	if st == nil {
+		return
+	}
+	li, ok := st.Tree().FindSignatureKey(h.SignatureKey)
+	if !ok {
+		return
+	}
+	identity := Identity(st.Tree().Leaf(li))
+	if identity == l.self || !fork.hasMember(identity) {
+		return
+	}
+	if old, ok := l.graph.votes[identity]; ok && old.Seq >= h.Seq {
+		return
+	}
+	if l.cfg.Verified.VerifyWithLabel(st.Suite(), h.SignatureKey, headLabel, h.tbs(), h.Signature) != nil {
+		l.reject("", fmt.Errorf("%w: relayed head", ErrBadHead))
+		return
+	}
+	l.graph.Vote(identity, Vote{Seq: h.Seq, Tip: h.Tip})
+	l.graph.Place(identity, c.ID)
+	l.voteEpoch[identity] = h.Epoch
+	l.heads[identity] = data
 }
 
 // restartFromSpareWelcome restarts a joiner whose branch lost from another
@@ -588,6 +750,7 @@ func (l *Loop) restartFromSpareWelcome() bool {
 	root := &Node{ID: EpochIDOf(best), Number: best.Epoch(), Members: identities(best)}
 	l.graph = NewGraph(root)
 	l.voteEpoch = map[string]uint64{}
+	l.heads = map[string][]byte{}
 	l.epochs[root.ID] = &epochInfo{node: root, state: best, seenAt: l.now, member: true, dirty: true}
 	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: root.ID, Number: root.Number, Members: root.Members})
 	l.tip = root
@@ -651,6 +814,7 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 	l.graph = NewGraph(root)
 	l.graph.votes = map[string]Vote{}
 	l.voteEpoch = map[string]uint64{}
+	l.heads = map[string][]byte{}
 	l.epochs[root.ID] = &epochInfo{node: root, seenAt: l.now}
 	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: root.ID, Number: root.Number, Members: root.Members})
 	l.tip = root

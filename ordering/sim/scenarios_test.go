@@ -22,3 +22,16 @@ func concurrentScenario(seed uint64) Config {
 	cfg.Ordering.CommitBackoff = 50 * time.Millisecond
 	return cfg
 }
+
+// longPartitionScenario: ten members talking a message a second each,
+// split for over a minute with both halves committing, two crashes, and a
+// member offline across the split (the large sweep's faults).
+func longPartitionScenario(seed uint64) Config {
+	cfg := DefaultConfig(seed, 10)
+	cfg.MessageRate = 1
+	cfg.Duration = 100 * time.Second
+	cfg.Partitions = []Window{{At: cfg.Duration / 3, Until: cfg.Duration}}
+	cfg.Crashes = []Window{{At: 10 * time.Second, Until: 40 * time.Second}, {At: 60 * time.Second, Until: 90 * time.Second}}
+	cfg.Offline = []Window{{At: 20 * time.Second, Until: 80 * time.Second}}
+	return cfg
+}

@@ -23,6 +23,8 @@ func TestTrace(t *testing.T) {
 		cfg = partitionScenario(seed)
 	case "concurrent":
 		cfg = concurrentScenario(seed)
+	case "long":
+		cfg = longPartitionScenario(seed)
 	default:
 		cfg = DefaultConfig(seed, 4)
 		cfg.OpRate = 1
