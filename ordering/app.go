@@ -29,6 +29,9 @@ func (l *Loop) send(contentType uint16, body []byte) {
 	l.out.Sent = m.ID
 	l.stats.AppSent++
 	l.sentSince++
+	if l.sentSince%sentSlack == 0 {
+		l.changes.touch()
+	}
 	l.transmit(o)
 	// The sender's own message is delivered to itself at once, final if
 	// its epoch already is.
@@ -66,7 +69,7 @@ func (l *Loop) transmit(o *outgoing) {
 	info.noteApp(enc)
 	l.out.Publish = append(l.out.Publish, env)
 	l.out.Transmitted = append(l.out.Transmitted, Transmission{ID: o.msg.ID, Epoch: o.epoch})
-	l.changes.Outbox = append(l.changes.Outbox, OutboxEntry{ID: o.msg.ID, Record: codec.MustMarshal(&o.msg)})
+	l.changes.Outbox = append(l.changes.Outbox, OutboxEntry{ID: o.msg.ID, Record: outboxRecord(o)})
 	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: l.tip.ID, Envelope: env})
 }
 

@@ -269,7 +269,9 @@ func (l *Loop) finish() *Output {
 	l.flushSnapshots(false)
 	l.maybeHead()
 	if !l.changes.empty() {
-		l.changes.Meta = l.encodeMeta()
+		if l.changes.metaChanged() {
+			l.changes.Meta = l.encodeMeta()
+		}
 		l.out.Persist = l.changes
 	}
 	out := l.out
@@ -539,6 +541,15 @@ func (l *Loop) reconsider() {
 		if !l.removed {
 			l.removed = true
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRemoved, Epoch: next.Number})
+			// Only this member holds the Welcomes of its commits, and it
+			// will see no more votes: the epoch that removed it was built
+			// on them, so they go out now.
+			for n := next.parent; n != nil; n = n.parent {
+				if in := l.epochs[n.ID]; in != nil && len(in.welcomes) > 0 {
+					l.out.Welcomes = append(l.out.Welcomes, in.welcomes...)
+					in.welcomes = nil
+				}
+			}
 		}
 		return
 	}

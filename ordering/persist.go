@@ -27,16 +27,19 @@ type LogEntry struct {
 
 // OutboxEntry is an own application message not yet final.
 type OutboxEntry struct {
-	ID     MessageID
-	Record []byte // encoded AppMessage
+	ID MessageID
+	// Record is the epoch id it was last sent in (32 bytes), then the
+	// encoded AppMessage. (Version 1 states held the bare AppMessage and
+	// listed the epochs in Meta.)
+	Record []byte
 }
 
 // Changes is what the Loop asks to persist in one atomic write.
 type Changes struct {
 	PutEpochs    []SavedEpoch
 	DeleteEpochs []EpochID
-	// Meta is the Loop's own state (graph, votes, intents, outbox
-	// positions); it replaces the previous one.
+	// Meta is the Loop's own state (graph, votes, intents, counters); it
+	// replaces the previous one. Nil when it did not change.
 	Meta       []byte
 	Log        []LogEntry
 	Outbox     []OutboxEntry
@@ -46,6 +49,20 @@ type Changes struct {
 }
 
 func (c *Changes) touch() { c.metaDirty = true }
+
+// metaChanged reports whether Meta must be written: something it holds
+// changed (the graph and the tip change with epochs; the rest touches).
+// Log entries, delivered ids and outbox records alone leave it as it was,
+// so that an application message costs a write of its own size, not of
+// Meta's.
+func (c *Changes) metaChanged() bool {
+	return c.metaDirty || len(c.PutEpochs) > 0 || len(c.DeleteEpochs) > 0 || len(c.OutboxDone) > 0
+}
+
+// sentSlack is how often a send writes Meta for the count of messages sent
+// since the last refresh; a restored member adds it to the count it reads,
+// so that after a crash it refreshes early rather than late.
+const sentSlack = 16
 
 func (c *Changes) empty() bool {
 	return !c.metaDirty && len(c.PutEpochs) == 0 && len(c.DeleteEpochs) == 0 && len(c.Log) == 0 &&
@@ -63,8 +80,9 @@ type Saved struct {
 	Delivered []MessageID
 }
 
-// metaVersion 2 added the count of messages sent since the last refresh;
-// a version 1 state restores with that count at zero.
+// metaVersion 2 added the count of messages sent since the last refresh
+// and moved the outbox's epochs from Meta into the outbox records, so that
+// Meta does not grow with the outbox; a version 1 state still restores.
 const metaVersion = 2
 
 // restoreSkip is how far a restored member's sending ratchets jump: more
@@ -143,18 +161,12 @@ func (l *Loop) encodeMeta() []byte {
 			codec.AddBool(b, in.reissue)
 		}
 	})
-	ids := make([]MessageID, 0, len(l.outbox))
-	for id := range l.outbox {
-		ids = append(ids, id)
-	}
-	sortIDs(ids)
-	codec.AddVector(&b, func(b *cryptobyte.Builder) {
-		for _, id := range ids {
-			b.AddBytes(id[:])
-			b.AddBytes(l.outbox[id].epoch[:])
-		}
-	})
 	return b.BytesOrPanic()
+}
+
+// outboxRecord encodes an outbox message for the store.
+func outboxRecord(o *outgoing) []byte {
+	return append(o.epoch[:], codec.MustMarshal(&o.msg)...)
 }
 
 // Restore rebuilds a member's Loop from what it saved. Epoch snapshots
@@ -179,6 +191,9 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 	copy(rootID[:], rootB)
 	copy(tipID[:], tipB)
 	states := map[EpochID]*group.State{}
+	if version >= 2 {
+		sentSince += sentSlack
+	}
 	for _, e := range saved.Epochs {
 		st, err := group.Restore(c.MLS, e.Snapshot)
 		if err != nil {
@@ -275,27 +290,42 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 	}) {
 		return nil, bad("intents")
 	}
-	records := map[MessageID][]byte{}
-	for _, o := range saved.Outbox {
-		records[o.ID] = o.Record
+	if version == 1 {
+		// Version 1: the outbox's ids and epochs in Meta, bare records.
+		records := map[MessageID][]byte{}
+		for _, o := range saved.Outbox {
+			records[o.ID] = o.Record
+		}
+		if !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
+			var id, epoch []byte
+			if !s.ReadBytes(&id, 16) || !s.ReadBytes(&epoch, 32) {
+				return false
+			}
+			var mid MessageID
+			copy(mid[:], id)
+			o := &outgoing{}
+			copy(o.epoch[:], epoch)
+			rec, ok := records[mid]
+			if !ok || codec.Unmarshal(rec, &o.msg) != nil {
+				return false
+			}
+			l.outbox[mid] = o
+			return true
+		}) {
+			return nil, bad("outbox")
+		}
+	} else {
+		for _, e := range saved.Outbox {
+			o := &outgoing{}
+			if len(e.Record) < 32 || codec.Unmarshal(e.Record[32:], &o.msg) != nil || o.msg.ID != e.ID {
+				return nil, bad("outbox record")
+			}
+			copy(o.epoch[:], e.Record[:32])
+			l.outbox[e.ID] = o
+		}
 	}
-	if !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
-		var id, epoch []byte
-		if !s.ReadBytes(&id, 16) || !s.ReadBytes(&epoch, 32) {
-			return false
-		}
-		var mid MessageID
-		copy(mid[:], id)
-		o := &outgoing{}
-		copy(o.epoch[:], epoch)
-		rec, ok := records[mid]
-		if !ok || codec.Unmarshal(rec, &o.msg) != nil {
-			return false
-		}
-		l.outbox[mid] = o
-		return true
-	}) || !s.Empty() {
-		return nil, bad("outbox")
+	if !s.Empty() {
+		return nil, bad("trailing data")
 	}
 	restoredAt := prunedBelow
 	if l.tip != nil {

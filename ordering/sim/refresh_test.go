@@ -22,9 +22,9 @@ func leafKeyOf(t *testing.T, s *Sim, viewer, name string) []byte {
 
 // TestMemberRefreshesItsLeafAfterSoManyMessages: with UpdateAfter 5, a
 // member that sends its fifth message since its last refresh commits a
-// new leaf, which every member sees; the count survives a crash (it is
-// persisted with each send), and a member that sends fewer does not
-// refresh.
+// new leaf, which every member sees; the count survives a crash (saved
+// every 16 sends, and a restored member adds 16: it refreshes early rather
+// than late), and a member that sends fewer does not refresh.
 func TestMemberRefreshesItsLeafAfterSoManyMessages(t *testing.T) {
 	cfg := DefaultConfig(5, 3)
 	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -244,7 +245,18 @@ func TestConcurrentRemoveAndAddConverge(t *testing.T) {
 		}
 	}
 	final := []*Node{alice, bob, carol, erin}
+	var state string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last state: %s", state)
+		}
+	})
 	eventually(t, 60*time.Second, "everyone on one epoch with alice, bob, carol, erin", func() bool {
+		state = ""
+		for _, n := range append(final, dave) {
+			g := groupOf(t, n, "busy")
+			state += fmt.Sprintf("%s: epoch %d, %d members, pending %v, removed %v; ", n.id.Name, g.Epoch, g.Members, g.Pending, g.Removed)
+		}
 		var epoch uint64
 		for i, n := range final {
 			g := groupOf(t, n, "busy")

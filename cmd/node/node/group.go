@@ -77,6 +77,10 @@ type groupRunner struct {
 	// members maps peer IDs to member identities (of the canonical
 	// epoch), for the From of inbound messages (guarded by mu).
 	members map[peer.ID]string
+	// recent are the members of any retained epoch on the canonical
+	// chain: a member removed a moment ago may still share the Welcome
+	// of the commit it made just before.
+	recent map[peer.ID]bool
 	// sending are the file transfers this member has going.
 	sending map[string]*fileSend
 	// receiving are the files arriving, by file id.
@@ -248,6 +252,7 @@ func (g *groupRunner) applyWith(out *ordering.Output, extra func(*store.Batch)) 
 		g.n.answerSync(r.ID, r.Body)
 	}
 	for _, w := range out.Welcomes {
+		g.n.log.Debug("Welcome made", "group", g.hexID[:8], "for", w.Identity)
 		g.n.sendWelcomeSoon(w.Identity, g.gid, w.Welcome)
 	}
 	for _, d := range out.Deliveries {
@@ -385,6 +390,7 @@ func (g *groupRunner) notice(no ordering.Notice) {
 		g.n.log.Warn("rejoined after a long absence", "group", short, "missed_from", no.MissedFrom, "missed_to", no.MissedTo)
 		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: fmt.Sprintf("rejoined; messages of epochs %d to %d could not be recovered", no.MissedFrom, no.MissedTo)})
 	case ordering.NoticeMembership:
+		g.n.log.Debug("membership", "group", short, "epoch", no.Epoch, "added", names(no.Added), "removed", names(no.Removed))
 		for i, m := range no.Added {
 			if i < len(no.AddedBy) && no.AddedBy[i] != "" {
 				g.noteAddedBy(m, names(no.AddedBy[i : i+1])[0])
@@ -423,6 +429,14 @@ func (g *groupRunner) refresh() {
 			members[p] = m
 		}
 	}
+	recent := map[peer.ID]bool{}
+	for _, n := range g.loop.Graph().Chain(tip) {
+		for _, m := range n.Members {
+			if p, _, err := ParseMemberID(m); err == nil {
+				recent[p] = true
+			}
+		}
+	}
 	st := g.loop.Stats()
 	root := g.loop.Graph().Root()
 	online := 0
@@ -432,7 +446,7 @@ func (g *groupRunner) refresh() {
 		}
 	}
 	g.mu.Lock()
-	g.members = members
+	g.members, g.recent = members, recent
 	g.view = api.GroupStatus{
 		Group: api.Group{ID: g.hexID, Name: g.meta.Name, Epoch: tip.Number, Members: len(tip.Members),
 			Pending: g.meta.State == statePending, Removed: g.loop.Removed()},

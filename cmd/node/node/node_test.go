@@ -20,7 +20,11 @@ func testNode(t testing.TB, name string) *Node {
 	if _, err := Init(dir, name, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	return openTestNode(t, dir)
+	n := openTestNode(t, dir)
+	if os.Getenv("PARLEY_TEST_LOG") != "" {
+		t.Logf("%s is peer %s", name, n.p2p.Host().ID().ShortString())
+	}
+	return n
 }
 
 func openTestNode(t testing.TB, dir string) *Node {

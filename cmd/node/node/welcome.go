@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -49,6 +50,9 @@ func (n *Node) sendWelcomeSoon(identity string, gid, welcome []byte) {
 
 // keepWelcome stores a Welcome for a joiner and tries to hand it over.
 func (n *Node) keepWelcome(identity string, gid, welcome []byte) {
+	if p, _, err := ParseMemberID(identity); err == nil && p == n.id.PeerID {
+		return // a Welcome for this node: it joins from its own copy
+	}
 	pw := pendingWelcome{Identity: identity, Group: gid, Welcome: welcome, Since: time.Now()}
 	key := welcomeKey(identity, welcome)
 	rec, _ := json.Marshal(pw)
@@ -65,6 +69,7 @@ func (n *Node) keepWelcome(identity string, gid, welcome []byte) {
 func (n *Node) pushWelcome(key string, pw pendingWelcome) bool {
 	p, _, err := ParseMemberID(pw.Identity)
 	if err != nil {
+		n.log.Debug("a kept Welcome names no peer", "identity", pw.Identity, "err", err)
 		return false
 	}
 	if !n.p2p.Connected(p) {
@@ -76,9 +81,16 @@ func (n *Node) pushWelcome(key string, pw pendingWelcome) bool {
 	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
 	defer cancel()
 	if _, err := n.p2p.Request(ctx, p, protoWelcome, pw.Welcome); err != nil {
+		if strings.Contains(err.Error(), errNotForMe.Error()) {
+			// The joiner holds no KeyPackage for it any more: it joined
+			// from another copy, or from a Welcome that replaced it.
+			n.forgetWelcome(key)
+			return false
+		}
 		n.log.Debug("Welcome not delivered yet", "to", p.ShortString(), "err", err)
 		return false
 	}
+	n.log.Debug("Welcome delivered", "to", p.ShortString())
 	n.forgetWelcome(key)
 	return true
 }
@@ -252,10 +264,11 @@ func (n *Node) shareWelcome(identity string, gid, welcome []byte) {
 	if g == nil {
 		return
 	}
+	joiner, _, _ := ParseMemberID(identity)
 	g.mu.Lock()
 	var members []peer.ID
 	for p := range g.members {
-		if p != n.id.PeerID {
+		if p != n.id.PeerID && p != joiner {
 			members = append(members, p)
 		}
 	}
@@ -295,6 +308,7 @@ func (n *Node) serveWelcomeKeep(_ context.Context, from peer.ID, req []byte, w p
 	}
 	g.mu.Lock()
 	_, member := g.members[from]
+	member = member || g.recent[from]
 	g.mu.Unlock()
 	if !member {
 		return errors.New("not a member")

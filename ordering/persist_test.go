@@ -1,0 +1,134 @@
+package ordering
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/suite"
+	"github.com/parley-p2p/parley/mls/wire"
+)
+
+// savedOf applies the Loop's outputs to a minimal in-memory store.
+type savedOf struct {
+	meta   []byte
+	epochs map[EpochID]SavedEpoch
+	outbox map[MessageID][]byte
+}
+
+func (s *savedOf) apply(out *Output) {
+	c := out.Persist
+	if c == nil {
+		return
+	}
+	for _, e := range c.PutEpochs {
+		s.epochs[e.ID] = e
+	}
+	for _, id := range c.DeleteEpochs {
+		delete(s.epochs, id)
+	}
+	if c.Meta != nil {
+		s.meta = c.Meta
+	}
+	for _, o := range c.Outbox {
+		s.outbox[o.ID] = o.Record
+	}
+	for _, id := range c.OutboxDone {
+		delete(s.outbox, id)
+	}
+}
+
+func (s *savedOf) saved() *Saved {
+	out := &Saved{Meta: s.meta}
+	for _, e := range s.epochs {
+		out.Epochs = append(out.Epochs, e)
+	}
+	for id, r := range s.outbox {
+		out.Outbox = append(out.Outbox, OutboxEntry{ID: id, Record: r})
+	}
+	return out
+}
+
+// asVersion1 rewrites a saved state in the version 1 layout: no count of
+// messages sent since the refresh, the outbox's epochs listed at the end
+// of Meta, bare AppMessage records.
+func asVersion1(t *testing.T, s *Saved) *Saved {
+	t.Helper()
+	in := cryptobyte.String(s.Meta)
+	var version uint16
+	var groupID, self, skip []byte
+	var u64 uint64
+	var removed bool
+	if !in.ReadUint16(&version) || !codec.ReadOpaque(&in, &groupID) || !codec.ReadOpaque(&in, &self) ||
+		!in.ReadBytes(&skip, 64) || !in.ReadUint64(&u64) || !in.ReadUint64(&u64) || !in.ReadUint64(&u64) ||
+		!codec.ReadBool(&in, &removed) {
+		t.Fatal("cannot parse the version 2 header")
+	}
+	headerEnd := len(s.Meta) - len(in)
+	var b cryptobyte.Builder
+	b.AddUint16(1)
+	b.AddBytes(s.Meta[2:headerEnd])
+	b.AddBytes(s.Meta[headerEnd+4:]) // drop sent_since
+	out := &Saved{Meta: nil, Epochs: s.Epochs}
+	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+		for _, o := range s.Outbox {
+			b.AddBytes(o.ID[:])
+			b.AddBytes(o.Record[:32])
+			out.Outbox = append(out.Outbox, OutboxEntry{ID: o.ID, Record: o.Record[32:]})
+		}
+	})
+	out.Meta = b.BytesOrPanic()
+	return out
+}
+
+// TestRestoreReadsVersion1: a state saved in the version 1 layout (the
+// outbox's epochs in Meta) restores with the same tip and outbox, and its
+// messages can still be re-sent.
+func TestRestoreReadsVersion1(t *testing.T) {
+	cs := suite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	signer, err := cs.GenerateSignatureKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := group.NewKeyPackage(cs, signer, group.KeyPackageOptions{Credential: wire.NewBasicCredential([]byte("alice"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cfg := Config{MLS: &group.Config{}}
+	l, out, err := Create(cfg, []byte("v1 group"), bundle, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &savedOf{epochs: map[EpochID]SavedEpoch{}, outbox: map[MessageID][]byte{}}
+	store.apply(out)
+	var sent []MessageID
+	for i := range 3 {
+		out := l.Handle(now.Add(time.Duration(i)*time.Millisecond), SendMessage{ContentType: 1, Body: []byte{byte(i)}})
+		store.apply(out)
+		sent = append(sent, out.Sent)
+	}
+	store.apply(l.Flush(now.Add(time.Second)))
+	if len(store.outbox) != 3 {
+		t.Fatalf("%d outbox records saved, want 3", len(store.outbox))
+	}
+	for _, saved := range []*Saved{store.saved(), asVersion1(t, store.saved())} {
+		r, err := Restore(cfg, saved, now.Add(2*time.Second))
+		if err != nil {
+			t.Fatalf("version %d: %v", saved.Meta[1], err)
+		}
+		if r.Tip().ID != l.Tip().ID || r.OutboxLen() != 3 {
+			t.Fatalf("version %d: tip %v outbox %d, want %v and 3", saved.Meta[1], r.Tip().ID, r.OutboxLen(), l.Tip().ID)
+		}
+		for _, id := range sent {
+			o := r.outbox[id]
+			if o == nil || o.epoch != l.outbox[id].epoch || !bytes.Equal(o.msg.Body, l.outbox[id].msg.Body) {
+				t.Fatalf("version %d: outbox message %v not restored as sent", saved.Meta[1], id)
+			}
+		}
+	}
+}
