@@ -20,16 +20,29 @@ import (
 // checkTables, verifyTables and checkNoTableSkipped close these holes
 // around badger.Open.
 
-// checkTables checks the footer of every table file in dir: the lengths of
-// the checksum and of the index must fit in the file, and the index must
-// match its checksum. It reads only.
+// checkTables checks the footer of every table file in dir that the
+// manifest lists: the lengths of the checksum and of the index must fit in
+// the file, and the index must match its checksum. A table file the
+// manifest does not list was being written when the process died (a flush
+// or a compaction records its table in the manifest only once the file is
+// complete); badger deletes it while opening, so it is not checked here.
+// If the manifest itself cannot be read, nothing is checked and
+// badger.Open reports the manifest. It reads only.
 func checkTables(dir string) error {
+	listed, ok := manifestTables(dir)
+	if !ok {
+		return nil
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("store: read directory: %w", err)
 	}
 	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".sst") {
+		name, ok := strings.CutSuffix(e.Name(), ".sst")
+		if !ok {
+			continue
+		}
+		if id, err := strconv.ParseUint(name, 10, 64); err != nil || !listed[id] {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -41,6 +54,25 @@ func checkTables(dir string) error {
 		}
 	}
 	return nil
+}
+
+// manifestTables returns the ids of the tables the MANIFEST in dir lists,
+// and false if there is no manifest or it cannot be read.
+func manifestTables(dir string) (map[uint64]bool, bool) {
+	f, err := os.Open(filepath.Join(dir, badger.ManifestFilename))
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	m, _, err := badger.ReplayManifestFile(f, externalMagic, badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		return nil, false
+	}
+	listed := make(map[uint64]bool, len(m.Tables))
+	for id := range m.Tables {
+		listed[id] = true
+	}
+	return listed, true
 }
 
 // checkTableFooter follows table.initIndex of badger: from the end, a
