@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/parley-p2p/parley/mls/codec"
@@ -214,21 +213,30 @@ func (l *Loop) proposalFor(in *intent, st *group.State) wire.Proposal {
 // committerRank is this member's place in the epoch's committer order: the
 // members sorted by a hash of the epoch id and their identity.
 func (l *Loop) committerRank(n *Node) int {
-	type ranked struct {
-		h  [32]byte
-		id string
+	if n.rank == 0 {
+		n.rank = committerRank(n, l.self) + 1
 	}
-	rs := make([]ranked, len(n.Members))
-	for i, m := range n.Members {
-		rs[i] = ranked{sha256.Sum256(append(append([]byte(nil), n.ID[:]...), m...)), m}
+	return n.rank - 1
+}
+
+// committerRank is the place of self among the members of n sorted by the
+// hash of n's id and their identity: the number of members whose hash is
+// lower (len(n.Members) if self is not one).
+func committerRank(n *Node, self string) int {
+	if !n.hasMember(self) {
+		return len(n.Members)
 	}
-	sort.Slice(rs, func(i, j int) bool { return bytes.Compare(rs[i].h[:], rs[j].h[:]) < 0 })
-	for i, r := range rs {
-		if r.id == l.self {
-			return i
+	hash := func(m string) [32]byte {
+		return sha256.Sum256(append(append(make([]byte, 0, len(n.ID)+len(m)), n.ID[:]...), m...))
+	}
+	own := hash(self)
+	rank := 0
+	for _, m := range n.Members {
+		if h := hash(m); bytes.Compare(h[:], own[:]) < 0 {
+			rank++
 		}
 	}
-	return len(rs)
+	return rank
 }
 
 // maybeCommit commits pending work on the canonical epoch when this

@@ -1,8 +1,11 @@
 package ordering
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -176,5 +179,97 @@ func TestQuorumFinalityAndPrune(t *testing.T) {
 	}
 	if g.Canonical().ID != id("A3") {
 		t.Errorf("canonical after prune %v", g.Canonical().ID)
+	}
+}
+
+// bruteEndorse counts, by the definition, the voters of n whose latest
+// vote counts in n's subtree.
+func bruteEndorse(g *Graph, n *Node) int {
+	count := 0
+	for m := range g.votes {
+		at := g.countsAt(m)
+		if n.voters().hasMember(m) && at != nil && g.inSubtree(at.ID, n) {
+			count++
+		}
+	}
+	return count
+}
+
+// The tallies the graph keeps by one walk per vote equal the counts by the
+// definition after any sequence of adds, votes (for known and unknown
+// epochs), placements and prunes; and committerRank equals the place in
+// the sorted order.
+func TestTalliesMatchTheDefinition(t *testing.T) {
+	all := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	for seed := range uint64(300) {
+		r := rand.New(rand.NewPCG(seed, 1))
+		subset := func() []string {
+			var ms []string
+			for _, m := range all {
+				if r.IntN(4) > 0 {
+					ms = append(ms, m)
+				}
+			}
+			return ms
+		}
+		g := NewGraph(&Node{ID: id("n0"), Number: 0, Members: subset()})
+		var ids []EpochID // every id ever made, some never added
+		ids = append(ids, id("n0"))
+		var unadded []*Node
+		seq := uint64(0)
+		for step := range 200 {
+			switch k := r.IntN(10); {
+			case k < 3: // a new node under a random known node, added now or later
+				var p *Node
+				for _, n := range g.nodes {
+					if p == nil || r.IntN(3) == 0 {
+						p = n
+					}
+				}
+				n := &Node{ID: id(fmt.Sprintf("n%d", step+1)), Parent: p.ID, Number: p.Number + 1, Members: subset()}
+				ids = append(ids, n.ID)
+				if r.IntN(3) == 0 {
+					unadded = append(unadded, n)
+				} else {
+					g.Add(n)
+				}
+			case k < 4 && len(unadded) > 0:
+				i := r.IntN(len(unadded))
+				g.Add(unadded[i])
+				unadded = append(unadded[:i], unadded[i+1:]...)
+			case k < 8:
+				seq++
+				g.Vote(all[r.IntN(len(all))], Vote{Seq: seq, Tip: ids[r.IntN(len(ids))]})
+			case k < 9:
+				g.Place(all[r.IntN(len(all))], ids[r.IntN(len(ids))])
+			default:
+				var n *Node
+				for _, c := range g.nodes {
+					if n == nil || (c.Number <= g.root.Number+2 && r.IntN(2) == 0) {
+						n = c
+					}
+				}
+				g.Prune(n)
+			}
+			for _, n := range g.nodes {
+				if want := bruteEndorse(g, n); n.endorse != want {
+					t.Fatalf("seed %d step %d: node %d endorse %d, want %d", seed, step, n.Number, n.endorse, want)
+				}
+			}
+		}
+		for _, n := range g.nodes {
+			for _, self := range all {
+				sorted := slices.Clone(n.Members)
+				h := func(m string) []byte { s := sha256.Sum256(append(n.ID[:], m...)); return s[:] }
+				slices.SortFunc(sorted, func(a, b string) int { return bytes.Compare(h(a), h(b)) })
+				want := slices.Index(sorted, self)
+				if want < 0 {
+					want = len(sorted)
+				}
+				if got := committerRank(n, self); got != want {
+					t.Fatalf("seed %d: committerRank(%s) = %d, want %d", seed, self, got, want)
+				}
+			}
+		}
 	}
 }

@@ -260,7 +260,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 			return false
 		}
 		copy(v.Tip[:], tip)
-		l.graph.votes[string(m)] = v
+		l.graph.Vote(string(m), v)
 		l.voteEpoch[string(m)] = ve
 		return true
 	}) {

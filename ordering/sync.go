@@ -440,9 +440,8 @@ func (l *Loop) removedResponse(req *syncRequest, start *Node) *syncResponse {
 	if child != nil {
 		size := 0
 		for _, m := range start.Members {
-			v, ok := l.graph.votes[m]
-			h := l.heads[m]
-			if !ok || h == nil || !l.graph.inSubtree(l.graph.voteTip(m, v), child) || size+len(h) > maxSyncBytes {
+			at, h := l.graph.countsAt(m), l.heads[m]
+			if at == nil || h == nil || !l.graph.inSubtree(at.ID, child) || size+len(h) > maxSyncBytes {
 				continue
 			}
 			size += len(h)
@@ -812,7 +811,6 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 	}
 	root := &Node{ID: resp.tip, Number: gi.GroupContext.Epoch, Members: identities(sc.State)}
 	l.graph = NewGraph(root)
-	l.graph.votes = map[string]Vote{}
 	l.voteEpoch = map[string]uint64{}
 	l.heads = map[string][]byte{}
 	l.epochs[root.ID] = &epochInfo{node: root, seenAt: l.now}
