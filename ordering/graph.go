@@ -201,6 +201,32 @@ func tally(member string, n *Node, delta int) {
 	}
 }
 
+// ForgetNonVoters drops the votes of the identities that are members of no
+// epoch in the graph (removed at or before the root): they count at no
+// fork left, and a long-lived group would otherwise keep one per identity
+// it ever had. It returns them.
+func (g *Graph) ForgetNonVoters() []string {
+	var gone []string
+	for m := range g.votes {
+		voter := false
+		for _, n := range g.nodes {
+			if n.hasMember(m) {
+				voter = true
+				break
+			}
+		}
+		if !voter {
+			gone = append(gone, m)
+		}
+	}
+	for _, m := range gone {
+		delete(g.votes, m)
+		delete(g.placed, m)
+		delete(g.counted, m) // counted at no node: it is no node's voter
+	}
+	return gone
+}
+
 // Votes returns the latest vote of every member.
 func (g *Graph) Votes() map[string]Vote { return g.votes }
 

@@ -250,6 +250,15 @@ func TestTalliesMatchTheDefinition(t *testing.T) {
 					}
 				}
 				g.Prune(n)
+				if r.IntN(2) == 0 {
+					for _, m := range g.ForgetNonVoters() {
+						for _, n := range g.nodes {
+							if n.hasMember(m) {
+								t.Fatalf("seed %d: forgot %s, a member of epoch %d", seed, m, n.Number)
+							}
+						}
+					}
+				}
 			}
 			for _, n := range g.nodes {
 				if want := bruteEndorse(g, n); n.endorse != want {

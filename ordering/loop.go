@@ -164,6 +164,27 @@ func (l *Loop) Graph() *Graph { return l.graph }
 // Stats returns the counters.
 func (l *Loop) Stats() Stats { return l.stats }
 
+// StrayVotes returns the number of identities whose latest head this
+// member holds although they are members of no epoch it holds. Heads are
+// accepted only from members of held epochs, and those of members removed
+// at or before the root are forgotten when it prunes, so it is zero.
+func (l *Loop) StrayVotes() int {
+	stray := 0
+	for m := range l.graph.votes {
+		voter := false
+		for _, n := range l.graph.nodes {
+			if n.hasMember(m) {
+				voter = true
+				break
+			}
+		}
+		if !voter {
+			stray++
+		}
+	}
+	return stray
+}
+
 // Syncing reports whether catch-up requests are outstanding.
 func (l *Loop) Syncing() bool { return len(l.requests) > 0 }
 

@@ -98,6 +98,10 @@ func (l *Loop) updateFinality() {
 		l.dropEpoch(n.ID)
 	}
 	l.prunedBelow = root.Number
+	for _, m := range l.graph.ForgetNonVoters() {
+		delete(l.voteEpoch, m)
+		delete(l.heads, m)
+	}
 	l.forgetDelivered()
 	l.changes.touch()
 }

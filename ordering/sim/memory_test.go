@@ -8,7 +8,8 @@ import (
 // TestDeliveredIDsAreForgottenWithTheirEpochs: in a long conversation
 // with short retention, the ids a member keeps to refuse copies of
 // delivered messages stay bounded by the retained epochs, not by the whole
-// history, while every message is still delivered exactly once.
+// history, while every message is still delivered exactly once; and the
+// heads of members removed before the retained epochs are forgotten.
 func TestDeliveredIDsAreForgottenWithTheirEpochs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("a minute of CPU-bound simulation: CI runs it without the race detector")
@@ -42,5 +43,12 @@ func TestDeliveredIDsAreForgottenWithTheirEpochs(t *testing.T) {
 		if got := n.loop.DeliveredLen(); got > sent/2 {
 			t.Errorf("%s remembers %d delivered ids of %d messages sent", n.name, got, sent)
 		}
+		if stray := n.loop.StrayVotes(); stray > 0 {
+			t.Errorf("%s holds the heads of %d identities that are members of none of its epochs", n.name, stray)
+		}
+	}
+	t.Logf("%d identities ever, %d members at the end", len(s.nodes), r.Metrics.FinalMembers)
+	if len(s.nodes) <= r.Metrics.FinalMembers {
+		t.Fatalf("%d identities ever, %d members at the end: nobody was removed, so no head had to be forgotten", len(s.nodes), r.Metrics.FinalMembers)
 	}
 }
