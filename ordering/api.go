@@ -51,6 +51,11 @@ type Config struct {
 	// Rand is the randomness for message ids; nil means crypto/rand. The
 	// simulator passes a seeded source here and in MLS.Rand.
 	Rand io.Reader
+	// Archive, if set, reads back saved envelopes and own messages, so
+	// that those larger than SpillSize bytes (default 16 KiB) are not kept
+	// in memory (see Archive).
+	Archive   Archive
+	SpillSize int
 	// Verified, if set, remembers the heads whose signatures were checked,
 	// for a process that runs many members (the simulator): each head is
 	// then verified once, not once per member. A node leaves it nil.
@@ -74,6 +79,9 @@ func (c *Config) withDefaults() Config {
 	def(&out.CommitBackoff, 2*time.Second)
 	def(&out.SyncTimeout, 10*time.Second)
 	def(&out.SnapshotInterval, 5*time.Second)
+	if out.SpillSize <= 0 {
+		out.SpillSize = 16 << 10
+	}
 	if out.MaxBuffered <= 0 {
 		out.MaxBuffered = 1024
 	}
@@ -252,6 +260,9 @@ const (
 	NoticeMembership
 	// NoticeSynced: a catch-up answer arrived (Count envelopes).
 	NoticeSynced
+	// NoticeStorage: a saved envelope or message could not be read back
+	// from the Archive (Err says why); it was not sent.
+	NoticeStorage
 )
 
 // Notice reports something worth a log line or a status display.

@@ -51,7 +51,12 @@ func (l *Loop) transmit(o *outgoing) {
 	if info.state == nil {
 		return
 	}
-	enc, err := info.state.EncryptApplication(codec.MustMarshal(&o.msg), nil)
+	msg, err := l.message(o)
+	if err != nil {
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeStorage, Err: err})
+		return
+	}
+	enc, err := info.state.EncryptApplication(codec.MustMarshal(&msg), nil)
 	if err != nil {
 		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("ordering: encrypting: %w", err)})
 		return
@@ -65,31 +70,41 @@ func (l *Loop) transmit(o *outgoing) {
 	l.byEpoch[o.epoch] = append(l.byEpoch[o.epoch], o.msg.ID)
 	env := (&Envelope{Kind: KindApplication, Epoch: l.tip.ID, Payload: enc}).Encode()
 	l.seen[MessageHash(enc)] = struct{}{}
-	info.log = append(info.log, env)
+	l.logEnvelope(info, KindApplication, env, enc)
 	info.noteApp(enc)
 	l.out.Publish = append(l.out.Publish, env)
 	l.out.Transmitted = append(l.out.Transmitted, Transmission{ID: o.msg.ID, Epoch: o.epoch})
-	l.changes.Outbox = append(l.changes.Outbox, OutboxEntry{ID: o.msg.ID, Record: outboxRecord(o)})
-	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: l.tip.ID, Envelope: env})
+	l.changes.Outbox = append(l.changes.Outbox, OutboxEntry{ID: o.msg.ID, Record: outboxRecord(o.epoch, &msg)})
+	l.spillMessage(o)
 }
 
 // resend re-protects in the new canonical epoch every outbox message last
 // sent on an epoch that is no longer on the canonical chain (after a
 // rollback past fork).
 func (l *Loop) resend(fork *Node) {
-	ids := make([]MessageID, 0, len(l.outbox))
-	for id := range l.outbox {
-		ids = append(ids, id)
-	}
-	sortIDs(ids)
-	for _, id := range ids {
-		o := l.outbox[id]
+	for _, o := range l.outboxInOrder() {
 		if l.onCanonical(o.epoch) {
 			continue
 		}
 		l.stats.Resent++
 		l.transmit(o)
 	}
+}
+
+// outboxInOrder returns the outbox messages in the order of their ids, so
+// that what is re-sent, and the randomness it uses, does not depend on map
+// order.
+func (l *Loop) outboxInOrder() []*outgoing {
+	ids := make([]MessageID, 0, len(l.outbox))
+	for id := range l.outbox {
+		ids = append(ids, id)
+	}
+	sortIDs(ids)
+	out := make([]*outgoing, len(ids))
+	for i, id := range ids {
+		out[i] = l.outbox[id]
+	}
+	return out
 }
 
 // application handles an application message of epoch info. It reports
@@ -122,9 +137,8 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 		l.reject(from, fmt.Errorf("application message: %w", err))
 		return true
 	}
-	info.log = append(info.log, data)
+	l.logEnvelope(info, KindApplication, data, env.Payload)
 	info.noteApp(env.Payload)
-	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: env.Epoch, Envelope: data})
 	l.byEpoch[env.Epoch] = append(l.byEpoch[env.Epoch], m.ID)
 	d := l.delivered[m.ID]
 	if d != nil {

@@ -291,9 +291,8 @@ func (l *Loop) proposeIntents(info *epochInfo, open []*intent) {
 		l.attempt(in, info.node.ID)
 		env := (&Envelope{Kind: KindHandshake, Epoch: info.node.ID, Payload: msg}).Encode()
 		l.seen[MessageHash(msg)] = struct{}{}
-		info.log = append(info.log, env)
+		l.logEnvelope(info, KindHandshake, env, msg)
 		l.out.Publish = append(l.out.Publish, env)
-		l.changes.Log = append(l.changes.Log, LogEntry{Epoch: info.node.ID, Envelope: env})
 		l.changes.touch()
 	}
 }

@@ -21,7 +21,7 @@ type epochInfo struct {
 	commit []byte
 	// log holds the envelopes made in the epoch (proposals, application
 	// messages), in arrival order, to serve catch-up.
-	log      [][]byte
+	log      []*logEntry
 	seenAt   time.Time
 	dirty    bool // message keys changed since the last snapshot
 	final    bool
@@ -112,6 +112,11 @@ type Loop struct {
 	// history (0 if it never pruned).
 	prunedBelow uint64
 	stats       Stats
+	// toSpill and outSpill are the large envelopes and own messages saved
+	// by the last output, dropped from memory when the next event begins
+	// (see Archive).
+	toSpill  []*logEntry
+	outSpill []*outgoing
 }
 
 // Stats counts what happened, for metrics and the simulator.
@@ -125,8 +130,12 @@ type Stats struct {
 }
 
 type outgoing struct {
-	msg   AppMessage
-	epoch EpochID // epoch it was last sent in
+	msg   AppMessage // its Body is nil once spilled
+	epoch EpochID    // epoch it was last sent in
+	// spilled is set once the body is only in the Archive; bodyHash is
+	// then its SHA-256, to check what the archive returns.
+	spilled  bool
+	bodyHash [32]byte
 }
 
 type deliveredMsg struct {
@@ -279,6 +288,7 @@ func Join(cfg Config, welcome []byte, bundle *group.KeyPackageBundle, tree []byt
 }
 
 func (l *Loop) begin(now time.Time) {
+	l.spill()
 	if now.After(l.now) {
 		l.now = now
 	}
@@ -438,9 +448,8 @@ func (l *Loop) handshake(from string, info *epochInfo, env *Envelope, data []byt
 	}
 	if res.Commit == nil {
 		// A proposal: cached in the epoch's state, kept for catch-up.
-		info.log = append(info.log, data)
+		l.logEnvelope(info, env.Kind, data, env.Payload)
 		info.dirty = true
-		l.changes.Log = append(l.changes.Log, LogEntry{Epoch: env.Epoch, Envelope: data})
 		if info.pendSeen.IsZero() {
 			info.pendSeen = l.now
 		}

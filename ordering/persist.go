@@ -164,9 +164,10 @@ func (l *Loop) encodeMeta() []byte {
 	return b.BytesOrPanic()
 }
 
-// outboxRecord encodes an outbox message for the store.
-func outboxRecord(o *outgoing) []byte {
-	return append(o.epoch[:], codec.MustMarshal(&o.msg)...)
+// outboxRecord encodes an outbox message for the store: the epoch it was
+// last sent in, then the message.
+func outboxRecord(epoch EpochID, m *AppMessage) []byte {
+	return append(epoch[:], codec.MustMarshal(m)...)
 }
 
 // Restore rebuilds a member's Loop from what it saved. Epoch snapshots
@@ -322,6 +323,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 			}
 			copy(o.epoch[:], e.Record[:32])
 			l.outbox[e.ID] = o
+			l.spillMessage(o) // saved as this record
 		}
 	}
 	if !s.Empty() {
@@ -339,12 +341,16 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		if info == nil {
 			continue
 		}
-		info.log = append(info.log, e.Envelope)
 		env, err := DecodeEnvelope(e.Envelope)
 		if err != nil {
 			continue
 		}
-		l.seen[MessageHash(env.Payload)] = struct{}{}
+		le := newLogEntry(env.Kind, e.Envelope, env.Payload)
+		info.log = append(info.log, le)
+		if l.spillable(le) {
+			l.toSpill = append(l.toSpill, le) // saved as this entry
+		}
+		l.seen[le.payload] = struct{}{}
 		if env.Kind == KindApplication {
 			// The epoch's message digest, which heads advertise for
 			// anti-entropy, covers what was logged before the restart.

@@ -131,10 +131,8 @@ func (l *Loop) dropEpoch(id EpochID) {
 	// The delivered ids stay: a copy re-sent on another branch may still
 	// arrive (they are forgotten later, see forgetDelivered).
 	delete(l.byEpoch, id)
-	for _, env := range info.log {
-		if e, err := DecodeEnvelope(env); err == nil {
-			delete(l.seen, MessageHash(e.Payload))
-		}
+	for _, e := range info.log {
+		delete(l.seen, e.payload)
 	}
 	l.changes.DeleteEpochs = append(l.changes.DeleteEpochs, id)
 }

@@ -334,6 +334,19 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		r.envelopes = append(r.envelopes, e)
 		return true
 	}
+	// addEntry adds a log entry, read back from the archive if it is
+	// not in memory; one that cannot be read is left out.
+	addEntry := func(e *logEntry) bool {
+		if size+e.size > maxSyncBytes && len(r.envelopes) > 0 {
+			return false
+		}
+		data, err := l.envelope(e)
+		if err != nil {
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeStorage, Err: err})
+			return true
+		}
+		return add(data)
+	}
 	chain := l.graph.Chain(l.tip)
 	// Logs whose digest differs from the requester's come first
 	// (anti-entropy).
@@ -351,7 +364,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 			continue
 		}
 		for _, e := range info.log {
-			add(e)
+			addEntry(e)
 		}
 	}
 	started := false
@@ -368,7 +381,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		}
 		full := false
 		for _, e := range info.log {
-			if !add(e) {
+			if !addEntry(e) {
 				full = true
 				break
 			}
@@ -421,8 +434,8 @@ func (l *Loop) removedResponse(req *syncRequest, start *Node) *syncResponse {
 	r := &syncResponse{status: syncRefused, tip: start.ID}
 	// The proposals of start first: the commit may refer to them.
 	for _, e := range l.epochs[start.ID].log {
-		if env, err := DecodeEnvelope(e); err == nil && env.Kind == KindHandshake {
-			r.envelopes = append(r.envelopes, e)
+		if e.kind == KindHandshake {
+			r.envelopes = append(r.envelopes, e.data)
 		}
 	}
 	var child *Node
@@ -755,7 +768,7 @@ func (l *Loop) restartFromSpareWelcome() bool {
 	l.tip = root
 	l.headDirty = true
 	l.removed = false
-	for _, o := range l.outbox {
+	for _, o := range l.outboxInOrder() {
 		l.stats.Resent++
 		l.transmit(o)
 	}
@@ -825,7 +838,7 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 	l.removed = false
 	old.Destroy()
 	l.reconsider()
-	for _, o := range l.outbox {
+	for _, o := range l.outboxInOrder() {
 		if !l.onCanonical(o.epoch) {
 			l.stats.Resent++
 			l.transmit(o)

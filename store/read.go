@@ -272,6 +272,14 @@ func (s *Store) Outbox(ctx context.Context, group []byte) ([]OutboxRecord, error
 	return out, err
 }
 
+// OutboxRecord returns the record of message msgID in the group's outbox.
+func (s *Store) OutboxRecord(ctx context.Context, group, msgID []byte) ([]byte, error) {
+	if err := checkIDs(group, msgID); err != nil {
+		return nil, err
+	}
+	return s.getOne(ctx, outboxKey(group, msgID), fmt.Sprintf("outbox message %x of group %x", prefix(msgID), prefix(group)))
+}
+
 // Delivered reports whether the message msgID of the group is marked
 // delivered (and not pruned since).
 func (s *Store) Delivered(ctx context.Context, group, msgID []byte) (bool, error) {

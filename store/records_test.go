@@ -69,6 +69,12 @@ func TestEveryRecordKindReadsBackAfterReopen(t *testing.T) {
 	if ob, err := s.Outbox(ctx, g); err != nil || !reflect.DeepEqual(ob, []OutboxRecord{{[]byte("msg-1"), []byte("out-1")}}) {
 		t.Errorf("Outbox = %q, %v", ob, err)
 	}
+	if r, err := s.OutboxRecord(ctx, g, []byte("msg-1")); err != nil || string(r) != "out-1" {
+		t.Errorf("OutboxRecord(msg-1) = %q, %v", r, err)
+	}
+	if _, err := s.OutboxRecord(ctx, g, []byte("msg-2")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("OutboxRecord(msg-2) = %v, want ErrNotFound", err)
+	}
 	if ok, err := s.Delivered(ctx, g, []byte("msg-0")); err != nil || !ok {
 		t.Errorf("Delivered(msg-0) = %v, %v; want true", ok, err)
 	}

@@ -65,7 +65,9 @@ func DefaultConfig(seed uint64, members int) Config {
 		TickInterval: 100 * time.Millisecond,
 		MessageRate:  0.2, OpRate: 0.3,
 		Duration: 30 * time.Second, Quiet: 60 * time.Second,
-		Ordering: ordering.Config{Retention: 64, HeadKeepalive: 5 * time.Second, SyncTimeout: 3 * time.Second},
+		// SpillSize 1: every application message leaves memory once saved
+		// and is read back when re-sent or served, so every run tests that.
+		Ordering: ordering.Config{Retention: 64, HeadKeepalive: 5 * time.Second, SyncTimeout: 3 * time.Second, SpillSize: 1},
 	}
 }
 
@@ -209,6 +211,9 @@ func (s *Sim) latency() time.Duration {
 
 func (s *Sim) newNode(name string) *node {
 	n := &node{idx: len(s.nodes), name: name, store: newMemStore(), up: true, delivered: map[ordering.MessageID]int{}, cfg: s.nodeConfig()}
+	// Members read large application messages back from what they saved,
+	// as a node does with file chunks (see DefaultConfig's SpillSize).
+	n.cfg.Archive = n.store
 	s.nodes = append(s.nodes, n)
 	s.byName[name] = n
 	return n

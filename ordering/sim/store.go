@@ -1,6 +1,9 @@
 package sim
 
 import (
+	"crypto/sha256"
+	"errors"
+
 	"github.com/parley-p2p/parley/ordering"
 )
 
@@ -13,6 +16,10 @@ type memStore struct {
 	outbox    map[ordering.MessageID][]byte
 	delivered map[ordering.MessageID]bool
 	bytes     int
+	// byHash indexes log entries by the SHA-256 of the envelope (the
+	// ordering.Archive key).
+	byHash map[[32]byte][]byte
+	reads  int // archive reads
 }
 
 func newMemStore() *memStore {
@@ -20,7 +27,28 @@ func newMemStore() *memStore {
 		epochs:    map[ordering.EpochID]ordering.SavedEpoch{},
 		outbox:    map[ordering.MessageID][]byte{},
 		delivered: map[ordering.MessageID]bool{},
+		byHash:    map[[32]byte][]byte{},
 	}
+}
+
+var errNotSaved = errors.New("sim: not saved")
+
+// Envelope implements ordering.Archive.
+func (m *memStore) Envelope(hash [32]byte) ([]byte, error) {
+	m.reads++
+	if e, ok := m.byHash[hash]; ok {
+		return e, nil
+	}
+	return nil, errNotSaved
+}
+
+// OutboxRecord implements ordering.Archive.
+func (m *memStore) OutboxRecord(id ordering.MessageID) ([]byte, error) {
+	m.reads++
+	if r, ok := m.outbox[id]; ok {
+		return r, nil
+	}
+	return nil, errNotSaved
 }
 
 func (m *memStore) apply(c *ordering.Changes) {
@@ -34,6 +62,8 @@ func (m *memStore) apply(c *ordering.Changes) {
 		for _, l := range m.log {
 			if l.Epoch != id {
 				kept = append(kept, l)
+			} else {
+				delete(m.byHash, sha256.Sum256(l.Envelope))
 			}
 		}
 		m.log = kept
@@ -42,6 +72,9 @@ func (m *memStore) apply(c *ordering.Changes) {
 		m.meta = c.Meta
 	}
 	m.log = append(m.log, c.Log...)
+	for _, l := range c.Log {
+		m.byHash[sha256.Sum256(l.Envelope)] = l.Envelope
+	}
 	for _, o := range c.Outbox {
 		m.outbox[o.ID] = o.Record
 	}

@@ -214,6 +214,18 @@ func TestFileArrivesIntact(t *testing.T) {
 	if filepath.Base(got) != "photo.bin" {
 		t.Errorf("received as %s", got)
 	}
+	// The chunks are saved; neither the sender's outbox nor either
+	// member's retained log keeps them in memory (ordering.Archive).
+	for _, n := range []*Node{alice, bob} {
+		g := n.runner(groupOf(t, n, "files").ID)
+		held := 0
+		if err := g.do(ctx, func() error { held = g.loop.HeldBytes(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if held > 256<<10 {
+			t.Errorf("a member holds %d bytes of messages in memory after a file of %d", held, len(data))
+		}
+	}
 }
 
 func TestConcurrentRemoveAndAddConverge(t *testing.T) {

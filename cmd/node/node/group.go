@@ -399,6 +399,8 @@ func (g *groupRunner) notice(no ordering.Notice) {
 		g.n.broadcast(api.Event{Type: api.EventMembership, Group: g.hexID, Membership: &api.Membership{Epoch: no.Epoch, Added: names(no.Added), Removed: names(no.Removed)}})
 	case ordering.NoticeBehind:
 		g.n.log.Debug("behind; catching up", "group", short, "from", no.From, "epoch", no.Epoch)
+	case ordering.NoticeStorage:
+		g.n.log.Error("a saved message could not be read back; not sent", "group", short, "err", no.Err)
 	}
 }
 

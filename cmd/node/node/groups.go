@@ -43,7 +43,7 @@ func (n *Node) loadGroups(ctx context.Context) error {
 				n.log.Error("group state unreadable; skipped", "group", hexID[:8], "err", err)
 				continue
 			}
-			if loop, err = ordering.Restore(n.orderingConfig(), saved, time.Now()); err != nil {
+			if loop, err = ordering.Restore(n.orderingConfig(&archive{st: n.st, gid: gid}), saved, time.Now()); err != nil {
 				n.log.Error("group state unreadable; skipped", "group", hexID[:8], "err", err)
 				continue
 			}
@@ -126,7 +126,7 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (api.Group, error) 
 		return api.Group{}, err
 	}
 	ext := wire.Extensions{{Type: extTopicSecret, Data: secret}, {Type: extGroupName, Data: []byte(name)}}
-	loop, out, err := ordering.CreateWith(n.orderingConfig(), gid, ext, bundle, time.Now())
+	loop, out, err := ordering.CreateWith(n.orderingConfig(&archive{st: n.st, gid: gid}), gid, ext, bundle, time.Now())
 	if err != nil {
 		return api.Group{}, err
 	}

@@ -259,10 +259,12 @@ func (n *Node) mlsConfig() *group.Config {
 	return &group.Config{ValidateCredential: ValidateCredential}
 }
 
-// orderingConfig is the ordering configuration of every group loop.
-func (n *Node) orderingConfig() ordering.Config {
+// orderingConfig is the ordering configuration of a group loop that reads
+// what it saved back through a.
+func (n *Node) orderingConfig(a *archive) ordering.Config {
 	c := n.cfg.Ordering
 	c.MLS = n.mlsConfig()
+	c.Archive = a
 	if n.cfg.UpdateInterval > 0 {
 		c.UpdateInterval = n.cfg.UpdateInterval
 	}

@@ -28,6 +28,28 @@ type groupStore struct {
 	keepDelivered uint64
 }
 
+// archive reads back a group's saved envelopes and outbox records for its
+// loop (ordering.Archive): large ones, file chunks, are not kept in memory.
+type archive struct {
+	st  *store.Store
+	gid []byte // set before the loop's first event
+}
+
+// Envelope returns the logged envelope whose SHA-256 is hash (the log id is
+// its first 16 bytes, see logID).
+func (a *archive) Envelope(hash [32]byte) ([]byte, error) {
+	r, err := a.st.LogByID(context.Background(), a.gid, hash[:16])
+	if err != nil {
+		return nil, err
+	}
+	return r.Envelope, nil
+}
+
+// OutboxRecord returns the saved record of an own message.
+func (a *archive) OutboxRecord(id ordering.MessageID) ([]byte, error) {
+	return a.st.OutboxRecord(context.Background(), a.gid, id[:])
+}
+
 // logRef is one log entry: its sequence number and id.
 type logRef struct {
 	seq uint64

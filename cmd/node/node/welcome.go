@@ -208,11 +208,13 @@ func (n *Node) joinWelcome(ctx context.Context, data []byte) error {
 	}
 	n.joinMu.Lock()
 	defer n.joinMu.Unlock()
-	loop, out, err := ordering.Join(n.orderingConfig(), data, bundle, nil, time.Now())
+	arc := &archive{st: n.st}
+	loop, out, err := ordering.Join(n.orderingConfig(arc), data, bundle, nil, time.Now())
 	if err != nil {
 		return err
 	}
 	gid := loop.GroupID()
+	arc.gid = gid
 	hexID := hex.EncodeToString(gid)
 	if g := n.runner(hexID); g != nil && g.loop != nil && !g.status().Removed {
 		_ = g.do(ctx, func() error {
