@@ -301,6 +301,9 @@ func (s *Sim) restart(n *node) {
 		s.tryJoin(n)
 		return
 	}
+	if n.store.discard {
+		panic(fmt.Sprintf("restarting %s: the run discards snapshots (Config.DiscardSnapshots)", n.name))
+	}
 	loop, err := ordering.Restore(n.cfg, n.store.saved(), s.now)
 	if err != nil {
 		panic(fmt.Sprintf("restoring %s: %v", n.name, err))

@@ -48,6 +48,10 @@ type Config struct {
 	// Offline: each takes a random member offline (up, but cut off) for
 	// the window.
 	Offline []Window
+	// DiscardSnapshots makes the members' stores count the bytes of epoch
+	// snapshots without keeping them, which is most of a large run's
+	// memory; for runs with no crash (a restart would find nothing).
+	DiscardSnapshots bool
 	// Ordering is the members' ordering configuration (MLS and Rand are
 	// set by the simulator).
 	Ordering ordering.Config
@@ -211,6 +215,7 @@ func (s *Sim) latency() time.Duration {
 
 func (s *Sim) newNode(name string) *node {
 	n := &node{idx: len(s.nodes), name: name, store: newMemStore(), up: true, delivered: map[ordering.MessageID]int{}, cfg: s.nodeConfig()}
+	n.store.discard = s.cfg.DiscardSnapshots
 	// Members read large application messages back from what they saved,
 	// as a node does with file chunks (see DefaultConfig's SpillSize).
 	n.cfg.Archive = n.store

@@ -20,6 +20,8 @@ type memStore struct {
 	// ordering.Archive key).
 	byHash map[[32]byte][]byte
 	reads  int // archive reads
+	// discard drops snapshots (see Config.DiscardSnapshots).
+	discard bool
 }
 
 func newMemStore() *memStore {
@@ -53,8 +55,11 @@ func (m *memStore) OutboxRecord(id ordering.MessageID) ([]byte, error) {
 
 func (m *memStore) apply(c *ordering.Changes) {
 	for _, e := range c.PutEpochs {
-		m.epochs[e.ID] = e
 		m.bytes += len(e.Snapshot)
+		if m.discard {
+			e.Snapshot = nil
+		}
+		m.epochs[e.ID] = e
 	}
 	for _, id := range c.DeleteEpochs {
 		delete(m.epochs, id)

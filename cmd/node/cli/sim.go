@@ -196,6 +196,9 @@ func (f *simFlags) config(seed uint64, members int) sim.Config {
 	cfg.Offline = append([]sim.Window(nil), f.offline...)
 	cfg.Ordering.Retention = f.retention
 	cfg.Ordering.CommitBackoff = f.backoff
+	// With no crash nothing is restored: the snapshots, most of a large
+	// run's memory, need not be kept.
+	cfg.DiscardSnapshots = len(cfg.Crashes) == 0
 	return cfg
 }
 
