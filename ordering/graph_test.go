@@ -282,3 +282,33 @@ func TestTalliesMatchTheDefinition(t *testing.T) {
 		}
 	}
 }
+
+// A member asked for its heads sends only those newer than the ones the
+// requester lists, and all of them to a requester that lists none.
+func TestHeldHeadsSkipsWhatTheRequesterHolds(t *testing.T) {
+	l := &Loop{graph: newTestGraph(), heads: map[string][]byte{}}
+	for i, m := range members5 {
+		l.graph.Vote(m, Vote{Seq: uint64(10 + i), Tip: id("root")})
+		l.heads[m] = []byte(m)
+	}
+	theirs := []heldVote{
+		{identityHash("a"), 10}, // the same head: skipped
+		{identityHash("b"), 99}, // newer there: skipped
+		{identityHash("c"), 1},  // older there: sent
+		// d and e not held there: sent
+	}
+	got := l.heldHeads(theirs)
+	want := [][]byte{[]byte("c"), []byte("d"), []byte("e")}
+	if !slices.EqualFunc(got, want, bytes.Equal) {
+		t.Errorf("heldHeads = %q, want %q", got, want)
+	}
+	if got := l.heldHeads(nil); len(got) != 5 {
+		t.Errorf("heldHeads(nil) = %d heads, want 5", len(got))
+	}
+	// Round trip through the request encoding.
+	req := &syncRequest{groupID: []byte("g"), wantVotes: true, held: l.heldVotes(), signatureKey: []byte("k")}
+	back, err := decodeSyncRequest(req.encode())
+	if err != nil || len(back.held) != 5 || len(l.heldHeads(back.held)) != 0 {
+		t.Fatalf("decoded request %v, %v: want the 5 held votes, answered with no head", back, err)
+	}
+}

@@ -2,6 +2,7 @@ package ordering
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"sort"
 	"time"
@@ -25,18 +26,43 @@ const maxSyncBytes = 4 << 20
 //	    uint64 newest;            // the highest epoch number held
 //	    opaque have<V>;           // epoch ids, newest first, 32 bytes each
 //	    LogDigest logs<V>;        // the requester's digests: send the logs that differ
-//	    bool want_votes;          // send the signed heads held, too
+//	    bool want_votes;          // send the signed heads held, too,
+//	    HeldVote held<V>;         // but not those the requester holds as new
 //	    opaque signature_key<V>;  // the requester's MLS signature key
 //	    opaque signature<V>;      // SignWithLabel(., "Parley Sync", fields above)
 //	} SyncRequest;
+//
+//	struct {
+//	    opaque identity_hash[16]; // SHA-256 of the member's identity, truncated
+//	    uint64 seq;               // the counter of its head the requester holds
+//	} HeldVote;
 type syncRequest struct {
 	groupID      []byte
 	newest       uint64
 	have         []EpochID
 	logs         []LogDigest // the requester's digests of canonical epochs to compare
 	wantVotes    bool
+	held         []heldVote
 	signatureKey []byte
 	signature    []byte
+}
+
+// heldVote says which head of a member the requester of votes holds.
+type heldVote struct {
+	id  [16]byte
+	seq uint64
+}
+
+const heldVoteLen = 24
+
+// maxHeldVotes bounds the list (1.5 MiB at most); past it, the requester
+// lists the members in identity-hash order and gets the rest again.
+const maxHeldVotes = 1 << 16
+
+// identityHash is the key of a member's head in a HeldVote list.
+func identityHash(identity string) [16]byte {
+	h := sha256.Sum256([]byte(identity))
+	return [16]byte(h[:16])
 }
 
 const syncLabel = "Parley Sync"
@@ -57,6 +83,12 @@ func (r *syncRequest) body(b *cryptobyte.Builder) {
 		}
 	})
 	codec.AddBool(b, r.wantVotes)
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
+		for _, v := range r.held {
+			b.AddBytes(v.id[:])
+			b.AddUint64(v.seq)
+		}
+	})
 	codec.AddOpaque(b, r.signatureKey)
 }
 
@@ -76,11 +108,20 @@ func (r *syncRequest) tbs() []byte {
 func decodeSyncRequest(data []byte) (*syncRequest, error) {
 	r := &syncRequest{}
 	s := cryptobyte.String(data)
-	var have, logs cryptobyte.String
+	var have, logs, held cryptobyte.String
 	if !codec.ReadOpaque(&s, &r.groupID) || !s.ReadUint64(&r.newest) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
 		!codec.ReadVector(&s, &logs) || len(logs)%20 != 0 || len(logs) > 20*4*logDigests ||
-		!codec.ReadBool(&s, &r.wantVotes) || !codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
+		!codec.ReadBool(&s, &r.wantVotes) || !codec.ReadVector(&s, &held) || len(held)%heldVoteLen != 0 || len(held) > heldVoteLen*maxHeldVotes ||
+		!codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
 		return nil, ErrMalformedRequest
+	}
+	for !held.Empty() {
+		var v heldVote
+		var id []byte
+		held.ReadBytes(&id, 16)
+		held.ReadUint64(&v.seq)
+		v.id = [16]byte(id)
+		r.held = append(r.held, v)
 	}
 	for !have.Empty() {
 		var id []byte
@@ -216,6 +257,13 @@ func (l *Loop) askSyncFor(peer string, logs []LogDigest, wantVotes bool) bool {
 	if len(l.requests) >= 4 {
 		return false
 	}
+	// A member out of the group (on its canonical chain) hears the heads
+	// of every member on the branch that removed it, and every ask gets a
+	// refusal carrying that branch's commit and votes: one at a time, at
+	// most every SyncTimeout, is enough to see that branch lose.
+	if l.removed && (len(l.requests) > 0 || (!l.removedAsked.IsZero() && l.now.Sub(l.removedAsked) < l.cfg.SyncTimeout)) {
+		return false
+	}
 	for _, r := range l.requests {
 		if r.to == peer {
 			return false
@@ -232,6 +280,9 @@ func (l *Loop) askSyncFor(peer string, logs []LogDigest, wantVotes bool) bool {
 		l.votesFrom[peer] = l.now
 	}
 	req := &syncRequest{groupID: l.groupID, signatureKey: st.Signer().PublicKey(), logs: logs, wantVotes: wantVotes}
+	if wantVotes {
+		req.held = l.heldVotes()
+	}
 	// Every epoch held, newest first: the responder starts from the
 	// newest one on its canonical chain.
 	var held []*Node
@@ -260,6 +311,9 @@ func (l *Loop) askSyncFor(peer string, logs []LogDigest, wantVotes bool) bool {
 	l.nextReq++
 	l.requests[l.nextReq] = &outstanding{to: peer, sent: l.now}
 	l.behindAsk[peer] = l.now
+	if l.removed {
+		l.removedAsked = l.now
+	}
 	l.stats.SyncRequests++
 	l.out.Requests = append(l.out.Requests, OutRequest{To: peer, ID: l.nextReq, Body: req.encode()})
 	return true
@@ -323,7 +377,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	}
 	r := &syncResponse{status: syncOK, tip: l.tip.ID}
 	if req.wantVotes {
-		r.heads = l.heldHeads()
+		r.heads = l.heldHeads(req.held)
 	}
 	size := 0
 	add := func(e []byte) bool {
@@ -393,11 +447,19 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	respond(r)
 }
 
-// heldHeads returns the signed heads this member holds, in the order of
-// the members' identities, within maxSyncBytes.
-func (l *Loop) heldHeads() [][]byte {
+// heldHeads returns the signed heads this member holds that are newer
+// than those the requester holds, in the order of the members'
+// identities, within maxSyncBytes.
+func (l *Loop) heldHeads(theirs []heldVote) [][]byte {
+	has := make(map[[16]byte]uint64, len(theirs))
+	for _, v := range theirs {
+		has[v.id] = v.seq
+	}
 	ids := make([]string, 0, len(l.heads))
 	for id := range l.heads {
+		if seq, ok := has[identityHash(id)]; ok && seq >= l.graph.votes[id].Seq {
+			continue
+		}
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
@@ -411,6 +473,18 @@ func (l *Loop) heldHeads() [][]byte {
 		out = append(out, l.heads[id])
 	}
 	return out
+}
+
+// heldVotes lists the heads this member holds, for a request of votes:
+// the responder sends only newer ones. In identity-hash order, at most
+// maxHeldVotes.
+func (l *Loop) heldVotes() []heldVote {
+	out := make([]heldVote, 0, len(l.graph.votes))
+	for id, v := range l.graph.votes {
+		out = append(out, heldVote{id: identityHash(id), seq: v.Seq})
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].id[:], out[j].id[:]) < 0 })
+	return out[:min(len(out), maxHeldVotes)]
 }
 
 // removedResponse refuses a requester that was a member at start (the

@@ -21,6 +21,7 @@ type Metrics struct {
 	Missed               [][2]uint64
 	Envelopes, Bytes     int
 	HeadBytes            int
+	SyncBytes            int // catch-up requests and answers (part of Bytes)
 	AppMessages          int
 	ConvergenceTime      time.Duration // from the last heal to agreement
 	FinalEpoch           uint64

@@ -286,6 +286,7 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 		}
 		body, id := r.Body, r.ID
 		s.M.Bytes += len(body)
+		s.M.SyncBytes += len(body)
 		s.schedule(s.now.Add(s.latency()), to.idx, nil, func() {
 			if to.up && to.loop != nil {
 				s.handle(to, ordering.SyncResponse{ID: id, Body: body})
@@ -371,6 +372,7 @@ func (s *Sim) request(n *node, r ordering.OutRequest) {
 	to := s.byName[r.To]
 	id, body := r.ID, r.Body
 	s.M.Bytes += len(body)
+	s.M.SyncBytes += len(body)
 	if to == nil || !s.reachable(n, to) || to.loop == nil {
 		s.schedule(s.now.Add(s.cfg.Ordering.SyncTimeout), n.idx, nil, func() {
 			if n.up && n.loop != nil {
