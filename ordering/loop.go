@@ -104,9 +104,6 @@ type Loop struct {
 	refusedAt EpochID
 	refusedBy map[string]bool
 	goneBy    map[string]bool
-	// removedAsked is when a member out of the group last asked for
-	// catch-up (see askSyncFor).
-	removedAsked time.Time
 	// pendingRejoin is a GroupInfo kept while catch-up is tried.
 	pendingRejoin *pendingRejoin
 	// wantLog is set for a new joiner until it has the log of its epoch.

@@ -257,13 +257,6 @@ func (l *Loop) askSyncFor(peer string, logs []LogDigest, wantVotes bool) bool {
 	if len(l.requests) >= 4 {
 		return false
 	}
-	// A member out of the group (on its canonical chain) hears the heads
-	// of every member on the branch that removed it, and every ask gets a
-	// refusal carrying that branch's commit and votes: one at a time, at
-	// most every SyncTimeout, is enough to see that branch lose.
-	if l.removed && (len(l.requests) > 0 || (!l.removedAsked.IsZero() && l.now.Sub(l.removedAsked) < l.cfg.SyncTimeout)) {
-		return false
-	}
 	for _, r := range l.requests {
 		if r.to == peer {
 			return false
@@ -311,9 +304,6 @@ func (l *Loop) askSyncFor(peer string, logs []LogDigest, wantVotes bool) bool {
 	l.nextReq++
 	l.requests[l.nextReq] = &outstanding{to: peer, sent: l.now}
 	l.behindAsk[peer] = l.now
-	if l.removed {
-		l.removedAsked = l.now
-	}
 	l.stats.SyncRequests++
 	l.out.Requests = append(l.out.Requests, OutRequest{To: peer, ID: l.nextReq, Body: req.encode()})
 	return true
