@@ -735,6 +735,7 @@ func (l *Loop) refusedAsRemoved(from string, resp *syncResponse) {
 	}
 	fork := l.graph.Get(resp.tip)
 	if fork == nil {
+		l.countRefusal(from, false)
 		return
 	}
 	for _, c := range fork.Children() {
@@ -753,6 +754,11 @@ func (l *Loop) refusedAsRemoved(from string, resp *syncResponse) {
 			}
 		}
 	}
+	// The removing commit did not become an opaque child of the fork
+	// point here (seen before, or refused): the refusal still counts, as
+	// one without a commit does. Returning without counting it left a
+	// member removed on the branch that won asking for ever.
+	l.countRefusal(from, false)
 }
 
 // placeRelayedHead counts a head relayed with a removal refusal: signed by
