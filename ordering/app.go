@@ -69,9 +69,10 @@ func (l *Loop) transmit(o *outgoing) {
 	}
 	l.byEpoch[o.epoch] = append(l.byEpoch[o.epoch], o.msg.ID)
 	env := (&Envelope{Kind: KindApplication, Epoch: l.tip.ID, Payload: enc}).Encode()
-	l.seen[MessageHash(enc)] = struct{}{}
-	l.logEnvelope(info, KindApplication, env, enc)
-	info.noteApp(enc)
+	h := MessageHash(enc)
+	l.seen[h] = struct{}{}
+	l.logEnvelope(info, KindApplication, env, h)
+	info.noteApp(h)
 	l.out.Publish = append(l.out.Publish, env)
 	l.out.Transmitted = append(l.out.Transmitted, Transmission{ID: o.msg.ID, Epoch: o.epoch})
 	l.changes.Outbox = append(l.changes.Outbox, OutboxEntry{ID: o.msg.ID, Record: outboxRecord(o.epoch, &msg)})
@@ -137,8 +138,9 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 		l.reject(from, fmt.Errorf("application message: %w", err))
 		return true
 	}
-	l.logEnvelope(info, KindApplication, data, env.Payload)
-	info.noteApp(env.Payload)
+	h := MessageHash(env.Payload)
+	l.logEnvelope(info, KindApplication, data, h)
+	info.noteApp(h)
 	l.byEpoch[env.Epoch] = append(l.byEpoch[env.Epoch], m.ID)
 	d := l.delivered[m.ID]
 	if d != nil {

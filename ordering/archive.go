@@ -29,12 +29,12 @@ type logEntry struct {
 	data    []byte   // nil once spilled to the archive
 	kind    Kind     // only application envelopes spill
 	size    int      // len of the envelope
-	hash    [32]byte // SHA-256 of the envelope
+	hash    [32]byte // SHA-256 of the envelope, set when it spills
 	payload [32]byte // MessageHash of its payload (see Loop.seen)
 }
 
-func newLogEntry(kind Kind, env, payload []byte) *logEntry {
-	return &logEntry{data: env, kind: kind, size: len(env), hash: sha256.Sum256(env), payload: MessageHash(payload)}
+func newLogEntry(kind Kind, env []byte, payload [32]byte) *logEntry {
+	return &logEntry{data: env, kind: kind, size: len(env), payload: payload}
 }
 
 // spillable reports whether a log entry is dropped from memory once saved:
@@ -50,9 +50,9 @@ func (l *Loop) spills(n int) bool {
 	return l.cfg.Archive != nil && n > l.cfg.SpillSize
 }
 
-// logEnvelope appends an envelope to an epoch's log, in memory and in the
-// changes to save.
-func (l *Loop) logEnvelope(info *epochInfo, kind Kind, env, payload []byte) {
+// logEnvelope appends an envelope, whose payload's MessageHash is payload,
+// to an epoch's log, in memory and in the changes to save.
+func (l *Loop) logEnvelope(info *epochInfo, kind Kind, env []byte, payload [32]byte) {
 	e := newLogEntry(kind, env, payload)
 	info.log = append(info.log, e)
 	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: info.node.ID, Envelope: env})
@@ -65,6 +65,7 @@ func (l *Loop) logEnvelope(info *epochInfo, kind Kind, env, payload []byte) {
 // output.
 func (l *Loop) spill() {
 	for _, e := range l.toSpill {
+		e.hash = sha256.Sum256(e.data)
 		e.data = nil
 	}
 	for _, o := range l.outSpill {

@@ -290,8 +290,9 @@ func (l *Loop) proposeIntents(info *epochInfo, open []*intent) {
 		l.stats.Proposals++
 		l.attempt(in, info.node.ID)
 		env := (&Envelope{Kind: KindHandshake, Epoch: info.node.ID, Payload: msg}).Encode()
-		l.seen[MessageHash(msg)] = struct{}{}
-		l.logEnvelope(info, KindHandshake, env, msg)
+		h := MessageHash(msg)
+		l.seen[h] = struct{}{}
+		l.logEnvelope(info, KindHandshake, env, h)
 		l.out.Publish = append(l.out.Publish, env)
 		l.changes.touch()
 	}

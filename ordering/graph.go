@@ -206,25 +206,31 @@ func tally(member string, n *Node, delta int) {
 // fork left, and a long-lived group would otherwise keep one per identity
 // it ever had. It returns them.
 func (g *Graph) ForgetNonVoters() []string {
-	var gone []string
-	for m := range g.votes {
-		voter := false
-		for _, n := range g.nodes {
-			if n.hasMember(m) {
-				voter = true
-				break
-			}
-		}
-		if !voter {
-			gone = append(gone, m)
-		}
-	}
+	gone := g.nonVoters()
 	for _, m := range gone {
 		delete(g.votes, m)
 		delete(g.placed, m)
 		delete(g.counted, m) // counted at no node: it is no node's voter
 	}
 	return gone
+}
+
+// nonVoters returns the identities whose vote the graph holds that are
+// members of none of its epochs.
+func (g *Graph) nonVoters() []string {
+	voters := map[string]bool{}
+	for _, n := range g.nodes {
+		for _, m := range n.Members {
+			voters[m] = true
+		}
+	}
+	var out []string
+	for m := range g.votes {
+		if !voters[m] {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Votes returns the latest vote of every member.

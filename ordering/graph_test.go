@@ -183,12 +183,16 @@ func TestQuorumFinalityAndPrune(t *testing.T) {
 }
 
 // bruteEndorse counts, by the definition, the voters of n whose latest
-// vote counts in n's subtree.
+// vote counts in n's subtree: at its tip if the graph holds it, otherwise
+// where it was placed.
 func bruteEndorse(g *Graph, n *Node) int {
 	count := 0
-	for m := range g.votes {
-		at := g.countsAt(m)
-		if n.voters().hasMember(m) && at != nil && g.inSubtree(at.ID, n) {
+	for m, v := range g.votes {
+		at := v.Tip
+		if _, known := g.nodes[at]; !known {
+			at = g.placed[m]
+		}
+		if n.voters().hasMember(m) && g.inSubtree(at, n) {
 			count++
 		}
 	}

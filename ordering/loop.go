@@ -45,9 +45,9 @@ type epochInfo struct {
 	sentSinceSave int
 }
 
-// noteApp adds an application envelope's hash to the epoch's digest.
-func (info *epochInfo) noteApp(payload []byte) {
-	h := MessageHash(payload)
+// noteApp adds an application envelope's payload hash (MessageHash) to
+// the epoch's digest.
+func (info *epochInfo) noteApp(h [32]byte) {
 	info.appCount++
 	for i := range info.appDigest {
 		info.appDigest[i] ^= h[i]
@@ -177,22 +177,7 @@ func (l *Loop) Stats() Stats { return l.stats }
 // member holds although they are members of no epoch it holds. Heads are
 // accepted only from members of held epochs, and those of members removed
 // at or before the root are forgotten when it prunes, so it is zero.
-func (l *Loop) StrayVotes() int {
-	stray := 0
-	for m := range l.graph.votes {
-		voter := false
-		for _, n := range l.graph.nodes {
-			if n.hasMember(m) {
-				voter = true
-				break
-			}
-		}
-		if !voter {
-			stray++
-		}
-	}
-	return stray
-}
+func (l *Loop) StrayVotes() int { return len(l.graph.nonVoters()) }
 
 // Syncing reports whether catch-up requests are outstanding.
 func (l *Loop) Syncing() bool { return len(l.requests) > 0 }
@@ -448,7 +433,7 @@ func (l *Loop) handshake(from string, info *epochInfo, env *Envelope, data []byt
 	}
 	if res.Commit == nil {
 		// A proposal: cached in the epoch's state, kept for catch-up.
-		l.logEnvelope(info, env.Kind, data, env.Payload)
+		l.logEnvelope(info, env.Kind, data, MessageHash(env.Payload))
 		info.dirty = true
 		if info.pendSeen.IsZero() {
 			info.pendSeen = l.now

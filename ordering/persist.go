@@ -345,7 +345,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		if err != nil {
 			continue
 		}
-		le := newLogEntry(env.Kind, e.Envelope, env.Payload)
+		le := newLogEntry(env.Kind, e.Envelope, MessageHash(env.Payload))
 		info.log = append(info.log, le)
 		if l.spillable(le) {
 			l.toSpill = append(l.toSpill, le) // saved as this entry
@@ -354,7 +354,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		if env.Kind == KindApplication {
 			// The epoch's message digest, which heads advertise for
 			// anti-entropy, covers what was logged before the restart.
-			info.noteApp(env.Payload)
+			info.noteApp(le.payload)
 		}
 		// A snapshot may predate proposals logged after it: process them
 		// again so that commits referring to them still work (a proposal

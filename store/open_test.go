@@ -319,18 +319,31 @@ func TestEncryptedStoreHasNoPlaintextOnDisk(t *testing.T) {
 // between left a zero-length file that made every later open fail. The
 // crash test found it.
 func TestEmptyLogFileLeftByACrashDoesNotBlockOpen(t *testing.T) {
+	dir := closedStoreWithHead(t)
+	for _, name := range []string{"000099.vlog", "00099.mem"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkHead(t, openPlain(t, dir))
+}
+
+// closedStoreWithHead makes a plain store holding one head, closes it and
+// returns its directory.
+func closedStoreWithHead(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	s := openPlain(t, dir)
 	b := s.NewBatch()
 	b.SetHead([]byte("g"), []byte("h"))
 	mustWrite(t, s, b)
 	s.Close()
-	for _, name := range []string{"000099.vlog", "00099.mem"} {
-		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s = openPlain(t, dir)
+	return dir
+}
+
+// checkHead checks that the head of closedStoreWithHead reads back.
+func checkHead(t *testing.T, s *Store) {
+	t.Helper()
 	if h, err := s.Head(ctx, []byte("g")); err != nil || string(h) != "h" {
 		t.Fatalf("Head = %q, %v", h, err)
 	}
@@ -341,12 +354,7 @@ func TestEmptyLogFileLeftByACrashDoesNotBlockOpen(t *testing.T) {
 // manifest does not list. The crash test found the preflight check calling
 // it corrupt; badger deletes it while opening.
 func TestUnlistedTableLeftByACrashDoesNotBlockOpen(t *testing.T) {
-	dir := t.TempDir()
-	s := openPlain(t, dir)
-	b := s.NewBatch()
-	b.SetHead([]byte("g"), []byte("h"))
-	mustWrite(t, s, b)
-	s.Close()
+	dir := closedStoreWithHead(t)
 	listed, ok := manifestTables(dir)
 	if !ok || len(listed) == 0 {
 		t.Fatalf("manifestTables = %v, %v; want the table flushed on close", listed, ok)
@@ -355,10 +363,7 @@ func TestUnlistedTableLeftByACrashDoesNotBlockOpen(t *testing.T) {
 	if err := os.WriteFile(stray, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s = openPlain(t, dir)
-	if h, err := s.Head(ctx, []byte("g")); err != nil || string(h) != "h" {
-		t.Fatalf("Head = %q, %v", h, err)
-	}
+	checkHead(t, openPlain(t, dir))
 	if _, err := os.Stat(stray); !os.IsNotExist(err) {
 		t.Fatalf("unlisted table still there: %v", err)
 	}

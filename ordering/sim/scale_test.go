@@ -44,6 +44,9 @@ func TestScale(t *testing.T) {
 		f.Close()
 		runtime.KeepAlive(s)
 	}
+	for _, v := range r.Violations {
+		t.Error(v)
+	}
 	t.Logf("%d members: %v wall; commits %d forks %d convergence %v rollback %d heads %d B envelopes %d bytes %d (sync %d) violations %v",
 		n, time.Since(start), m.Commits, m.Forks, m.ConvergenceTime, m.MaxRollback, m.HeadBytes, m.Envelopes, m.Bytes, m.SyncBytes, r.Violations)
 }
