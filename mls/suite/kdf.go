@@ -5,10 +5,6 @@ import (
 	"crypto/hmac"
 	"encoding/binary"
 	"hash"
-
-	"golang.org/x/crypto/cryptobyte"
-
-	"github.com/parley-p2p/parley/mls/codec"
 )
 
 // labelPrefix is prepended to every label of the labelled functions (§5.1).
@@ -30,7 +26,11 @@ func (cs CipherSuite) Expand(prk, info []byte, length int) ([]byte, error) {
 	if length < 0 || length > 255*cs.Nh() {
 		return nil, ErrOutputLength
 	}
-	out, err := hkdf.Expand(cs.p().newHash, prk, string(info), length)
+	p := cs.p()
+	if out, ok := expandBlock(p.hash, prk, info, length); ok {
+		return out, nil
+	}
+	out, err := hkdf.Expand(p.newHash, prk, string(info), length)
 	if err != nil {
 		return nil, ErrOutputLength
 	}
@@ -39,13 +39,16 @@ func (cs CipherSuite) Expand(prk, info []byte, length int) ([]byte, error) {
 
 // kdfLabel encodes KDFLabel (§5.1).
 func kdfLabel(length uint16, label string, context []byte) []byte {
-	b := cryptobyte.NewBuilder(make([]byte, 0, 2+2+len(labelPrefix)+len(label)+4+len(context)))
-	b.AddUint16(length)
-	codec.AddVarint(b, uint64(len(labelPrefix)+len(label)))
-	b.AddBytes([]byte(labelPrefix))
-	b.AddBytes([]byte(label))
-	codec.AddOpaque(b, context)
-	return b.BytesOrPanic()
+	if len(context) >= 1<<30 {
+		panic("suite: KDFLabel context too long") // no derivation of the protocol comes near
+	}
+	out := make([]byte, 0, 2+4+len(labelPrefix)+len(label)+4+len(context))
+	out = binary.BigEndian.AppendUint16(out, length)
+	out = varintHeader(out, len(labelPrefix)+len(label))
+	out = append(out, labelPrefix...)
+	out = append(out, label...)
+	out = varintHeader(out, len(context))
+	return append(out, context...)
 }
 
 // ExpandWithLabel is ExpandWithLabel(secret, label, context, length) (§5.1).
