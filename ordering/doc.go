@@ -36,6 +36,15 @@
 // epoch's number: after a long partition the side with more members may
 // have made fewer commits.
 //
+// Exactly once. Heads carry digests of the application messages of the
+// newest epochs with messages, one by one, and of the whole span the
+// member holds; a member whose digests differ asks for the logs that
+// differ. A member that joined later holds a shorter span and cannot
+// compare an older member's; the older member can, and asks it, and the
+// newer member, serving that request, asks back for the epochs that differ
+// deeper than heads list (askBack): that is how it gets messages sent on
+// its first epoch by members it could not reach then.
+//
 // Votes. Heads travel by gossip: those sent during a partition never
 // cross it, and a removed member sends no more, so two members that both
 // hold the two branches of a fork can still count different votes and

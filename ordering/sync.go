@@ -398,19 +398,35 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	for _, n := range chain {
 		byNumber[n.Number] = n
 	}
+	// The log of the requester's newest epoch follows the logs that
+	// differ, unless its digest says the requester has it all.
+	sendStart := true
+	// Epochs that differ deeper than this member's heads list one by one
+	// (see askBack).
+	var deep []LogDigest
+	floor := l.headLogsFloor()
 	for _, d := range req.logs {
 		n := byNumber[d.Epoch]
-		if n == nil || n == start {
+		if n == nil {
 			continue
 		}
 		info := l.epochs[n.ID]
-		if info.appCount == d.Count && info.appDigest == d.Digest {
+		same := info.appCount == d.Count && info.appDigest == d.Digest
+		if n == start {
+			sendStart = !same
 			continue
+		}
+		if same {
+			continue
+		}
+		if n.Number < floor {
+			deep = append(deep, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
 		}
 		for _, e := range info.log {
 			addEntry(e)
 		}
 	}
+	defer l.askBack(from, deep)
 	started := false
 	for _, n := range chain {
 		if n == start {
@@ -422,6 +438,9 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		info := l.epochs[n.ID]
 		if n != start && info.commit != nil && !add(info.commit) {
 			break
+		}
+		if n == start && !sendStart {
+			continue
 		}
 		full := false
 		for _, e := range info.log {
@@ -435,6 +454,41 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		}
 	}
 	respond(r)
+}
+
+// askBack asks the requester of logs for its logs of the epochs given,
+// where its digests differ from this member's and that lie deeper than
+// this member's heads list one by one. The requester compared spans and
+// found them different, but cannot tell which of the two lacks messages;
+// this member cannot tell either from the requester's heads when the
+// requester's span starts below its own history (it joined, or rejoined,
+// later) and the epoch is too deep for a head's Logs. That is how a member
+// finds messages sent on its first epoch by a member it could not reach
+// then. The digest of the tip goes along, so that the requester does not
+// send the tip's log if it has nothing more there.
+func (l *Loop) askBack(from string, deep []LogDigest) {
+	if len(deep) == 0 {
+		return
+	}
+	if info := l.epochs[l.tip.ID]; info != nil {
+		deep = append([]LogDigest{{Epoch: l.tip.Number, Count: info.appCount, Digest: info.appDigest}}, deep...)
+	}
+	l.askSyncLogs(from, deep)
+}
+
+// headLogsFloor returns the number of the oldest epoch this member's head
+// lists in Logs when it lists logDigests of them, and 0 when it lists
+// every epoch with messages it holds.
+func (l *Loop) headLogsFloor() uint64 {
+	listed := 0
+	for n := l.tip; n != nil; n = n.parent {
+		if info := l.epochs[n.ID]; info != nil && info.appCount > 0 {
+			if listed++; listed == logDigests {
+				return n.Number
+			}
+		}
+	}
+	return 0
 }
 
 // heldHeads returns the signed heads this member holds that are newer
@@ -669,11 +723,16 @@ const rejoinPatience = 10
 // (what happened there cannot be checked any more), the others count from
 // the new start.
 func (l *Loop) carryIntents(from uint64) {
-	// Removals are the exception: one done only on the old chain would be
-	// lost with it, and redoing one is harmless (a member absent from the
-	// new history's first epoch counts as removed, see doneAt). An add
-	// done there is not redone: the new history may have added and
-	// removed that member already.
+	// Adds and removals are the exception: one done only on the old chain
+	// would be lost with it. A removal is redone if the member is in the
+	// new history (one absent from its first epoch counts as removed, see
+	// doneAt); an add, if the new history's tree lacks the KeyPackage's
+	// leaf. The new history cannot show what happened before its first
+	// epoch: a member added there from this member's proposal and removed
+	// since would be added again. Its KeyPackage's init key is spent by
+	// then (it joined with it), so it cannot read that Welcome and holds
+	// a leaf it cannot use until someone removes it again; losing the
+	// invitation silently is the worse failure.
 	before := l.intents
 	l.settleIntents(l.tip)
 	kept := map[*intent]bool{}
@@ -682,7 +741,7 @@ func (l *Loop) carryIntents(from uint64) {
 	}
 	var carried []*intent
 	for _, in := range before {
-		if kept[in] || in.kind == intentRemove {
+		if kept[in] || in.kind == intentRemove || in.kind == intentAdd {
 			carried = append(carried, in)
 		}
 	}

@@ -121,7 +121,9 @@ func TestConvergesAfterALongPartition(t *testing.T) {
 	if raceEnabled {
 		t.Skip("minutes of CPU-bound simulation: CI runs it without the race detector")
 	}
-	results := runSeeds(t, 6, longPartitionScenario)
+	// Seed 14: members that rejoined must redo the adds they made on the
+	// branch that lost (it failed so once the timing of catch-up changed).
+	results := runSeeds(t, 6, longPartitionScenario, 14)
 	var conv []float64
 	for _, r := range results {
 		conv = append(conv, r.Metrics.ConvergenceTime.Seconds())
