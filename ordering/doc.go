@@ -45,6 +45,14 @@
 // deeper than heads list (askBack): that is how it gets messages sent on
 // its first epoch by members it could not reach then.
 //
+// Abandoned histories. A member that rejoined starts a history at the
+// GroupInfo's epoch; if the branch it came from then loses, the winner
+// forked below that history's root, where the fork choice cannot see it.
+// When most of the members of its epoch that still send heads keep voting,
+// for a while, for epochs below its root that it does not hold, it asks
+// them for a GroupInfo (want_group_info) and rejoins where they are
+// (checkAbandoned).
+//
 // Votes. Heads travel by gossip: those sent during a partition never
 // cross it, and a removed member sends no more, so two members that both
 // hold the two branches of a fork can still count different votes and

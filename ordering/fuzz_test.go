@@ -40,6 +40,8 @@ func FuzzSyncMessages(f *testing.F) {
 	f.Add(req.encode())
 	req.wantVotes, req.held = true, []heldVote{{id: [16]byte{7}, seq: 9}, {id: [16]byte{8}, seq: 1}}
 	f.Add(req.encode())
+	req.wantGroupInfo = true
+	f.Add(req.encode())
 	f.Add((&syncResponse{status: syncOK, envelopes: [][]byte{{1, 2}}}).encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if r, err := decodeSyncRequest(data); err == nil && !bytes.Equal(r.encode(), data) {

@@ -109,6 +109,7 @@ func (l *Loop) head(from string, env *Envelope) {
 	}
 	if l.graph.Vote(identity, Vote{Seq: h.Seq, Tip: h.Tip}) {
 		l.voteEpoch[identity] = h.Epoch
+		l.voteSeen[identity] = l.now
 		l.heads[identity] = env.Encode()
 		l.reconsider()
 	}

@@ -82,6 +82,13 @@ type Loop struct {
 	seen      map[[32]byte]struct{}
 
 	voteEpoch map[string]uint64 // epoch number of each member's latest head
+	// voteSeen is when each member's latest head arrived directly (not
+	// relayed); abandoned counts only recent heads.
+	voteSeen map[string]time.Time
+	// abandonedSince is when abandoned first held, zero if it does not;
+	// abandonAsks rotates the members asked for a GroupInfo.
+	abandonedSince time.Time
+	abandonAsks    int
 	// heads are the members' latest signed heads (envelopes), relayed to
 	// a member refused as removed so that it sees the votes it cannot
 	// place itself.
@@ -127,6 +134,9 @@ type Stats struct {
 	Rejected, Waiting                      int
 	BytesOut                               int
 	QuorumFinalRollbacks                   int
+	// AbandonAsks counts requests for a GroupInfo to leave an abandoned
+	// history (see checkAbandoned).
+	AbandonAsks int
 }
 
 type outgoing struct {
@@ -213,6 +223,7 @@ func newLoop(cfg Config, s *group.State, now time.Time) *Loop {
 		requests:  map[uint64]*outstanding{},
 		behindAsk: map[string]time.Time{},
 		voteEpoch: map[string]uint64{},
+		voteSeen:  map[string]time.Time{},
 		heads:     map[string][]byte{},
 		votesFrom: map[string]time.Time{},
 		now:       now,

@@ -211,7 +211,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		cfg: c, groupID: append([]byte(nil), groupID...), self: string(self),
 		epochs: map[EpochID]*epochInfo{}, outbox: map[MessageID]*outgoing{}, delivered: map[MessageID]*deliveredMsg{},
 		byEpoch: map[EpochID][]MessageID{}, seen: map[[32]byte]struct{}{}, requests: map[uint64]*outstanding{},
-		behindAsk: map[string]time.Time{}, voteEpoch: map[string]uint64{}, heads: map[string][]byte{}, votesFrom: map[string]time.Time{}, now: now,
+		behindAsk: map[string]time.Time{}, voteEpoch: map[string]uint64{}, voteSeen: map[string]time.Time{}, heads: map[string][]byte{}, votesFrom: map[string]time.Time{}, now: now,
 		headSeq: headSeq, lastUpdate: time.Unix(0, int64(lastUpdate)), sentSince: sentSince, removed: removed, headDirty: true,
 		prunedBelow: prunedBelow,
 	}

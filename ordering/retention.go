@@ -11,6 +11,7 @@ func (l *Loop) tick() {
 		}
 	}
 	l.maybeRejoin()
+	l.checkAbandoned()
 	l.updateFinality()
 	if l.refreshDue() {
 		l.lastUpdate = l.now
@@ -100,6 +101,7 @@ func (l *Loop) updateFinality() {
 	l.prunedBelow = root.Number
 	for _, m := range l.graph.ForgetNonVoters() {
 		delete(l.voteEpoch, m)
+		delete(l.voteSeen, m)
 		delete(l.heads, m)
 	}
 	l.forgetDelivered()

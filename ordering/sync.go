@@ -28,6 +28,7 @@ const maxSyncBytes = 4 << 20
 //	    LogDigest logs<V>;        // the requester's digests: send the logs that differ
 //	    bool want_votes;          // send the signed heads held, too,
 //	    HeldVote held<V>;         // but not those the requester holds as new
+//	    bool want_group_info;     // if none of the requester's epochs is held here, a GroupInfo
 //	    opaque signature_key<V>;  // the requester's MLS signature key
 //	    opaque signature<V>;      // SignWithLabel(., "Parley Sync", fields above)
 //	} SyncRequest;
@@ -37,14 +38,17 @@ const maxSyncBytes = 4 << 20
 //	    uint64 seq;               // the counter of its head the requester holds
 //	} HeldVote;
 type syncRequest struct {
-	groupID      []byte
-	newest       uint64
-	have         []EpochID
-	logs         []LogDigest // the requester's digests of canonical epochs to compare
-	wantVotes    bool
-	held         []heldVote
-	signatureKey []byte
-	signature    []byte
+	groupID   []byte
+	newest    uint64
+	have      []EpochID
+	logs      []LogDigest // the requester's digests of canonical epochs to compare
+	wantVotes bool
+	held      []heldVote
+	// wantGroupInfo asks for a GroupInfo to rejoin with if the responder
+	// holds none of the requester's epochs (see abandoned).
+	wantGroupInfo bool
+	signatureKey  []byte
+	signature     []byte
 }
 
 // heldVote says which head of a member the requester of votes holds.
@@ -89,6 +93,7 @@ func (r *syncRequest) body(b *cryptobyte.Builder) {
 			b.AddUint64(v.seq)
 		}
 	})
+	codec.AddBool(b, r.wantGroupInfo)
 	codec.AddOpaque(b, r.signatureKey)
 }
 
@@ -112,7 +117,7 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 	if !codec.ReadOpaque(&s, &r.groupID) || !s.ReadUint64(&r.newest) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
 		!codec.ReadVector(&s, &logs) || len(logs)%20 != 0 || len(logs) > 20*4*logDigests ||
 		!codec.ReadBool(&s, &r.wantVotes) || !codec.ReadVector(&s, &held) || len(held)%heldVoteLen != 0 || len(held) > heldVoteLen*maxHeldVotes ||
-		!codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
+		!codec.ReadBool(&s, &r.wantGroupInfo) || !codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}
 	for !held.Empty() {
@@ -211,11 +216,11 @@ func decodeSyncResponse(data []byte) (*syncResponse, error) {
 }
 
 // askSync asks peer for catch-up, at most once per SyncTimeout per peer.
-func (l *Loop) askSync(peer string) { l.askSyncFor(peer, nil, false) }
+func (l *Loop) askSync(peer string) { l.askSyncFor(peer, syncAsk{}) }
 
 // askSyncLogs asks peer for catch-up and for the logs of the canonical
 // epochs where its messages differ from the digests given.
-func (l *Loop) askSyncLogs(peer string, logs []LogDigest) { l.askSyncFor(peer, logs, false) }
+func (l *Loop) askSyncLogs(peer string, logs []LogDigest) { l.askSyncFor(peer, syncAsk{logs: logs}) }
 
 // askVotes asks peer for catch-up and for the signed heads it holds: the
 // two follow different branches of a fork both know, so they count
@@ -225,7 +230,7 @@ func (l *Loop) askVotes(peer string) {
 	if !l.wantVotesFrom(peer) || (!l.votesAsked.IsZero() && l.now.Sub(l.votesAsked) < l.cfg.SyncTimeout) {
 		return
 	}
-	if l.askSyncFor(peer, nil, true) {
+	if l.askSyncFor(peer, syncAsk{wantVotes: true}) {
 		l.votesAsked = l.now
 	}
 }
@@ -246,8 +251,17 @@ func (l *Loop) wantVotesFrom(peer string) bool {
 	return !asked || l.now.Sub(last) >= rejoinPatience*l.cfg.SyncTimeout
 }
 
+// syncAsk is what a catch-up request asks for beyond the epochs after the
+// newest one both hold.
+type syncAsk struct {
+	logs          []LogDigest // the requester's digests: the logs that differ
+	wantVotes     bool        // the signed heads the responder holds
+	wantGroupInfo bool        // a GroupInfo if it holds none of the requester's epochs
+}
+
 // askSyncFor sends a catch-up request, and reports whether it did.
-func (l *Loop) askSyncFor(peer string, logs []LogDigest, wantVotes bool) bool {
+func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
+	wantVotes := ask.wantVotes
 	if peer == "" {
 		return false
 	}
@@ -272,7 +286,7 @@ func (l *Loop) askSyncFor(peer string, logs []LogDigest, wantVotes bool) bool {
 	if wantVotes {
 		l.votesFrom[peer] = l.now
 	}
-	req := &syncRequest{groupID: l.groupID, signatureKey: st.Signer().PublicKey(), logs: logs, wantVotes: wantVotes}
+	req := &syncRequest{groupID: l.groupID, signatureKey: st.Signer().PublicKey(), logs: ask.logs, wantVotes: wantVotes, wantGroupInfo: ask.wantGroupInfo}
 	if wantVotes {
 		req.held = l.heldVotes()
 	}
@@ -351,6 +365,10 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 			// Not a member here: the requester counts such refusals
 			// among the members of its own epoch.
 			respond(&syncResponse{status: syncRefused})
+		case req.wantGroupInfo:
+			// A member here whose history most of its epoch has left
+			// (abandoned): the way back is a rejoin.
+			respond(l.rejoinResponse(req, syncRejoin))
 		case req.newest < l.graph.Root().Number:
 			// Older than all this member holds (it joined later): a
 			// GroupInfo the requester uses if no one with older history
@@ -891,6 +909,7 @@ func (l *Loop) restartFromSpareWelcome() bool {
 	root := &Node{ID: EpochIDOf(best), Number: best.Epoch(), Members: identities(best)}
 	l.graph = NewGraph(root)
 	l.voteEpoch = map[string]uint64{}
+	l.voteSeen = map[string]time.Time{}
 	l.heads = map[string][]byte{}
 	l.epochs[root.ID] = &epochInfo{node: root, state: best, seenAt: l.now, member: true, dirty: true}
 	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: root.ID, Number: root.Number, Members: root.Members})
@@ -954,6 +973,7 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 	root := &Node{ID: resp.tip, Number: gi.GroupContext.Epoch, Members: identities(sc.State)}
 	l.graph = NewGraph(root)
 	l.voteEpoch = map[string]uint64{}
+	l.voteSeen = map[string]time.Time{}
 	l.heads = map[string][]byte{}
 	l.epochs[root.ID] = &epochInfo{node: root, seenAt: l.now}
 	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: root.ID, Number: root.Number, Members: root.Members})

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -214,4 +215,105 @@ func TestLateJoinerGetsWhatWasSentInItsFirstEpochAcrossAPartition(t *testing.T) 
 			t.Errorf("m4 got m3's message %v %d times, want once", id, got)
 		}
 	}
+}
+
+// TestMemberThatRejoinedOntoALosingBranchComesBack: m6 goes offline; the
+// group makes 6 epochs; a partition splits m4 and m5 off, and both sides
+// commit (m0-m3 once, m4 and m5 six times). m6 comes back reaching only
+// m4 and m5, whose retention (8 epochs) no longer covers its epochs: it
+// rejoins by external commit on their branch, so its history starts above
+// the fork. Then m4 and m5 go away (until the run's end) and the partition
+// heals: m0-m3's branch is the group's (4 of the fork point's 7 members),
+// but m6 holds nothing below the fork and cannot see that branch, and
+// nobody left holds m6's epochs to tell it that they lost. It must find
+// that the rest of its epoch has left its history (their heads name
+// epochs below its root that it does not hold) and rejoin where they are;
+// and m0-m3, whose epochs m6 does not hold either, must not follow m6.
+func TestMemberThatRejoinedOntoALosingBranchComesBack(t *testing.T) {
+	const seed = 5
+	cfg := DefaultConfig(seed, 7)
+	cfg.OpRate, cfg.DropRate = 0, 0
+	cfg.MessageRate = 0.1
+	cfg.Ordering.Retention = 8
+	cfg.Duration = 120 * time.Second
+	cfg.Quiet = 60 * time.Second
+	s := New(cfg)
+	if os.Getenv("PARLEY_TRACE_TEST") != "" {
+		s.SetLogger(t.Logf)
+	}
+	var rejoined, leftAt, fork uint64
+	r := s.run(func() {
+		name := func(i int) *node { return s.byName[fmt.Sprintf("m%d", i)] }
+		x := name(6)
+		// drive has a random one of members refresh its keys every 1.5 s
+		// until members[0] is on epoch target, then calls next.
+		var drive func(members []*node, target uint64, next func())
+		drive = func(members []*node, target uint64, next func()) {
+			if members[0].loop.Tip().Number >= target {
+				next()
+				return
+			}
+			s.handle(members[s.rng.IntN(len(members))], ordering.UpdateKeys{})
+			s.schedule(s.now.Add(1500*time.Millisecond), -1, nil, func() { drive(members, target, next) })
+		}
+		sideA := []*node{name(0), name(1), name(2), name(3)}
+		sideB := []*node{name(4), name(5)}
+		var heal func()
+		heal = func() {
+			if x.loop.Stats().Rejoin == 0 || x.loop.Tip().ID != name(4).loop.Tip().ID {
+				s.schedule(s.now.Add(time.Second), -1, nil, heal)
+				return
+			}
+			rejoined = x.loop.Tip().Number
+			// m4 and m5, who hold m6's epochs and would tell it that
+			// they lost, are away until the end of the run.
+			for _, n := range sideB {
+				n.offline = true
+			}
+			for _, n := range s.nodes {
+				n.side = 0
+			}
+		}
+		s.schedule(s.start.Add(time.Second), -1, nil, func() {
+			x.offline = true
+			leftAt = x.loop.Tip().Number
+			drive(append(sideA, sideB...), leftAt+6, func() {
+				fork = name(0).loop.Tip().Number
+				for _, n := range append(sideB, x) {
+					n.side = 1
+				}
+				bDone := false
+				drive(sideA, fork+1, func() {})
+				drive(sideB, fork+6, func() { bDone = true })
+				var back func()
+				back = func() {
+					if !bDone || name(0).loop.Tip().Number < fork+1 {
+						s.schedule(s.now.Add(time.Second), -1, nil, back)
+						return
+					}
+					x.offline = false
+					heal()
+				}
+				back()
+			})
+		})
+	})
+	for _, v := range r.Violations {
+		t.Errorf("seed %d: %s", seed, v)
+	}
+	x := s.byName["m6"]
+	if rejoined == 0 {
+		t.Fatalf("m6 never rejoined on m4 and m5's branch (left at epoch %d, fork at %d)", leftAt, fork)
+	}
+	if rejoined <= fork {
+		t.Fatalf("m6 rejoined on epoch %d, not above the fork at %d", rejoined, fork)
+	}
+	if x.loop.Tip().ID != s.byName["m0"].loop.Tip().ID {
+		t.Errorf("m6 ended on epoch %d, m0 on %d", x.loop.Tip().Number, s.byName["m0"].loop.Tip().Number)
+	}
+	if x.loop.Stats().AbandonAsks == 0 {
+		t.Errorf("m6 never asked for a way back from its abandoned history")
+	}
+	t.Logf("m6 left at epoch %d, fork at %d, rejoined at %d on the losing branch; ended on %d after %d rejoins",
+		leftAt, fork, rejoined, x.loop.Tip().Number, x.loop.Stats().Rejoin)
 }
