@@ -45,7 +45,7 @@ type syncRequest struct {
 	wantVotes bool
 	held      []heldVote
 	// wantGroupInfo asks for a GroupInfo to rejoin with if the responder
-	// holds none of the requester's epochs (see abandoned).
+	// holds none of the requester's epochs (see checkAbandoned).
 	wantGroupInfo bool
 	signatureKey  []byte
 	signature     []byte
@@ -261,7 +261,6 @@ type syncAsk struct {
 
 // askSyncFor sends a catch-up request, and reports whether it did.
 func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
-	wantVotes := ask.wantVotes
 	if peer == "" {
 		return false
 	}
@@ -281,13 +280,13 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 		return false
 	}
 	if l.wantVotesFrom(peer) {
-		wantVotes = true
+		ask.wantVotes = true
 	}
-	if wantVotes {
+	if ask.wantVotes {
 		l.votesFrom[peer] = l.now
 	}
-	req := &syncRequest{groupID: l.groupID, signatureKey: st.Signer().PublicKey(), logs: ask.logs, wantVotes: wantVotes, wantGroupInfo: ask.wantGroupInfo}
-	if wantVotes {
+	req := &syncRequest{groupID: l.groupID, signatureKey: st.Signer().PublicKey(), logs: ask.logs, wantVotes: ask.wantVotes, wantGroupInfo: ask.wantGroupInfo}
+	if ask.wantVotes {
 		req.held = l.heldVotes()
 	}
 	// Every epoch held, newest first: the responder starts from the
@@ -444,7 +443,6 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 			addEntry(e)
 		}
 	}
-	defer l.askBack(from, deep)
 	started := false
 	for _, n := range chain {
 		if n == start {
@@ -472,6 +470,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		}
 	}
 	respond(r)
+	l.askBack(from, deep)
 }
 
 // askBack asks the requester of logs for its logs of the epochs given,
