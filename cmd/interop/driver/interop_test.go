@@ -252,9 +252,9 @@ func (r *results) report(t *testing.T, name string, suites []uint32) {
 // would take a quarter of an hour pairwise), and in suites 1 to 3 the
 // pairwise matrix took 150 of CI's 275 s of race-detector interop runs
 // while checking, between instances of one implementation, the same code
-// paths as one assignment; the race detector needs those paths once. CI
-// runs the pairwise matrix without the detector. The whole matrix is
-// PARLEY_INTEROP_ASSIGNMENTS=all.
+// paths as one assignment; the race detector needs those paths once.
+// Without the detector the pairwise matrix takes about 2 minutes. The
+// whole matrix is PARLEY_INTEROP_ASSIGNMENTS=all.
 func defaultAssignments() string {
 	if testing.Short() || raceEnabled {
 		return "one"
