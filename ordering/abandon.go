@@ -24,13 +24,14 @@ const (
 // SyncTimeouts, a strict majority of the other members of this member's
 // tip epoch that send heads (the others are offline, or were removed on
 // the branch they follow) vote for epochs it does not hold below its root,
-// its history is abandoned. It asks them in turn
-// for a GroupInfo (a sync request with want_group_info): a member that
-// holds none of its epochs and counts it as a member answers with one, and
-// it rejoins; one that does not count it as a member refuses it, which
-// counts towards its removal as any refusal does.
+// its history is abandoned. It asks them in turn for a GroupInfo (a sync
+// request with want_group_info): a member that holds none of its epochs
+// and counts it as a member answers with one, and it rejoins; one that
+// does not count it as a member refuses it, which counts towards its
+// removal as any refusal does. It runs on every tick, so it returns at
+// once unless some vote waits for an epoch not in the graph.
 func (l *Loop) checkAbandoned() {
-	if l.removed {
+	if l.removed || !l.graph.anyWaiting() {
 		l.abandonedSince = time.Time{}
 		return
 	}

@@ -182,6 +182,11 @@ func (g *Graph) recount(member string) {
 	}
 }
 
+// anyWaiting reports whether some vote may be for an epoch not in the
+// graph (the waiting lists can hold votes since moved on: it errs towards
+// yes).
+func (g *Graph) anyWaiting() bool { return len(g.waiting) > 0 }
+
 func (g *Graph) wait(id EpochID, member string) {
 	w := g.waiting[id]
 	if w == nil {
