@@ -35,20 +35,7 @@ func (l *Loop) checkAbandoned() {
 		l.abandonedSince = time.Time{}
 		return
 	}
-	root := l.graph.Root()
-	silent := time.Duration(silentAfter) * l.cfg.HeadKeepalive
-	live := 0
-	var away []string
-	for _, m := range l.tip.Members {
-		if seen, ok := l.voteSeen[m]; m == l.self || !ok || l.now.Sub(seen) >= silent {
-			continue // silent: offline, or removed on the branch it follows
-		}
-		live++
-		v, ok := l.graph.votes[m]
-		if ok && l.graph.Get(v.Tip) == nil && l.voteEpoch[m] < root.Number {
-			away = append(away, m)
-		}
-	}
+	live, _, away := l.liveVotes()
 	if 2*len(away) <= live {
 		l.abandonedSince = time.Time{}
 		return
@@ -65,4 +52,41 @@ func (l *Loop) checkAbandoned() {
 		l.abandonAsks++
 		l.stats.AbandonAsks++
 	}
+}
+
+// liveVotes sorts the other members of the tip epoch that send heads (one
+// within silentAfter HeadKeepalives; the others are offline, or were
+// removed on the branch they follow): live counts them, with onChain
+// voting on this member's canonical chain and away voting for epochs
+// below its root that it does not hold.
+func (l *Loop) liveVotes() (live, onChain int, away []string) {
+	root := l.graph.Root()
+	silent := time.Duration(silentAfter) * l.cfg.HeadKeepalive
+	for _, m := range l.tip.Members {
+		if seen, ok := l.voteSeen[m]; m == l.self || !ok || l.now.Sub(seen) >= silent {
+			continue
+		}
+		live++
+		v, ok := l.graph.votes[m]
+		switch {
+		case !ok:
+		case l.graph.Get(v.Tip) != nil:
+			if l.onCanonical(v.Tip) {
+				onChain++
+			}
+		case l.voteEpoch[m] < root.Number:
+			away = append(away, m)
+		}
+	}
+	return live, onChain, away
+}
+
+// historyAlive reports whether a strict majority of the other members of
+// the tip epoch that send heads vote on this member's canonical chain: a
+// GroupInfo from a member whose history starts later (syncOlder) is then
+// not a way forward but another history, such as one a removed member was
+// left on, and the member does not rejoin it.
+func (l *Loop) historyAlive() bool {
+	live, onChain, _ := l.liveVotes()
+	return 2*onChain > live
 }

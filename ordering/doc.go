@@ -51,7 +51,11 @@
 // When most of the members of its epoch that still send heads keep voting,
 // for a while, for epochs below its root that it does not hold, it asks
 // them for a GroupInfo (want_group_info) and rejoins where they are
-// (checkAbandoned).
+// (checkAbandoned). The other way round, a member does not rejoin from a
+// GroupInfo of a history that starts after its own (syncOlder, the
+// fallback of a member far behind) while most of its epoch's members that
+// send heads vote on its own chain (historyAlive): that later history may
+// be one a removed member was left on.
 //
 // Votes. Heads travel by gossip: those sent during a partition never
 // cross it, and a removed member sends no more, so two members that both

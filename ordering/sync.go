@@ -794,6 +794,9 @@ func (l *Loop) maybeRejoin() {
 		return
 	}
 	l.pendingRejoin = nil
+	if l.historyAlive() {
+		return
+	}
 	if l.restartFromSpareWelcome() {
 		return
 	}

@@ -231,18 +231,69 @@ func TestLateJoinerGetsWhatWasSentInItsFirstEpochAcrossAPartition(t *testing.T) 
 // and m0-m3, whose epochs m6 does not hold either, must not follow m6.
 func TestMemberThatRejoinedOntoALosingBranchComesBack(t *testing.T) {
 	const seed = 5
+	s, r, rejoined, leftAt, fork := runAbandoned(t, seed, false)
+	for _, v := range r.Violations {
+		t.Errorf("seed %d: %s", seed, v)
+	}
+	x := s.byName["m6"]
+	if rejoined == 0 {
+		t.Fatalf("m6 never rejoined on m4 and m5's branch (left at epoch %d, fork at %d)", leftAt, fork)
+	}
+	if rejoined <= fork {
+		t.Fatalf("m6 rejoined on epoch %d, not above the fork at %d", rejoined, fork)
+	}
+	if x.loop.Tip().ID != s.byName["m0"].loop.Tip().ID {
+		t.Errorf("m6 ended on epoch %d, m0 on %d", x.loop.Tip().Number, s.byName["m0"].loop.Tip().Number)
+	}
+	if x.loop.Stats().AbandonAsks == 0 {
+		t.Errorf("m6 never asked for a way back from its abandoned history")
+	}
+	t.Logf("m6 left at epoch %d, fork at %d, rejoined at %d on the losing branch; ended on %d after %d rejoins",
+		leftAt, fork, rejoined, x.loop.Tip().Number, x.loop.Stats().Rejoin)
+}
+
+// TestRemovedMembersHistoryDoesNotTakeTheGroup: as above, but the one
+// commit m0-m3 make during the partition removes m6. m6's abandoned
+// history still names m0-m3 as members: they hear its heads, ask it, and
+// it answers with a GroupInfo of its history (syncOlder: their epochs are
+// older than its root). They must not rejoin that history, which their
+// own, alive and agreed among them, has left; and m6, refused by them,
+// must find that it is out.
+func TestRemovedMembersHistoryDoesNotTakeTheGroup(t *testing.T) {
+	const seed = 5
+	s, r, rejoined, leftAt, fork := runAbandoned(t, seed, true)
+	for _, v := range r.Violations {
+		t.Errorf("seed %d: %s", seed, v)
+	}
+	if rejoined <= fork {
+		t.Fatalf("m6 rejoined on epoch %d, not above the fork at %d (left at %d)", rejoined, fork, leftAt)
+	}
+	for i := range 4 {
+		n := s.byName[fmt.Sprintf("m%d", i)]
+		if got := n.loop.Stats().Rejoin; got != 0 {
+			t.Errorf("%s rejoined %d times, onto the removed member's history", n.name, got)
+		}
+	}
+	if x := s.byName["m6"]; !x.loop.Removed() {
+		t.Errorf("m6 does not know it was removed (on epoch %d)", x.loop.Tip().Number)
+	}
+}
+
+// runAbandoned runs the scenario of the two tests above; removeOnA makes
+// m0-m3's one commit during the partition remove m6.
+func runAbandoned(t *testing.T, seed uint64, removeOnA bool) (s *Sim, r *Result, rejoined, leftAt, fork uint64) {
+	t.Helper()
 	cfg := DefaultConfig(seed, 7)
 	cfg.OpRate, cfg.DropRate = 0, 0
 	cfg.MessageRate = 0.1
 	cfg.Ordering.Retention = 8
 	cfg.Duration = 120 * time.Second
 	cfg.Quiet = 60 * time.Second
-	s := New(cfg)
+	s = New(cfg)
 	if os.Getenv("PARLEY_TRACE_TEST") != "" {
 		s.SetLogger(t.Logf)
 	}
-	var rejoined, leftAt, fork uint64
-	r := s.run(func() {
+	r = s.run(func() {
 		name := func(i int) *node { return s.byName[fmt.Sprintf("m%d", i)] }
 		x := name(6)
 		// drive has a random one of members refresh its keys every 1.5 s
@@ -283,7 +334,11 @@ func TestMemberThatRejoinedOntoALosingBranchComesBack(t *testing.T) {
 					n.side = 1
 				}
 				bDone := false
-				drive(sideA, fork+1, func() {})
+				if removeOnA {
+					s.handle(name(0), ordering.RemoveMember{Identity: "m6"})
+				} else {
+					drive(sideA, fork+1, func() {})
+				}
 				drive(sideB, fork+6, func() { bDone = true })
 				var back func()
 				back = func() {
@@ -298,22 +353,5 @@ func TestMemberThatRejoinedOntoALosingBranchComesBack(t *testing.T) {
 			})
 		})
 	})
-	for _, v := range r.Violations {
-		t.Errorf("seed %d: %s", seed, v)
-	}
-	x := s.byName["m6"]
-	if rejoined == 0 {
-		t.Fatalf("m6 never rejoined on m4 and m5's branch (left at epoch %d, fork at %d)", leftAt, fork)
-	}
-	if rejoined <= fork {
-		t.Fatalf("m6 rejoined on epoch %d, not above the fork at %d", rejoined, fork)
-	}
-	if x.loop.Tip().ID != s.byName["m0"].loop.Tip().ID {
-		t.Errorf("m6 ended on epoch %d, m0 on %d", x.loop.Tip().Number, s.byName["m0"].loop.Tip().Number)
-	}
-	if x.loop.Stats().AbandonAsks == 0 {
-		t.Errorf("m6 never asked for a way back from its abandoned history")
-	}
-	t.Logf("m6 left at epoch %d, fork at %d, rejoined at %d on the losing branch; ended on %d after %d rejoins",
-		leftAt, fork, rejoined, x.loop.Tip().Number, x.loop.Stats().Rejoin)
+	return s, r, rejoined, leftAt, fork
 }
