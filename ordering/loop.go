@@ -83,10 +83,10 @@ type Loop struct {
 
 	voteEpoch map[string]uint64 // epoch number of each member's latest head
 	// voteSeen is when each member's latest head arrived directly (not
-	// relayed); abandoned counts only recent heads.
+	// relayed); liveVotes counts only members with a recent one.
 	voteSeen map[string]time.Time
-	// abandonedSince is when abandoned first held, zero if it does not;
-	// abandonAsks rotates the members asked for a GroupInfo.
+	// abandonedSince is when checkAbandoned's condition began to hold,
+	// zero if it does not; abandonAsks rotates the members it asks.
 	abandonedSince time.Time
 	abandonAsks    int
 	// heads are the members' latest signed heads (envelopes), relayed to
