@@ -231,7 +231,7 @@ func TestLateJoinerGetsWhatWasSentInItsFirstEpochAcrossAPartition(t *testing.T) 
 // and m0-m3, whose epochs m6 does not hold either, must not follow m6.
 func TestMemberThatRejoinedOntoALosingBranchComesBack(t *testing.T) {
 	const seed = 5
-	s, r, rejoined, leftAt, fork := runAbandoned(t, seed, false)
+	s, r, rejoined, leftAt, fork, backInTime := runAbandoned(t, seed, false)
 	for _, v := range r.Violations {
 		t.Errorf("seed %d: %s", seed, v)
 	}
@@ -244,6 +244,9 @@ func TestMemberThatRejoinedOntoALosingBranchComesBack(t *testing.T) {
 	}
 	if x.loop.Tip().ID != s.byName["m0"].loop.Tip().ID {
 		t.Errorf("m6 ended on epoch %d, m0 on %d", x.loop.Tip().Number, s.byName["m0"].loop.Tip().Number)
+	}
+	if !backInTime {
+		t.Errorf("m6 was not on m0's epoch before m4 and m5, who hold its epochs, came back")
 	}
 	if x.loop.Stats().AbandonAsks == 0 {
 		t.Errorf("m6 never asked for a way back from its abandoned history")
@@ -261,7 +264,7 @@ func TestMemberThatRejoinedOntoALosingBranchComesBack(t *testing.T) {
 // must find that it is out.
 func TestRemovedMembersHistoryDoesNotTakeTheGroup(t *testing.T) {
 	const seed = 5
-	s, r, rejoined, leftAt, fork := runAbandoned(t, seed, true)
+	s, r, rejoined, leftAt, fork, _ := runAbandoned(t, seed, true)
 	for _, v := range r.Violations {
 		t.Errorf("seed %d: %s", seed, v)
 	}
@@ -281,7 +284,7 @@ func TestRemovedMembersHistoryDoesNotTakeTheGroup(t *testing.T) {
 
 // runAbandoned runs the scenario of the two tests above; removeOnA makes
 // m0-m3's one commit during the partition remove m6.
-func runAbandoned(t *testing.T, seed uint64, removeOnA bool) (s *Sim, r *Result, rejoined, leftAt, fork uint64) {
+func runAbandoned(t *testing.T, seed uint64, removeOnA bool) (s *Sim, r *Result, rejoined, leftAt, fork uint64, backInTime bool) {
 	t.Helper()
 	cfg := DefaultConfig(seed, 7)
 	cfg.OpRate, cfg.DropRate = 0, 0
@@ -296,6 +299,11 @@ func runAbandoned(t *testing.T, seed uint64, removeOnA bool) (s *Sim, r *Result,
 	r = s.run(func() {
 		name := func(i int) *node { return s.byName[fmt.Sprintf("m%d", i)] }
 		x := name(6)
+		// Whether m6 is on m0's epoch before m4 and m5 come back (the run
+		// heals everything at its end).
+		s.schedule(s.start.Add(cfg.Duration-time.Millisecond), -1, nil, func() {
+			backInTime = x.loop.Tip().ID == name(0).loop.Tip().ID
+		})
 		// drive has a random one of members refresh its keys every 1.5 s
 		// until members[0] is on epoch target, then calls next.
 		var drive func(members []*node, target uint64, next func())
@@ -353,5 +361,5 @@ func runAbandoned(t *testing.T, seed uint64, removeOnA bool) (s *Sim, r *Result,
 			})
 		})
 	})
-	return s, r, rejoined, leftAt, fork
+	return s, r, rejoined, leftAt, fork, backInTime
 }
