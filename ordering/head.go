@@ -34,11 +34,7 @@ func (l *Loop) publishHead() {
 		Seq:          l.headSeq,
 		SignatureKey: s.Signer().PublicKey(),
 	}
-	for n := l.tip; n != nil && len(h.Logs) < logDigests; n = n.parent {
-		if info := l.epochs[n.ID]; info != nil && info.appCount > 0 {
-			h.Logs = append(h.Logs, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
-		}
-	}
+	h.Logs = l.headLogs()
 	h.Span = l.spanDigest(l.spanStart())
 	sig, err := s.Suite().SignWithLabel(s.Signer(), headLabel, h.tbs(), l.cfg.Rand)
 	if err != nil {
@@ -138,6 +134,18 @@ func (l *Loop) head(from string, env *Envelope) {
 
 // logDigests is how many recent epochs a head summarizes one by one.
 const logDigests = 16
+
+// headLogs returns the digests a head lists one by one: those of the
+// newest logDigests canonical epochs with messages, newest first.
+func (l *Loop) headLogs() []LogDigest {
+	var logs []LogDigest
+	for n := l.tip; n != nil && len(logs) < logDigests; n = n.parent {
+		if info := l.epochs[n.ID]; info != nil && info.appCount > 0 {
+			logs = append(logs, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
+		}
+	}
+	return logs
+}
 
 // spanStart is the oldest canonical epoch whose messages this member can
 // vouch for: the oldest one it holds, within Retention of the tip.

@@ -497,13 +497,8 @@ func (l *Loop) askBack(from string, deep []LogDigest) {
 // lists in Logs when it lists logDigests of them, and 0 when it lists
 // every epoch with messages it holds.
 func (l *Loop) headLogsFloor() uint64 {
-	listed := 0
-	for n := l.tip; n != nil; n = n.parent {
-		if info := l.epochs[n.ID]; info != nil && info.appCount > 0 {
-			if listed++; listed == logDigests {
-				return n.Number
-			}
-		}
+	if logs := l.headLogs(); len(logs) == logDigests {
+		return logs[len(logs)-1].Epoch
 	}
 	return 0
 }
@@ -770,6 +765,24 @@ func (l *Loop) carryIntents(from uint64) {
 	l.changes.touch()
 }
 
+// startOver begins a new history at info's epoch, after a rejoin or from
+// a spare Welcome: the intents are carried over (carryIntents) and every
+// epoch and vote of the old history is dropped.
+func (l *Loop) startOver(info *epochInfo) {
+	root := info.node
+	l.carryIntents(root.Number)
+	for id := range l.epochs {
+		l.dropEpoch(id)
+	}
+	l.graph = NewGraph(root)
+	l.voteEpoch = map[string]uint64{}
+	l.voteSeen = map[string]time.Time{}
+	l.heads = map[string][]byte{}
+	l.epochs[root.ID] = info
+	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: root.ID, Number: root.Number, Members: root.Members})
+	l.tip = root
+}
+
 // pendingRejoin is a GroupInfo from a member whose history starts after
 // this member's epochs, kept while others are asked.
 type pendingRejoin struct {
@@ -904,18 +917,8 @@ func (l *Loop) restartFromSpareWelcome() bool {
 	if best == nil {
 		return false
 	}
-	l.carryIntents(best.Epoch())
-	for id := range l.epochs {
-		l.dropEpoch(id)
-	}
 	root := &Node{ID: EpochIDOf(best), Number: best.Epoch(), Members: identities(best)}
-	l.graph = NewGraph(root)
-	l.voteEpoch = map[string]uint64{}
-	l.voteSeen = map[string]time.Time{}
-	l.heads = map[string][]byte{}
-	l.epochs[root.ID] = &epochInfo{node: root, state: best, seenAt: l.now, member: true, dirty: true}
-	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: root.ID, Number: root.Number, Members: root.Members})
-	l.tip = root
+	l.startOver(&epochInfo{node: root, state: best, seenAt: l.now, member: true, dirty: true})
 	l.headDirty = true
 	l.removed = false
 	for _, o := range l.outboxInOrder() {
@@ -968,18 +971,8 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 	// have missed messages from its oldest held epoch up to the GroupInfo's.
 	missedFrom, missedTo := min(l.graph.Root().Number, gi.GroupContext.Epoch), gi.GroupContext.Epoch
 	// Start a new history at the GroupInfo's epoch.
-	l.carryIntents(gi.GroupContext.Epoch)
-	for id := range l.epochs {
-		l.dropEpoch(id)
-	}
 	root := &Node{ID: resp.tip, Number: gi.GroupContext.Epoch, Members: identities(sc.State)}
-	l.graph = NewGraph(root)
-	l.voteEpoch = map[string]uint64{}
-	l.voteSeen = map[string]time.Time{}
-	l.heads = map[string][]byte{}
-	l.epochs[root.ID] = &epochInfo{node: root, seenAt: l.now}
-	l.out.NewEpochs = append(l.out.NewEpochs, EpochInfo{ID: root.ID, Number: root.Number, Members: root.Members})
-	l.tip = root
+	l.startOver(&epochInfo{node: root, seenAt: l.now})
 	env := (&Envelope{Kind: KindHandshake, Epoch: resp.tip, Payload: sc.Message}).Encode()
 	l.seen[MessageHash(sc.Message)] = struct{}{}
 	l.out.Publish = append(l.out.Publish, env)
