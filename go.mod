@@ -3,6 +3,7 @@ module github.com/parley-p2p/parley
 go 1.26.6
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/charmbracelet/bubbles v1.0.0
 	github.com/charmbracelet/bubbletea v1.3.10
 	github.com/charmbracelet/lipgloss v1.1.0

@@ -55,28 +55,45 @@ func BenchmarkHPKE(b *testing.B) {
 	})
 }
 
+// BenchmarkSignature signs and verifies 256 bytes and 1 KiB (about what a
+// protected 1 KiB application message signs); verify-repeated is
+// VerifyWithLabelRepeated under a key it has seen before, as for a
+// member's messages.
 func BenchmarkSignature(b *testing.B) {
 	forEachSuite(b, func(b *testing.B, cs suite.CipherSuite) {
 		k, err := cs.GenerateSignatureKey(nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		msg := make([]byte, 256)
-		b.Run("sign", func(b *testing.B) {
-			for b.Loop() {
-				if _, err := cs.SignWithLabel(k, "FramedContentTBS", msg, nil); err != nil {
-					b.Fatal(err)
-				}
+		for _, size := range []int{256, 1024} {
+			suffix := ""
+			if size != 256 {
+				suffix = "-1KiB"
 			}
-		})
-		sig, _ := cs.SignWithLabel(k, "FramedContentTBS", msg, nil)
-		b.Run("verify", func(b *testing.B) {
-			for b.Loop() {
-				if err := cs.VerifyWithLabel(k.PublicKey(), "FramedContentTBS", msg, sig); err != nil {
-					b.Fatal(err)
+			msg := make([]byte, size)
+			b.Run("sign"+suffix, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := cs.SignWithLabel(k, "FramedContentTBS", msg, nil); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+			sig, _ := cs.SignWithLabel(k, "FramedContentTBS", msg, nil)
+			b.Run("verify"+suffix, func(b *testing.B) {
+				for b.Loop() {
+					if err := cs.VerifyWithLabel(k.PublicKey(), "FramedContentTBS", msg, sig); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("verify-repeated"+suffix, func(b *testing.B) {
+				for b.Loop() {
+					if err := cs.VerifyWithLabelRepeated(k.PublicKey(), "FramedContentTBS", msg, sig); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	})
 }
 

@@ -24,10 +24,11 @@ func NewSignatureMemo() *SignatureMemo {
 	return &SignatureMemo{ok: map[[32]byte]struct{}{}}
 }
 
-// VerifyWithLabel is cs.VerifyWithLabel, remembered on success.
+// VerifyWithLabel is cs.VerifyWithLabelRepeated (heads come from the same
+// members again and again), remembered on success.
 func (m *SignatureMemo) VerifyWithLabel(cs suite.CipherSuite, key []byte, label string, content, sig []byte) error {
 	if m == nil {
-		return cs.VerifyWithLabel(key, label, content, sig)
+		return cs.VerifyWithLabelRepeated(key, label, content, sig)
 	}
 	h := sha256.New()
 	var n [8]byte
@@ -44,7 +45,7 @@ func (m *SignatureMemo) VerifyWithLabel(cs suite.CipherSuite, key []byte, label 
 	if seen {
 		return nil
 	}
-	if err := cs.VerifyWithLabel(key, label, content, sig); err != nil {
+	if err := cs.VerifyWithLabelRepeated(key, label, content, sig); err != nil {
 		return err
 	}
 	m.mu.Lock()

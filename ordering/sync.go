@@ -558,7 +558,7 @@ func (l *Loop) removedResponse(req *syncRequest, start *Node) *syncResponse {
 	if _, ok := at.Tree().FindSignatureKey(req.signatureKey); !ok {
 		return nil
 	}
-	if at.Suite().VerifyWithLabel(req.signatureKey, syncLabel, req.tbs(), req.signature) != nil {
+	if at.Suite().VerifyWithLabelRepeated(req.signatureKey, syncLabel, req.tbs(), req.signature) != nil {
 		return nil
 	}
 	r := &syncResponse{status: syncRefused, tip: start.ID}
@@ -623,7 +623,7 @@ func (l *Loop) rejoinResponse(req *syncRequest, status uint8) *syncResponse {
 	if _, ok := st.Tree().FindSignatureKey(req.signatureKey); !ok {
 		return &syncResponse{status: syncRefused}
 	}
-	if err := st.Suite().VerifyWithLabel(req.signatureKey, syncLabel, req.tbs(), req.signature); err != nil {
+	if err := st.Suite().VerifyWithLabelRepeated(req.signatureKey, syncLabel, req.tbs(), req.signature); err != nil {
 		return &syncResponse{status: syncRefused}
 	}
 	gi, err := st.GroupInfo(group.GroupInfoOptions{WithTree: true, WithExternalPub: true})

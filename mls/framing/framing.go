@@ -34,7 +34,7 @@ func VerifySignature(cs suite.CipherSuite, pub []byte, ac *wire.AuthenticatedCon
 	if err != nil {
 		return err
 	}
-	if err := cs.VerifyWithLabel(pub, wire.FramedContentTBSLabel, tbs, ac.Auth.Signature); err != nil {
+	if err := cs.VerifyWithLabelRepeated(pub, wire.FramedContentTBSLabel, tbs, ac.Auth.Signature); err != nil {
 		return ErrBadSignature
 	}
 	return nil
