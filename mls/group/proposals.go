@@ -137,6 +137,7 @@ func (s *State) leafCheck(source wire.LeafNodeSource, index LeafIndex, exts wire
 	switch source {
 	case wire.LeafNodeSourceUpdate, wire.LeafNodeSourceCommit:
 		c.Replaces = true
+		c.RepeatedKey = true // the member's key, which signs its messages too
 	case wire.LeafNodeSourceKeyPackage:
 		c.Now = s.cfg.lifetimeNow()
 	}

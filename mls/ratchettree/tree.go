@@ -32,7 +32,16 @@ type entry struct {
 	leaf   *wire.LeafNode
 	parent *wire.ParentNode
 	hash   atomic.Pointer[[]byte]
+	// blank caches, for a blank parent, whether its whole subtree is
+	// blank (subtreeBlank, subtreeNotBlank; 0 when not known yet). Like
+	// hash, it is reset or the entry replaced when a node below changes.
+	blank atomic.Uint32
 }
+
+const (
+	subtreeBlank = 1 + iota
+	subtreeNotBlank
+)
 
 // Tree is a ratchet tree. It is not safe for concurrent mutation; clones
 // may be used from different goroutines.
@@ -211,6 +220,7 @@ func (t *Tree) invalidateAbove(x NodeIndex) {
 		e := t.entry(p)
 		if e.owner == t.tok {
 			e.hash.Store(nil)
+			e.blank.Store(0)
 			continue
 		}
 		t.nodes.set(t.tok, uint32(p), &entry{owner: t.tok, leaf: e.leaf, parent: e.parent})
@@ -432,6 +442,9 @@ func (t *Tree) resolution(x NodeIndex, exclude map[LeafIndex]bool, out []NodeInd
 		}
 		return out
 	}
+	if t.resolutionEmpty(x) {
+		return out
+	}
 	l, _ := treemath.Left(x)
 	r, _ := treemath.Right(x)
 	out = t.resolution(l, exclude, out)
@@ -439,7 +452,9 @@ func (t *Tree) resolution(x NodeIndex, exclude map[LeafIndex]bool, out []NodeInd
 }
 
 // resolutionEmpty reports whether the resolution of x is empty, without
-// building it.
+// building it. The answer for a blank parent is cached in its entry: the
+// blank slots to the right of the last member (up to half the tree) are
+// then walked once, not by every resolution that reaches them.
 func (t *Tree) resolutionEmpty(x NodeIndex) bool {
 	e := t.entry(x)
 	if e.leaf != nil || e.parent != nil {
@@ -448,9 +463,21 @@ func (t *Tree) resolutionEmpty(x NodeIndex) bool {
 	if x.IsLeaf() {
 		return true
 	}
+	switch e.blank.Load() {
+	case subtreeBlank:
+		return true
+	case subtreeNotBlank:
+		return false
+	}
 	l, _ := treemath.Left(x)
 	r, _ := treemath.Right(x)
-	return t.resolutionEmpty(l) && t.resolutionEmpty(r)
+	empty := t.resolutionEmpty(l) && t.resolutionEmpty(r)
+	if empty {
+		e.blank.Store(subtreeBlank)
+	} else {
+		e.blank.Store(subtreeNotBlank)
+	}
+	return empty
 }
 
 // FilteredDirectPath returns the filtered direct path of leaf l (§4.1.2)

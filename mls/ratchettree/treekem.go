@@ -189,15 +189,18 @@ func (t *Tree) ApplyOwnPath(own LeafIndex, leaf wire.LeafNode, signer *suite.Sig
 		return nil, fmt.Errorf("ratchettree: reading randomness: %w", err)
 	}
 	for range fdp {
-		k, err := deriveNodeKey(cs, secret)
-		if err != nil {
-			return nil, err
-		}
 		o.PathSecrets = append(o.PathSecrets, secret)
-		o.NodeKeys = append(o.NodeKeys, k)
 		secret = cs.DeriveSecret(secret, "path")
 	}
 	o.CommitSecret = secret
+	o.NodeKeys = make([]*suite.HPKEPrivateKey, len(fdp))
+	if err := forEach(len(fdp), func(i int) error {
+		k, err := deriveNodeKey(cs, o.PathSecrets[i])
+		o.NodeKeys[i] = k
+		return err
+	}); err != nil {
+		return nil, err
+	}
 
 	t.BlankPath(own)
 	parentHash := t.installPath(fdp, copath, func(i int) []byte { return o.NodeKeys[i].PublicKey() })
@@ -237,18 +240,48 @@ func (t *Tree) installPath(fdp, copath []NodeIndex, key func(i int) []byte) []by
 // same commit), and returns the UpdatePath (§7.6). groupContext is the
 // encoded provisional GroupContext.
 func (t *Tree) EncryptPath(o *OwnPath, groupContext []byte, exclude map[LeafIndex]bool, r io.Reader) (*wire.UpdatePath, error) {
+	if r == nil {
+		r = rand.Reader
+	}
 	up := &wire.UpdatePath{LeafNode: *o.LeafNode, Nodes: make([]wire.UpdatePathNode, len(o.Nodes))}
+	// Each encryption reads its randomness from r in the order of the
+	// path and its resolutions, as if they ran one after the other, and
+	// then they run on all cores.
+	type seal struct {
+		node, at int
+		to       NodeIndex
+		pub      []byte
+		seed     []byte
+	}
+	var seals []seal
+	seedSize := t.cs.EncryptSeedSize()
 	for i := range o.Nodes {
 		res := t.Resolution(o.Copath[i], exclude)
-		n := wire.UpdatePathNode{EncryptionKey: o.NodeKeys[i].PublicKey(), EncryptedPathSecret: make([]wire.HPKECiphertext, len(res))}
+		up.Nodes[i] = wire.UpdatePathNode{EncryptionKey: o.NodeKeys[i].PublicKey(), EncryptedPathSecret: make([]wire.HPKECiphertext, len(res))}
 		for j, x := range res {
-			kem, ct, err := t.cs.EncryptWithLabel(t.EncryptionKey(x), "UpdatePathNode", groupContext, o.PathSecrets[i], r)
-			if err != nil {
-				return nil, fmt.Errorf("ratchettree: encrypting to node %d: %w", x, err)
+			seed := make([]byte, seedSize)
+			if _, err := io.ReadFull(r, seed); err != nil {
+				return nil, fmt.Errorf("ratchettree: reading randomness: %w", err)
 			}
-			n.EncryptedPathSecret[j] = wire.HPKECiphertext{KEMOutput: kem, Ciphertext: ct}
+			seals = append(seals, seal{node: i, at: j, to: x, pub: t.EncryptionKey(x), seed: seed})
 		}
-		up.Nodes[i] = n
+	}
+	defer func() {
+		for _, s := range seals {
+			clear(s.seed)
+		}
+	}()
+	err := forEach(len(seals), func(k int) error {
+		s := seals[k]
+		kem, ct, err := t.cs.EncryptWithLabel(s.pub, "UpdatePathNode", groupContext, o.PathSecrets[s.node], bytes.NewReader(s.seed))
+		if err != nil {
+			return fmt.Errorf("ratchettree: encrypting to node %d: %w", s.to, err)
+		}
+		up.Nodes[s.node].EncryptedPathSecret[s.at] = wire.HPKECiphertext{KEMOutput: kem, Ciphertext: ct}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return up, nil
 }

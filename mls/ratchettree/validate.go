@@ -45,6 +45,10 @@ type LeafCheck struct {
 	// SkipSignature leaves out the signature check, for a leaf whose
 	// signature the caller has already verified.
 	SkipSignature bool
+	// RepeatedKey is set for a leaf whose signature key signs often (a
+	// member's update or commit leaf): the signature is checked with
+	// VerifyWithLabelRepeated.
+	RepeatedKey bool
 }
 
 func leafError(rule error, format string, args ...any) error {
@@ -59,7 +63,11 @@ func (t *Tree) ValidateLeaf(leaf *wire.LeafNode, c LeafCheck) error {
 	if c.SkipSignature {
 		return nil
 	}
-	if err := leaf.VerifySignature(t.cs, c.GroupID, uint32(c.Index)); err != nil {
+	verify := leaf.VerifySignature
+	if c.RepeatedKey {
+		verify = leaf.VerifySignatureRepeated
+	}
+	if err := verify(t.cs, c.GroupID, uint32(c.Index)); err != nil {
 		return leafError(ErrLeafSignature, "%v", err)
 	}
 	return nil

@@ -158,6 +158,12 @@ func (cs CipherSuite) DeriveKeyPair(ikm []byte) (*HPKEPrivateKey, error) {
 	return nil, ErrDeriveKeyPair
 }
 
+// EncryptSeedSize is the number of random bytes EncryptWithLabel reads
+// from its reader (the seed of the KEM's ephemeral key).
+func (cs CipherSuite) EncryptSeedSize() int {
+	return cs.p().kem.Scheme().EncapsulationSeedSize()
+}
+
 // GenerateHPKEKey returns a new HPKE key pair: DeriveKeyPair of Nsk random
 // bytes, so a deterministic reader gives a deterministic key.
 func (cs CipherSuite) GenerateHPKEKey(r io.Reader) (*HPKEPrivateKey, error) {

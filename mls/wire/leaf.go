@@ -110,6 +110,16 @@ func (l *LeafNode) VerifySignature(cs suite.CipherSuite, groupID []byte, leafInd
 	return cs.VerifyWithLabel(l.SignatureKey, LeafNodeTBSLabel, tbs, l.Signature)
 }
 
+// VerifySignatureRepeated is VerifySignature through
+// cs.VerifyWithLabelRepeated, for a member's key, which signs often.
+func (l *LeafNode) VerifySignatureRepeated(cs suite.CipherSuite, groupID []byte, leafIndex uint32) error {
+	tbs, err := l.TBS(groupID, leafIndex)
+	if err != nil {
+		return err
+	}
+	return cs.VerifyWithLabelRepeated(l.SignatureKey, LeafNodeTBSLabel, tbs, l.Signature)
+}
+
 // KeyPackage is a client's offer to be added to groups (§10).
 type KeyPackage struct {
 	Version     ProtocolVersion
