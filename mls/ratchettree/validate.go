@@ -3,8 +3,6 @@ package ratchettree
 import (
 	"bytes"
 	"fmt"
-	"runtime"
-	"sync"
 	"time"
 
 	"github.com/parley-p2p/parley/mls/treemath"
@@ -193,38 +191,14 @@ func (t *Tree) verifyLeaves(groupID []byte, c LeafCheck) error {
 	c.Source, c.Replaces, c.SkipUniqueness, c.SkipSupport = 0, false, true, true
 	c.GroupID = groupID
 	idx := t.LeafIndices()
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(idx)/64))
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		firstAt  = LeafIndex(^uint32(0))
-	)
-	chunk := (len(idx) + workers - 1) / workers
-	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, len(idx))
-		if lo >= hi {
-			continue
+	return forEach(len(idx), func(i int) error {
+		cc := c
+		cc.Index = idx[i]
+		if err := t.ValidateLeaf(t.Leaf(idx[i]), cc); err != nil {
+			return fmt.Errorf("leaf %d: %w", idx[i], err)
 		}
-		wg.Add(1)
-		go func(part []LeafIndex) {
-			defer wg.Done()
-			for _, l := range part {
-				cc := c
-				cc.Index = l
-				if err := t.ValidateLeaf(t.Leaf(l), cc); err != nil {
-					mu.Lock()
-					if l < firstAt {
-						firstAt, firstErr = l, fmt.Errorf("leaf %d: %w", l, err)
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		}(idx[lo:hi])
-	}
-	wg.Wait()
-	return firstErr
+		return nil
+	})
 }
 
 // VerifyUnmergedLeaves checks, for each non-blank parent and each of its
