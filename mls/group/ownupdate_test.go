@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -57,5 +58,26 @@ func TestCommittedOwnUpdateSurvivesRetiringThePreviousEpoch(t *testing.T) {
 				t.Error("bob and dave disagree on the epoch after the path")
 			}
 		})
+	}
+}
+
+// TestCommitRefusesALeafItsSignerDoesNotOwn: a committer's new leaf is
+// signed with the member's signer; a template naming another signature
+// key would give a leaf no one can verify, and the commit is refused
+// before it is made.
+func TestCommitRefusesALeafItsSignerDoesNotOwn(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	a := f.members[0]
+	leaf := *a.tree.Leaf(0)
+	leaf.SignatureKey = f.members[1].tree.Leaf(1).SignatureKey
+	before := snapshot(t, a)
+	if _, err := a.Commit(CommitOptions{ForcePath: true, LeafNode: &leaf}); !errors.Is(err, ErrInvalidCommit) {
+		t.Fatalf("Commit with another member's signature key: %v, want %v", err, ErrInvalidCommit)
+	}
+	if !bytes.Equal(snapshot(t, a), before) {
+		t.Fatal("the refused commit changed the state")
+	}
+	if _, err := a.Commit(CommitOptions{ForcePath: true}); err != nil {
+		t.Fatalf("Commit with the member's own leaf: %v", err)
 	}
 }
