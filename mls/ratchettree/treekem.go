@@ -85,6 +85,17 @@ func deriveNodeKey(cs suite.CipherSuite, pathSecret []byte) (*suite.HPKEPrivateK
 	return cs.DeriveKeyPair(nodeSecret)
 }
 
+// deriveNodeKeys derives the key pair of each path secret, on all cores.
+func deriveNodeKeys(cs suite.CipherSuite, secrets [][]byte) ([]*suite.HPKEPrivateKey, error) {
+	keys := make([]*suite.HPKEPrivateKey, len(secrets))
+	err := forEach(len(secrets), func(i int) error {
+		k, err := deriveNodeKey(cs, secrets[i])
+		keys[i] = k
+		return err
+	})
+	return keys, err
+}
+
 // SetPathSecret sets the key of node x alone from its path secret,
 // checking it against the tree.
 func (p *PrivateKeys) SetPathSecret(t *Tree, x NodeIndex, pathSecret []byte) error {
@@ -193,12 +204,7 @@ func (t *Tree) ApplyOwnPath(own LeafIndex, leaf wire.LeafNode, signer *suite.Sig
 		secret = cs.DeriveSecret(secret, "path")
 	}
 	o.CommitSecret = secret
-	o.NodeKeys = make([]*suite.HPKEPrivateKey, len(fdp))
-	if err := forEach(len(fdp), func(i int) error {
-		k, err := deriveNodeKey(cs, o.PathSecrets[i])
-		o.NodeKeys[i] = k
-		return err
-	}); err != nil {
+	if o.NodeKeys, err = deriveNodeKeys(cs, o.PathSecrets); err != nil {
 		return nil, err
 	}
 
@@ -355,26 +361,34 @@ func (p *PrivateKeys) DecryptPath(t *Tree, sender LeafIndex, up *wire.UpdatePath
 		clear(secret)
 		return nil, fmt.Errorf("%w: path secret of %d bytes", ErrPathDecryption, len(secret))
 	}
-	newKeys := make(map[NodeIndex]*suite.HPKEPrivateKey, len(fdp)-start)
-	for i := start; i < len(fdp); i++ {
-		k, err := deriveNodeKey(cs, secret)
-		if err != nil {
-			clear(secret)
-			return nil, err
-		}
-		if !bytes.Equal(k.PublicKey(), up.Nodes[i].EncryptionKey) {
-			clear(secret)
-			return nil, fmt.Errorf("%w: node %d", ErrPathKey, fdp[i])
-		}
-		newKeys[fdp[i]] = k
-		next := cs.DeriveSecret(secret, "path")
-		clear(secret)
-		secret = next
+	// The path secrets of the nodes from start up, and the commit secret
+	// after them, are a chain; their key pairs are not, and are derived
+	// on all cores.
+	secrets := [][]byte{secret}
+	for i := start + 1; i < len(fdp); i++ {
+		secrets = append(secrets, cs.DeriveSecret(secrets[len(secrets)-1], "path"))
 	}
-	for x, k := range newKeys {
-		p.keys[x] = k
+	defer func() {
+		for _, s := range secrets {
+			clear(s)
+		}
+	}()
+	commitSecret = cs.DeriveSecret(secrets[len(secrets)-1], "path")
+	keys, err := deriveNodeKeys(cs, secrets)
+	if err != nil {
+		clear(commitSecret)
+		return nil, err
 	}
-	return secret, nil
+	for i, k := range keys {
+		if !bytes.Equal(k.PublicKey(), up.Nodes[start+i].EncryptionKey) {
+			clear(commitSecret)
+			return nil, fmt.Errorf("%w: node %d", ErrPathKey, fdp[start+i])
+		}
+	}
+	for i, k := range keys {
+		p.keys[fdp[start+i]] = k
+	}
+	return commitSecret, nil
 }
 
 // PathSecretAt returns the path secret this member would have derived for
