@@ -10,7 +10,7 @@ import (
 
 // Ed25519 keys that sign again and again (a member's messages, an
 // ordering layer's heads) are verified through a table of multiples of
-// the key (edverify.Key), which makes a verification about 2.2 times
+// the key (edverify.Key), which makes a verification about 2.8 times
 // faster but costs about 2.3 verifications to make and 30 KB to keep. A
 // key earns its table by being verified keyCacheUses times within one
 // window of keyCacheWindow verifications, so that a stream of keys each

@@ -110,21 +110,23 @@ func TestTableHoldsMultiples(t *testing.T) {
 	// A point with a torsion component too: the table must hold the true
 	// multiples, not those of its prime-order part.
 	p.Add(p, torsion(t)[3])
-	tab := newTable(p)
-	mult := new(edwards25519.Point).Set(p) // [256^i]P
-	for i := range 32 {
-		q := new(edwards25519.Point).Set(mult)
-		for j := range 8 {
-			var acc point
-			acc.setIdentity()
-			acc.addAffine(&acc, &tab[i*8+j], false)
-			if got := encode(&acc); !bytes.Equal(got, q.Bytes()) {
-				t.Fatalf("table[%d][%d] = %x, want %x", i, j+1, got, q.Bytes())
+	for _, per := range []int{8, 128} {
+		tab := newTable(p, per)
+		mult := new(edwards25519.Point).Set(p) // [256^i]P
+		for i := range 32 {
+			q := new(edwards25519.Point).Set(mult)
+			for j := range per {
+				var acc point
+				acc.setIdentity()
+				acc.addAffine(&acc, &tab.row(i)[j], false)
+				if got := encode(&acc); !bytes.Equal(got, q.Bytes()) {
+					t.Fatalf("per %d: row %d, multiple %d = %x, want %x", per, i, j+1, got, q.Bytes())
+				}
+				q.Add(q, mult)
 			}
-			q.Add(q, mult)
-		}
-		for range 8 {
-			mult.Add(mult, mult)
+			for range 8 {
+				mult.Add(mult, mult)
+			}
 		}
 	}
 }
@@ -161,6 +163,31 @@ func abs(x int8) int8 {
 		return -x
 	}
 	return x
+}
+
+func TestSignedRadix256(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for range 200 {
+		s := randScalar(r)
+		var e [32]int16
+		signedRadix256(&e, s.Bytes())
+		acc := edwards25519.NewScalar()
+		base := scalarOf(256)
+		for k := 31; k >= 0; k-- {
+			if k < 31 && (e[k] < -128 || e[k] >= 128) || k == 31 && (e[k] < 0 || e[k] > 32) {
+				t.Fatalf("digit %d = %d out of range", k, e[k])
+			}
+			acc.Multiply(acc, base)
+			if e[k] < 0 {
+				acc.Subtract(acc, scalarOf(uint64(-e[k])))
+			} else {
+				acc.Add(acc, scalarOf(uint64(e[k])))
+			}
+		}
+		if acc.Equal(s) != 1 {
+			t.Fatalf("digits of %x recompose to %x", s.Bytes(), acc.Bytes())
+		}
+	}
 }
 
 func scalarOf(v uint64) *edwards25519.Scalar {
