@@ -3,6 +3,7 @@ package ratchettree
 import (
 	"bytes"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -12,26 +13,76 @@ import (
 	"github.com/parley-p2p/parley/mls/wire"
 )
 
-// TestUpdatePathOnAllCores makes the same UpdatePath, from the
-// same randomness, with one core and with several: the HPKE encryptions
-// and node keys run in parallel but read their randomness in path order,
-// so the bytes must be equal (a deterministic reader gives a deterministic
-// commit, as the vector tests and simulations rely on).
+// pathFixture is a tree of members with HPKE keys (leafKeys, by leaf) and
+// some parents set, so that resolutions have one node or several, and the
+// signer of the member at leaf own.
+type pathFixture struct {
+	tree     *Tree
+	leafKeys []*suite.HPKEPrivateKey
+	own      LeafIndex
+	signer   *suite.SignaturePrivateKey
+}
+
+var pathGroupContext = []byte("group context")
+
+func newPathFixture(tb testing.TB, n, own int) *pathFixture {
+	tb.Helper()
+	cs := suite.CipherSuite(1)
+	rng := rand.NewChaCha8([32]byte{1})
+	f := &pathFixture{tree: New(cs), own: LeafIndex(own)}
+	for i := range n {
+		k, err := cs.GenerateHPKEKey(rng)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sk, err := cs.GenerateSignatureKey(rng)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		f.leafKeys = append(f.leafKeys, k)
+		f.tree.AddLeaf(&wire.LeafNode{EncryptionKey: k.PublicKey(), SignatureKey: sk.PublicKey(), Credential: wire.Credential{Type: wire.CredentialBasic, Identity: []byte{byte(i), byte(i >> 8)}}, Source: wire.LeafNodeSourceKeyPackage})
+		if i == own {
+			f.signer = sk
+		}
+	}
+	for x := NodeIndex(1); uint32(x) < f.tree.Width(); x += 4 {
+		k, err := cs.GenerateHPKEKey(rng)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		f.tree.SetParent(x, &wire.ParentNode{EncryptionKey: k.PublicKey()})
+	}
+	return f
+}
+
+// updatePath makes the own member's UpdatePath on a clone of the tree,
+// with randomness from r.
+func (f *pathFixture) updatePath(tb testing.TB, r io.Reader) (*OwnPath, *wire.UpdatePath) {
+	tb.Helper()
+	tr := f.tree.Clone()
+	o, err := tr.ApplyOwnPath(f.own, *f.tree.Leaf(f.own), f.signer, []byte("group"), r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	up, err := tr.EncryptPath(o, pathGroupContext, nil, r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return o, up
+}
+
+// TestUpdatePathOnAllCores makes the same UpdatePath, from the same
+// randomness, with one core and with several: the HPKE encryptions and
+// node keys run in parallel but read their randomness in path order, so
+// the bytes must be equal (a deterministic reader gives a deterministic
+// commit, as the simulations rely on). The committer's sibling then
+// decrypts it and derives every key above its path secret, in parallel
+// too, and refuses a path whose key does not match.
 func TestUpdatePathOnAllCores(t *testing.T) {
-	tree, leafKeys, own, signer, rng := pathTestTree(t, 40, 17)
-	gid, gc := []byte("group"), []byte("group context")
-	updatePath := func(procs int) []byte {
+	f := newPathFixture(t, 40, 17)
+	encode := func(procs int) []byte {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		tr := tree.Clone()
-		r := rand.NewChaCha8([32]byte{2})
-		o, err := tr.ApplyOwnPath(own, *tree.Leaf(own), signer, gid, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		up, err := tr.EncryptPath(o, gc, nil, r)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, up := f.updatePath(t, rand.NewChaCha8([32]byte{2}))
 		n := 0
 		for _, node := range up.Nodes {
 			n += len(node.EncryptedPathSecret)
@@ -41,25 +92,13 @@ func TestUpdatePathOnAllCores(t *testing.T) {
 		}
 		return codec.MustMarshal(up)
 	}
-	one, two := updatePath(1), updatePath(2)
-	if !bytes.Equal(one, two) {
+	if !bytes.Equal(encode(1), encode(2)) {
 		t.Fatal("the UpdatePath made on two cores differs from the one made on one")
 	}
 
-	// Leaf 16, the committer's sibling, decrypts the lowest path secret and
-	// derives every key above it; a path key that does not match is
-	// refused and nothing is kept.
-	tr := tree.Clone()
-	o, err := tr.ApplyOwnPath(own, *tree.Leaf(own), signer, gid, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	up, err := tr.EncryptPath(o, gc, nil, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv := NewPrivateKeys(16, leafKeys[16])
-	secret, err := recv.Clone().DecryptPath(tree, own, up, gc, nil)
+	o, up := f.updatePath(t, rand.NewChaCha8([32]byte{3}))
+	recv := NewPrivateKeys(16, f.leafKeys[16])
+	secret, err := recv.Clone().DecryptPath(f.tree, f.own, up, pathGroupContext, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +109,7 @@ func TestUpdatePathOnAllCores(t *testing.T) {
 	bad.Nodes = append([]wire.UpdatePathNode(nil), up.Nodes...)
 	bad.Nodes[len(bad.Nodes)-2].EncryptionKey = up.Nodes[len(up.Nodes)-1].EncryptionKey
 	before := len(recv.keys)
-	if _, err := recv.DecryptPath(tree, own, &bad, gc, nil); !errors.Is(err, ErrPathKey) {
+	if _, err := recv.DecryptPath(f.tree, f.own, &bad, pathGroupContext, nil); !errors.Is(err, ErrPathKey) {
 		t.Fatalf("DecryptPath with a wrong path key: %v, want %v", err, ErrPathKey)
 	}
 	if len(recv.keys) != before {
@@ -78,59 +117,15 @@ func TestUpdatePathOnAllCores(t *testing.T) {
 	}
 }
 
-// pathTestTree makes a tree of n members with HPKE keys (returned by
-// leaf), some parents set so that resolutions have one node or several, and
-// the signer of the member at leaf own.
-func pathTestTree(tb testing.TB, n, own int) (*Tree, []*suite.HPKEPrivateKey, LeafIndex, *suite.SignaturePrivateKey, *rand.ChaCha8) {
-	tb.Helper()
-	cs := suite.CipherSuite(1)
-	rng := rand.NewChaCha8([32]byte{1})
-	tree := New(cs)
-	var signer *suite.SignaturePrivateKey
-	var leafKeys []*suite.HPKEPrivateKey
-	for i := range n {
-		k, err := cs.GenerateHPKEKey(rng)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		sk, err := cs.GenerateSignatureKey(rng)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		leafKeys = append(leafKeys, k)
-		tree.AddLeaf(&wire.LeafNode{EncryptionKey: k.PublicKey(), SignatureKey: sk.PublicKey(), Credential: wire.Credential{Type: wire.CredentialBasic, Identity: []byte{byte(i), byte(i >> 8)}}, Source: wire.LeafNodeSourceKeyPackage})
-		if i == own {
-			signer = sk
-		}
-	}
-	for x := NodeIndex(1); uint32(x) < tree.Width(); x += 4 {
-		k, err := cs.GenerateHPKEKey(rng)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tree.SetParent(x, &wire.ParentNode{EncryptionKey: k.PublicKey()})
-	}
-	return tree, leafKeys, LeafIndex(own), signer, rng
-}
-
 // BenchmarkDecryptPath is the worst case of processing a commit with path
 // in a group of 1,024: the committer's sibling derives the key of every
 // node of the path (compare -cpu 1,2).
 func BenchmarkDecryptPath(b *testing.B) {
-	tree, leafKeys, own, signer, rng := pathTestTree(b, 1024, 1)
-	gid, gc := []byte("group"), []byte("group context")
-	tr := tree.Clone()
-	o, err := tr.ApplyOwnPath(own, *tree.Leaf(own), signer, gid, rng)
-	if err != nil {
-		b.Fatal(err)
-	}
-	up, err := tr.EncryptPath(o, gc, nil, rng)
-	if err != nil {
-		b.Fatal(err)
-	}
-	recv := NewPrivateKeys(0, leafKeys[0])
+	f := newPathFixture(b, 1024, 1)
+	_, up := f.updatePath(b, rand.NewChaCha8([32]byte{2}))
+	recv := NewPrivateKeys(0, f.leafKeys[0])
 	for b.Loop() {
-		if _, err := recv.Clone().DecryptPath(tree, own, up, gc, nil); err != nil {
+		if _, err := recv.Clone().DecryptPath(f.tree, f.own, up, pathGroupContext, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

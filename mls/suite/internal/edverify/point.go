@@ -15,7 +15,10 @@
 // time. It must never be used with secret scalars.
 package edverify
 
-import "filippo.io/edwards25519/field"
+import (
+	"filippo.io/edwards25519"
+	"filippo.io/edwards25519/field"
+)
 
 // point is a point of edwards25519 in extended coordinates (X:Y:Z:T),
 // x = X/Z, y = Y/Z, xy = T/Z ("Twisted Edwards curves revisited",
@@ -41,6 +44,16 @@ var (
 		return d.Add(d, d)
 	}()
 )
+
+// fromEdwards sets p to q.
+func (p *point) fromEdwards(q *edwards25519.Point) *point {
+	x, y, z, t := q.ExtendedCoordinates()
+	p.x.Set(x)
+	p.y.Set(y)
+	p.z.Set(z)
+	p.t.Set(t)
+	return p
+}
 
 func (p *point) setIdentity() *point {
 	p.x.Zero()

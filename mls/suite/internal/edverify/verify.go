@@ -31,12 +31,8 @@ type table struct {
 }
 
 func newTable(p *edwards25519.Point, per int) *table {
-	x, y, z, t := p.ExtendedCoordinates()
 	var base point
-	base.x.Set(x)
-	base.y.Set(y)
-	base.z.Set(z)
-	base.t.Set(t)
+	base.fromEdwards(p)
 	ps := make([]point, 32*per)
 	for i := range 32 {
 		row := ps[i*per : (i+1)*per]

@@ -28,15 +28,7 @@ func encode(p *point) []byte {
 	return b[:]
 }
 
-func fromPoint(q *edwards25519.Point) *point {
-	x, y, z, t := q.ExtendedCoordinates()
-	var p point
-	p.x.Set(x)
-	p.y.Set(y)
-	p.z.Set(z)
-	p.t.Set(t)
-	return &p
-}
+func fromPoint(q *edwards25519.Point) *point { return new(point).fromEdwards(q) }
 
 // torsion returns the eight points of order dividing 8, found as [l]P for
 // points P decoded from counter values until one has order 8.
