@@ -2,7 +2,6 @@ package edverify
 
 import (
 	"crypto/sha512"
-	"errors"
 	"sync"
 
 	"filippo.io/edwards25519"
@@ -13,10 +12,6 @@ const (
 	PublicKeySize = 32
 	SignatureSize = 64
 )
-
-// ErrInvalidPublicKey is returned for a public key that is not an encoded
-// point of edwards25519.
-var ErrInvalidPublicKey = errors.New("edverify: invalid Ed25519 public key")
 
 // table holds [j·256^i]P for 32 rows i and j = 1..per, row i at
 // pts[per·i:]. A key's table has per = 8, for a scalar written in signed
