@@ -90,10 +90,3 @@ func (c *keyCache) key(pub []byte) *edverify.Key {
 	}
 	return k
 }
-
-// len reports the number of tables held.
-func (c *keyCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.recent.Len()
-}

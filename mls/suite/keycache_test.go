@@ -159,3 +159,10 @@ func TestVerifyWithLabelRepeatedAgrees(t *testing.T) {
 		t.Fatal("a 31-byte key is accepted")
 	}
 }
+
+// len reports the number of tables held.
+func (c *keyCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.recent.Len()
+}

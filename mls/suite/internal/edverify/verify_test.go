@@ -123,62 +123,60 @@ func TestTableHoldsMultiples(t *testing.T) {
 	}
 }
 
-func TestSignedRadix16(t *testing.T) {
+// TestSignedDigits checks both digit writings of random scalars: every
+// digit in its range, and Σ e_k·base^k equal to the scalar.
+func TestSignedDigits(t *testing.T) {
+	cases := []struct {
+		name       string
+		base       uint64
+		digits     func(s []byte) []int
+		lo, hi     int // range of every digit but the last: [lo, hi)
+		topLo, top int // range of the last: [topLo, top]
+	}{
+		{"radix16", 16, func(s []byte) []int {
+			var e [64]int8
+			signedRadix16(&e, s)
+			out := make([]int, len(e))
+			for i, d := range e {
+				out[i] = int(d)
+			}
+			return out
+		}, -8, 8, -8, 8},
+		{"radix256", 256, func(s []byte) []int {
+			var e [32]int16
+			signedRadix256(&e, s)
+			out := make([]int, len(e))
+			for i, d := range e {
+				out[i] = int(d)
+			}
+			return out
+		}, -128, 128, 0, 32},
+	}
 	r := rand.New(rand.NewPCG(5, 6))
-	for range 200 {
-		s := randScalar(r)
-		var e [64]int8
-		signedRadix16(&e, s.Bytes())
-		// Σ e_k·16^k, evaluated from the top as a scalar.
-		acc := edwards25519.NewScalar()
-		sixteen := scalarOf(16)
-		for k := 63; k >= 0; k-- {
-			if k < 63 && (e[k] < -8 || e[k] >= 8) || e[k] < -8 || e[k] > 8 {
-				t.Fatalf("digit %d = %d out of range", k, e[k])
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for range 200 {
+				s := randScalar(r)
+				e := c.digits(s.Bytes())
+				acc := edwards25519.NewScalar()
+				base := scalarOf(c.base)
+				for k := len(e) - 1; k >= 0; k-- {
+					last := k == len(e)-1
+					if !last && (e[k] < c.lo || e[k] >= c.hi) || last && (e[k] < c.topLo || e[k] > c.top) {
+						t.Fatalf("digit %d = %d out of range", k, e[k])
+					}
+					acc.Multiply(acc, base)
+					if e[k] < 0 {
+						acc.Subtract(acc, scalarOf(uint64(-e[k])))
+					} else {
+						acc.Add(acc, scalarOf(uint64(e[k])))
+					}
+				}
+				if acc.Equal(s) != 1 {
+					t.Fatalf("digits of %x recompose to %x", s.Bytes(), acc.Bytes())
+				}
 			}
-			acc.Multiply(acc, sixteen)
-			d := scalarOf(uint64(abs(e[k])))
-			if e[k] < 0 {
-				acc.Subtract(acc, d)
-			} else {
-				acc.Add(acc, d)
-			}
-		}
-		if acc.Equal(s) != 1 {
-			t.Fatalf("digits of %x recompose to %x", s.Bytes(), acc.Bytes())
-		}
-	}
-}
-
-func abs(x int8) int8 {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
-func TestSignedRadix256(t *testing.T) {
-	r := rand.New(rand.NewPCG(11, 12))
-	for range 200 {
-		s := randScalar(r)
-		var e [32]int16
-		signedRadix256(&e, s.Bytes())
-		acc := edwards25519.NewScalar()
-		base := scalarOf(256)
-		for k := 31; k >= 0; k-- {
-			if k < 31 && (e[k] < -128 || e[k] >= 128) || k == 31 && (e[k] < 0 || e[k] > 32) {
-				t.Fatalf("digit %d = %d out of range", k, e[k])
-			}
-			acc.Multiply(acc, base)
-			if e[k] < 0 {
-				acc.Subtract(acc, scalarOf(uint64(-e[k])))
-			} else {
-				acc.Add(acc, scalarOf(uint64(e[k])))
-			}
-		}
-		if acc.Equal(s) != 1 {
-			t.Fatalf("digits of %x recompose to %x", s.Bytes(), acc.Bytes())
-		}
+		})
 	}
 }
 
