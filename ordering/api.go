@@ -46,6 +46,10 @@ type Config struct {
 	// MaxBuffered bounds the messages kept for epochs not yet known.
 	// Default 1024.
 	MaxBuffered int
+	// MaxBufferedBytes bounds their bytes (default 16 MiB), and
+	// MaxBufferedPerSender the bytes kept from one member (default a
+	// quarter of MaxBufferedBytes).
+	MaxBufferedBytes, MaxBufferedPerSender int
 	// MLS is the MLS policy (credential validation, PSKs, randomness).
 	MLS *group.Config
 	// Rand is the randomness for message ids; nil means crypto/rand. The
@@ -85,6 +89,12 @@ func (c *Config) withDefaults() Config {
 	if out.MaxBuffered <= 0 {
 		out.MaxBuffered = 1024
 	}
+	if out.MaxBufferedBytes <= 0 {
+		out.MaxBufferedBytes = 16 << 20
+	}
+	if out.MaxBufferedPerSender <= 0 {
+		out.MaxBufferedPerSender = out.MaxBufferedBytes / 4
+	}
 	if out.MLS == nil {
 		out.MLS = &group.Config{}
 	}
@@ -102,7 +112,10 @@ type Event interface{ isEvent() }
 
 // Inbound is an envelope received from the group's topic.
 type Inbound struct {
-	From string // transport peer id of the sender (or relay)
+	// From is the envelope's author, the peer that signed it for the
+	// transport (not a relay): its member identity if it is a member of
+	// an epoch this member holds (see Loop.Members).
+	From string
 	Data []byte
 }
 
@@ -139,6 +152,8 @@ type PeerJoined struct{}
 
 // SyncRequest is a catch-up request from another member.
 type SyncRequest struct {
+	// From is the authenticated peer of the stream the request came on:
+	// its member identity if it is a member of an epoch this member holds.
 	From string
 	ID   uint64
 	Body []byte
@@ -184,6 +199,9 @@ type Output struct {
 	Transmitted []Transmission
 	// NewEpochs lists the epochs added to the member's graph.
 	NewEpochs []EpochInfo
+	// Verdict is what the member made of an Inbound envelope, for the
+	// transport's validator.
+	Verdict Verdict
 }
 
 // Transmission is one published copy of an application message.

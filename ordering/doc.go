@@ -77,6 +77,24 @@
 // Its intents to remove members are carried into a history that starts
 // over (a rejoin), and redone if that history lacks them.
 //
+// Membership (DESIGN.md, "Threat model"). Only members of an epoch this
+// member holds are asked for catch-up or answered. Gossip from an author
+// that is a member of no held epoch is dropped before anything is kept:
+// ignored if it names an epoch not held here (this member may be behind),
+// refused if it names one that is (Output.Verdict tells the transport,
+// whose peer scoring then prunes floods). A catch-up request names its
+// requester, its responder and its time under the requester's signature;
+// it is served only to that requester, on the stream of that peer, by that
+// responder, while fresh, and only if the signer is the requester's leaf
+// in a held epoch; otherwise the answer is a bare refusal that tells
+// nothing of the group. A GroupInfo goes only to a member rejoining its
+// own leaf, and an external commit is accepted only as such a resync: it
+// replaces exactly one leaf, of the same client (mls/group checks RFC 9420
+// §12.4.3.2), leaves the members as they were, and its member has not been
+// removed on the canonical chain (checkResync). New members come in only
+// through a member's commit and Welcome. Envelopes buffered for epochs not
+// known yet are bounded in count and bytes, for the group and per sender.
+//
 // Hostile input. Envelopes that do not decode, messages that do not
 // authenticate, replays and messages from non-members are dropped with a
 // notice and change nothing. An application message whose sender is not a

@@ -25,6 +25,15 @@ var (
 	// ErrMalformedRequest reports a sync request or response that does not
 	// decode.
 	ErrMalformedRequest = errors.New("ordering: malformed sync message")
+	// ErrUnauthenticated reports a catch-up request that is not signed by
+	// a member of an epoch held here, or is bound to other peers.
+	ErrUnauthenticated = errors.New("ordering: request not from a member")
+	// ErrStaleRequest reports a catch-up request whose time is too far
+	// from the responder's clock.
+	ErrStaleRequest = errors.New("ordering: stale request")
+	// ErrExternalCommit reports an external commit that is not a
+	// member's resync of its own leaf.
+	ErrExternalCommit = errors.New("ordering: external commit is not a member's resync")
 	// ErrMalformedState reports saved loop state that does not decode.
 	ErrMalformedState = errors.New("ordering: malformed saved state")
 )

@@ -79,7 +79,15 @@ type Loop struct {
 	delivered map[MessageID]*deliveredMsg
 	byEpoch   map[EpochID][]MessageID // messages seen in each retained epoch
 	buffered  []bufferedEnvelope
-	seen      map[[32]byte]struct{}
+	// bufferedBytes and bufferedBy count the bytes buffered, in all and
+	// per sender.
+	bufferedBytes int
+	bufferedBy    map[string]int
+	// gossipFrom is the author of the gossip envelope being handled and
+	// verdict what this member made of it (see Verdict).
+	gossipFrom string
+	verdict    Verdict
+	seen       map[[32]byte]struct{}
 
 	voteEpoch map[string]uint64 // epoch number of each member's latest head
 	// voteSeen is when each member's latest head arrived directly (not
@@ -137,6 +145,11 @@ type Stats struct {
 	// AbandonAsks counts requests for a GroupInfo to leave an abandoned
 	// history (see checkAbandoned).
 	AbandonAsks int
+	// Ignored counts gossip envelopes dropped because their author is a
+	// member of no epoch held here; Evicted, buffered envelopes dropped
+	// to stay within the buffer's bounds; Unauthenticated, catch-up
+	// requests refused before anything was served.
+	Ignored, Evicted, Unauthenticated int
 }
 
 type outgoing struct {
@@ -212,21 +225,22 @@ func identities(s *group.State) []string {
 func newLoop(cfg Config, s *group.State, now time.Time) *Loop {
 	cfg = cfg.withDefaults()
 	l := &Loop{
-		cfg:       cfg,
-		groupID:   append([]byte(nil), s.GroupID()...),
-		self:      Identity(s.Tree().Leaf(s.OwnLeaf())),
-		epochs:    map[EpochID]*epochInfo{},
-		outbox:    map[MessageID]*outgoing{},
-		delivered: map[MessageID]*deliveredMsg{},
-		byEpoch:   map[EpochID][]MessageID{},
-		seen:      map[[32]byte]struct{}{},
-		requests:  map[uint64]*outstanding{},
-		behindAsk: map[string]time.Time{},
-		voteEpoch: map[string]uint64{},
-		voteSeen:  map[string]time.Time{},
-		heads:     map[string][]byte{},
-		votesFrom: map[string]time.Time{},
-		now:       now,
+		cfg:        cfg,
+		groupID:    append([]byte(nil), s.GroupID()...),
+		self:       Identity(s.Tree().Leaf(s.OwnLeaf())),
+		epochs:     map[EpochID]*epochInfo{},
+		outbox:     map[MessageID]*outgoing{},
+		delivered:  map[MessageID]*deliveredMsg{},
+		byEpoch:    map[EpochID][]MessageID{},
+		seen:       map[[32]byte]struct{}{},
+		requests:   map[uint64]*outstanding{},
+		behindAsk:  map[string]time.Time{},
+		voteEpoch:  map[string]uint64{},
+		voteSeen:   map[string]time.Time{},
+		heads:      map[string][]byte{},
+		votesFrom:  map[string]time.Time{},
+		bufferedBy: map[string]int{},
+		now:        now,
 	}
 	root := &Node{ID: EpochIDOf(s), Number: s.Epoch(), Members: identities(s)}
 	l.graph = NewGraph(root)
@@ -314,7 +328,8 @@ func (l *Loop) Handle(now time.Time, ev Event) *Output {
 	l.begin(now)
 	switch e := ev.(type) {
 	case Inbound:
-		l.inbound(e.From, e.Data)
+		l.gossip(e.From, e.Data)
+		l.out.Verdict = l.verdict
 	case Tick:
 		l.tick()
 	case PeerJoined:
@@ -337,6 +352,12 @@ func (l *Loop) Handle(now time.Time, ev Event) *Output {
 		if len(l.spare) < 8 {
 			l.spare = append(l.spare, e.Welcome)
 		}
+		// A member that concluded it was removed (its branch lost, and
+		// the winners, who could not yet count it a member, refused it)
+		// and is then added again on the winning branch starts there.
+		if l.removed {
+			l.restartFromSpareWelcome()
+		}
 	}
 	if _, isTick := ev.(Tick); !isTick {
 		l.maybeCommit()
@@ -345,6 +366,9 @@ func (l *Loop) Handle(now time.Time, ev Event) *Output {
 }
 
 func (l *Loop) reject(from string, err error) {
+	if from != "" && from == l.gossipFrom {
+		l.verdict = VerdictReject
+	}
 	l.stats.Rejected++
 	l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, From: from, Err: err})
 }
@@ -393,16 +417,6 @@ func (l *Loop) inbound(from string, data []byte) {
 	}
 }
 
-// buffer keeps a message for an epoch not known yet, and asks the sender
-// for catch-up.
-func (l *Loop) buffer(from string, env *Envelope, data []byte) {
-	if len(l.buffered) >= l.cfg.MaxBuffered {
-		l.buffered = l.buffered[1:]
-	}
-	l.buffered = append(l.buffered, bufferedEnvelope{from: from, env: env, data: data})
-	l.askSync(from)
-}
-
 // replayBuffered processes buffered messages for a newly known epoch.
 func (l *Loop) replayBuffered(id EpochID) {
 	var keep, ready []bufferedEnvelope
@@ -414,6 +428,11 @@ func (l *Loop) replayBuffered(id EpochID) {
 		}
 	}
 	l.buffered = keep
+	l.bufferedBytes, l.bufferedBy = 0, map[string]int{}
+	for _, b := range keep {
+		l.bufferedBytes += len(b.data)
+		l.bufferedBy[b.from] += len(b.data)
+	}
 	// Handshakes (proposals, commits) before application messages.
 	sort.SliceStable(ready, func(i, j int) bool { return ready[i].env.Kind < ready[j].env.Kind })
 	for _, b := range ready {
@@ -456,6 +475,13 @@ func (l *Loop) handshake(from string, info *epochInfo, env *Envelope, data []byt
 			l.inbound(w.from, w.data)
 		}
 		return true
+	}
+	if res.Sender.Type == wire.SenderNewMemberCommit {
+		if err := l.checkResync(info, res.Commit); err != nil {
+			res.Commit.Discard()
+			l.reject(from, fmt.Errorf("handshake in epoch %d: %w", info.node.Number, err))
+			return true
+		}
 	}
 	l.addEpoch(info, res.Commit, data, res.Sender)
 	l.reconsider()

@@ -2,218 +2,16 @@ package ordering
 
 import (
 	"bytes"
-	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"time"
-
-	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/parley-p2p/parley/mls/codec"
 	"github.com/parley-p2p/parley/mls/group"
 	"github.com/parley-p2p/parley/mls/wire"
 )
-
-// maxSyncBytes bounds one catch-up response; a member further behind asks
-// again.
-const maxSyncBytes = 4 << 20
-
-// syncRequest asks a member for what came after the newest epoch both
-// know.
-//
-//	struct {
-//	    opaque group_id<V>;
-//	    uint64 newest;            // the highest epoch number held
-//	    opaque have<V>;           // epoch ids, newest first, 32 bytes each
-//	    LogDigest logs<V>;        // the requester's digests: send the logs that differ
-//	    bool want_votes;          // send the signed heads held, too,
-//	    HeldVote held<V>;         // but not those the requester holds as new
-//	    bool want_group_info;     // if none of the requester's epochs is held here, a GroupInfo
-//	    opaque signature_key<V>;  // the requester's MLS signature key
-//	    opaque signature<V>;      // SignWithLabel(., "Parley Sync", fields above)
-//	} SyncRequest;
-//
-//	struct {
-//	    opaque identity_hash[16]; // SHA-256 of the member's identity, truncated
-//	    uint64 seq;               // the counter of its head the requester holds
-//	} HeldVote;
-type syncRequest struct {
-	groupID   []byte
-	newest    uint64
-	have      []EpochID
-	logs      []LogDigest // the requester's digests of canonical epochs to compare
-	wantVotes bool
-	held      []heldVote
-	// wantGroupInfo asks for a GroupInfo to rejoin with if the responder
-	// holds none of the requester's epochs (see checkAbandoned).
-	wantGroupInfo bool
-	signatureKey  []byte
-	signature     []byte
-}
-
-// heldVote says which head of a member the requester of votes holds.
-type heldVote struct {
-	id  [16]byte
-	seq uint64
-}
-
-const heldVoteLen = 24
-
-// maxHeldVotes bounds the list (1.5 MiB at most); past it, the requester
-// lists the members in identity-hash order and gets the rest again.
-const maxHeldVotes = 1 << 16
-
-// identityHash is the key of a member's head in a HeldVote list.
-func identityHash(identity string) [16]byte {
-	h := sha256.Sum256([]byte(identity))
-	return [16]byte(h[:16])
-}
-
-const syncLabel = "Parley Sync"
-
-func (r *syncRequest) body(b *cryptobyte.Builder) {
-	codec.AddOpaque(b, r.groupID)
-	b.AddUint64(r.newest)
-	codec.AddVector(b, func(b *cryptobyte.Builder) {
-		for _, h := range r.have {
-			b.AddBytes(h[:])
-		}
-	})
-	codec.AddVector(b, func(b *cryptobyte.Builder) {
-		for _, d := range r.logs {
-			b.AddUint64(d.Epoch)
-			b.AddUint32(d.Count)
-			b.AddBytes(d.Digest[:])
-		}
-	})
-	codec.AddBool(b, r.wantVotes)
-	codec.AddVector(b, func(b *cryptobyte.Builder) {
-		for _, v := range r.held {
-			b.AddBytes(v.id[:])
-			b.AddUint64(v.seq)
-		}
-	})
-	codec.AddBool(b, r.wantGroupInfo)
-	codec.AddOpaque(b, r.signatureKey)
-}
-
-func (r *syncRequest) encode() []byte {
-	var b cryptobyte.Builder
-	r.body(&b)
-	codec.AddOpaque(&b, r.signature)
-	return b.BytesOrPanic()
-}
-
-func (r *syncRequest) tbs() []byte {
-	var b cryptobyte.Builder
-	r.body(&b)
-	return b.BytesOrPanic()
-}
-
-func decodeSyncRequest(data []byte) (*syncRequest, error) {
-	r := &syncRequest{}
-	s := cryptobyte.String(data)
-	var have, logs, held cryptobyte.String
-	if !codec.ReadOpaque(&s, &r.groupID) || !s.ReadUint64(&r.newest) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
-		!codec.ReadVector(&s, &logs) || len(logs)%20 != 0 || len(logs) > 20*4*logDigests ||
-		!codec.ReadBool(&s, &r.wantVotes) || !codec.ReadVector(&s, &held) || len(held)%heldVoteLen != 0 || len(held) > heldVoteLen*maxHeldVotes ||
-		!codec.ReadBool(&s, &r.wantGroupInfo) || !codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
-		return nil, ErrMalformedRequest
-	}
-	for !held.Empty() {
-		var v heldVote
-		var id []byte
-		held.ReadBytes(&id, 16)
-		held.ReadUint64(&v.seq)
-		v.id = [16]byte(id)
-		r.held = append(r.held, v)
-	}
-	for !have.Empty() {
-		var id []byte
-		have.ReadBytes(&id, 32)
-		var e EpochID
-		copy(e[:], id)
-		r.have = append(r.have, e)
-	}
-	for !logs.Empty() {
-		var d LogDigest
-		var dg []byte
-		logs.ReadUint64(&d.Epoch)
-		logs.ReadUint32(&d.Count)
-		logs.ReadBytes(&dg, 8)
-		copy(d.Digest[:], dg)
-		r.logs = append(r.logs, d)
-	}
-	return r, nil
-}
-
-// Sync response statuses.
-const (
-	syncOK      = 1 // envelopes follow
-	syncRejoin  = 2 // the requester's epochs lost or were pruned: a GroupInfo to rejoin with
-	syncRefused = 3 // the requester is not a member of the responder's epoch
-	syncUnknown = 4 // the requester's epochs are unknown here: ask someone else
-	syncGone    = 5 // the responder is no longer a member itself
-	syncOlder   = 6 // the requester's epochs are older than the responder's history: a GroupInfo, to use if nobody else can help
-)
-
-//	struct {
-//	    uint8 status;
-//	    opaque tip[32];
-//	    opaque envelopes<V>;   // opaque envelope<V>, in order
-//	    opaque group_info<V>;  // encoded MLSMessage, for syncRejoin
-//	    opaque heads<V>;       // opaque head<V>: signed head envelopes, for syncRefused
-//	} SyncResponse;
-type syncResponse struct {
-	status    uint8
-	tip       EpochID
-	envelopes [][]byte
-	groupInfo []byte
-	heads     [][]byte
-}
-
-func (r *syncResponse) encode() []byte {
-	var b cryptobyte.Builder
-	b.AddUint8(r.status)
-	b.AddBytes(r.tip[:])
-	codec.AddVector(&b, func(b *cryptobyte.Builder) {
-		for _, e := range r.envelopes {
-			codec.AddOpaque(b, e)
-		}
-	})
-	codec.AddOpaque(&b, r.groupInfo)
-	codec.AddVector(&b, func(b *cryptobyte.Builder) {
-		for _, h := range r.heads {
-			codec.AddOpaque(b, h)
-		}
-	})
-	return b.BytesOrPanic()
-}
-
-func decodeSyncResponse(data []byte) (*syncResponse, error) {
-	r := &syncResponse{}
-	s := cryptobyte.String(data)
-	var tip []byte
-	if !s.ReadUint8(&r.status) || !s.ReadBytes(&tip, 32) || !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
-		var e []byte
-		if !codec.ReadOpaque(s, &e) {
-			return false
-		}
-		r.envelopes = append(r.envelopes, e)
-		return true
-	}) || !codec.ReadOpaque(&s, &r.groupInfo) || !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
-		var h []byte
-		if !codec.ReadOpaque(s, &h) {
-			return false
-		}
-		r.heads = append(r.heads, h)
-		return true
-	}) || !s.Empty() {
-		return nil, ErrMalformedRequest
-	}
-	copy(r.tip[:], tip)
-	return r, nil
-}
 
 // askSync asks peer for catch-up, at most once per SyncTimeout per peer.
 func (l *Loop) askSync(peer string) { l.askSyncFor(peer, syncAsk{}) }
@@ -261,7 +59,9 @@ type syncAsk struct {
 
 // askSyncFor sends a catch-up request, and reports whether it did.
 func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
-	if peer == "" {
+	// Only members of an epoch held here are asked: a request shows the
+	// epochs this member holds, and an outsider must not learn even that.
+	if peer == "" || peer == l.self || !l.IsMember(peer) {
 		return false
 	}
 	if last, ok := l.behindAsk[peer]; ok && l.now.Sub(last) < l.cfg.SyncTimeout {
@@ -285,7 +85,13 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 	if ask.wantVotes {
 		l.votesFrom[peer] = l.now
 	}
-	req := &syncRequest{groupID: l.groupID, signatureKey: st.Signer().PublicKey(), logs: ask.logs, wantVotes: ask.wantVotes, wantGroupInfo: ask.wantGroupInfo}
+	req := &syncRequest{
+		groupID: l.groupID, requester: l.self, responder: peer, time: uint64(l.now.UnixMilli()),
+		signatureKey: st.Signer().PublicKey(), logs: ask.logs, wantVotes: ask.wantVotes, wantGroupInfo: ask.wantGroupInfo,
+	}
+	if _, err := io.ReadFull(l.cfg.Rand, req.nonce[:]); err != nil {
+		return false
+	}
 	if ask.wantVotes {
 		req.held = l.heldVotes()
 	}
@@ -331,6 +137,18 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	if err != nil || !bytes.Equal(req.groupID, l.groupID) {
 		l.reject(from, fmt.Errorf("%w: sync request", ErrMalformedRequest))
 		respond(&syncResponse{status: syncUnknown})
+		return
+	}
+	// Nothing is served, not even whether an epoch exists here, before
+	// the requester proved it is a member (see authenticate).
+	if err := l.authenticate(from, req); err != nil {
+		l.stats.Unauthenticated++
+		l.reject(from, err)
+		if errors.Is(err, ErrStaleRequest) {
+			respond(&syncResponse{status: syncStale})
+		} else {
+			respond(&syncResponse{status: syncRefused})
+		}
 		return
 	}
 	if l.removed || l.epochs[l.tip.ID].state == nil {
@@ -558,9 +376,6 @@ func (l *Loop) removedResponse(req *syncRequest, start *Node) *syncResponse {
 	if _, ok := at.Tree().FindSignatureKey(req.signatureKey); !ok {
 		return nil
 	}
-	if at.Suite().VerifyWithLabelRepeated(req.signatureKey, syncLabel, req.tbs(), req.signature) != nil {
-		return nil
-	}
 	r := &syncResponse{status: syncRefused, tip: start.ID}
 	// The proposals of start first: the commit may refer to them.
 	for _, e := range l.epochs[start.ID].log {
@@ -617,13 +432,14 @@ func (l *Loop) widenSync() {
 }
 
 // rejoinResponse gives a member that shares no retained epoch with this
-// one a GroupInfo to rejoin by external commit, if it is still a member.
+// one a GroupInfo to rejoin by external commit, if it is still a member:
+// the request (authenticated) is signed with the key of the requester's
+// own leaf at the tip, the leaf its external commit will replace. Nobody
+// else gets a GroupInfo with external_pub.
 func (l *Loop) rejoinResponse(req *syncRequest, status uint8) *syncResponse {
 	st := l.epochs[l.tip.ID].state
-	if _, ok := st.Tree().FindSignatureKey(req.signatureKey); !ok {
-		return &syncResponse{status: syncRefused}
-	}
-	if err := st.Suite().VerifyWithLabelRepeated(req.signatureKey, syncLabel, req.tbs(), req.signature); err != nil {
+	li, ok := st.Tree().FindSignatureKey(req.signatureKey)
+	if !ok || Identity(st.Tree().Leaf(li)) != req.requester {
 		return &syncResponse{status: syncRefused}
 	}
 	gi, err := st.GroupInfo(group.GroupInfoOptions{WithTree: true, WithExternalPub: true})
@@ -666,6 +482,10 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 		l.rejoin(r.to, resp)
 	case syncUnknown:
 		l.widenSync()
+	case syncStale:
+		// Nothing was served: the two clocks differ by more than
+		// syncFreshness. Not a refusal; the user is told.
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, From: r.to, Err: fmt.Errorf("%w: the clocks of this member and %s differ by more than %v", ErrStaleRequest, r.to, syncFreshness)})
 	case syncOlder:
 		// Catch-up from a member with older history is better than a
 		// rejoin: ask around, and rejoin if the tip does not move.

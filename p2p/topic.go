@@ -86,6 +86,12 @@ func computeMessageID(topic string, payload []byte) MessageID {
 	return id
 }
 
+// validatorConcurrency bounds the validations of one topic running at
+// once. A validator may wait for its group's loop (Parley's does, up to
+// the loop's queue of 1,024), and the node's own publishes are validated
+// within the same bound, so it is well above that queue.
+const validatorConcurrency = 4096
+
 // maxTopicsPerPeer bounds the subscriptions one peer may announce to us.
 const maxTopicsPerPeer = 1024
 
@@ -146,7 +152,8 @@ func (n *Node) Join(name string, v Validator) (*Topic, error) {
 		return nil, fmt.Errorf("%w: %s", ErrTopicJoined, name)
 	}
 	if err := n.ps.RegisterTopicValidator(name, n.wrapValidator(v),
-		pubsub.WithValidatorTimeout(n.validatorTimeout)); err != nil {
+		pubsub.WithValidatorTimeout(n.validatorTimeout),
+		pubsub.WithValidatorConcurrency(validatorConcurrency)); err != nil {
 		return nil, fmt.Errorf("p2p: topic %s validator: %w", name, err)
 	}
 	t, err := n.join(name)

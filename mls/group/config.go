@@ -1,12 +1,14 @@
 package group
 
 import (
+	"bytes"
 	"io"
 	"time"
 
 	"github.com/parley-p2p/parley/mls/framing"
 	"github.com/parley-p2p/parley/mls/ratchettree"
 	"github.com/parley-p2p/parley/mls/secrettree"
+	"github.com/parley-p2p/parley/mls/wire"
 )
 
 // PSKStore supplies pre-shared keys the group does not hold itself.
@@ -29,6 +31,15 @@ type Config struct {
 	// ValidateCredential is the application's check of credentials (the
 	// Authentication Service); nil accepts every credential.
 	ValidateCredential ratchettree.CredentialValidator
+	// SameClient reports whether the credential next stands for the same
+	// client as the credential old, as the application sees it. An
+	// external commit may remove a leaf only to replace the joiner's own
+	// old appearance (a resync, §12.2 and §12.4.3.2): its Remove is
+	// accepted only if SameClient(removed leaf's credential, joiner's new
+	// credential). nil means the default: credentials of the same type
+	// with byte-equal identities (basic) or byte-equal first, leaf
+	// certificates (X.509).
+	SameClient func(old, next *wire.Credential) bool
 	// Now is the clock for lifetimes; nil means time.Now.
 	Now func() time.Time
 	// SkipLifetimeCheck turns off the lifetime check of KeyPackages.
@@ -50,6 +61,28 @@ func (c *Config) now() time.Time {
 		return c.Now()
 	}
 	return time.Now()
+}
+
+func (c *Config) sameClient(old, next *wire.Credential) bool {
+	if c.SameClient != nil {
+		return c.SameClient(old, next)
+	}
+	return defaultSameClient(old, next)
+}
+
+// defaultSameClient is the SameClient of a Config that sets none.
+func defaultSameClient(old, next *wire.Credential) bool {
+	if old.Type != next.Type {
+		return false
+	}
+	switch old.Type {
+	case wire.CredentialBasic:
+		return bytes.Equal(old.Identity, next.Identity)
+	case wire.CredentialX509:
+		return len(old.Certificates) > 0 && len(next.Certificates) > 0 &&
+			bytes.Equal(old.Certificates[0], next.Certificates[0])
+	}
+	return false
 }
 
 func (c *Config) lifetimeNow() time.Time {

@@ -87,6 +87,10 @@ var (
 	ErrBlankLeafChange        = fmt.Errorf("%w: update or remove of a blank leaf", ErrInvalidProposalList)
 	ErrUnsupportedByMembers   = fmt.Errorf("%w: not supported by every member", ErrInvalidProposalList)
 	ErrAddMismatch            = fmt.Errorf("%w: added key package does not match the group", ErrInvalidProposalList)
+	// ErrExternalRemove reports an external commit whose Remove is not a
+	// resync: the removed leaf is not the joiner's own old leaf, as
+	// Config.SameClient judges the two credentials.
+	ErrExternalRemove = fmt.Errorf("%w: external commit removes another client's leaf", ErrInvalidProposalList)
 
 	ErrCommitterBlank      = fmt.Errorf("%w: committer's leaf is blank", ErrInvalidCommit)
 	ErrCommitterKeyReused  = fmt.Errorf("%w: committer's encryption key unchanged", ErrInvalidCommit)

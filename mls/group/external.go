@@ -1,6 +1,7 @@
 package group
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/parley-p2p/parley/mls/codec"
@@ -20,13 +21,22 @@ type ExternalJoinOptions struct {
 	Credential     wire.Credential
 	Capabilities   *wire.Capabilities
 	LeafExtensions wire.Extensions
-	// Resync removes the joiner's old appearance at this leaf.
+	// Resync removes the joiner's old appearance at this leaf, whose
+	// credential must stand for the same client as Credential
+	// (Config.SameClient); JoinExternal refuses any other leaf with
+	// ErrExternalRemove, as every member would.
 	Resync *LeafIndex
 	// PSKs are injected with PreSharedKey proposals.
 	PSKs              []wire.PreSharedKeyID
 	AuthenticatedData []byte
 	// GroupInfo, when set, asks for a GroupInfo of the new epoch.
 	GroupInfo *GroupInfoOptions
+
+	// tamper, in tests only, changes the proposal list after it is built;
+	// the rules of checkExternalCommit are then not applied, so that a
+	// test can make an otherwise consistent external commit that breaks
+	// one of them.
+	tamper func([]committedProposal) []committedProposal
 }
 
 // JoinExternal joins a group by external commit (§12.4.3.2) from a GroupInfo
@@ -66,24 +76,6 @@ func JoinExternal(cfg *Config, gi *wire.GroupInfo, signer *suite.SignaturePrivat
 	if err != nil {
 		return nil, err
 	}
-	me := wire.Sender{Type: wire.SenderNewMemberCommit}
-	list := []committedProposal{{proposal: &wire.ExternalInit{KEMOutput: kemOutput}, sender: me}}
-	if opts.Resync != nil {
-		list = append(list, committedProposal{proposal: &wire.Remove{Removed: uint32(*opts.Resync)}, sender: me})
-	}
-	for _, id := range opts.PSKs {
-		list = append(list, committedProposal{proposal: &wire.PreSharedKey{PSK: id}, sender: me})
-	}
-	for _, cp := range list[1:] {
-		if err := base.checkProposal(cp.proposal, me); err != nil {
-			return nil, err
-		}
-	}
-	pv, err := base.applyProposals(list, me, true, false)
-	if err != nil {
-		return nil, err
-	}
-	tree = pv.tree
 	caps := DefaultCapabilities()
 	if opts.Capabilities != nil {
 		caps = *opts.Capabilities
@@ -95,6 +87,32 @@ func JoinExternal(cfg *Config, gi *wire.GroupInfo, signer *suite.SignaturePrivat
 		Source:       wire.LeafNodeSourceCommit,
 		Extensions:   opts.LeafExtensions,
 	}
+	me := wire.Sender{Type: wire.SenderNewMemberCommit}
+	list := []committedProposal{{proposal: &wire.ExternalInit{KEMOutput: kemOutput}, sender: me}}
+	if opts.Resync != nil {
+		list = append(list, committedProposal{proposal: &wire.Remove{Removed: uint32(*opts.Resync)}, sender: me})
+	}
+	for _, id := range opts.PSKs {
+		list = append(list, committedProposal{proposal: &wire.PreSharedKey{PSK: id}, sender: me})
+	}
+	if opts.tamper != nil {
+		list = opts.tamper(list)
+	} else if err := base.checkExternalCommit(proposalRefs(list), &template); err != nil {
+		return nil, err
+	}
+	for _, cp := range list {
+		if cp.ref != nil {
+			continue // validated when received
+		}
+		if err := base.checkProposal(cp.proposal, cp.sender); err != nil {
+			return nil, err
+		}
+	}
+	pv, err := base.applyProposals(list, me, true, false)
+	if err != nil {
+		return nil, err
+	}
+	tree = pv.tree
 	own := tree.NextFreeLeaf()
 	placeholder := template
 	tree.AddLeaf(&placeholder)
@@ -148,6 +166,56 @@ func JoinExternal(cfg *Config, gi *wire.GroupInfo, signer *suite.SignaturePrivat
 		}
 	}
 	return sc, nil
+}
+
+// checkExternalCommit applies the rules of §12.2 and §12.4.3.2 that only
+// external commits have to their proposal list, for the joiner's new leaf
+// (the leaf_node of the commit's path): every proposal is inline; it holds
+// exactly one ExternalInit, at most one Remove, any PreSharedKeys and
+// nothing else; and a Remove is a resync, replacing the joiner's own old
+// leaf. The new leaf must then meet the criteria of an Update of the
+// removed leaf (§12.1.2, §7.3, §5.3.1): its credential stands for the same
+// client (Config.SameClient) and its encryption key is a new one. The
+// other criteria (a valid credential and capabilities, unique keys) are
+// those of every commit leaf, checked with the path.
+func (s *State) checkExternalCommit(proposals []wire.ProposalOrRef, leaf *wire.LeafNode) error {
+	var inits, removes int
+	var remove *wire.Remove
+	for _, por := range proposals {
+		if por.Proposal == nil {
+			return ErrExternalCommitRef
+		}
+		switch p := por.Proposal.(type) {
+		case *wire.ExternalInit:
+			inits++
+		case *wire.Remove:
+			removes++
+			remove = p
+		case *wire.PreSharedKey:
+		default:
+			return fmt.Errorf("%w: %v", ErrExternalCommitProposal, p.ProposalType())
+		}
+	}
+	if inits != 1 {
+		return fmt.Errorf("%w: %d", ErrExternalInitCount, inits)
+	}
+	if removes > 1 {
+		return fmt.Errorf("%w: %d", ErrExternalCommitRemoves, removes)
+	}
+	if remove == nil {
+		return nil
+	}
+	old := s.tree.Leaf(LeafIndex(remove.Removed))
+	if old == nil {
+		return fmt.Errorf("%w: leaf %d", ErrRemoveUnknownMember, remove.Removed)
+	}
+	if !s.cfg.sameClient(&old.Credential, &leaf.Credential) {
+		return fmt.Errorf("%w: leaf %d", ErrExternalRemove, remove.Removed)
+	}
+	if bytes.Equal(old.EncryptionKey, leaf.EncryptionKey) {
+		return fmt.Errorf("%w: the resync keeps leaf %d's key", ErrCommitterKeyReused, remove.Removed)
+	}
+	return nil
 }
 
 // groupInfoState builds the public part of a group's state from a verified

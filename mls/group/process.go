@@ -127,6 +127,14 @@ func (s *State) processCommit(ac *wire.AuthenticatedContent) (*StagedCommit, err
 	if committer.Type != wire.SenderMember && !external {
 		return nil, fmt.Errorf("%w: commit from sender type %d", ErrInvalidSenderType, committer.Type)
 	}
+	if external {
+		if c.Path == nil {
+			return nil, ErrPathRequired
+		}
+		if err := s.checkExternalCommit(c.Proposals, &c.Path.LeafNode); err != nil {
+			return nil, err
+		}
+	}
 	list, err := s.resolveProposals(committer, c.Proposals)
 	if err != nil {
 		return nil, err
@@ -189,6 +197,9 @@ func (s *State) processCommit(ac *wire.AuthenticatedContent) (*StagedCommit, err
 	}
 	initSecret := s.secrets.InitSecret
 	if external {
+		if pv.externalInit == nil { // excluded by checkExternalCommit
+			return nil, fmt.Errorf("%w: external commit without external_init", ErrInvalidCommit)
+		}
 		ext, err := s.secrets.ExternalKey()
 		if err != nil {
 			return nil, err

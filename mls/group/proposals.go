@@ -192,10 +192,10 @@ type provisional struct {
 }
 
 // applyProposals validates a committed proposal list (§12.2) and applies
-// it to a copy of the tree and extensions (§12.3). committerLeaf is the
-// committer's leaf (ignored for external commits). ownCommit lifts the
-// ban on reinit/branch PSKs for this member's own first commit in a
-// reinitialized or branched group.
+// it to a copy of the tree and extensions (§12.3). external marks an
+// external commit, whose own list rules checkExternalCommit applies
+// beforehand. allowResumptionPSK lifts the ban on reinit/branch PSKs for
+// this member's own first commit in a reinitialized or branched group.
 func (s *State) applyProposals(list []committedProposal, committer wire.Sender, external bool, allowResumptionPSK bool) (*provisional, error) {
 	pv := &provisional{exts: s.ctx.Extensions, pathRequired: len(list) == 0}
 	var (
@@ -205,21 +205,11 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 		adds       []*wire.Add
 		seenLeaves = map[uint32]bool{}
 		seenPSKs   [][]byte
-		externals  int
 	)
+	// The rules only external commits have are checked before, by
+	// checkExternalCommit.
 	for _, cp := range list {
-		p := cp.proposal
-		if external {
-			switch p.ProposalType() {
-			case wire.ProposalExternalInit, wire.ProposalRemove, wire.ProposalPreSharedKey:
-			default:
-				return nil, fmt.Errorf("%w: %v", ErrExternalCommitProposal, p.ProposalType())
-			}
-			if cp.ref != nil {
-				return nil, ErrExternalCommitRef
-			}
-		}
-		switch p := p.(type) {
+		switch p := cp.proposal.(type) {
 		case *wire.Add:
 			adds = append(adds, p)
 		case *wire.Update:
@@ -265,7 +255,6 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 			if !external {
 				return nil, ErrExternalInitInCommit
 			}
-			externals++
 			pv.externalInit = p
 			pv.pathRequired = true
 		case *wire.GroupContextExtensions:
@@ -278,15 +267,6 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 			return nil, fmt.Errorf("%w: unsupported proposal type %d", ErrInvalidProposalList, p.ProposalType())
 		}
 	}
-	if external {
-		if externals != 1 {
-			return nil, fmt.Errorf("%w: %d", ErrExternalInitCount, externals)
-		}
-		if len(removes) > 1 {
-			return nil, fmt.Errorf("%w: %d", ErrExternalCommitRemoves, len(removes))
-		}
-	}
-
 	tree := s.tree.Clone()
 	pv.tree = tree
 	if gce != nil {

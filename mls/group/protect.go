@@ -214,8 +214,12 @@ func (s *State) unprotectPublic(pm *wire.PublicMessage) (*wire.AuthenticatedCont
 		}
 		key = add.KeyPackage.LeafNode.SignatureKey
 	case wire.SenderNewMemberCommit:
-		if c.ContentType != wire.ContentCommit || c.Commit.Path == nil {
-			return nil, fmt.Errorf("%w: new_member_commit must carry a commit with a path", ErrInvalidSenderType)
+		if c.ContentType != wire.ContentCommit {
+			return nil, fmt.Errorf("%w: new_member_commit must carry a commit", ErrInvalidSenderType)
+		}
+		// Its signature key is that of the path's leaf (§12.4.3.2).
+		if c.Commit.Path == nil {
+			return nil, fmt.Errorf("%w: external commit", ErrPathRequired)
 		}
 		key = c.Commit.Path.LeafNode.SignatureKey
 	default:

@@ -167,7 +167,7 @@ func TestHostileInputChangesNothing(t *testing.T) {
 		}
 		hostile(t, s, m1, "mallory", "non-member message in its own epoch", e, nil)
 		relabelled := (&ordering.Envelope{Kind: env.Kind, Epoch: m1.loop.Tip().ID, Payload: env.Payload}).Encode()
-		hostile(t, s, m1, "mallory", "non-member message in the group's epoch", relabelled, group.ErrWrongEpoch)
+		hostile(t, s, m1, "mallory", "non-member message in the group's epoch", relabelled, ordering.ErrNotMember)
 	}
 	outsider.up = false // its own group is not under test
 

@@ -81,6 +81,9 @@ type groupRunner struct {
 	// chain: a member removed a moment ago may still share the Welcome
 	// of the commit it made just before.
 	recent map[peer.ID]bool
+	// known maps the peers of the members of every epoch the loop holds
+	// to their identities (see identityOf).
+	known map[peer.ID]string
 	// sending are the file transfers this member has going.
 	sending map[string]*fileSend
 	// receiving are the files arriving, by file id.
@@ -129,30 +132,60 @@ func (g *groupRunner) start() error {
 	return nil
 }
 
-// validate is the topic validator: envelopes that do not decode are
-// rejected (their sender's score drops); the rest goes to the loop.
-func (g *groupRunner) validate(_ context.Context, _ peer.ID, payload []byte) p2p.ValidationResult {
+// validate is the topic validator. An envelope from another peer is
+// handled by the group's loop here, before gossipsub delivers or forwards
+// it, so that the loop's verdict decides: what it accepts (or buffers) is
+// forwarded; what comes from an author that is a member of no epoch held
+// here, for an epoch not held here, is ignored (this member may be
+// behind); what does not decode or authenticate, or names an epoch whose
+// members its author is not among, is rejected, which lowers the sending
+// peer's score (P4) so that floods get it pruned. The subscription itself
+// only drains (readTopic).
+func (g *groupRunner) validate(ctx context.Context, author peer.ID, payload []byte) p2p.ValidationResult {
 	if _, err := ordering.DecodeEnvelope(payload); err != nil {
 		g.n.stats.add(&g.n.stats.rejected, 1)
 		return p2p.Reject
 	}
-	return p2p.Accept
+	if author == g.n.id.PeerID {
+		return p2p.Accept // this node's own envelope, on its way out
+	}
+	data := append([]byte(nil), payload...)
+	verdict := make(chan ordering.Verdict, 1)
+	handle := func() {
+		out := g.handle(ordering.Inbound{From: g.identityOf(author), Data: data})
+		verdict <- out.Verdict
+	}
+	// A full queue drops the envelope (not forwarded here; catch-up
+	// brings it if it matters) rather than holding pubsub's validation
+	// slots, which this node's own publishes need too.
+	select {
+	case g.in <- handle:
+	default:
+		return p2p.Ignore
+	}
+	g.n.stats.add(&g.n.stats.messagesIn, 1)
+	select {
+	case v := <-verdict:
+		switch v {
+		case ordering.VerdictReject:
+			g.n.stats.add(&g.n.stats.rejected, 1)
+			return p2p.Reject
+		case ordering.VerdictIgnore:
+			return p2p.Ignore
+		}
+		return p2p.Accept
+	case <-ctx.Done():
+		return p2p.Ignore // handled all the same; not forwarded
+	case <-g.ctx.Done():
+		return p2p.Ignore
+	}
 }
 
+// readTopic drains the subscription: every envelope was handled by
+// validate already.
 func (g *groupRunner) readTopic() {
 	for {
-		m, err := g.topic.Next(g.ctx)
-		if err != nil {
-			return
-		}
-		if m.Author == g.n.id.PeerID {
-			continue
-		}
-		data, author := m.Payload, m.Author
-		g.n.stats.add(&g.n.stats.messagesIn, 1)
-		select {
-		case g.in <- func() { g.handle(ordering.Inbound{From: g.identityOf(author), Data: data}) }:
-		case <-g.ctx.Done():
+		if _, err := g.topic.Next(g.ctx); err != nil {
 			return
 		}
 	}
@@ -209,12 +242,17 @@ func (g *groupRunner) do(ctx context.Context, f func() error) error {
 	}
 }
 
-// identityOf returns the member identity of a peer (its peer ID if it is
-// not a member of the canonical epoch).
+// identityOf returns the member identity of a peer: its identity in the
+// canonical epoch, or else in any epoch the loop holds (a member removed
+// on this branch is still one of the epochs before), or else its peer ID,
+// which is no member's identity.
 func (g *groupRunner) identityOf(p peer.ID) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if id, ok := g.members[p]; ok {
+		return id
+	}
+	if id, ok := g.known[p]; ok {
 		return id
 	}
 	return p.String()
@@ -439,6 +477,12 @@ func (g *groupRunner) refresh() {
 			}
 		}
 	}
+	known := map[peer.ID]string{}
+	for _, m := range g.loop.Members() {
+		if p, _, err := ParseMemberID(m); err == nil {
+			known[p] = m
+		}
+	}
 	st := g.loop.Stats()
 	root := g.loop.Graph().Root()
 	online := 0
@@ -448,7 +492,7 @@ func (g *groupRunner) refresh() {
 		}
 	}
 	g.mu.Lock()
-	g.members, g.recent = members, recent
+	g.members, g.recent, g.known = members, recent, known
 	g.view = api.GroupStatus{
 		Group: api.Group{ID: g.hexID, Name: g.meta.Name, Epoch: tip.Number, Members: len(tip.Members),
 			Pending: g.meta.State == statePending, Removed: g.loop.Removed()},

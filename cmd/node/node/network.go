@@ -128,7 +128,9 @@ func (n *Node) serveSync(ctx context.Context, from peer.ID, req []byte, w p2p.Re
 	}
 	g := n.runner(hex.EncodeToString(req[:32]))
 	if g == nil || g.loop == nil {
-		return errors.New("unknown group")
+		// The refusal a group's loop gives a non-member: whether this
+		// node is in a group is the group's business.
+		return w.Write(ordering.RefusedResponse())
 	}
 	body := req[32:]
 	n.mu.Lock()
@@ -272,7 +274,7 @@ func (n *Node) askAddrs(hexID string, want map[peer.ID][]string) {
 func (n *Node) serveAddrs(_ context.Context, from peer.ID, req []byte, w p2p.ResponseWriter) error {
 	g := n.runner(hex.EncodeToString(req))
 	if g == nil {
-		return errors.New("unknown group")
+		return errNotMember // the same answer: it does not tell whether this node is in the group
 	}
 	g.mu.Lock()
 	_, member := g.members[from]
@@ -284,7 +286,7 @@ func (n *Node) serveAddrs(_ context.Context, from peer.ID, req []byte, w p2p.Res
 	}
 	g.mu.Unlock()
 	if !member {
-		return errors.New("not a member")
+		return errNotMember
 	}
 	var infos []peer.AddrInfo
 	for _, p := range peers {
@@ -298,6 +300,10 @@ func (n *Node) serveAddrs(_ context.Context, from peer.ID, req []byte, w p2p.Res
 	}
 	return w.Write(encodeAddrInfos(infos))
 }
+
+// errNotMember answers a request about a group from a peer that is not a
+// member of it, whether or not this node is.
+var errNotMember = errors.New("not a member")
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 

@@ -32,7 +32,7 @@ func fromPoint(q *edwards25519.Point) *point { return new(point).fromEdwards(q) 
 
 // torsion returns the eight points of order dividing 8, found as [l]P for
 // points P decoded from counter values until one has order 8.
-func torsion(t *testing.T) []*edwards25519.Point {
+func torsion(t testing.TB) []*edwards25519.Point {
 	t.Helper()
 	lMinus1 := edwards25519.NewScalar().Subtract(edwards25519.NewScalar(), new(edwards25519.Scalar).Set(scalarOne()))
 	id := edwards25519.NewIdentityPoint()
@@ -334,18 +334,142 @@ func TestVerifyAgreesOnTorsion(t *testing.T) {
 	}
 }
 
+// The mutations FuzzVerify applies to a signature made by crypto/ed25519.
+const (
+	mutNone      = iota // none: both verifiers must accept
+	mutSigBit           // flip a bit of the signature: both must reject
+	mutMsgBit           // flip a bit of the message: both must reject
+	mutSPlusL           // S + l, a non-canonical scalar: both must reject
+	mutKeyBit           // flip a bit of the key
+	mutR                // R replaced by fuzzer bytes
+	mutS                // S replaced by fuzzer bytes
+	mutSigLength        // signature cut or extended: both must reject
+	mutTorsion          // small-order points added to A and R, S made to match
+	mutRaw              // key and signature all fuzzer bytes
+	numMutations
+)
+
+// FuzzVerify has the fuzzer choose a key seed, a message, one of the
+// mutations above with its position, and bytes for the mutations that
+// need them. The test signs the message with crypto/ed25519, applies the
+// mutation, and demands that Key.Verify and crypto/ed25519.Verify agree,
+// and for the mutations that fix the answer, that it is the right one: a
+// signature left as made is accepted by both.
 func FuzzVerify(f *testing.F) {
-	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	tors := torsion(f)
+	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	msg := []byte("message")
-	f.Add([]byte(priv.Public().(ed25519.PublicKey)), msg, ed25519.Sign(priv, msg))
-	f.Add(make([]byte, 32), msg, make([]byte, 64))
-	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
-		if len(pub) != PublicKeySize {
-			if _, err := NewKey(pub); err == nil {
-				t.Fatalf("NewKey accepted a %d-byte key", len(pub))
-			}
-			return
+	raw := append(bytes.Clone(priv.Public().(ed25519.PublicKey)), ed25519.Sign(priv, msg)...)
+	for m := range numMutations {
+		f.Add([]byte{byte(m)}, msg, uint8(m), uint16(37*m), raw)
+	}
+	f.Add([]byte{}, []byte{}, uint8(mutRaw), uint16(0), make([]byte, 96))
+	f.Add([]byte{}, []byte{}, uint8(mutTorsion), uint16(0), []byte{})
+	f.Fuzz(func(t *testing.T, seed, msg []byte, mutation uint8, pos uint16, data []byte) {
+		var sd [ed25519.SeedSize]byte
+		copy(sd[:], seed)
+		priv := ed25519.NewKeyFromSeed(sd[:])
+		pub := bytes.Clone(priv.Public().(ed25519.PublicKey))
+		sig := ed25519.Sign(priv, msg)
+		// take returns n bytes of data, padded with zeros.
+		take := func(n int) []byte {
+			b := make([]byte, n)
+			copy(b, data)
+			return b
 		}
-		check(t, pub, msg, sig)
+		switch mutation % numMutations {
+		case mutNone:
+			if !check(t, pub, msg, sig) {
+				t.Fatal("a valid signature is rejected")
+			}
+		case mutSigBit:
+			b := int(pos) % (8 * SignatureSize)
+			sig[b/8] ^= 1 << (b % 8)
+			if check(t, pub, msg, sig) {
+				t.Fatalf("a signature with bit %d flipped is accepted", b)
+			}
+		case mutMsgBit:
+			if len(msg) == 0 {
+				msg = []byte{byte(pos)}
+			} else {
+				msg = bytes.Clone(msg)
+				b := int(pos) % (8 * len(msg))
+				msg[b/8] ^= 1 << (b % 8)
+			}
+			if check(t, pub, msg, sig) {
+				t.Fatal("a signature of another message is accepted")
+			}
+		case mutSPlusL:
+			addL(sig[32:])
+			if check(t, pub, msg, sig) {
+				t.Fatal("a signature with S + l is accepted")
+			}
+		case mutKeyBit:
+			b := int(pos) % (8 * PublicKeySize)
+			pub[b/8] ^= 1 << (b % 8)
+			check(t, pub, msg, sig)
+		case mutR:
+			copy(sig[:32], take(32))
+			check(t, pub, msg, sig)
+		case mutS:
+			copy(sig[32:], take(32))
+			check(t, pub, msg, sig)
+		case mutSigLength:
+			if n := int(pos) % (2 * SignatureSize); n < SignatureSize {
+				sig = sig[:n]
+			} else {
+				sig = append(sig, take(n-SignatureSize+1)...)
+			}
+			if check(t, pub, msg, sig) {
+				t.Fatalf("a signature of %d bytes is accepted", len(sig))
+			}
+		case mutTorsion:
+			ta, tr := tors[pos%8], tors[(pos>>3)%8]
+			pub, sig = torsionSignature(sd[:], msg, ta, tr)
+			ok := check(t, pub, msg, sig)
+			if pos%64 == 0 && (!ok || !bytes.Equal(sig, ed25519.Sign(priv, msg))) {
+				t.Fatal("without torsion, torsionSignature is not crypto/ed25519's signature")
+			}
+		case mutRaw:
+			if len(data) < PublicKeySize {
+				if _, err := NewKey(data); err == nil {
+					t.Fatalf("NewKey accepted a %d-byte key", len(data))
+				}
+				return
+			}
+			check(t, data[:PublicKeySize], msg, data[PublicKeySize:])
+		}
 	})
+}
+
+// torsionSignature signs msg as crypto/ed25519 does with the key of seed,
+// but with the small-order point ta added to the key A and tr to the
+// nonce point R, and S computed for them: with both the identity it is
+// the ordinary signature.
+func torsionSignature(seed, msg []byte, ta, tr *edwards25519.Point) (pub, sig []byte) {
+	h := sha512.Sum512(seed)
+	a, err := edwards25519.NewScalar().SetBytesWithClamping(h[:32])
+	if err != nil {
+		panic(err)
+	}
+	nh := sha512.Sum512(append(bytes.Clone(h[32:]), msg...))
+	nonce, err := edwards25519.NewScalar().SetUniformBytes(nh[:])
+	if err != nil {
+		panic(err)
+	}
+	A := new(edwards25519.Point).ScalarBaseMult(a)
+	A.Add(A, ta)
+	R := new(edwards25519.Point).ScalarBaseMult(nonce)
+	R.Add(R, tr)
+	pub, rb := A.Bytes(), R.Bytes()
+	ch := sha512.New()
+	ch.Write(rb)
+	ch.Write(pub)
+	ch.Write(msg)
+	c, err := edwards25519.NewScalar().SetUniformBytes(ch.Sum(nil))
+	if err != nil {
+		panic(err)
+	}
+	s := edwards25519.NewScalar().MultiplyAdd(c, a, nonce)
+	return pub, append(rb, s.Bytes()...)
 }

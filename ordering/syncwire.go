@@ -1,0 +1,304 @@
+package ordering
+
+import (
+	"crypto/sha256"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/parley-p2p/parley/mls/codec"
+)
+
+// maxSyncBytes bounds one catch-up response; a member further behind asks
+// again.
+const maxSyncBytes = 4 << 20
+
+// syncRequest asks a member for what came after the newest epoch both
+// know.
+//
+//	struct {
+//	    opaque group_id<V>;
+//	    opaque requester<V>;      // the requester's identity: the stream's peer must be its member
+//	    opaque responder<V>;      // the identity of the member asked
+//	    uint64 time;              // the requester's clock, Unix milliseconds
+//	    opaque nonce[16];         // random: no two requests are alike
+//	    uint64 newest;            // the highest epoch number held
+//	    opaque have<V>;           // epoch ids, newest first, 32 bytes each
+//	    LogDigest logs<V>;        // the requester's digests: send the logs that differ
+//	    bool want_votes;          // send the signed heads held, too,
+//	    HeldVote held<V>;         // but not those the requester holds as new
+//	    bool want_group_info;     // if none of the requester's epochs is held here, a GroupInfo
+//	    opaque signature_key<V>;  // the requester's MLS signature key
+//	    opaque signature<V>;      // SignWithLabel(., "Parley Sync", fields above)
+//	} SyncRequest;
+//
+//	struct {
+//	    opaque identity_hash[16]; // SHA-256 of the member's identity, truncated
+//	    uint64 seq;               // the counter of its head the requester holds
+//	} HeldVote;
+type syncRequest struct {
+	groupID []byte
+	// requester and responder bind the request to the two members, time
+	// and nonce to this exchange: it is worth nothing replayed to
+	// another member or later (see Loop.authenticate).
+	requester, responder string
+	time                 uint64
+	nonce                [16]byte
+	newest               uint64
+	have                 []EpochID
+	logs                 []LogDigest // the requester's digests of canonical epochs to compare
+	wantVotes            bool
+	held                 []heldVote
+	// wantGroupInfo asks for a GroupInfo to rejoin with if the responder
+	// holds none of the requester's epochs (see checkAbandoned).
+	wantGroupInfo bool
+	signatureKey  []byte
+	signature     []byte
+}
+
+// heldVote says which head of a member the requester of votes holds.
+type heldVote struct {
+	id  [16]byte
+	seq uint64
+}
+
+const heldVoteLen = 24
+
+// maxHeldVotes bounds the list (1.5 MiB at most); past it, the requester
+// lists the members in identity-hash order and gets the rest again.
+const maxHeldVotes = 1 << 16
+
+// identityHash is the key of a member's head in a HeldVote list.
+func identityHash(identity string) [16]byte {
+	h := sha256.Sum256([]byte(identity))
+	return [16]byte(h[:16])
+}
+
+// syncLabel is the SignWithLabel label of sync requests; "v2" since they
+// name both peers and a time (a request of the first format, bound to
+// nothing, is worth nothing now).
+const syncLabel = "Parley Sync v2"
+
+func (r *syncRequest) body(b *cryptobyte.Builder) {
+	codec.AddOpaque(b, r.groupID)
+	codec.AddOpaque(b, []byte(r.requester))
+	codec.AddOpaque(b, []byte(r.responder))
+	b.AddUint64(r.time)
+	b.AddBytes(r.nonce[:])
+	b.AddUint64(r.newest)
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
+		for _, h := range r.have {
+			b.AddBytes(h[:])
+		}
+	})
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
+		for _, d := range r.logs {
+			b.AddUint64(d.Epoch)
+			b.AddUint32(d.Count)
+			b.AddBytes(d.Digest[:])
+		}
+	})
+	codec.AddBool(b, r.wantVotes)
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
+		for _, v := range r.held {
+			b.AddBytes(v.id[:])
+			b.AddUint64(v.seq)
+		}
+	})
+	codec.AddBool(b, r.wantGroupInfo)
+	codec.AddOpaque(b, r.signatureKey)
+}
+
+func (r *syncRequest) encode() []byte {
+	var b cryptobyte.Builder
+	r.body(&b)
+	codec.AddOpaque(&b, r.signature)
+	return b.BytesOrPanic()
+}
+
+func (r *syncRequest) tbs() []byte {
+	var b cryptobyte.Builder
+	r.body(&b)
+	return b.BytesOrPanic()
+}
+
+func decodeSyncRequest(data []byte) (*syncRequest, error) {
+	r := &syncRequest{}
+	s := cryptobyte.String(data)
+	var have, logs, held cryptobyte.String
+	var requester, responder, nonce []byte
+	if !codec.ReadOpaque(&s, &r.groupID) || !codec.ReadOpaque(&s, &requester) || !codec.ReadOpaque(&s, &responder) ||
+		!s.ReadUint64(&r.time) || !s.ReadBytes(&nonce, 16) || !s.ReadUint64(&r.newest) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
+		!codec.ReadVector(&s, &logs) || len(logs)%20 != 0 || len(logs) > 20*4*logDigests ||
+		!codec.ReadBool(&s, &r.wantVotes) || !codec.ReadVector(&s, &held) || len(held)%heldVoteLen != 0 || len(held) > heldVoteLen*maxHeldVotes ||
+		!codec.ReadBool(&s, &r.wantGroupInfo) || !codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
+		return nil, ErrMalformedRequest
+	}
+	r.requester, r.responder, r.nonce = string(requester), string(responder), [16]byte(nonce)
+	for !held.Empty() {
+		var v heldVote
+		var id []byte
+		held.ReadBytes(&id, 16)
+		held.ReadUint64(&v.seq)
+		v.id = [16]byte(id)
+		r.held = append(r.held, v)
+	}
+	for !have.Empty() {
+		var id []byte
+		have.ReadBytes(&id, 32)
+		var e EpochID
+		copy(e[:], id)
+		r.have = append(r.have, e)
+	}
+	for !logs.Empty() {
+		var d LogDigest
+		var dg []byte
+		logs.ReadUint64(&d.Epoch)
+		logs.ReadUint32(&d.Count)
+		logs.ReadBytes(&dg, 8)
+		copy(d.Digest[:], dg)
+		r.logs = append(r.logs, d)
+	}
+	return r, nil
+}
+
+// Sync response statuses.
+const (
+	syncOK      = 1 // envelopes follow
+	syncRejoin  = 2 // the requester's epochs lost or were pruned: a GroupInfo to rejoin with
+	syncRefused = 3 // the requester is not a member of the responder's epoch
+	syncUnknown = 4 // the requester's epochs are unknown here: ask someone else
+	syncGone    = 5 // the responder is no longer a member itself
+	syncOlder   = 6 // the requester's epochs are older than the responder's history: a GroupInfo, to use if nobody else can help
+	syncStale   = 7 // the request's time is too far from the responder's clock: nothing served, nothing counted
+)
+
+//	struct {
+//	    uint8 status;
+//	    opaque tip[32];
+//	    opaque envelopes<V>;   // opaque envelope<V>, in order
+//	    opaque group_info<V>;  // encoded MLSMessage, for syncRejoin
+//	    opaque heads<V>;       // opaque head<V>: signed head envelopes, for syncRefused
+//	} SyncResponse;
+type syncResponse struct {
+	status    uint8
+	tip       EpochID
+	envelopes [][]byte
+	groupInfo []byte
+	heads     [][]byte
+}
+
+func (r *syncResponse) encode() []byte {
+	var b cryptobyte.Builder
+	b.AddUint8(r.status)
+	b.AddBytes(r.tip[:])
+	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+		for _, e := range r.envelopes {
+			codec.AddOpaque(b, e)
+		}
+	})
+	codec.AddOpaque(&b, r.groupInfo)
+	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+		for _, h := range r.heads {
+			codec.AddOpaque(b, h)
+		}
+	})
+	return b.BytesOrPanic()
+}
+
+func decodeSyncResponse(data []byte) (*syncResponse, error) {
+	r := &syncResponse{}
+	s := cryptobyte.String(data)
+	var tip []byte
+	if !s.ReadUint8(&r.status) || !s.ReadBytes(&tip, 32) || !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
+		var e []byte
+		if !codec.ReadOpaque(s, &e) {
+			return false
+		}
+		r.envelopes = append(r.envelopes, e)
+		return true
+	}) || !codec.ReadOpaque(&s, &r.groupInfo) || !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
+		var h []byte
+		if !codec.ReadOpaque(s, &h) {
+			return false
+		}
+		r.heads = append(r.heads, h)
+		return true
+	}) || !s.Empty() {
+		return nil, ErrMalformedRequest
+	}
+	copy(r.tip[:], tip)
+	return r, nil
+}
+
+// SyncRequestForm is a catch-up request's fields, for tools and tests that
+// speak the protocol from outside (an attack suite, a protocol analyser).
+// A member's loop makes and checks requests itself.
+type SyncRequestForm struct {
+	GroupID              []byte
+	Requester, Responder string
+	Time                 uint64
+	Nonce                [16]byte
+	Newest               uint64
+	Have                 []EpochID
+	WantVotes            bool
+	WantGroupInfo        bool
+	SignatureKey         []byte
+	Signature            []byte
+}
+
+// ParseSyncRequest decodes a catch-up request.
+func ParseSyncRequest(data []byte) (*SyncRequestForm, error) {
+	r, err := decodeSyncRequest(data)
+	if err != nil {
+		return nil, err
+	}
+	return &SyncRequestForm{
+		GroupID: r.groupID, Requester: r.requester, Responder: r.responder, Time: r.time, Nonce: r.nonce,
+		Newest: r.newest, Have: r.have, WantVotes: r.wantVotes, WantGroupInfo: r.wantGroupInfo,
+		SignatureKey: r.signatureKey, Signature: r.signature,
+	}, nil
+}
+
+// Encode encodes the request as given (its signature is not made or
+// checked here).
+func (f *SyncRequestForm) Encode() []byte {
+	r := &syncRequest{
+		groupID: f.GroupID, requester: f.Requester, responder: f.Responder, time: f.Time, nonce: f.Nonce,
+		newest: f.Newest, have: f.Have, wantVotes: f.WantVotes, wantGroupInfo: f.WantGroupInfo,
+		signatureKey: f.SignatureKey, signature: f.Signature,
+	}
+	return r.encode()
+}
+
+// SyncResponseForm is a catch-up answer's fields (see SyncRequestForm).
+type SyncResponseForm struct {
+	// Status is 1 for envelopes, 2 for a GroupInfo to rejoin with, 3 for
+	// a refusal, 4 for epochs unknown to the responder, 5 for a responder
+	// that is no member, 6 for a GroupInfo of a later history, 7 for a
+	// request whose time is off.
+	Status    uint8
+	Tip       EpochID
+	Envelopes [][]byte
+	GroupInfo []byte
+	Heads     [][]byte
+}
+
+// ParseSyncResponse decodes a catch-up answer.
+func ParseSyncResponse(data []byte) (*SyncResponseForm, error) {
+	r, err := decodeSyncResponse(data)
+	if err != nil {
+		return nil, err
+	}
+	return &SyncResponseForm{Status: r.status, Tip: r.tip, Envelopes: r.envelopes, GroupInfo: r.groupInfo, Heads: r.heads}, nil
+}
+
+// Empty reports whether the answer carries nothing of the group: no
+// epoch id, envelope, head or GroupInfo.
+func (f *SyncResponseForm) Empty() bool {
+	return f.Tip.IsZero() && len(f.Envelopes) == 0 && len(f.GroupInfo) == 0 && len(f.Heads) == 0
+}
+
+// RefusedResponse is the answer to a catch-up request that is not a
+// member's: a bare refusal. A node answers so for a group it is not in,
+// too, so that the answer does not tell whether it is.
+func RefusedResponse() []byte { return (&syncResponse{status: syncRefused}).encode() }
