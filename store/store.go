@@ -25,6 +25,8 @@ type Store struct {
 	lock    *dirLock
 	gcRatio float64
 
+	protection Protection
+
 	mu     sync.RWMutex // held for reading by every operation, for writing by Close
 	closed bool
 
@@ -113,6 +115,8 @@ func open(dir string, c *config, lock *dirLock) (*Store, error) {
 		gcRatio: c.gcRatio,
 		gcStop:  make(chan struct{}),
 		gcDone:  make(chan struct{}),
+
+		protection: protectionOf(c),
 	}
 	if err := s.checkSchema(c); err != nil {
 		db.Close()

@@ -65,7 +65,7 @@ type peer struct {
 func newPeer(t *testing.T, name string, args ...string) *peer {
 	t.Helper()
 	p := &peer{t: t, name: name, dir: filepath.Join(t.TempDir(), name)}
-	if _, err := p.cli(append([]string{"init", "--name", name}, args...)...); err != nil {
+	if _, err := p.cli(append([]string{"init", "--name", name, "--key-file"}, args...)...); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -21,19 +21,19 @@ import (
 	"github.com/parley-p2p/parley/store"
 )
 
-const passphraseFlags = `  --passphrase-file F   read the store's passphrase from file F
-  --passphrase-env V    read it from environment variable V
-                        (never from the command line, where others can see it)
-`
-
-const initUsage = `Usage: parley init --name NAME [--data DIR] [--passphrase-file F | --passphrase-env V] [--json]
+const initUsage = `Usage: parley init --name NAME [--data DIR] [--passphrase-file F | --passphrase-env V | --key-file] [--json]
 
 Makes this node's data directory: a new identity (one Ed25519 key, both
-the libp2p peer ID and the MLS signature key) and an encrypted store. With
-a passphrase the store is sealed under it (argon2id); without one, under
-a random key in DIR/key (mode 0600).
+the libp2p peer ID and the MLS signature key) and an encrypted store,
+sealed under a passphrase (argon2id). On a terminal the passphrase is
+asked twice, without echo; a script gives --passphrase-file or
+--passphrase-env. 'parley run' needs the same passphrase.
 
   --name NAME           the display name others see
+  --key-file            seal the store under a random key in DIR/key (mode
+                        0600) instead of a passphrase, so that 'parley run'
+                        needs none: anyone who copies the directory (a
+                        backup, a synced folder) can read the store
 ` + commonFlags + passphraseFlags + jsonFlag
 
 const runUsage = `Usage: parley run [--data DIR] [flags]
@@ -60,50 +60,33 @@ other commands use. Stops cleanly on Ctrl-C, SIGINT or SIGTERM.
                         to stderr and never contain secrets
 ` + commonFlags + passphraseFlags
 
-// passphrase reads the passphrase named by the flags (nil if none).
-func passphrase(file, env string) ([]byte, error) {
-	switch {
-	case file != "" && env != "":
-		return nil, errors.New("give --passphrase-file or --passphrase-env, not both")
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("reading the passphrase: %w", err)
-		}
-		p := []byte(strings.TrimRight(string(b), "\r\n"))
-		if len(p) == 0 {
-			return nil, fmt.Errorf("the passphrase file %s is empty", file)
-		}
-		return p, nil
-	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok || v == "" {
-			return nil, fmt.Errorf("environment variable %s is not set", env)
-		}
-		return []byte(v), nil
-	}
-	return nil, nil
-}
-
 func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("init", initUsage, true, stdout, stderr)
 	name := c.fs.String("name", "", "")
 	pfile := c.fs.String("passphrase-file", "", "")
 	penv := c.fs.String("passphrase-env", "", "")
+	keyFile := c.fs.Bool("key-file", false, "")
 	if _, err := c.parse(args, 0, 0, ""); err != nil {
 		return err
 	}
 	if *name == "" {
 		return errors.New("give the name others will see: parley init --name NAME")
 	}
+	if err := node.CheckName(*name); err != nil {
+		return fmt.Errorf("%v", err)
+	}
 	dir, err := dataDir(c.data)
 	if err != nil {
 		return err
 	}
-	pass, err := passphrase(*pfile, *penv)
+	if _, err := node.ReadStoreSeal(dir); err == nil {
+		return fmt.Errorf("%s already holds a parley node; use another --data DIR", dir)
+	}
+	pass, err := initPassphrase(ctx, *pfile, *penv, *keyFile, stderr)
 	if err != nil {
 		return err
 	}
+	defer clear(pass)
 	id, err := node.Init(dir, *name, pass, nil)
 	switch {
 	case errors.Is(err, node.ErrExists):
@@ -113,11 +96,77 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case err != nil:
 		return err
 	}
-	if c.json {
-		return c.printJSON(map[string]string{"data": dir, "name": id.Name, "peer_id": id.PeerID.String(), "fingerprint": id.Fingerprint()})
+	seal, err := node.ReadStoreSeal(dir)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "made %s for %s\npeer ID      %s\nfingerprint  %s\nnext: parley run --data %s\n", dir, id.Name, id.PeerID, id.Fingerprint(), dir)
+	if c.json {
+		return c.printJSON(map[string]any{"data": dir, "name": id.Name, "peer_id": id.PeerID.String(), "fingerprint": id.Fingerprint(), "store": seal})
+	}
+	fmt.Fprintf(stdout, "made %s for %s\npeer ID      %s\nfingerprint  %s\nstore        sealed by %s\nnext: parley run --data %s\n",
+		dir, id.Name, id.PeerID, id.Fingerprint(), seal.Summary, dir)
 	return nil
+}
+
+// initPassphrase returns the passphrase a new store is sealed with: from
+// the flags, else asked on the terminal; nil with --key-file.
+func initPassphrase(ctx context.Context, file, env string, keyFile bool, stderr io.Writer) ([]byte, error) {
+	pass, err := passphrase(file, env)
+	switch {
+	case err != nil:
+		return nil, err
+	case keyFile && pass != nil:
+		clear(pass)
+		return nil, errors.New("give a passphrase or --key-file, not both")
+	case keyFile || pass != nil:
+		return pass, nil
+	}
+	t, ok := stdinTerminal()
+	if !ok {
+		return nil, fmt.Errorf("%w to ask a passphrase on: give --passphrase-file F or --passphrase-env V, "+
+			"or --key-file to keep the store's key in DIR/key (anyone who copies the directory can then read the store)", errNoTerminal)
+	}
+	return askNewPassphrase(ctx, t, stderr)
+}
+
+// runPassphrase returns the passphrase that opens the store in dir, from
+// the flags; else, if the store is sealed with one, t is where to ask it
+// (nil: the store needs none, or dir holds no store and Open will say so).
+func runPassphrase(dir, file, env string) (pass []byte, t terminal, err error) {
+	if pass, err = passphrase(file, env); err != nil || pass != nil {
+		return pass, nil, err
+	}
+	if seal, err := node.ReadStoreSeal(dir); err != nil || seal.Protection != node.SealPassphrase {
+		return nil, nil, nil
+	}
+	t, ok := stdinTerminal()
+	if !ok {
+		return nil, nil, fmt.Errorf("the store in %s is sealed with a passphrase and %w to ask it on: give --passphrase-file F or --passphrase-env V", dir, errNoTerminal)
+	}
+	return nil, t, nil
+}
+
+// openNode opens the node, asking for the passphrase on t (if not nil),
+// again after a wrong one, up to passphraseTries times.
+func openNode(ctx context.Context, cfg node.Config, t terminal, stderr io.Writer) (*node.Node, error) {
+	for try := 1; ; try++ {
+		if t != nil {
+			pass, err := askPassphrase(ctx, t, stderr, "passphrase for "+cfg.Dir+": ")
+			if err != nil {
+				return nil, err
+			}
+			cfg.Passphrase = pass
+		}
+		n, err := node.Open(ctx, cfg)
+		if t != nil {
+			clear(cfg.Passphrase)
+		}
+		if t != nil && try < passphraseTries && errors.Is(err, store.ErrWrongPassphrase) {
+			fmt.Fprintln(stderr, "wrong passphrase; try again")
+			continue
+		}
+		return n, err
+	}
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -145,7 +194,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	pass, err := passphrase(*pfile, *penv)
+	pass, asker, err := runPassphrase(dir, *pfile, *penv)
 	if err != nil {
 		return err
 	}
@@ -173,7 +222,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := node.Open(ctx, cfg)
+	n, err := openNode(ctx, cfg, asker, stderr)
+	clear(pass)
 	if err != nil {
 		return explainOpen(err, dir)
 	}
@@ -219,7 +269,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
 	id, _ := n.Identity(ctx)
-	log.Info("parley is running", "name", id.Name, "peer", id.PeerID, "fingerprint", id.Fingerprint, "api", sock)
+	log.Info("parley is running", "name", id.Name, "peer", id.PeerID, "fingerprint", id.Fingerprint, "api", sock,
+		"store", n.StoreSeal().Summary)
 	for _, a := range id.Addrs {
 		log.Info("listening", "addr", a)
 	}
@@ -241,13 +292,13 @@ func explainOpen(err error, dir string) error {
 	case errors.Is(err, store.ErrLocked):
 		return fmt.Errorf("another parley daemon is running on %s", dir)
 	case errors.Is(err, store.ErrNeedsKeyFile):
-		return fmt.Errorf("the store is sealed with the key file %s, not a passphrase: drop --passphrase-file and --passphrase-env", filepath.Join(dir, "key"))
+		return fmt.Errorf("the store is sealed with the key file %s, not a passphrase: drop --passphrase-file and --passphrase-env", node.KeyFile(dir))
 	case errors.Is(err, store.ErrWrongPassphrase):
 		return errors.New("wrong passphrase")
 	case errors.Is(err, store.ErrEncrypted), errors.Is(err, store.ErrNoKey), errors.Is(err, store.ErrNeedsPassphrase):
-		return errors.New("the store is sealed with a passphrase: give --passphrase-file or --passphrase-env")
+		return errors.New("the store is sealed with a passphrase: give --passphrase-file or --passphrase-env, or run on a terminal to be asked")
 	case errors.Is(err, store.ErrWrongKeyFile), errors.Is(err, store.ErrBadKeyFile):
-		return fmt.Errorf("the key file %s does not open the store", filepath.Join(dir, "key"))
+		return fmt.Errorf("the key file %s does not open the store", node.KeyFile(dir))
 	case errors.Is(err, store.ErrCorrupt):
 		return fmt.Errorf("the store in %s is damaged: %v", dir, err)
 	}

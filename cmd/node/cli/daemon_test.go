@@ -48,6 +48,7 @@ func waitSocket(t *testing.T, dir string) {
 }
 
 func TestInitAndRunWithTheirBadInput(t *testing.T) {
+	noTerminal(t)
 	dir := filepath.Join(t.TempDir(), "node")
 	t.Setenv("TEST_PARLEY_PASS", "correct horse battery staple")
 	run := func(args ...string) (int, string, string) {
@@ -74,12 +75,15 @@ func TestInitAndRunWithTheirBadInput(t *testing.T) {
 		t.Errorf("wrong passphrase: exit %d, %q", code, stderr)
 	}
 	stop = runDaemon(t, "--data", dir)
-	if code, stderr := stop(); code != 1 || !strings.Contains(stderr, "passphrase") {
-		t.Errorf("no passphrase: exit %d, %q", code, stderr)
+	if code, stderr := stop(); code != 1 || !strings.Contains(stderr, "sealed with a passphrase and standard input is not a terminal") {
+		t.Errorf("no passphrase and no terminal: exit %d, %q", code, stderr)
 	}
 	// The right one; then a second daemon on the same directory.
 	stop = runDaemon(t, "--data", dir, "--passphrase-env", "TEST_PARLEY_PASS")
 	waitSocket(t, dir)
+	if code, out, stderr := run("status", "--data", dir); code != 0 || !strings.Contains(out, "sealed by passphrase (argon2id)") {
+		t.Errorf("status of a passphrase store: exit %d, %q %q", code, out, stderr)
+	}
 	second := runDaemon(t, "--data", dir, "--passphrase-env", "TEST_PARLEY_PASS")
 	if code, stderr := second(); code != 1 || !strings.Contains(stderr, "another parley daemon is running") {
 		t.Errorf("second daemon: exit %d, %q", code, stderr)
@@ -101,7 +105,7 @@ func TestInitAndRunWithTheirBadInput(t *testing.T) {
 	}
 	// A node sealed with a key file, run with a passphrase.
 	keyed := filepath.Join(t.TempDir(), "keyed")
-	if code, out, stderr := run("init", "--name", "bob", "--data", keyed); code != 0 {
+	if code, out, stderr := run("init", "--name", "bob", "--data", keyed, "--key-file"); code != 0 {
 		t.Fatalf("init with a key file: exit %d, %q %q", code, out, stderr)
 	}
 	stop = runDaemon(t, "--data", keyed, "--passphrase-env", "TEST_PARLEY_PASS")

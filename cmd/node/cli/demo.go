@@ -50,7 +50,7 @@ makes two members commit at the same moment and shows the fork resolved.
 		return err
 	}
 	if *keep {
-		d.say("\nThe data directories are in %s.", root)
+		d.say("\nThe data directories are in %s (each store sealed by the key file beside it, like 'parley init --key-file').", root)
 	}
 	return nil
 }
@@ -120,6 +120,9 @@ func (d *nodeDemo) run(ctx context.Context, root string) error {
 	d.say("1. Start the nodes")
 	for _, name := range d.names {
 		dir := filepath.Join(root, name)
+		// A throwaway store, sealed under a key file beside it as
+		// 'parley init --key-file' does (no passphrase to ask): 'parley
+		// run --data DIR' opens a kept one with no flag.
 		if _, err := node.Init(dir, name, nil, nil); err != nil {
 			return err
 		}

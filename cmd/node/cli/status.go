@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/cmd/node/node"
 )
 
 const statusUsage = `Usage: parley status [--json] [--data DIR]
@@ -13,7 +14,9 @@ const statusUsage = `Usage: parley status [--json] [--data DIR]
 Shows the daemon's peer ID and number of connected peers, and for each
 group: its epoch and last final epoch, members (and how many are online),
 forks and rollbacks seen, own messages not final yet (outbox), and its
-state (ok, syncing while catching up, pending, removed).
+state (ok, syncing while catching up, pending, removed). It also says
+how the store is sealed at rest: by a passphrase (argon2id), or by the key
+file DIR/key, which anyone who can copy the directory can read.
 
 ` + jsonFlag + commonFlags
 
@@ -31,15 +34,29 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return explain(err)
 	}
+	// The store's seal is read from its header in the data directory:
+	// it needs no key, and the daemon's API does not carry it.
+	var seal *node.StoreSeal
+	if dir, err := dataDir(c.data); err == nil {
+		if s, err := node.ReadStoreSeal(dir); err == nil {
+			seal = &s
+		}
+	}
 	if c.json {
 		if st.Groups == nil {
 			st.Groups = []api.GroupStatus{}
 		}
-		return c.printJSON(st)
+		return c.printJSON(struct {
+			api.Status
+			Store *node.StoreSeal `json:"store,omitempty"`
+		}{st, seal})
 	}
 	tw := newTable(stdout)
 	fmt.Fprintf(tw, "peer id\t%s\n", clean(st.PeerID))
 	fmt.Fprintf(tw, "peers\t%d\n", st.Peers)
+	if seal != nil {
+		fmt.Fprintf(tw, "store\tsealed by %s\n", clean(seal.Summary))
+	}
 	if len(st.Groups) == 0 {
 		fmt.Fprintln(tw, "groups\tnone")
 	}

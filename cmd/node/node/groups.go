@@ -311,18 +311,16 @@ func (n *Node) Join(ctx context.Context, code string) (api.Group, error) {
 }
 
 // serveJoin takes a stranger's KeyPackage with an invite token and adds it.
+// The token is spent first, in one store transaction (takeInvite), so of
+// two joins with one token exactly one gets in, and a peer without one
+// costs no KeyPackage check.
 func (n *Node) serveJoin(ctx context.Context, from peer.ID, req []byte, w p2p.ResponseWriter) error {
 	if len(req) < 16 {
 		return errors.New("malformed join request")
 	}
-	key := hex.EncodeToString(req[:16])
-	raw, err := n.st.Setting(ctx, scopeInvite, key)
+	inv, err := n.takeInvite(ctx, req[:16], time.Now())
 	if err != nil {
-		return errors.New("unknown or used invite code")
-	}
-	var inv inviteRecord
-	if json.Unmarshal(raw, &inv) != nil || time.Now().After(inv.Expires) {
-		return errors.New("expired invite code")
+		return err
 	}
 	kp := req[16:]
 	if err := n.checkKeyPackage(kp, from); err != nil {
@@ -331,11 +329,6 @@ func (n *Node) serveJoin(ctx context.Context, from peer.ID, req []byte, w p2p.Re
 	g, err := n.activeGroup(inv.Group)
 	if err != nil {
 		return errors.New("the group is gone")
-	}
-	b := n.st.NewBatch()
-	b.DeleteSetting(scopeInvite, key) // one use
-	if err := n.st.Write(ctx, b); err != nil {
-		return err
 	}
 	if err := g.addMember(ctx, kp, n.id.Name); err != nil {
 		return err

@@ -104,7 +104,14 @@ func (n *Node) lastResortKeyPackage(ctx context.Context) ([]byte, error) {
 
 // serveKeyPackage gives a peer a fresh, single-use KeyPackage of this
 // node, so that it can add this node to a group.
-func (n *Node) serveKeyPackage(ctx context.Context, _ peer.ID, _ []byte, w p2p.ResponseWriter) error {
+func (n *Node) serveKeyPackage(ctx context.Context, from peer.ID, _ []byte, w p2p.ResponseWriter) error {
+	if !n.kpLimit.allow(from, time.Now()) {
+		kp, err := n.lastResortKeyPackage(ctx)
+		if err != nil {
+			return err
+		}
+		return w.Write(kp)
+	}
 	b := n.st.NewBatch()
 	kp, err := n.newKeyPackage(b, false)
 	if err != nil {

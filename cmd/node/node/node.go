@@ -32,7 +32,7 @@ type Config struct {
 	// Dir is the data directory made by Init.
 	Dir string
 	// Passphrase unlocks the store if it was made with one; otherwise the
-	// key file in Dir does.
+	// key file in Dir does (see ReadStoreSeal to tell which).
 	Passphrase []byte
 	// Listen are the libp2p listen multiaddrs (default: all interfaces,
 	// TCP and QUIC, IPv4 and IPv6, random ports).
@@ -58,15 +58,17 @@ type Config struct {
 
 // Node is a running node.
 type Node struct {
-	cfg   Config
-	log   *slog.Logger
-	st    *store.Store
-	id    *Identity
-	p2p   *p2p.Node
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	files string // directory of received files
+	cfg Config
+	// kpLimit rations the fresh KeyPackages served to peers.
+	kpLimit keyPackageLimiter
+	log     *slog.Logger
+	st      *store.Store
+	id      *Identity
+	p2p     *p2p.Node
+	ctx     context.Context
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+	files   string // directory of received files
 
 	joinMu sync.Mutex // serializes joins and group creation
 	mu     sync.Mutex
@@ -117,8 +119,10 @@ func storeOptions(dir string, passphrase []byte, create bool, log *slog.Logger) 
 }
 
 // Init makes a data directory with a new identity. With a passphrase the
-// store is encrypted under it; without one, under a random key in a key
-// file (mode 0600) in the directory.
+// store is sealed under it (argon2id); without one, under a random key in
+// the key file DIR/key (mode 0600), which anyone who copies the directory
+// can use to read the store: the parley command makes such a store only
+// when asked to with --key-file.
 func Init(dir, name string, passphrase []byte, log *slog.Logger) (*Identity, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -179,6 +183,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Passphrase = nil // the store keeps no copy; neither does the node
 	raw, err := st.Identity(ctx, identityKey)
 	if err != nil {
 		st.Close()
@@ -209,6 +214,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.goBackground(n.welcomeLoop)
+	n.goBackground(n.inviteLoop)
 	n.goBackground(n.connectLoop)
 	if err := n.watchPeers(); err != nil {
 		n.Close()
