@@ -72,7 +72,7 @@ func (l *Loop) transmit(o *outgoing) {
 	h := MessageHash(enc)
 	l.seen[h] = struct{}{}
 	l.logEnvelope(info, KindApplication, env, h)
-	info.noteApp(h)
+	info.noteApp(h, len(env))
 	l.out.Publish = append(l.out.Publish, env)
 	l.out.Transmitted = append(l.out.Transmitted, Transmission{ID: o.msg.ID, Epoch: o.epoch})
 	l.changes.Outbox = append(l.changes.Outbox, OutboxEntry{ID: o.msg.ID, Record: outboxRecord(o.epoch, &msg)})
@@ -140,7 +140,7 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 	}
 	h := MessageHash(env.Payload)
 	l.logEnvelope(info, KindApplication, data, h)
-	info.noteApp(h)
+	info.noteApp(h, len(data))
 	l.byEpoch[env.Epoch] = append(l.byEpoch[env.Epoch], m.ID)
 	d := l.delivered[m.ID]
 	if d != nil {

@@ -28,7 +28,13 @@
 //
 // Catch-up. Heads tell a member it is behind; it asks the member whose
 // head it saw for the commits and messages after the newest epoch they
-// share, over a direct stream. A member whose epochs are all beyond the
+// share, over a direct stream. Answers page: a request lists what the
+// requester holds of its newest epochs' logs (held_logs), an answer
+// carries only what it lacks within maxSyncBytes and says whether more is
+// left, and the requester asks that member again at once, so that a large
+// file is one message among others and a member that crashed gets about
+// what it missed. Heads list each recent epoch's messages and bytes, so a
+// member knows what it lacks until it has it (Loop.Missing). A member whose epochs are all beyond the
 // sender's retention gets a GroupInfo instead and rejoins by external
 // commit, and is told which range of epochs it missed.
 //

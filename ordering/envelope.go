@@ -170,7 +170,9 @@ func (m *AppMessage) UnmarshalMLS(s *cryptobyte.String) bool {
 //	    opaque signature<V>; // SignWithLabel(., "Parley Head", fields above)
 //	} Head;
 //
-//	struct { uint64 epoch; uint32 count; opaque digest[8]; } LogDigest;
+//	struct { uint64 epoch; uint32 count; uint64 bytes; opaque digest[8]; } LogDigest;
+//
+// (A span, and the digests of a sync request, carry no bytes.)
 //
 // The signature key lets a member that does not know the tip epoch check
 // the head against the member it knows with that key. The log digests let
@@ -191,10 +193,13 @@ type Head struct {
 }
 
 // LogDigest summarizes the application messages seen in one epoch: their
-// number and the XOR of the first 8 bytes of their hashes.
+// number and the XOR of the first 8 bytes of their hashes; in a head's
+// Logs, also their envelopes' bytes, so that a member that lacks some
+// knows how much (Loop.Missing).
 type LogDigest struct {
 	Epoch  uint64
 	Count  uint32
+	Bytes  uint64
 	Digest [8]byte
 }
 
@@ -209,6 +214,7 @@ func (h *Head) marshalBody(b *cryptobyte.Builder) {
 		for _, d := range h.Logs {
 			b.AddUint64(d.Epoch)
 			b.AddUint32(d.Count)
+			b.AddUint64(d.Bytes)
 			b.AddBytes(d.Digest[:])
 		}
 	})
@@ -231,7 +237,7 @@ func (h *Head) UnmarshalMLS(s *cryptobyte.String) bool {
 		!codec.ReadVectorElems(s, func(s *cryptobyte.String) bool {
 			var d LogDigest
 			var dg []byte
-			if !s.ReadUint64(&d.Epoch) || !s.ReadUint32(&d.Count) || !s.ReadBytes(&dg, 8) {
+			if !s.ReadUint64(&d.Epoch) || !s.ReadUint32(&d.Count) || !s.ReadUint64(&d.Bytes) || !s.ReadBytes(&dg, 8) {
 				return false
 			}
 			copy(d.Digest[:], dg)

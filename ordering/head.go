@@ -104,6 +104,7 @@ func (l *Loop) head(from string, env *Envelope) {
 		return
 	}
 	if l.graph.Vote(identity, Vote{Seq: h.Seq, Tip: h.Tip}) {
+		l.noteHead(identity, &h)
 		l.voteEpoch[identity] = h.Epoch
 		l.voteSeen[identity] = l.now
 		l.heads[identity] = env.Encode()
@@ -141,7 +142,7 @@ func (l *Loop) headLogs() []LogDigest {
 	var logs []LogDigest
 	for n := l.tip; n != nil && len(logs) < logDigests; n = n.parent {
 		if info := l.epochs[n.ID]; info != nil && info.appCount > 0 {
-			logs = append(logs, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
+			logs = append(logs, LogDigest{Epoch: n.Number, Count: info.appCount, Bytes: info.appBytes, Digest: info.appDigest})
 		}
 	}
 	return logs

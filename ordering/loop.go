@@ -40,6 +40,7 @@ type epochInfo struct {
 	// the epoch (see LogDigest).
 	appCount  uint32
 	appDigest [8]byte
+	appBytes  uint64 // their envelopes' bytes
 	// sentSinceSave counts this member's messages protected in the epoch
 	// since its last snapshot.
 	sentSinceSave int
@@ -47,8 +48,9 @@ type epochInfo struct {
 
 // noteApp adds an application envelope's payload hash (MessageHash) to
 // the epoch's digest.
-func (info *epochInfo) noteApp(h [32]byte) {
+func (info *epochInfo) noteApp(h [32]byte, size int) {
 	info.appCount++
+	info.appBytes += uint64(size)
 	for i := range info.appDigest {
 		info.appDigest[i] ^= h[i]
 	}
@@ -100,11 +102,17 @@ type Loop struct {
 	// heads are the members' latest signed heads (envelopes), relayed to
 	// a member refused as removed so that it sees the votes it cannot
 	// place itself.
-	heads      map[string][]byte
+	heads map[string][]byte
+	// headViews are what the members' latest heads said (see Missing).
+	headViews  map[string]headView
 	votesAsked time.Time            // when heads were last asked for (askVotes)
 	votesFrom  map[string]time.Time // when each peer was last asked for heads
 	requests   map[uint64]*outstanding
 	nextReq    uint64
+	// pagingFrom is the peer whose catch-up answers this member pages
+	// through (the last one said there was more), since pagingAt.
+	pagingFrom string
+	pagingAt   time.Time
 	behindAsk  map[string]time.Time // last sync request per peer
 
 	lastUpdate time.Time
@@ -176,6 +184,7 @@ type bufferedEnvelope struct {
 type outstanding struct {
 	to   string
 	sent time.Time
+	ask  syncAsk // asked for again, with what arrived since, when the answer says there is more
 }
 
 // Self returns this member's identity.
@@ -205,8 +214,31 @@ func (l *Loop) StrayVotes() int { return len(l.graph.nonVoters()) }
 // Syncing reports whether catch-up requests are outstanding.
 func (l *Loop) Syncing() bool { return len(l.requests) > 0 }
 
-// OutboxLen is the number of own messages not yet depth-final.
+// OutboxLen is the number of own messages not yet depth-final (kept to be
+// sent again should their epoch lose).
 func (l *Loop) OutboxLen() int { return len(l.outbox) }
+
+// Unconfirmed is the number of own messages whose epoch is not final yet.
+func (l *Loop) Unconfirmed() int {
+	n := 0
+	for _, o := range l.outbox {
+		if info := l.epochs[o.epoch]; info == nil || !info.final {
+			n++
+		}
+	}
+	return n
+}
+
+// FinalEpoch returns the number of the newest final epoch on the canonical
+// chain (the root's if none after it is).
+func (l *Loop) FinalEpoch() uint64 {
+	for n := l.tip; n != nil; n = n.parent {
+		if info := l.epochs[n.ID]; info != nil && info.final {
+			return n.Number
+		}
+	}
+	return l.graph.Root().Number
+}
 
 // Removed reports whether the member is out of the group on its canonical
 // chain.

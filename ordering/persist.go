@@ -354,7 +354,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		if env.Kind == KindApplication {
 			// The epoch's message digest, which heads advertise for
 			// anti-entropy, covers what was logged before the restart.
-			info.noteApp(le.payload)
+			info.noteApp(le.payload, le.size)
 		}
 		// A snapshot may predate proposals logged after it: process them
 		// again so that commits referring to them still work (a proposal

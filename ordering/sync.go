@@ -115,13 +115,14 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 	if len(held) > 0 {
 		req.newest = held[0].Number
 	}
+	req.heldLogs = l.heldLogs(ask.logs)
 	sig, err := st.Suite().SignWithLabel(st.Signer(), syncLabel, req.tbs(), l.cfg.Rand)
 	if err != nil {
 		return false
 	}
 	req.signature = sig
 	l.nextReq++
-	l.requests[l.nextReq] = &outstanding{to: peer, sent: l.now}
+	l.requests[l.nextReq] = &outstanding{to: peer, sent: l.now, ask: ask}
 	l.behindAsk[peer] = l.now
 	l.stats.SyncRequests++
 	l.out.Requests = append(l.out.Requests, OutRequest{To: peer, ID: l.nextReq, Body: req.encode()})
@@ -207,16 +208,30 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	size := 0
 	add := func(e []byte) bool {
 		if size+len(e) > maxSyncBytes && len(r.envelopes) > 0 {
+			r.more = true
 			return false
 		}
 		size += len(e)
 		r.envelopes = append(r.envelopes, e)
 		return true
 	}
-	// addEntry adds a log entry, read back from the archive if it is
-	// not in memory; one that cannot be read is left out.
-	addEntry := func(e *logEntry) bool {
+	// What the requester holds of each epoch's log is not sent again.
+	skip := make(map[EpochID]map[[8]byte]bool, len(req.heldLogs))
+	for _, h := range req.heldLogs {
+		ids := make(map[[8]byte]bool, len(h.ids))
+		for _, id := range h.ids {
+			ids[id] = true
+		}
+		skip[h.epoch] = ids
+	}
+	// addEntry adds a log entry of epoch n, read back from the archive if
+	// it is not in memory; one that cannot be read is left out.
+	addEntry := func(n *Node, e *logEntry) bool {
+		if skip[n.ID][[8]byte(e.payload[:8])] {
+			return true
+		}
 		if size+e.size > maxSyncBytes && len(r.envelopes) > 0 {
+			r.more = true
 			return false
 		}
 		data, err := l.envelope(e)
@@ -258,7 +273,9 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 			deep = append(deep, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
 		}
 		for _, e := range info.log {
-			addEntry(e)
+			if !addEntry(n, e) {
+				break
+			}
 		}
 	}
 	started := false
@@ -278,7 +295,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		}
 		full := false
 		for _, e := range info.log {
-			if !addEntry(e) {
+			if !addEntry(n, e) {
 				full = true
 				break
 			}
@@ -289,6 +306,56 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	}
 	respond(r)
 	l.askBack(from, deep)
+}
+
+// heldLogs lists what this member holds of the logs a responder may send
+// it: its newest canonical epochs and those whose digests it sends, within
+// maxHeldIDs.
+func (l *Loop) heldLogs(differ []LogDigest) []heldLog {
+	want := map[uint64]bool{}
+	for _, d := range differ {
+		want[d.Epoch] = true
+	}
+	var out []heldLog
+	total, depth := 0, 0
+	for n := l.tip; n != nil && len(out) < 4*logDigests; n, depth = n.parent, depth+1 {
+		info := l.epochs[n.ID]
+		if info == nil || len(info.log) == 0 || (depth >= 4 && !want[n.Number]) {
+			continue
+		}
+		h := heldLog{epoch: n.ID, ids: make([][8]byte, 0, min(len(info.log), maxHeldIDs-total))}
+		for _, e := range info.log {
+			if total == maxHeldIDs {
+				break
+			}
+			h.ids = append(h.ids, [8]byte(e.payload[:8]))
+			total++
+		}
+		out = append(out, h)
+		if total == maxHeldIDs {
+			break
+		}
+	}
+	return out
+}
+
+// currentDigests returns this member's digests now of the canonical
+// epochs numbered in ds.
+func (l *Loop) currentDigests(ds []LogDigest) []LogDigest {
+	if len(ds) == 0 {
+		return nil
+	}
+	want := map[uint64]bool{}
+	for _, d := range ds {
+		want[d.Epoch] = true
+	}
+	out := make([]LogDigest, 0, len(ds))
+	for n := l.tip; n != nil && len(out) < len(ds); n = n.parent {
+		if info := l.epochs[n.ID]; info != nil && want[n.Number] {
+			out = append(out, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
+		}
+	}
+	return out
 }
 
 // askBack asks the requester of logs for its logs of the epochs given,
@@ -467,6 +534,18 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 		l.wantLog = false
 		for _, e := range resp.envelopes {
 			l.inbound(r.to, e)
+		}
+		if resp.more && (l.pagingFrom == "" || l.pagingFrom == r.to || l.now.Sub(l.pagingAt) > l.cfg.SyncTimeout) {
+			// The next page, at once, from this peer only (two members
+			// paging the same backlog to it would send it twice): the
+			// request lists what arrived.
+			l.pagingFrom, l.pagingAt = r.to, l.now
+			delete(l.behindAsk, r.to)
+			ask := r.ask
+			ask.logs = l.currentDigests(ask.logs)
+			l.askSyncFor(r.to, ask)
+		} else if !resp.more && l.pagingFrom == r.to {
+			l.pagingFrom = ""
 		}
 		// Relayed heads go to head() directly: one seen before, when it
 		// could not be counted, counts now (head() drops the old ones).

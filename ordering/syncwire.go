@@ -27,6 +27,7 @@ const maxSyncBytes = 4 << 20
 //	    bool want_votes;          // send the signed heads held, too,
 //	    HeldVote held<V>;         // but not those the requester holds as new
 //	    bool want_group_info;     // if none of the requester's epochs is held here, a GroupInfo
+//	    HeldLog held_logs<V>;     // what the requester holds of its newest epochs' logs: not sent again
 //	    opaque signature_key<V>;  // the requester's MLS signature key
 //	    opaque signature<V>;      // SignWithLabel(., "Parley Sync", fields above)
 //	} SyncRequest;
@@ -35,6 +36,17 @@ const maxSyncBytes = 4 << 20
 //	    opaque identity_hash[16]; // SHA-256 of the member's identity, truncated
 //	    uint64 seq;               // the counter of its head the requester holds
 //	} HeldVote;
+//
+//	struct {
+//	    opaque epoch_id[32];
+//	    opaque ids<V>;            // the first 8 bytes of the MessageHash of each envelope held in the epoch's log
+//	} HeldLog;
+//
+// held_logs make catch-up page: an answer carries only what the requester
+// lacks, within maxSyncBytes, and says whether more is left; the
+// requester, having taken it, asks again at once, listing what it now
+// holds. A large file is one message among others, never a wall that
+// every answer repeats.
 type syncRequest struct {
 	groupID []byte
 	// requester and responder bind the request to the two members, time
@@ -51,9 +63,23 @@ type syncRequest struct {
 	// wantGroupInfo asks for a GroupInfo to rejoin with if the responder
 	// holds none of the requester's epochs (see checkAbandoned).
 	wantGroupInfo bool
-	signatureKey  []byte
-	signature     []byte
+	// heldLogs say which envelopes of which epochs' logs the requester
+	// holds already.
+	heldLogs     []heldLog
+	signatureKey []byte
+	signature    []byte
 }
+
+// heldLog lists the envelopes a requester holds of one epoch's log, by
+// the first 8 bytes of their MessageHash.
+type heldLog struct {
+	epoch EpochID
+	ids   [][8]byte
+}
+
+// maxHeldIDs bounds the envelopes a request lists as held (512 KiB);
+// past it, the requester gets some it holds again.
+const maxHeldIDs = 1 << 16
 
 // heldVote says which head of a member the requester of votes holds.
 type heldVote struct {
@@ -105,6 +131,16 @@ func (r *syncRequest) body(b *cryptobyte.Builder) {
 		}
 	})
 	codec.AddBool(b, r.wantGroupInfo)
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
+		for _, h := range r.heldLogs {
+			b.AddBytes(h.epoch[:])
+			codec.AddVector(b, func(b *cryptobyte.Builder) {
+				for _, id := range h.ids {
+					b.AddBytes(id[:])
+				}
+			})
+		}
+	})
 	codec.AddOpaque(b, r.signatureKey)
 }
 
@@ -124,16 +160,37 @@ func (r *syncRequest) tbs() []byte {
 func decodeSyncRequest(data []byte) (*syncRequest, error) {
 	r := &syncRequest{}
 	s := cryptobyte.String(data)
-	var have, logs, held cryptobyte.String
+	var have, logs, held, heldLogs cryptobyte.String
 	var requester, responder, nonce []byte
 	if !codec.ReadOpaque(&s, &r.groupID) || !codec.ReadOpaque(&s, &requester) || !codec.ReadOpaque(&s, &responder) ||
 		!s.ReadUint64(&r.time) || !s.ReadBytes(&nonce, 16) || !s.ReadUint64(&r.newest) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
 		!codec.ReadVector(&s, &logs) || len(logs)%20 != 0 || len(logs) > 20*4*logDigests ||
 		!codec.ReadBool(&s, &r.wantVotes) || !codec.ReadVector(&s, &held) || len(held)%heldVoteLen != 0 || len(held) > heldVoteLen*maxHeldVotes ||
-		!codec.ReadBool(&s, &r.wantGroupInfo) || !codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
+		!codec.ReadBool(&s, &r.wantGroupInfo) || !codec.ReadVector(&s, &heldLogs) ||
+		!codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}
 	r.requester, r.responder, r.nonce = string(requester), string(responder), [16]byte(nonce)
+	total := 0
+	for !heldLogs.Empty() {
+		var h heldLog
+		var epoch []byte
+		var ids cryptobyte.String
+		if !heldLogs.ReadBytes(&epoch, 32) || !codec.ReadVector(&heldLogs, &ids) || len(ids)%8 != 0 {
+			return nil, ErrMalformedRequest
+		}
+		if total += len(ids) / 8; total > maxHeldIDs || len(r.heldLogs) >= 4*logDigests {
+			return nil, ErrMalformedRequest
+		}
+		h.epoch = EpochID(epoch)
+		h.ids = make([][8]byte, 0, len(ids)/8)
+		for !ids.Empty() {
+			var id []byte
+			ids.ReadBytes(&id, 8)
+			h.ids = append(h.ids, [8]byte(id))
+		}
+		r.heldLogs = append(r.heldLogs, h)
+	}
 	for !held.Empty() {
 		var v heldVote
 		var id []byte
@@ -178,8 +235,10 @@ const (
 //	    opaque envelopes<V>;   // opaque envelope<V>, in order
 //	    opaque group_info<V>;  // encoded MLSMessage, for syncRejoin
 //	    opaque heads<V>;       // opaque head<V>: signed head envelopes, for syncRefused
+//	    bool more;             // envelopes were left out to keep within maxSyncBytes: ask again
 //	} SyncResponse;
 type syncResponse struct {
+	more      bool
 	status    uint8
 	tip       EpochID
 	envelopes [][]byte
@@ -202,6 +261,7 @@ func (r *syncResponse) encode() []byte {
 			codec.AddOpaque(b, h)
 		}
 	})
+	codec.AddBool(&b, r.more)
 	return b.BytesOrPanic()
 }
 
@@ -223,7 +283,7 @@ func decodeSyncResponse(data []byte) (*syncResponse, error) {
 		}
 		r.heads = append(r.heads, h)
 		return true
-	}) || !s.Empty() {
+	}) || !codec.ReadBool(&s, &r.more) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}
 	copy(r.tip[:], tip)
@@ -281,6 +341,9 @@ type SyncResponseForm struct {
 	Envelopes [][]byte
 	GroupInfo []byte
 	Heads     [][]byte
+	// More says that envelopes were left out to keep the answer within
+	// its bound.
+	More bool
 }
 
 // ParseSyncResponse decodes a catch-up answer.
@@ -289,7 +352,7 @@ func ParseSyncResponse(data []byte) (*SyncResponseForm, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SyncResponseForm{Status: r.status, Tip: r.tip, Envelopes: r.envelopes, GroupInfo: r.groupInfo, Heads: r.heads}, nil
+	return &SyncResponseForm{Status: r.status, Tip: r.tip, Envelopes: r.envelopes, GroupInfo: r.groupInfo, Heads: r.heads, More: r.more}, nil
 }
 
 // Empty reports whether the answer carries nothing of the group: no

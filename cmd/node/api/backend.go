@@ -148,6 +148,14 @@ type GroupStatus struct {
 	Rollbacks  int    `json:"rollbacks"`
 	// Syncing is set while catch-up requests are outstanding.
 	Syncing bool `json:"syncing,omitempty"`
+	// Missing and MissingBytes are the messages (and their bytes) that
+	// another member's latest head says exist in epochs of this member's
+	// chain and this member lacks; BehindEpochs, how many epochs a
+	// member's head is ahead on a branch this member does not hold yet.
+	// All zero when the member has everything its peers say exists.
+	Missing      int    `json:"missing,omitempty"`
+	MissingBytes uint64 `json:"missing_bytes,omitempty"`
+	BehindEpochs uint64 `json:"behind_epochs,omitempty"`
 	// Outbox is the number of own messages not final yet.
 	Outbox      int `json:"outbox"`
 	OnlinePeers int `json:"online_peers"`

@@ -13,8 +13,11 @@ const statusUsage = `Usage: parley status [--json] [--data DIR]
 
 Shows the daemon's peer ID and number of connected peers, and for each
 group: its epoch and last final epoch, members (and how many are online),
-forks and rollbacks seen, own messages not final yet (outbox), and its
-state (ok, syncing while catching up, pending, removed). It also says
+forks and rollbacks seen, own messages whose epoch is not final yet
+(outbox), and its state: ok (it has everything the other members' latest
+heads say exists), behind (with how many messages and bytes, or epochs,
+it still has to fetch), syncing (catch-up requests outstanding),
+pending or removed. It also says
 how the store is sealed at rest: by a passphrase (argon2id), or by the key
 file DIR/key, which anyone who can copy the directory can read.
 
@@ -79,6 +82,10 @@ func statusState(g api.GroupStatus) string {
 		return "removed"
 	case g.Pending:
 		return "pending"
+	case g.Missing > 0:
+		return fmt.Sprintf("behind: %d messages (%s) to fetch", g.Missing, size(int64(g.MissingBytes)))
+	case g.BehindEpochs > 0:
+		return fmt.Sprintf("behind: %d epochs to fetch", g.BehindEpochs)
 	case g.Syncing:
 		return "syncing"
 	}

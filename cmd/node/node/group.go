@@ -94,6 +94,7 @@ type groupRunner struct {
 	histHandles map[ordering.MessageID]*store.Appended
 	seqs        map[ordering.MessageID]uint64
 	finalSeqs   map[ordering.MessageID]uint64
+	refreshed   time.Time  // when refresh last ran (on the group's goroutine)
 	mu          sync.Mutex // guards view and members
 	view        api.GroupStatus
 }
@@ -306,7 +307,9 @@ func (g *groupRunner) applyWith(out *ordering.Output, extra func(*store.Batch)) 
 			}
 		}
 	}
-	if len(out.NewEpochs) > 0 || len(out.Notices) > 0 {
+	// The status follows epochs and notices at once, and what is missing
+	// (heads, deliveries) at least every second.
+	if len(out.NewEpochs) > 0 || len(out.Notices) > 0 || time.Since(g.refreshed) >= time.Second {
 		g.refresh()
 	}
 }
@@ -462,6 +465,7 @@ func (g *groupRunner) refresh() {
 		g.mu.Unlock()
 		return
 	}
+	g.refreshed = time.Now()
 	tip := g.loop.Tip()
 	members := map[peer.ID]string{}
 	for _, m := range tip.Members {
@@ -484,7 +488,7 @@ func (g *groupRunner) refresh() {
 		}
 	}
 	st := g.loop.Stats()
-	root := g.loop.Graph().Root()
+	missing := g.loop.Missing()
 	online := 0
 	for p := range members {
 		if p != g.n.id.PeerID && g.n.p2p.Connected(p) {
@@ -496,8 +500,9 @@ func (g *groupRunner) refresh() {
 	g.view = api.GroupStatus{
 		Group: api.Group{ID: g.hexID, Name: g.meta.Name, Epoch: tip.Number, Members: len(tip.Members),
 			Pending: g.meta.State == statePending, Removed: g.loop.Removed()},
-		FinalEpoch: root.Number, Forks: st.Forks, Rollbacks: st.Rollbacks, Syncing: st.SyncRequests > 0 && g.loop.Syncing(),
-		Outbox: g.loop.OutboxLen(), OnlinePeers: online,
+		FinalEpoch: g.loop.FinalEpoch(), Forks: st.Forks, Rollbacks: st.Rollbacks, Syncing: g.loop.Syncing(),
+		Missing: missing.Messages, MissingBytes: missing.Bytes, BehindEpochs: missing.Epochs,
+		Outbox: g.loop.Unconfirmed(), OnlinePeers: online,
 	}
 	g.mu.Unlock()
 }
