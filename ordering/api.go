@@ -32,6 +32,13 @@ type Config struct {
 	CommitBackoff time.Duration
 	// SyncTimeout is how long a catch-up request may take. Default 10s.
 	SyncTimeout time.Duration
+	// GossipGrace is how long a member waits, after a head shows that it
+	// lacks an epoch or messages, before it asks for them (it asks if
+	// they are still missing then). Gossip brings most of what a head
+	// announces a moment later, and an answer then brings it twice.
+	// Default 0: at once. Progress does not depend on it (see the
+	// package doc, "Liveness"); the property tests run with 0 and 1s.
+	GossipGrace time.Duration
 	// SnapshotInterval bounds how long the message keys consumed in an
 	// epoch stay recoverable from the saved snapshot. Default 5s.
 	SnapshotInterval time.Duration

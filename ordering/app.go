@@ -113,18 +113,29 @@ func (l *Loop) outboxInOrder() []*outgoing {
 // a member of the canonical epoch is not, since a rollback may make it
 // one again.
 func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []byte) bool {
+	var refusedSender string
 	res, err := info.state.ProcessBytesWith(env.Payload, group.ProcessOptions{Accept: func(s wire.Sender, ct wire.ContentType) error {
-		if ct == wire.ContentApplication && !l.isMember(info.state.Tree().Leaf(group.LeafIndex(s.Index))) {
+		if leaf := info.state.Tree().Leaf(group.LeafIndex(s.Index)); ct == wire.ContentApplication && !l.isMember(leaf) {
+			if leaf != nil {
+				refusedSender = Identity(leaf)
+			}
 			return ErrSenderRemoved
 		}
 		return nil
 	}})
 	if errors.Is(err, ErrSenderRemoved) {
 		l.reject(from, fmt.Errorf("application message in epoch %d: %w", info.node.Number, err))
+		// Listed as held in catch-up requests, so that members who took
+		// it in (before they saw the removal) do not send it again with
+		// every answer.
+		info.noteRefused(MessageHash(env.Payload), refusedSender)
 		return false
 	}
 	if err != nil {
 		l.reject(from, fmt.Errorf("application message in epoch %d: %w", info.node.Number, err))
+		// Refused for good; listed as held so that catch-up answers do
+		// not bring it again.
+		info.noteRefused(MessageHash(env.Payload), "")
 		return true
 	}
 	info.dirty = true

@@ -74,6 +74,15 @@ func (l *Loop) addIntent(kind intentKind, keyPackage []byte, identity string) {
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("%w: %s", ErrUnknownMember, identity)})
 			return
 		}
+	case intentLeave:
+		if len(l.tip.Members) == 1 && l.tip.Members[0] == l.self {
+			// Alone in the group: nobody could commit the removal, and
+			// nobody needs to. The group ends here for this member.
+			l.removed = true
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRemoved, Epoch: l.tip.Number})
+			l.changes.touch()
+			return
+		}
 	case intentUpdate:
 		in.baseKey = st.Tree().Leaf(st.OwnLeaf()).EncryptionKey
 		for _, other := range l.intents {
@@ -317,14 +326,23 @@ func (l *Loop) commit(info *epochInfo, open []*intent) {
 			}
 		}
 	}
-	if len(opts.Proposals) == 0 && !opts.ForcePath && st.PendingProposals() == 0 {
+	// Nothing to commit but, at most, this member's own departure, which
+	// only another member can commit: an empty commit would only make a
+	// new epoch in which the same happens again.
+	if len(opts.Proposals) == 0 && !opts.ForcePath && st.PendingCommittable() == 0 {
 		return
 	}
 	sc, err := st.Commit(opts)
 	if err != nil {
-		// A cached proposal may make the list invalid: try with this
-		// member's own changes only.
+		// A cached proposal may make the list invalid (this member's own
+		// departure, which only another member can commit): try with
+		// this member's own changes only, if it has any. An empty commit
+		// would only make a new epoch in which the same happens again.
 		opts.IncludePending = false
+		if len(opts.Proposals) == 0 && !opts.ForcePath {
+			info.committed = true
+			return
+		}
 		if sc, err = st.Commit(opts); err != nil {
 			info.committed = true
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("ordering: committing: %w", err)})

@@ -33,8 +33,12 @@
 // carries only what it lacks within maxSyncBytes and says whether more is
 // left, and the requester asks that member again at once, so that a large
 // file is one message among others and a member that crashed gets about
-// what it missed. Heads list each recent epoch's messages and bytes, so a
-// member knows what it lacks until it has it (Loop.Missing). A member whose epochs are all beyond the
+// what it missed. Envelopes a member refused (a sender no longer a member
+// at its tip, a message it cannot decrypt) are listed as held too, so that
+// no answer brings them again and again. A page that brings nothing the
+// requester can take in ends the paging. Heads list each recent epoch's
+// messages and bytes, so a member knows what it lacks until it has it
+// (Loop.Missing). A member whose epochs are all beyond the
 // sender's retention gets a GroupInfo instead and rejoins by external
 // commit, and is told which range of epochs it missed.
 //
@@ -63,6 +67,17 @@
 // send heads vote on its own chain (historyAlive): that later history may
 // be one a removed member was left on.
 //
+// Liveness. Progress does not rest on when requests are made, only on
+// this: a member that a head shows lacking something (an epoch, or
+// messages of an epoch both hold) asks that head's sender, at once or
+// after Config.GossipGrace, and asks again at most every SyncTimeout while
+// the sender's latest head still shows it (an ask the request limits
+// refuse is retried on the next tick); every answer either brings
+// something the requester takes in, or ends its paging; members send
+// heads at least every HeadKeepalive. So while a member that holds the
+// missing part stays reachable, what is missing shrinks until it is gone.
+// The property tests run this with and without a wait for gossip.
+//
 // Votes. Heads travel by gossip: those sent during a partition never
 // cross it, and a removed member sends no more, so two members that both
 // hold the two branches of a fork can still count different votes and
@@ -75,7 +90,8 @@
 // members on that branch: asked for catch-up, they refuse it as removed,
 // naming the last epoch it shares with them and sending the commit that
 // removed it, with the signed heads of the fork point's members that vote
-// on that branch. The member records that commit as an opaque epoch and
+// on that branch, once per branch (asked again, a member gets the bare
+// refusal naming the fork point). The member records that commit as an opaque epoch and
 // counts the refusers' votes, and the relayed ones, there, so the fork
 // choice, not one peer's word, decides whether it is out (a refuser can
 // leave heads out but not forge one). A member alone in its epoch that a

@@ -3,6 +3,8 @@ package ordering
 import (
 	"bytes"
 	"fmt"
+	"sort"
+	"time"
 
 	"github.com/parley-p2p/parley/mls/codec"
 	"github.com/parley-p2p/parley/mls/group"
@@ -127,10 +129,83 @@ func (l *Loop) head(from string, env *Envelope) {
 	// its epochs are here. Tips below the root were pruned here.
 	if l.graph.Get(h.Tip) == nil && h.Epoch >= l.graph.Root().Number {
 		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeBehind, From: from, Epoch: h.Epoch})
-		l.askSync(from)
+	}
+	l.deferAsk(from, &h)
+}
+
+// deferredAsk is a catch-up request a head called for, waiting out
+// Config.GossipGrace.
+type deferredAsk struct {
+	since time.Time
+	head  *Head
+}
+
+// deferAsk notes that the head from peer shows this member lacks
+// something (an epoch it does not hold, or messages of an epoch both
+// hold), and asks peer once that is still so Config.GossipGrace after it
+// first was; askDeferred asks for the others on each tick.
+func (l *Loop) deferAsk(from string, h *Head) {
+	if !l.headNeedsSync(h) {
+		delete(l.deferred, from)
 		return
 	}
-	l.compareLogs(from, &h)
+	d, ok := l.deferred[from]
+	if !ok {
+		d = &deferredAsk{since: l.now}
+		if l.deferred == nil {
+			l.deferred = map[string]*deferredAsk{}
+		}
+		l.deferred[from] = d
+	}
+	d.head = h
+	if l.now.Sub(d.since) >= l.cfg.GossipGrace {
+		l.askFor(from, h)
+	}
+}
+
+// askDeferred asks for what heads showed missing Config.GossipGrace ago
+// and is missing still, in the order of the peers' identities.
+func (l *Loop) askDeferred() {
+	if len(l.deferred) == 0 {
+		return
+	}
+	peers := make([]string, 0, len(l.deferred))
+	for p := range l.deferred {
+		peers = append(peers, p)
+	}
+	sort.Strings(peers)
+	for _, p := range peers {
+		d := l.deferred[p]
+		switch {
+		case !l.headNeedsSync(d.head):
+			delete(l.deferred, p)
+		case l.now.Sub(d.since) >= l.cfg.GossipGrace:
+			l.askFor(p, d.head)
+		}
+	}
+}
+
+// headNeedsSync reports whether head h shows that this member lacks an
+// epoch or messages.
+func (l *Loop) headNeedsSync(h *Head) bool {
+	if l.graph.Get(h.Tip) == nil {
+		return h.Epoch >= l.graph.Root().Number
+	}
+	return len(l.logsToAsk(h)) > 0
+}
+
+// askFor asks peer for what its head h shows this member lacks; once
+// asked (or refused by the request limits), the wait starts again.
+func (l *Loop) askFor(peer string, h *Head) {
+	var asked bool
+	if l.graph.Get(h.Tip) == nil {
+		asked = l.askSyncFor(peer, syncAsk{})
+	} else {
+		asked = l.askSyncFor(peer, syncAsk{logs: l.logsToAsk(h)})
+	}
+	if asked {
+		delete(l.deferred, peer)
+	}
 }
 
 // logDigests is how many recent epochs a head summarizes one by one.
@@ -178,10 +253,10 @@ func (l *Loop) spanDigest(from uint64) LogDigest {
 	return d
 }
 
-// compareLogs asks the sender of a head for the logs of the epochs where
-// its application messages differ from this member's, on the epochs both
-// share.
-func (l *Loop) compareLogs(from string, h *Head) {
+// logsToAsk returns this member's digests of the epochs where the
+// application messages of head h's sender differ from its own, on the
+// epochs both share: the logs to ask it for.
+func (l *Loop) logsToAsk(h *Head) []LogDigest {
 	theirs := map[uint64]LogDigest{}
 	for _, d := range h.Logs {
 		theirs[d.Epoch] = d
@@ -194,8 +269,7 @@ func (l *Loop) compareLogs(from string, h *Head) {
 			info := l.epochs[n.ID]
 			want = append(want, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
 		}
-		l.askSyncLogs(from, want)
-		return
+		return want
 	}
 	// Otherwise compare the epochs the head summarizes that both chains
 	// share (after a long fork they may lie deeper than logDigests below
@@ -218,9 +292,7 @@ func (l *Loop) compareLogs(from string, h *Head) {
 			want = append(want, mine)
 		}
 	}
-	if len(want) > 0 {
-		l.askSyncLogs(from, want)
-	}
+	return want
 }
 
 // canonicalState returns the newest state on the canonical chain that this

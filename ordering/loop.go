@@ -41,9 +41,27 @@ type epochInfo struct {
 	appCount  uint32
 	appDigest [8]byte
 	appBytes  uint64 // their envelopes' bytes
+	// refused are application envelopes refused for now (see
+	// noteRefused), listed as held in catch-up requests.
+	refused map[[8]byte]string // by payload hash prefix, the sender's identity
 	// sentSinceSave counts this member's messages protected in the epoch
 	// since its last snapshot.
 	sentSinceSave int
+}
+
+// maxRefused bounds the envelopes an epoch remembers as refused.
+const maxRefused = 1 << 14
+
+// noteRefused remembers an application envelope refused for now (its
+// sender is not a member of the canonical epoch) by its payload hash's
+// first 8 bytes.
+func (info *epochInfo) noteRefused(h [32]byte, sender string) {
+	if info.refused == nil {
+		info.refused = map[[8]byte]string{}
+	}
+	if len(info.refused) < maxRefused {
+		info.refused[[8]byte(h[:8])] = sender
+	}
 }
 
 // noteApp adds an application envelope's payload hash (MessageHash) to
@@ -103,6 +121,9 @@ type Loop struct {
 	// a member refused as removed so that it sees the votes it cannot
 	// place itself.
 	heads map[string][]byte
+	// deferred are the catch-up requests heads called for, waiting out
+	// gossipGrace (see deferAsk).
+	deferred map[string]*deferredAsk
 	// headViews are what the members' latest heads said (see Missing).
 	headViews  map[string]headView
 	votesAsked time.Time            // when heads were last asked for (askVotes)
@@ -114,6 +135,9 @@ type Loop struct {
 	pagingFrom string
 	pagingAt   time.Time
 	behindAsk  map[string]time.Time // last sync request per peer
+	// toldRemoved is which removing epoch each removed requester was
+	// told of (see removedResponse).
+	toldRemoved map[string]EpochID
 
 	lastUpdate time.Time
 	sentSince  uint32 // application messages sent since lastUpdate
@@ -158,6 +182,9 @@ type Stats struct {
 	// to stay within the buffer's bounds; Unauthenticated, catch-up
 	// requests refused before anything was served.
 	Ignored, Evicted, Unauthenticated int
+	// SyncNewBytes counts the bytes of the envelopes in catch-up answers
+	// that this member had not seen and took in: what it had missed.
+	SyncNewBytes int
 }
 
 type outgoing struct {
@@ -490,6 +517,7 @@ func (l *Loop) handshake(from string, info *epochInfo, env *Envelope, data []byt
 			return false
 		default:
 			l.reject(from, fmt.Errorf("handshake in epoch %d: %w", info.node.Number, err))
+			info.noteRefused(MessageHash(env.Payload), "")
 		}
 		return true
 	}
@@ -606,6 +634,16 @@ func (l *Loop) reconsider() {
 		return
 	}
 	old := l.tip
+	// Who is a member of the canonical epoch may have changed: what was
+	// refused for a sender that is a member again may be taken now, and
+	// must be sent again.
+	for _, info := range l.epochs {
+		for id, sender := range info.refused {
+			if next.hasMember(sender) {
+				delete(info.refused, id)
+			}
+		}
+	}
 	fork := l.graph.ForkPoint(old, next)
 	if fork != old {
 		depth := int(old.Number - fork.Number)

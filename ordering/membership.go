@@ -228,8 +228,9 @@ func (l *Loop) dropBuffered(i int) {
 // Welcome: it removes exactly one leaf (mls/group checks, RFC 9420
 // §12.4.3.2, that a Remove in an external commit is of the joiner's own
 // old leaf), so the members are those of parent; and that member has not
-// been removed on this member's canonical chain. A peer that is not a
-// member, or no longer one, cannot enter this way even with a GroupInfo.
+// been removed on this member's canonical chain after parent, when parent
+// is on it. A peer that is not a member, or no longer one, cannot enter
+// this way even with a GroupInfo.
 func (l *Loop) checkResync(parent *epochInfo, sc *group.StagedCommit) error {
 	if len(sc.Removed) != 1 {
 		return fmt.Errorf("%w: it removes %d leaves", ErrExternalCommit, len(sc.Removed))
@@ -244,7 +245,11 @@ func (l *Loop) checkResync(parent *epochInfo, sc *group.StagedCommit) error {
 		return fmt.Errorf("%w: it replaces this member's own leaf", ErrExternalCommit)
 	case !slices.Equal(identities(sc.State), parent.node.Members):
 		return fmt.Errorf("%w: the members after it differ from those before", ErrExternalCommit)
-	case !l.tip.hasMember(identity) && !l.epochs[l.tip.ID].opaque:
+	case l.onCanonical(parent.node.ID) && !l.tip.hasMember(identity) && !l.epochs[l.tip.ID].opaque:
+		// A member removed after parent on this member's chain would
+		// fork its way back in. (On a branch this member does not follow,
+		// the resync is one commit among others: refusing it there would
+		// leave this member unable to follow that branch if it wins.)
 		return fmt.Errorf("%w: %s was removed on the canonical chain", ErrExternalCommit, identity)
 	}
 	return nil

@@ -11,6 +11,7 @@ func (l *Loop) tick() {
 		}
 	}
 	l.maybeRejoin()
+	l.askDeferred()
 	l.checkAbandoned()
 	l.updateFinality()
 	if l.refreshDue() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"time"
 
@@ -52,6 +53,7 @@ func (l *Loop) wantVotesFrom(peer string) bool {
 // syncAsk is what a catch-up request asks for beyond the epochs after the
 // newest one both hold.
 type syncAsk struct {
+	page          bool        // the next page of an answer that said there was more
 	logs          []LogDigest // the requester's digests: the logs that differ
 	wantVotes     bool        // the signed heads the responder holds
 	wantGroupInfo bool        // a GroupInfo if it holds none of the requester's epochs
@@ -115,7 +117,11 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 	if len(held) > 0 {
 		req.newest = held[0].Number
 	}
-	req.heldLogs = l.heldLogs(ask.logs)
+	req.heldLogs = l.heldLogs(held, ask.logs)
+	req.maxBytes = maxSyncBytes
+	if len(l.requests) > 0 && !ask.page {
+		req.maxBytes = firstPageBytes
+	}
 	sig, err := st.Suite().SignWithLabel(st.Signer(), syncLabel, req.tbs(), l.cfg.Rand)
 	if err != nil {
 		return false
@@ -205,9 +211,12 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	if req.wantVotes {
 		r.heads = l.heldHeads(req.held)
 	}
-	size := 0
+	size, limit := 0, maxSyncBytes
+	if req.maxBytes > 0 && int(req.maxBytes) < limit {
+		limit = int(req.maxBytes)
+	}
 	add := func(e []byte) bool {
-		if size+len(e) > maxSyncBytes && len(r.envelopes) > 0 {
+		if size+len(e) > limit && len(r.envelopes) > 0 {
 			r.more = true
 			return false
 		}
@@ -230,7 +239,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		if skip[n.ID][[8]byte(e.payload[:8])] {
 			return true
 		}
-		if size+e.size > maxSyncBytes && len(r.envelopes) > 0 {
+		if size+e.size > limit && len(r.envelopes) > 0 {
 			r.more = true
 			return false
 		}
@@ -309,21 +318,26 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 }
 
 // heldLogs lists what this member holds of the logs a responder may send
-// it: its newest canonical epochs and those whose digests it sends, within
-// maxHeldIDs.
-func (l *Loop) heldLogs(differ []LogDigest) []heldLog {
+// it: those of its newest held epochs (on any branch: the responder starts
+// from the newest of them on its own chain) and of the canonical epochs
+// whose digests it sends, within maxHeldIDs. held is every epoch held,
+// newest first.
+func (l *Loop) heldLogs(held []*Node, differ []LogDigest) []heldLog {
 	want := map[uint64]bool{}
 	for _, d := range differ {
 		want[d.Epoch] = true
 	}
 	var out []heldLog
-	total, depth := 0, 0
-	for n := l.tip; n != nil && len(out) < 4*logDigests; n, depth = n.parent, depth+1 {
+	total := 0
+	for i, n := range held {
+		if len(out) == 4*logDigests || total == maxHeldIDs {
+			break
+		}
 		info := l.epochs[n.ID]
-		if info == nil || len(info.log) == 0 || (depth >= 4 && !want[n.Number]) {
+		if info == nil || len(info.log)+len(info.refused) == 0 || (i >= 8 && !(want[n.Number] && l.onCanonical(n.ID))) {
 			continue
 		}
-		h := heldLog{epoch: n.ID, ids: make([][8]byte, 0, min(len(info.log), maxHeldIDs-total))}
+		h := heldLog{epoch: n.ID, ids: make([][8]byte, 0, min(len(info.log)+len(info.refused), maxHeldIDs-total))}
 		for _, e := range info.log {
 			if total == maxHeldIDs {
 				break
@@ -331,10 +345,19 @@ func (l *Loop) heldLogs(differ []LogDigest) []heldLog {
 			h.ids = append(h.ids, [8]byte(e.payload[:8]))
 			total++
 		}
-		out = append(out, h)
-		if total == maxHeldIDs {
-			break
+		refused := make([][8]byte, 0, len(info.refused))
+		for id := range info.refused {
+			refused = append(refused, id)
 		}
+		slices.SortFunc(refused, func(a, b [8]byte) int { return bytes.Compare(a[:], b[:]) })
+		for _, id := range refused {
+			if total == maxHeldIDs {
+				break
+			}
+			h.ids = append(h.ids, id)
+			total++
+		}
+		out = append(out, h)
 	}
 	return out
 }
@@ -444,6 +467,24 @@ func (l *Loop) removedResponse(req *syncRequest, start *Node) *syncResponse {
 		return nil
 	}
 	r := &syncResponse{status: syncRefused, tip: start.ID}
+	// Told once per branch: the requester holds the removing commit as
+	// an opaque epoch from the first refusal (or heard it from others);
+	// asking again, it gets the bare refusal naming start.
+	var removing *Node
+	for n := l.tip; n != nil && n.parent != nil; n = n.parent {
+		if n.parent == start {
+			removing = n
+		}
+	}
+	if removing != nil {
+		if l.toldRemoved[req.requester] == removing.ID {
+			return r
+		}
+		if l.toldRemoved == nil || len(l.toldRemoved) >= maxToldRemoved {
+			l.toldRemoved = map[string]EpochID{}
+		}
+		l.toldRemoved[req.requester] = removing.ID
+	}
 	// The proposals of start first: the commit may refer to them.
 	for _, e := range l.epochs[start.ID].log {
 		if e.kind == KindHandshake {
@@ -475,6 +516,10 @@ func (l *Loop) removedResponse(req *syncRequest, start *Node) *syncResponse {
 	}
 	return r
 }
+
+// maxToldRemoved bounds the removed members a member remembers having
+// told (see removedResponse); past it, it forgets them all and tells again.
+const maxToldRemoved = 4096
 
 // inTip reports whether the signature key is a member's at the tip.
 func (l *Loop) inTip(key []byte) bool {
@@ -532,8 +577,29 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 	switch resp.status {
 	case syncOK:
 		l.wantLog = false
+		took := 0
 		for _, e := range resp.envelopes {
+			env, err := DecodeEnvelope(e)
+			if err != nil {
+				l.inbound(r.to, e)
+				continue
+			}
+			h := MessageHash(env.Payload)
+			_, before := l.seen[h]
+			nb := len(l.buffered)
 			l.inbound(r.to, e)
+			if _, after := l.seen[h]; after && !before {
+				l.stats.SyncNewBytes += len(e)
+				took++
+			} else if len(l.buffered) > nb {
+				took++
+			}
+		}
+		// A page that brought nothing this member could take in (what
+		// it refuses, or cannot place) would come again the same: the
+		// next one waits for the usual triggers.
+		if took == 0 {
+			resp.more = false
 		}
 		if resp.more && (l.pagingFrom == "" || l.pagingFrom == r.to || l.now.Sub(l.pagingAt) > l.cfg.SyncTimeout) {
 			// The next page, at once, from this peer only (two members
@@ -542,7 +608,7 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 			l.pagingFrom, l.pagingAt = r.to, l.now
 			delete(l.behindAsk, r.to)
 			ask := r.ask
-			ask.logs = l.currentDigests(ask.logs)
+			ask.logs, ask.page = l.currentDigests(ask.logs), true
 			l.askSyncFor(r.to, ask)
 		} else if !resp.more && l.pagingFrom == r.to {
 			l.pagingFrom = ""

@@ -28,6 +28,7 @@ const maxSyncBytes = 4 << 20
 //	    HeldVote held<V>;         // but not those the requester holds as new
 //	    bool want_group_info;     // if none of the requester's epochs is held here, a GroupInfo
 //	    HeldLog held_logs<V>;     // what the requester holds of its newest epochs' logs: not sent again
+//	    uint32 max_bytes;         // the most envelope bytes to answer with (at most maxSyncBytes)
 //	    opaque signature_key<V>;  // the requester's MLS signature key
 //	    opaque signature<V>;      // SignWithLabel(., "Parley Sync", fields above)
 //	} SyncRequest;
@@ -65,7 +66,11 @@ type syncRequest struct {
 	wantGroupInfo bool
 	// heldLogs say which envelopes of which epochs' logs the requester
 	// holds already.
-	heldLogs     []heldLog
+	heldLogs []heldLog
+	// maxBytes bounds the answer's envelopes: a member that asks several
+	// peers at once asks each for a little (firstPageBytes), and pages
+	// through the rest with one of them.
+	maxBytes     uint32
 	signatureKey []byte
 	signature    []byte
 }
@@ -76,6 +81,10 @@ type heldLog struct {
 	epoch EpochID
 	ids   [][8]byte
 }
+
+// firstPageBytes bounds the answer to a request made while others are
+// outstanding: they may bring the same envelopes.
+const firstPageBytes = 256 << 10
 
 // maxHeldIDs bounds the envelopes a request lists as held (512 KiB);
 // past it, the requester gets some it holds again.
@@ -141,6 +150,7 @@ func (r *syncRequest) body(b *cryptobyte.Builder) {
 			})
 		}
 	})
+	b.AddUint32(r.maxBytes)
 	codec.AddOpaque(b, r.signatureKey)
 }
 
@@ -166,7 +176,7 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 		!s.ReadUint64(&r.time) || !s.ReadBytes(&nonce, 16) || !s.ReadUint64(&r.newest) || !codec.ReadVector(&s, &have) || len(have)%32 != 0 ||
 		!codec.ReadVector(&s, &logs) || len(logs)%20 != 0 || len(logs) > 20*4*logDigests ||
 		!codec.ReadBool(&s, &r.wantVotes) || !codec.ReadVector(&s, &held) || len(held)%heldVoteLen != 0 || len(held) > heldVoteLen*maxHeldVotes ||
-		!codec.ReadBool(&s, &r.wantGroupInfo) || !codec.ReadVector(&s, &heldLogs) ||
+		!codec.ReadBool(&s, &r.wantGroupInfo) || !codec.ReadVector(&s, &heldLogs) || !s.ReadUint32(&r.maxBytes) ||
 		!codec.ReadOpaque(&s, &r.signatureKey) || !codec.ReadOpaque(&s, &r.signature) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}
@@ -302,6 +312,7 @@ type SyncRequestForm struct {
 	Have                 []EpochID
 	WantVotes            bool
 	WantGroupInfo        bool
+	MaxBytes             uint32
 	SignatureKey         []byte
 	Signature            []byte
 }
@@ -315,7 +326,7 @@ func ParseSyncRequest(data []byte) (*SyncRequestForm, error) {
 	return &SyncRequestForm{
 		GroupID: r.groupID, Requester: r.requester, Responder: r.responder, Time: r.time, Nonce: r.nonce,
 		Newest: r.newest, Have: r.have, WantVotes: r.wantVotes, WantGroupInfo: r.wantGroupInfo,
-		SignatureKey: r.signatureKey, Signature: r.signature,
+		MaxBytes: r.maxBytes, SignatureKey: r.signatureKey, Signature: r.signature,
 	}, nil
 }
 
@@ -325,7 +336,7 @@ func (f *SyncRequestForm) Encode() []byte {
 	r := &syncRequest{
 		groupID: f.GroupID, requester: f.Requester, responder: f.Responder, time: f.Time, nonce: f.Nonce,
 		newest: f.Newest, have: f.Have, wantVotes: f.WantVotes, wantGroupInfo: f.WantGroupInfo,
-		signatureKey: f.SignatureKey, signature: f.Signature,
+		maxBytes: f.MaxBytes, signatureKey: f.SignatureKey, signature: f.Signature,
 	}
 	return r.encode()
 }

@@ -27,6 +27,7 @@ var (
 	ErrNoResponse      = errors.New("p2p: response has no frame")
 	ErrExtraResponse   = errors.New("p2p: response has more than one frame")
 	ErrBadPeerRecord   = errors.New("p2p: malformed peer record")
+	ErrAddressInUse    = errors.New("p2p: listen address already in use")
 )
 
 // Error codes carried in an error frame of a response.

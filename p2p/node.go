@@ -148,6 +148,9 @@ func (n *Node) Start(ctx context.Context) error {
 }
 
 func (n *Node) startServices(ctx context.Context) error {
+	if err := checkListenFree(n.listen); err != nil {
+		return err
+	}
 	h, err := n.newHost()
 	if err != nil {
 		return err

@@ -383,6 +383,17 @@ func (s *Store) Close() error {
 
 // enter takes the read side of s.mu for one operation; the caller must
 // RUnlock it.
+// Size returns the bytes the store takes on disk: its LSM tree and its
+// value log (badger's figures, refreshed about once a minute).
+func (s *Store) Size() (lsm, vlog int64, err error) {
+	if err := s.enter(); err != nil {
+		return 0, 0, err
+	}
+	defer s.mu.RUnlock()
+	lsm, vlog = s.db.Size()
+	return lsm, vlog, nil
+}
+
 func (s *Store) enter() error {
 	s.mu.RLock()
 	if s.closed {

@@ -364,6 +364,20 @@ func (s *State) Destroy() {
 // (received, or sent by this member) that a commit could include.
 func (s *State) PendingProposals() int { return len(s.proposals) }
 
+// PendingCommittable returns the number of cached proposals this member
+// could commit: all but a Remove of its own leaf (§12.2: a committer does
+// not remove itself).
+func (s *State) PendingCommittable() int {
+	n := 0
+	for _, p := range s.proposals {
+		if r, ok := p.proposal.(*wire.Remove); ok && LeafIndex(r.Removed) == s.own {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
 // SkipOwnGenerations advances this member's own sending ratchets by n
 // generations. Call it on a State restored from a snapshot that may be
 // older than the last message sent, so that no key and nonce is used

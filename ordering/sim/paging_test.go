@@ -136,3 +136,102 @@ func waitSim(t *testing.T, s *Sim, d time.Duration, what string, cond func() boo
 		s.advance(100 * time.Millisecond)
 	}
 }
+
+// TestRemovedMemberIsToldOnce: a removed member that keeps asking gets the
+// commit that removed it (and the votes for that branch) once from each
+// member it asks, then bare refusals of a few dozen bytes.
+func TestRemovedMemberIsToldOnce(t *testing.T) {
+	cfg := DefaultConfig(17, 4)
+	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
+	s := New(cfg)
+	s.setup()
+	if !s.setupOK {
+		t.Fatal("setup failed")
+	}
+	m0, m3 := s.byName["m0"], s.byName["m3"]
+	m3.offline = true // it misses its removal, and learns it by asking
+	s.handle(m0, ordering.RemoveMember{Identity: "m3"})
+	s.advance(5 * time.Second)
+	told, bare, bareBytes := map[string]int{}, 0, 0
+	s.onHandle = func(n *node, ev ordering.Event) {
+		if n != m3 {
+			return
+		}
+		if r, ok := ev.(ordering.SyncResponse); ok && r.Err == nil {
+			resp, err := ordering.ParseSyncResponse(r.Body)
+			if err != nil || resp.Status != 3 {
+				return
+			}
+			if len(resp.Envelopes) > 0 {
+				told[resp.Tip.String()]++
+			} else {
+				bare++
+				bareBytes += len(r.Body)
+			}
+		}
+	}
+	// Heads from the others keep coming: m3 asks again and again.
+	m3.offline = false
+	for range 10 {
+		for _, m := range []string{"m0", "m1", "m2"} {
+			s.handle(s.byName[m], ordering.PeerJoined{})
+		}
+		s.advance(5 * time.Second)
+	}
+	s.onHandle = nil
+	if !m3.loop.Removed() {
+		t.Fatal("m3 does not know it was removed")
+	}
+	total := 0
+	for _, n := range told {
+		total += n
+	}
+	if total == 0 || total > 3 {
+		t.Errorf("m3 was sent its removal %d times (want once from each member it asked, at most 3)", total)
+	}
+	if bare == 0 {
+		t.Fatalf("m3 asked no more after it was told: the test does not test the repeat")
+	}
+	if bareBytes/bare > 64 {
+		t.Errorf("a repeated refusal takes %d bytes", bareBytes/bare)
+	}
+	t.Logf("told %d times, then %d bare refusals of %d bytes", total, bare, bareBytes/bare)
+}
+
+// TestLeaveWithNobodyToCommitItMakesNoEpochs: a member that leaves while
+// the only other member is offline proposes its removal and waits; it
+// does not commit empty epochs for ever (it made one every few hundred
+// milliseconds). The other member, back, commits the removal. A member
+// alone in its group that leaves is out at once.
+func TestLeaveWithNobodyToCommitItMakesNoEpochs(t *testing.T) {
+	cfg := DefaultConfig(18, 2)
+	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
+	s := New(cfg)
+	s.setup()
+	if !s.setupOK {
+		t.Fatal("setup failed")
+	}
+	m0, m1 := s.byName["m0"], s.byName["m1"]
+	m1.offline = true
+	epoch := m0.loop.Tip().Number
+	s.handle(m0, ordering.Leave{})
+	s.advance(60 * time.Second)
+	if got := m0.loop.Tip().Number; got != epoch {
+		t.Fatalf("m0 went from epoch %d to %d while nobody could commit its departure", epoch, got)
+	}
+	m1.offline = false
+	waitSim(t, s, 60*time.Second, "m0 out of the group", func() bool { return m0.loop.Removed() })
+	if got := m1.loop.Tip().Members; len(got) != 1 || got[0] != "m1" {
+		t.Errorf("m1's group has members %v, want m1 alone", got)
+	}
+
+	// m1, alone now, leaves too.
+	out := m1.loop.Handle(s.now, ordering.Leave{})
+	s.apply(m1, out)
+	if !m1.loop.Removed() {
+		t.Errorf("a member alone in its group is still in after leaving")
+	}
+	if len(envelopesOf(out, ordering.KindHandshake)) > 0 {
+		t.Errorf("leaving alone sent a handshake")
+	}
+}

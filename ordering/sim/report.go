@@ -31,6 +31,13 @@ type Row struct {
 	// HeadBytesPerAppMessage is the head/ack overhead: HeadBytes over
 	// AppMessages (0 when no application message was sent).
 	HeadBytesPerAppMessage float64 `json:"head_bytes_per_app_message"`
+	// SyncBytes are catch-up requests and answers; SyncMissed the bytes of
+	// the envelopes they brought that their requesters had missed;
+	// SyncOverhead is the first over the second (0 when nothing was
+	// missed): catch-up costs about what was missed when it is near 1.
+	SyncBytes    int     `json:"sync_bytes"`
+	SyncMissed   int     `json:"sync_missed"`
+	SyncOverhead float64 `json:"sync_overhead"`
 	// ConvergenceMS is the time from the network healing to agreement;
 	// -1 when the members never came to agree.
 	ConvergenceMS  float64 `json:"convergence_ms"`
@@ -60,6 +67,10 @@ func NewRow(cfg Config, r *Result) Row {
 	}
 	if m.AppMessages > 0 {
 		row.HeadBytesPerAppMessage = float64(m.HeadBytes) / float64(m.AppMessages)
+	}
+	row.SyncBytes, row.SyncMissed = m.SyncBytes, m.SyncMissed
+	if m.SyncMissed > 0 {
+		row.SyncOverhead = float64(m.SyncBytes) / float64(m.SyncMissed)
 	}
 	if m.ConvergenceTime >= 0 {
 		row.ConvergenceMS = ms(m.ConvergenceTime)
@@ -205,6 +216,9 @@ var rowColumns = []column{
 	floatCol("bytes_per_member", func(r *Row) *float64 { return &r.BytesPerMember }),
 	intCol("head_bytes", func(r *Row) *int { return &r.HeadBytes }),
 	floatCol("head_bytes_per_app_message", func(r *Row) *float64 { return &r.HeadBytesPerAppMessage }),
+	intCol("sync_bytes", func(r *Row) *int { return &r.SyncBytes }),
+	intCol("sync_missed", func(r *Row) *int { return &r.SyncMissed }),
+	floatCol("sync_overhead", func(r *Row) *float64 { return &r.SyncOverhead }),
 	floatCol("convergence_ms", func(r *Row) *float64 { return &r.ConvergenceMS }),
 	floatCol("latency_p50_ms", func(r *Row) *float64 { return &r.LatencyP50MS }),
 	floatCol("latency_p99_ms", func(r *Row) *float64 { return &r.LatencyP99MS }),

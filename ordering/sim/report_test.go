@@ -28,11 +28,11 @@ func TestCSVRoundTripsRows(t *testing.T) {
 	}
 	header, _, _ := strings.Cut(buf.String(), "\n")
 	want := "seed,members,commits,forks,fork_rate,rollbacks,max_rollback,rejoins,app_messages,bytes,bytes_per_member," +
-		"head_bytes,head_bytes_per_app_message,convergence_ms,latency_p50_ms,latency_p99_ms,final_epoch,final_members,violations"
+		"head_bytes,head_bytes_per_app_message,sync_bytes,sync_missed,sync_overhead,convergence_ms,latency_p50_ms,latency_p99_ms,final_epoch,final_members,violations"
 	if header != want {
 		t.Errorf("header = %q, want %q", header, want)
 	}
-	if !strings.Contains(buf.String(), "\n7,10,12,1,0.08333333333333333,3,2,1,40,123456,12345.6,8000,200,412.5,43.2,611,13,11,1\n") {
+	if !strings.Contains(buf.String(), "\n7,10,12,1,0.08333333333333333,3,2,1,40,123456,12345.6,8000,200,0,0,0,412.5,43.2,611,13,11,1\n") {
 		t.Errorf("first row not as expected:\n%s", buf.String())
 	}
 	got, err := ReadCSV(&buf)

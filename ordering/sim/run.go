@@ -14,15 +14,22 @@ import (
 
 // Metrics are the figures of a run.
 type Metrics struct {
-	Commits, Forks       int
-	Rollbacks            int
-	MaxRollback          int
-	Rejoins              int
-	Missed               [][2]uint64
-	Envelopes, Bytes     int
-	HeadBytes            int
-	SyncBytes            int // catch-up requests and answers (part of Bytes)
+	Commits, Forks   int
+	Rollbacks        int
+	MaxRollback      int
+	Rejoins          int
+	Missed           [][2]uint64
+	Envelopes, Bytes int
+	HeadBytes        int
+	SyncBytes        int // catch-up requests and answers (part of Bytes)
+	// SyncMissed counts the bytes of the envelopes that catch-up answers
+	// brought and their requesters had not seen: what the members had
+	// missed (SyncBytes over it is catch-up's overhead).
+	SyncMissed int
+	// SyncAnswerBytes is the part of SyncBytes that answers take.
+	SyncAnswerBytes      int
 	AppMessages          int
+	AppBytes             int           // application envelopes as first sent (one copy each)
 	ConvergenceTime      time.Duration // from the last heal to agreement
 	FinalEpoch           uint64
 	FinalMembers         int
@@ -195,9 +202,47 @@ func (s *Sim) workload() {
 		s.schedule(s.now.Add(s.exp(s.cfg.OpRate)), -1, nil, op)
 	}
 	s.schedule(s.now.Add(s.exp(s.cfg.OpRate)), -1, nil, op)
+	if s.cfg.FileRate > 0 {
+		var file func()
+		file = func() {
+			if s.now.After(end) {
+				return
+			}
+			if live := s.liveMembers(); len(live) > 0 {
+				s.sendFile(live[s.rng.IntN(len(live))])
+			}
+			s.schedule(s.now.Add(s.exp(s.cfg.FileRate)), -1, nil, file)
+		}
+		s.schedule(s.now.Add(s.exp(s.cfg.FileRate)), -1, nil, file)
+	}
+}
+
+// fileChunk is the size of a file's application messages, as the node's.
+const fileChunk = 256 << 10
+
+// sendFile has n send a file: chunks of fileChunk bytes, four every
+// 100 ms, each an application message checked like any other.
+func (s *Sim) sendFile(n *node) {
+	maxSize := s.cfg.FileSize
+	if maxSize <= 0 {
+		maxSize = 4 << 20
+	}
+	size := 16<<10 + s.rng.IntN(max(1, maxSize-16<<10+1))
+	s.fileNo++
+	name := fmt.Sprintf("%s file %d", n.name, s.fileNo)
+	for i := 0; i*fileChunk < size; i++ {
+		chunk := make([]byte, min(fileChunk, size-i*fileChunk))
+		copy(chunk, fmt.Sprintf("%s chunk %d", name, i))
+		s.schedule(s.now.Add(time.Duration(i/4)*100*time.Millisecond), -1, nil, func() { s.sendBody(n, 2, chunk) })
+	}
 }
 
 func (s *Sim) send(n *node) {
+	s.sendBody(n, 1, []byte(fmt.Sprintf("%s at %v", n.name, s.now.Sub(s.start))))
+}
+
+// sendBody has n send an application message.
+func (s *Sim) sendBody(n *node, contentType uint16, body []byte) {
 	if n.offline || !n.up || n.loop == nil || n.passive {
 		return
 	}
@@ -207,8 +252,13 @@ func (s *Sim) send(n *node) {
 			recipients[m] = true
 		}
 	}
-	out := n.loop.Handle(s.now, ordering.SendMessage{ContentType: 1, Body: []byte(fmt.Sprintf("%s at %v", n.name, s.now.Sub(s.start)))})
+	out := n.loop.Handle(s.now, ordering.SendMessage{ContentType: contentType, Body: body})
 	id := out.Sent
+	for _, e := range out.Publish {
+		if env, err := ordering.DecodeEnvelope(e); err == nil && env.Kind == ordering.KindApplication {
+			s.M.AppBytes += len(e)
+		}
+	}
 	s.apply(n, out)
 	if id != (ordering.MessageID{}) {
 		s.M.AppMessages++

@@ -13,6 +13,20 @@ func partitionScenario(seed uint64) Config {
 	return cfg
 }
 
+// largeMessageScenario is partitionScenario with files: one every five
+// seconds on average, 16 KiB to 4 MiB, sent as 256 KiB messages among the
+// texts, so that members crashed, offline or cut off must page through
+// multi-megabyte epochs to catch up.
+func largeMessageScenario(seed uint64) Config {
+	cfg := DefaultConfig(seed, 5+int(seed%8))
+	cfg.OpRate = 0.5
+	cfg.FileRate, cfg.FileSize = 0.2, 4<<20
+	cfg.Partitions = []Window{{At: 5 * time.Second, Until: 12 * time.Second}}
+	cfg.Crashes = []Window{{At: 8 * time.Second, Until: 15 * time.Second}}
+	cfg.Offline = []Window{{At: 3 * time.Second, Until: 20 * time.Second}}
+	return cfg
+}
+
 // concurrentScenario: eight members changing the membership twice a
 // second with short backoffs, so that commits collide.
 func concurrentScenario(seed uint64) Config {

@@ -38,6 +38,13 @@ type Config struct {
 	// per second; OpRate the mean membership operations (adds, removes,
 	// updates) per second in the whole group.
 	MessageRate, OpRate float64
+	// FileRate is the mean number of files sent per second in the whole
+	// group, each of a size drawn uniformly from 16 KiB to FileSize
+	// (default 4 MiB) and sent as application messages of up to 256 KiB,
+	// four every 100 ms, as the node sends file chunks: multi-megabyte
+	// epochs for catch-up to page through.
+	FileRate float64
+	FileSize int
 	// Duration of the active phase; then the network heals and goes quiet
 	// for Quiet.
 	Duration, Quiet time.Duration
@@ -134,6 +141,7 @@ type Sim struct {
 	seq      uint64
 	nodes    []*node
 	byName   map[string]*node
+	fileNo   int // files sent so far (names them)
 	M        Metrics
 	sent     map[ordering.MessageID]*sentMsg
 	log      func(format string, args ...any)
@@ -287,6 +295,7 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 		body, id := r.Body, r.ID
 		s.M.Bytes += len(body)
 		s.M.SyncBytes += len(body)
+		s.M.SyncAnswerBytes += len(body)
 		s.schedule(s.now.Add(s.latency()), to.idx, nil, func() {
 			if to.up && to.loop != nil {
 				s.handle(to, ordering.SyncResponse{ID: id, Body: body})
@@ -397,7 +406,9 @@ func (s *Sim) handle(n *node, ev ordering.Event) {
 	if s.onHandle != nil {
 		s.onHandle(n, ev)
 	}
+	before := n.loop.Stats().SyncNewBytes
 	out := n.loop.Handle(s.now, ev)
+	s.M.SyncMissed += n.loop.Stats().SyncNewBytes - before
 	s.apply(n, out)
 	n.member = !n.loop.Removed()
 }

@@ -25,6 +25,8 @@ func TestTrace(t *testing.T) {
 		cfg = concurrentScenario(seed)
 	case "long":
 		cfg = longPartitionScenario(seed)
+	case "large":
+		cfg = largeMessageScenario(seed)
 	default:
 		cfg = DefaultConfig(seed, 4)
 		cfg.OpRate = 1

@@ -135,9 +135,13 @@ type FileInfo struct {
 
 // Status is the node's state at a glance.
 type Status struct {
-	PeerID string        `json:"peer_id"`
-	Peers  int           `json:"peers"`
-	Groups []GroupStatus `json:"groups"`
+	PeerID string `json:"peer_id"`
+	Peers  int    `json:"peers"`
+	// StoreBytes is what the node's store takes on disk (badger's figure,
+	// refreshed about once a minute; value-log garbage collection runs
+	// on a schedule).
+	StoreBytes int64         `json:"store_bytes"`
+	Groups     []GroupStatus `json:"groups"`
 }
 
 // GroupStatus is one group's ordering state.

@@ -45,6 +45,9 @@ Scenario:
   --dup P               chance a message arrives twice (default %v)
   --msg-rate R          application messages per member per second (default %v)
   --op-rate R           adds, removes and updates per second in the group (default %v)
+  --file-rate R         files sent per second in the group (default 0), each sent as
+                        256 KiB application messages, four every 100 ms, among the texts
+  --file-size N         largest file in bytes; sizes are drawn from 16 KiB to N (default 4 MiB)
   --partition AT-UNTIL  split the group in two during the window, e.g. 5s-12s (repeatable)
   --crash AT-UNTIL      crash a random member at AT and restart it at UNTIL (repeatable)
   --offline AT-UNTIL    cut a random member off during the window (repeatable)
@@ -89,6 +92,8 @@ type simFlags struct {
 	duration, quiet              time.Duration
 	latency                      latencyFlag
 	drop, dup, msgRate, opRate   float64
+	fileRate                     float64
+	fileSize                     int
 	partitions, crashes, offline windowsFlag
 	retention                    int
 	backoff                      time.Duration
@@ -115,6 +120,8 @@ func newSimFlags(name string, seeds int) (*flag.FlagSet, *simFlags) {
 	fs.Float64Var(&f.dup, "dup", d.DupRate, "")
 	fs.Float64Var(&f.msgRate, "msg-rate", d.MessageRate, "")
 	fs.Float64Var(&f.opRate, "op-rate", d.OpRate, "")
+	fs.Float64Var(&f.fileRate, "file-rate", 0, "")
+	fs.IntVar(&f.fileSize, "file-size", 4<<20, "")
 	fs.Var(&f.partitions, "partition", "")
 	fs.Var(&f.crashes, "crash", "")
 	fs.Var(&f.offline, "offline", "")
@@ -156,6 +163,10 @@ func (f *simFlags) parse(fs *flag.FlagSet, args []string, stdout io.Writer) erro
 		return fmt.Errorf("--msg-rate %v: want a rate of 0 or more", f.msgRate)
 	case f.opRate < 0 || math.IsInf(f.opRate, 0) || math.IsNaN(f.opRate):
 		return fmt.Errorf("--op-rate %v: want a rate of 0 or more", f.opRate)
+	case f.fileRate < 0 || math.IsInf(f.fileRate, 0) || math.IsNaN(f.fileRate):
+		return fmt.Errorf("--file-rate %v: want a rate of 0 or more", f.fileRate)
+	case f.fileSize < 16<<10 || f.fileSize > 1<<30:
+		return fmt.Errorf("--file-size %d: want 16 KiB (16384) to 1 GiB", f.fileSize)
 	case f.retention < 1:
 		return fmt.Errorf("--retention %d: want at least 1 epoch", f.retention)
 	case f.backoff < 0:
@@ -191,6 +202,7 @@ func (f *simFlags) config(seed uint64, members int) sim.Config {
 	cfg.MinLatency, cfg.MaxLatency = f.latency.min, f.latency.max
 	cfg.DropRate, cfg.DupRate = f.drop, f.dup
 	cfg.MessageRate, cfg.OpRate = f.msgRate, f.opRate
+	cfg.FileRate, cfg.FileSize = f.fileRate, f.fileSize
 	cfg.Partitions = append([]sim.Window(nil), f.partitions...)
 	cfg.Crashes = append([]sim.Window(nil), f.crashes...)
 	cfg.Offline = append([]sim.Window(nil), f.offline...)
@@ -426,11 +438,11 @@ func writeFile(name string, write func(io.Writer) error) error {
 
 func writeTable(w io.Writer, rows []sim.Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "seed\tmembers\tcommits\tforks\tfork_rate\trollbacks\tmax_rollback\trejoins\tapp_msgs\tbytes/member\thead_bytes/app_msg\tconvergence_ms\tlatency_p50_ms\tlatency_p99_ms\tfinal_epoch\tfinal_members\tviolations\t")
+	fmt.Fprintln(tw, "seed\tmembers\tcommits\tforks\tfork_rate\trollbacks\tmax_rollback\trejoins\tapp_msgs\tbytes/member\thead_bytes/app_msg\tsync_bytes\tsync_missed\tsync_overhead\tconvergence_ms\tlatency_p50_ms\tlatency_p99_ms\tfinal_epoch\tfinal_members\tviolations\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.3f\t%d\t%d\t%d\t%d\t%.0f\t%.1f\t%s\t%.1f\t%.1f\t%d\t%d\t%d\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.3f\t%d\t%d\t%d\t%d\t%.0f\t%.1f\t%d\t%d\t%.2f\t%s\t%.1f\t%.1f\t%d\t%d\t%d\t\n",
 			r.Seed, r.Members, r.Commits, r.Forks, r.ForkRate, r.Rollbacks, r.MaxRollback, r.Rejoins, r.AppMessages,
-			r.BytesPerMember, r.HeadBytesPerAppMessage, formatMS(r.ConvergenceMS), r.LatencyP50MS, r.LatencyP99MS,
+			r.BytesPerMember, r.HeadBytesPerAppMessage, r.SyncBytes, r.SyncMissed, r.SyncOverhead, formatMS(r.ConvergenceMS), r.LatencyP50MS, r.LatencyP99MS,
 			r.FinalEpoch, r.FinalMembers, r.Violations)
 	}
 	return tw.Flush()
@@ -492,6 +504,8 @@ func replayCommand(cfg sim.Config) string {
 	add(cfg.DupRate != d.DupRate, "dup", float(cfg.DupRate))
 	add(cfg.MessageRate != d.MessageRate, "msg-rate", float(cfg.MessageRate))
 	add(cfg.OpRate != d.OpRate, "op-rate", float(cfg.OpRate))
+	add(cfg.FileRate != 0, "file-rate", float(cfg.FileRate))
+	add(cfg.FileRate != 0 && cfg.FileSize != 4<<20, "file-size", strconv.Itoa(cfg.FileSize))
 	for _, w := range cfg.Partitions {
 		add(true, "partition", formatWindow(w))
 	}

@@ -60,6 +60,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if seal != nil {
 		fmt.Fprintf(tw, "store\tsealed by %s\n", clean(seal.Summary))
 	}
+	if st.StoreBytes > 0 {
+		fmt.Fprintf(tw, "store size\t%s\n", size(st.StoreBytes))
+	}
 	if len(st.Groups) == 0 {
 		fmt.Fprintln(tw, "groups\tnone")
 	}
