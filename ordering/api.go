@@ -36,8 +36,10 @@ type Config struct {
 	// lacks an epoch or messages, before it asks for them (it asks if
 	// they are still missing then). Gossip brings most of what a head
 	// announces a moment later, and an answer then brings it twice.
-	// Default 0: at once. Progress does not depend on it (see the
-	// package doc, "Liveness"); the property tests run with 0 and 1s.
+	// Default 1s (in the large-message scenario, 10 seeds, catch-up fell
+	// from 393 to 200 MB, 1.70x to 1.50x what was missed). Progress does
+	// not depend on it (see the package doc, "Liveness"): the property
+	// tests also run with members that ask at once (1ns).
 	GossipGrace time.Duration
 	// SnapshotInterval bounds how long the message keys consumed in an
 	// epoch stay recoverable from the saved snapshot. Default 5s.
@@ -89,6 +91,7 @@ func (c *Config) withDefaults() Config {
 	def(&out.CommitDelay, 200*time.Millisecond)
 	def(&out.CommitBackoff, 2*time.Second)
 	def(&out.SyncTimeout, 10*time.Second)
+	def(&out.GossipGrace, time.Second)
 	def(&out.SnapshotInterval, 5*time.Second)
 	if out.SpillSize <= 0 {
 		out.SpillSize = 16 << 10

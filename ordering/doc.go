@@ -76,7 +76,8 @@
 // something the requester takes in, or ends its paging; members send
 // heads at least every HeadKeepalive. So while a member that holds the
 // missing part stays reachable, what is missing shrinks until it is gone.
-// The property tests run this with and without a wait for gossip.
+// The property tests run this with the default wait for gossip and with
+// members that ask at once.
 //
 // Votes. Heads travel by gossip: those sent during a partition never
 // cross it, and a removed member sends no more, so two members that both

@@ -382,6 +382,18 @@ func (t *Tree) open(r *ratchet, gen uint32, open func(key, nonce []byte) error) 
 	clear(r.secret)
 	r.secret = secret
 	r.next = gen + 1
+	// A jump wider than the window keeps the keys at both of its ends and
+	// drops the middle: the messages still in flight are those sent just
+	// before the jump (a sender restored from a snapshot skips hundreds
+	// of generations at once) and those just before the one opened (an
+	// ordinary reordering).
+	if w := int(t.cfg.OutOfOrderWindow); len(skipped) > w {
+		low, high := w-w/2, w/2
+		for i := low; i < len(skipped)-high; i++ {
+			skipped[i].destroy()
+		}
+		skipped = append(skipped[:low], skipped[len(skipped)-high:]...)
+	}
 	for _, k := range skipped {
 		t.keep(r, k)
 	}

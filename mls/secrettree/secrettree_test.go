@@ -70,10 +70,25 @@ func TestSkippedKeysBeyondWindowAreDeleted(t *testing.T) {
 	if err := open(r, keys[4]); err != nil {
 		t.Fatal(err)
 	}
-	// Generations 0..3 were skipped; only the newest two (2, 3) are kept.
-	for i, want := range []error{ErrSecretConsumed, ErrSecretConsumed, nil, nil} {
+	// Generations 0..3 were skipped in one jump wider than the window:
+	// the ends are kept (0, nearest to where the ratchet was: the message
+	// still in flight when a sender restored from a snapshot jumps far
+	// ahead; 3, just before the one opened: an ordinary reordering).
+	for i, want := range []error{nil, ErrSecretConsumed, ErrSecretConsumed, nil} {
 		if err := open(r, keys[i]); !errors.Is(err, want) {
 			t.Errorf("generation %d: err = %v, want %v", i, err, want)
+		}
+	}
+	// Skips within the window, one after another: the oldest go first.
+	keys = send(t, s, 6) // generations 5..10
+	for _, i := range []int{1, 3, 5} {
+		if err := open(r, keys[i]); err != nil { // 6, 8, 10: skipping 5, 7, 9
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []error{ErrSecretConsumed, nil, nil} { // 5 evicted; 7, 9 kept
+		if err := open(r, keys[2*i]); !errors.Is(err, want) {
+			t.Errorf("generation %d: err = %v, want %v", keys[2*i].Generation, err, want)
 		}
 	}
 }

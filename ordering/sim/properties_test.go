@@ -88,7 +88,11 @@ func runSeeds(t *testing.T, n int, mk func(seed uint64) Config, regressions ...u
 // churn, with a partition, a crash and a long offline stretch, converge
 // with every message delivered exactly once and every intent carried out.
 func TestConvergesAfterPartitionsAndCrashes(t *testing.T) {
-	results := runSeeds(t, 40, partitionScenario)
+	// Seed 65: a member restarted from a snapshot jumps its sending
+	// ratchet far ahead; a receiver that got a message after the jump
+	// first must still read the one sent just before the crash (it kept
+	// the skipped keys nearest the jump's far end, and lost it).
+	results := runSeeds(t, 40, partitionScenario, 65)
 	var conv []float64
 	for _, r := range results {
 		conv = append(conv, r.Metrics.ConvergenceTime.Seconds())
@@ -114,16 +118,18 @@ func TestConvergesWithLargeMessages(t *testing.T) {
 		percentile(conv, 50), percentile(conv, 99), syncBytes>>20, answers>>20, delivered>>20, float64(syncBytes)/float64(max(1, delivered)), appBytes>>20)
 }
 
-// TestConvergesWhenMembersWaitForGossip: the partition and large-message
-// scenarios with members waiting a second after a head shows something
-// missing before they ask for it (Config.GossipGrace), the scheduling
-// variant that once broke seeds: progress must not depend on asking at
-// once (see the ordering package doc, "Liveness").
-func TestConvergesWhenMembersWaitForGossip(t *testing.T) {
+// TestConvergesWhenMembersAskAtOnce: the partition, large-message and
+// long-partition scenarios with members that ask for what a head shows
+// missing at once instead of after the default wait for gossip
+// (Config.GossipGrace): progress must not depend on when requests are made
+// (see the ordering package doc, "Liveness"). A wait of one second broke
+// five seeds before refused envelopes were listed as held and a page that
+// brings nothing ended the paging.
+func TestConvergesWhenMembersAskAtOnce(t *testing.T) {
 	withGrace := func(mk func(uint64) Config) func(uint64) Config {
 		return func(seed uint64) Config {
 			cfg := mk(seed)
-			cfg.Ordering.GossipGrace = time.Second
+			cfg.Ordering.GossipGrace = time.Nanosecond
 			return cfg
 		}
 	}

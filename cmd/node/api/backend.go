@@ -41,6 +41,12 @@ type Backend interface {
 	Remove(ctx context.Context, group, member string) error
 	// Leave asks the other members to remove this one.
 	Leave(ctx context.Context, group string) error
+	// ForgetGroup removes a group from this node: its loop stops and its
+	// records (state, history, outbox, file chunks) are deleted. It is
+	// for a group the node is no longer in, is still joining, or whose
+	// saved state is damaged; for a group the node is a member of it
+	// returns ErrInvalid unless force is set.
+	ForgetGroup(ctx context.Context, group string, force bool) error
 
 	// Send sends a text message and returns its id.
 	Send(ctx context.Context, group, text string) (string, error)
@@ -87,6 +93,11 @@ type Group struct {
 	Pending bool `json:"pending,omitempty"`
 	// Removed is set once the node is no longer a member.
 	Removed bool `json:"removed,omitempty"`
+	// Damaged, if not empty, says why the group's saved state could not
+	// be read: the node cannot take part in it (methods that need it
+	// return ErrDamaged) and its history stays readable until
+	// ForgetGroup removes it.
+	Damaged string `json:"damaged,omitempty"`
 }
 
 // Member is a member of a group.
@@ -212,4 +223,5 @@ var (
 	ErrInvalid      = errors.New("invalid argument") // anything else wrong with a request
 	ErrUnavailable  = errors.New("unavailable")      // a peer needed for the request cannot be reached
 	ErrUnauthorized = errors.New("unauthorized")     // a TCP client without the token
+	ErrDamaged      = errors.New("group damaged")    // the group's saved state is unreadable; forget it and rejoin
 )

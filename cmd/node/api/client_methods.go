@@ -85,6 +85,10 @@ func (c *Client) Leave(ctx context.Context, group string) error {
 	return c.call(ctx, MethodLeave, groupParams{Group: group}, nil)
 }
 
+func (c *Client) ForgetGroup(ctx context.Context, group string, force bool) error {
+	return c.call(ctx, MethodForgetGroup, forgetParams{Group: group, Force: force}, nil)
+}
+
 func (c *Client) Send(ctx context.Context, group, text string) (string, error) {
 	var r idResult
 	err := c.call(ctx, MethodSend, sendParams{Group: group, Text: text}, &r)

@@ -39,6 +39,7 @@ var errorCodes = []struct {
 	{"ambiguous", ErrAmbiguous},
 	{"bad_code", ErrBadCode},
 	{"not_member", ErrNotMember},
+	{"damaged", ErrDamaged},
 	{"exists", ErrExists},
 	{"invalid", ErrInvalid},
 	{"unavailable", ErrUnavailable},

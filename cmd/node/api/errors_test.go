@@ -18,6 +18,7 @@ var sentinels = []struct {
 	{"ambiguous", api.ErrAmbiguous},
 	{"bad_code", api.ErrBadCode},
 	{"not_member", api.ErrNotMember},
+	{"damaged", api.ErrDamaged},
 	{"exists", api.ErrExists},
 	{"invalid", api.ErrInvalid},
 	{"unavailable", api.ErrUnavailable},

@@ -120,6 +120,16 @@ var methods = map[string]handler{
 		}
 		return okResult{}, b.Leave(ctx, p.Group)
 	},
+	MethodForgetGroup: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
+		var p forgetParams
+		if err := decodeParams(MethodForgetGroup, raw, &p); err != nil {
+			return nil, err
+		}
+		if err := required(MethodForgetGroup, "group", p.Group); err != nil {
+			return nil, err
+		}
+		return okResult{}, b.ForgetGroup(ctx, p.Group, p.Force)
+	},
 	MethodSend: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
 		var p sendParams
 		if err := decodeParams(MethodSend, raw, &p); err != nil {

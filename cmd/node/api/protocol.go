@@ -38,6 +38,7 @@ const (
 	MethodJoin        = "join"
 	MethodRemove      = "remove"
 	MethodLeave       = "leave"
+	MethodForgetGroup = "forget_group"
 	MethodSend        = "send"
 	MethodSendFile    = "send_file"
 	MethodRead        = "read"
@@ -84,6 +85,10 @@ type (
 	}
 	groupParams struct {
 		Group string `json:"group"`
+	}
+	forgetParams struct {
+		Group string `json:"group"`
+		Force bool   `json:"force,omitempty"`
 	}
 	inviteParams struct {
 		Group   string `json:"group"`

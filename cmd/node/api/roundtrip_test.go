@@ -128,6 +128,12 @@ func TestEveryMethodRoundTrips(t *testing.T) {
 			if _, err := c.Send(ctx, "friends", "anyone?"); !errors.Is(err, api.ErrNotMember) {
 				t.Errorf("Send after Leave: %v, want ErrNotMember", err)
 			}
+			if err := c.ForgetGroup(ctx, "friends", false); err != nil {
+				t.Fatalf("ForgetGroup: %v", err)
+			}
+			if _, err := c.Read(ctx, "friends", 0, 0); !errors.Is(err, api.ErrNotFound) {
+				t.Errorf("Read after ForgetGroup: %v, want ErrNotFound", err)
+			}
 		})
 	}
 }
@@ -156,6 +162,9 @@ func TestBackendErrorsCrossAsSentinels(t *testing.T) {
 		{"empty text", func() error { _, err := c.Send(ctx, "friends", ""); return err }, api.ErrInvalid},
 		{"missing group", func() error { _, err := c.Members(ctx, ""); return err }, api.ErrInvalid},
 		{"subscribe to unknown group", func() error { _, err := c.Subscribe(ctx, "nope"); return err }, api.ErrNotFound},
+		{"forget a group you are in", func() error { return c.ForgetGroup(ctx, "friends", false) }, api.ErrInvalid},
+		{"forget with no group", func() error { return c.ForgetGroup(ctx, "", true) }, api.ErrInvalid},
+		{"forget an unknown group", func() error { return c.ForgetGroup(ctx, "nope", true) }, api.ErrNotFound},
 	}
 	for _, tt := range tests {
 		err := tt.call()

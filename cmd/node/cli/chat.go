@@ -95,6 +95,10 @@ func openChat(ctx context.Context, client *api.Client, name string) (*chatSessio
 	if err != nil {
 		return nil, groupError(err, name)
 	}
+	if g.Damaged != "" {
+		return nil, fmt.Errorf("%q is damaged (%s): read its history with 'parley read %s'; to take part again, 'parley group forget %s', then ask a member to remove and re-invite you",
+			name, clean(g.Damaged), quoteArg(name), quoteArg(name))
+	}
 	if g.Pending {
 		return nil, fmt.Errorf("you are not in %q yet: a member lets you in once your nodes meet ('parley groups' shows it pending until then)", name)
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 )
 
 const usage = `Usage: parley <command> [flags]
@@ -21,6 +22,7 @@ Commands that talk to the running daemon:
   contact    add a contact from their code: parley contact add CODE
   contacts   list your contacts
   group      create a group: parley group create NAME
+             or forget one you are out of: parley group forget GROUP
   groups     list your groups
   members    list the members of a group
   invite     add a contact to a group, or print an invite code
@@ -61,7 +63,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "contacts":
 		err = oneLine(runContacts(ctx, args[1:], stdout, stderr))
 	case "group":
-		name = subcommandName(args, "create")
+		name = subcommandName(args, "create", "forget")
 		err = oneLine(runGroup(ctx, args[1:], stdout, stderr))
 	case "groups":
 		err = oneLine(runGroups(ctx, args[1:], stdout, stderr))
@@ -112,11 +114,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// subcommandName names a command with its subcommand sub, if given,
-// for its errors ("contact add").
-func subcommandName(args []string, sub string) string {
-	if len(args) > 1 && args[1] == sub {
-		return args[0] + " " + sub
+// subcommandName names a command with its subcommand, if one of subs is
+// given, for its errors ("contact add").
+func subcommandName(args []string, subs ...string) string {
+	if len(args) > 1 && slices.Contains(subs, args[1]) {
+		return args[0] + " " + args[1]
 	}
 	return args[0]
 }

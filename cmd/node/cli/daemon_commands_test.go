@@ -24,6 +24,7 @@ var daemonCommands = [][]string{
 	{"contact", "add", "pc1-dave"},
 	{"contacts"},
 	{"group", "create", "chess"},
+	{"group", "forget", "friends", "--force"},
 	{"groups"},
 	{"members", "friends"},
 	{"invite", "friends", "bob"},
@@ -66,6 +67,9 @@ func TestEveryCommandHappyPath(t *testing.T) {
 		{[]string{"remove", "friends", "bob"}, `^removed bob from friends\n$`, ""},
 		{[]string{"leave", "friends"}, `^asked the members of friends to remove you; you are out once one of them commits it\n$`, ""},
 		{[]string{"groups"}, `(?m)^friends +[0-9a-f]{32} +2 +1 +removed$`, ""},
+		{[]string{"group", "forget", "friends"}, `^forgot friends: its state and history are gone from this node\n$`, ""},
+		{[]string{"group", "forget", "chess"}, `^forgot chess: `, ""},
+		{[]string{"groups"}, `^no groups yet; create one with`, ""},
 	}
 	for i, s := range steps {
 		if i == 20 {
@@ -112,6 +116,7 @@ func TestBadInputGetsOneActionableLine(t *testing.T) {
 		{[]string{"invite", "nope"}, fmt.Sprintf(noGroup, "invite")},
 		{[]string{"remove", "nope", "bob"}, fmt.Sprintf(noGroup, "remove")},
 		{[]string{"leave", "nope"}, fmt.Sprintf(noGroup, "leave")},
+		{[]string{"group", "forget", "nope"}, fmt.Sprintf(noGroup, "group forget")},
 		// Unknown contact or member, in a known group.
 		{[]string{"invite", "friends", "nobody"}, `^parley invite: no contact named "nobody"; 'parley contacts' lists yours, 'parley contact add CODE' adds one\n$`},
 		{[]string{"invite", "friends", "bob"}, `^parley invite: "bob" is already in "friends"\n$`},
@@ -135,8 +140,11 @@ func TestBadInputGetsOneActionableLine(t *testing.T) {
 		{[]string{"contact"}, `^parley contact: missing subcommand \(usage: parley contact add CODE\)\n$`},
 		{[]string{"contact", "add"}, `^parley contact add: missing CODE`},
 		{[]string{"contact", "remove", "bob"}, `^parley contact: unknown subcommand "remove"`},
-		{[]string{"group"}, `^parley group: missing subcommand \(usage: parley group create NAME\)\n$`},
+		{[]string{"group"}, `^parley group: missing subcommand \(usage: parley group create NAME, or parley group forget GROUP\)\n$`},
 		{[]string{"group", "create"}, `^parley group create: missing NAME`},
+		{[]string{"group", "forget"}, `^parley group forget: missing GROUP \(usage: parley group forget GROUP\)\n$`},
+		{[]string{"group", "forget", "friends", "quiet"}, `^parley group forget: unexpected argument "quiet"`},
+		{[]string{"group", "forget", "friends"}, `^parley group forget: you are a member of "friends": leave it first with 'parley leave friends' and forget it once you are out, or forget it now with --force \(the other members are not told\)\n$`},
 		{[]string{"groups", "extra"}, `^parley groups: unexpected argument "extra" \(usage: parley groups\)\n$`},
 		{[]string{"members", "friends", "extra"}, `^parley members: unexpected argument "extra"`},
 		// Bad flags and flag values.
@@ -284,4 +292,48 @@ func TestSocketPathRejectsAFile(t *testing.T) {
 	}
 	r := runParley(t.Context(), "groups", "--data", file)
 	r.check(t, "groups --data FILE", 1, "", `^parley groups: data directory .*/data is not a directory\n$`)
+}
+
+func TestDamagedGroupShowsTheWayOut(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	for _, name := range []string{"friends", "book club"} {
+		if _, err := d.b.CreateGroup(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		d.must("send", name, "before the damage")
+	}
+	if err := d.b.Damage("friends", "ordering state fails its checksum"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.b.Damage("book club", "group record unreadable"); err != nil {
+		t.Fatal(err)
+	}
+	d.must("group", "create", "chess")
+
+	d.run("groups").check(t, "groups", 0,
+		`^NAME +ID +EPOCH +MEMBERS +STATE\n`+
+			`friends +[0-9a-f]{32} +0 +0 +damaged: ordering state fails its checksum; 'parley group forget friends', then ask a member to remove and re-invite you\n`+
+			`book club +[0-9a-f]{32} +0 +0 +damaged: group record unreadable; 'parley group forget 'book club'', then ask a member to remove and re-invite you\n`+
+			`chess +[0-9a-f]{32} +0 +1 +member\n$`, "")
+	d.run("status").check(t, "status", 0,
+		`(?m)^friends( +\d+){7} +damaged: ordering state fails its checksum; 'parley group forget friends', then ask a member to remove and re-invite you\n`+
+			`book club( +\d+){7} +damaged: group record unreadable; .*\nchess( +\d+){7} +ok$`, "")
+	var groups []api.Group
+	if err := json.Unmarshal([]byte(d.must("groups", "--json")), &groups); err != nil || len(groups) != 3 || groups[0].Damaged != "ordering state fails its checksum" {
+		t.Errorf("groups --json: %+v, %v; want friends with its damage", groups, err)
+	}
+
+	// What needs the group's state fails with the reason and the way out;
+	// the history stays readable.
+	const wayOut = `^parley %s: group damaged: "friends" cannot be used \(ordering state fails its checksum\); its history stays readable with 'parley read'; to take part again run 'parley group forget friends' and ask a member to remove and re-invite you\n$`
+	for _, args := range [][]string{{"send", "friends", "hi"}, {"invite", "friends"}, {"members", "friends"}, {"leave", "friends"}} {
+		d.run(args...).check(t, strings.Join(args, " "), 1, "", fmt.Sprintf(wayOut, args[0]))
+	}
+	d.run("chat", "friends").check(t, "chat", 1, "", `^parley chat: "friends" is damaged \(ordering state fails its checksum\): read its history with 'parley read friends'; to take part again, 'parley group forget friends', then ask a member to remove and re-invite you\n$`)
+	d.run("read", "friends").check(t, "read", 0, `^ +1 ~ .* +alice +before the damage\n$`, "")
+
+	d.must("group", "forget", "friends")
+	d.must("group", "forget", "book club")
+	d.run("groups").check(t, "groups after forget", 0, `^NAME +ID +EPOCH +MEMBERS +STATE\nchess +[0-9a-f]{32} +0 +1 +member\n$`, "")
 }

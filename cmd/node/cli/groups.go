@@ -11,27 +11,67 @@ import (
 )
 
 const groupUsage = `Usage: parley group create NAME [--json] [--data DIR]
+       parley group forget GROUP [--force] [--data DIR]
 
-Creates a group with you as its only member; add people with
+create makes a group with you as its only member; add people with
 'parley invite NAME CONTACT' or give them 'parley invite NAME'.
 
-` + jsonFlag + commonFlags
+forget removes GROUP (its name or id) from this node, for good: its
+saved state, its history, the chunks of files still arriving. It is
+for a group you are no longer in, one still waiting for a member to let
+you in, or one whose saved state is damaged ('parley groups' shows
+which); after it, a member can invite you again (if the group still
+counts you in, they remove you first). Files already received stay
+where they are. A group you are still in is refused: leave it first
+with 'parley leave GROUP', or forget it anyway with --force (the other
+members are not told, and count you in until one of them removes you).
+
+` + jsonFlag + `  --force      forget a group you are still a member of
+` + commonFlags
+
+const groupSubcommands = "usage: parley group create NAME, or parley group forget GROUP"
 
 func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("missing subcommand (usage: parley group create NAME)")
+		return errors.New("missing subcommand (" + groupSubcommands + ")")
 	}
 	switch args[0] {
 	case "create":
 		return runGroupCreate(ctx, args[1:], stdout, stderr)
+	case "forget":
+		return runGroupForget(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, groupUsage)
 		return nil
 	}
 	if strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("missing subcommand (usage: parley group create NAME)")
+		return errors.New("missing subcommand (" + groupSubcommands + ")")
 	}
-	return fmt.Errorf("unknown subcommand %q (usage: parley group create NAME)", args[0])
+	return fmt.Errorf("unknown subcommand %q (%s)", args[0], groupSubcommands)
+}
+
+func runGroupForget(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("group forget", groupUsage, false, stdout, stderr)
+	force := c.fs.Bool("force", false, "")
+	pos, err := c.parse(args, 1, 1, "GROUP")
+	if err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	group := pos[0]
+	err = client.ForgetGroup(ctx, group, *force)
+	switch {
+	case errors.Is(err, api.ErrInvalid):
+		return fmt.Errorf("you are a member of %q: leave it first with 'parley leave %s' and forget it once you are out, or forget it now with --force (the other members are not told)", group, quoteArg(group))
+	case err != nil:
+		return groupError(err, group)
+	}
+	fmt.Fprintf(stdout, "forgot %s: its state and history are gone from this node\n", clean(group))
+	return nil
 }
 
 func runGroupCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -62,7 +102,8 @@ func runGroupCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 const groupsUsage = `Usage: parley groups [--json] [--data DIR]
 
 Lists your groups: name, id, epoch, number of members, and state
-(member, pending while a join waits for its Welcome, removed).
+(member, pending while a join waits for its Welcome, removed, or
+damaged when its saved state cannot be read, with the way out).
 
 ` + jsonFlag + commonFlags
 
@@ -100,12 +141,19 @@ func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func groupState(g api.Group) string {
 	switch {
+	case g.Damaged != "":
+		return damagedState(g)
 	case g.Removed:
 		return "removed"
 	case g.Pending:
 		return "pending"
 	}
 	return "member"
+}
+
+// damagedState is the state of a damaged group: why, and the way out.
+func damagedState(g api.Group) string {
+	return fmt.Sprintf("damaged: %s; 'parley group forget %s', then ask a member to remove and re-invite you", clean(g.Damaged), quoteArg(g.Name))
 }
 
 const membersUsage = `Usage: parley members GROUP [--json] [--data DIR]

@@ -17,7 +17,8 @@ forks and rollbacks seen, own messages whose epoch is not final yet
 (outbox), and its state: ok (it has everything the other members' latest
 heads say exists), behind (with how many messages and bytes, or epochs,
 it still has to fetch), syncing (catch-up requests outstanding),
-pending or removed. It also says
+pending, removed, or damaged (its saved state cannot be read: the
+reason, and the way out). It also says
 how the store is sealed at rest: by a passphrase (argon2id), or by the key
 file DIR/key, which anyone who can copy the directory can read.
 
@@ -81,6 +82,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func statusState(g api.GroupStatus) string {
 	switch {
+	case g.Damaged != "":
+		return damagedState(g.Group)
 	case g.Removed:
 		return "removed"
 	case g.Pending:

@@ -94,9 +94,13 @@ type groupRunner struct {
 	histHandles map[ordering.MessageID]*store.Appended
 	seqs        map[ordering.MessageID]uint64
 	finalSeqs   map[ordering.MessageID]uint64
-	refreshed   time.Time  // when refresh last ran (on the group's goroutine)
-	mu          sync.Mutex // guards view and members
-	view        api.GroupStatus
+	// damaged, if not empty, says why the group's saved state could not
+	// be read (the loop is then nil); it is set before start and never
+	// changes.
+	damaged   string
+	refreshed time.Time  // when refresh last ran (on the group's goroutine)
+	mu        sync.Mutex // guards view and members
+	view      api.GroupStatus
 }
 
 func (n *Node) newRunner(gid []byte, meta groupMeta, loop *ordering.Loop, gs *groupStore) *groupRunner {
@@ -461,7 +465,8 @@ func names(ids []string) []string {
 func (g *groupRunner) refresh() {
 	if g.loop == nil {
 		g.mu.Lock()
-		g.view = api.GroupStatus{Group: api.Group{ID: g.hexID, Name: g.meta.Name, Pending: g.meta.State == statePending}}
+		g.view = api.GroupStatus{Group: api.Group{ID: g.hexID, Name: g.meta.Name,
+			Pending: g.meta.State == statePending && g.damaged == "", Damaged: g.damaged}}
 		g.mu.Unlock()
 		return
 	}

@@ -22,33 +22,41 @@ import (
 
 const peerstoreTTL = peerstore.PermanentAddrTTL
 
-// loadGroups restores every group the node is in.
+// loadGroups restores every group the node is in. A group whose saved
+// state cannot be read is not dropped: it is listed as damaged (see
+// forget.go), with no loop, and the other groups run as usual.
 func (n *Node) loadGroups(ctx context.Context) error {
-	metas, err := n.st.Settings(ctx, scopeGroup)
+	metas, unreadable, err := n.groupRecords(ctx)
 	if err != nil {
 		return err
 	}
 	for hexID, raw := range metas {
 		var meta groupMeta
 		gid, err := hex.DecodeString(hexID)
-		if err != nil || json.Unmarshal(raw, &meta) != nil {
-			n.log.Error("unreadable group record; skipped", "group", hexID)
+		if err != nil || len(gid) < 4 {
+			n.log.Error("a group record under a key that is no group id; skipped", "key", hexID)
 			continue
 		}
 		var loop *ordering.Loop
+		var damaged string
 		gs := newGroupStore(n.st, gid, n.retention())
-		if meta.State != statePending {
-			saved, err := gs.load(ctx)
-			if err != nil {
-				n.log.Error("group state unreadable; skipped", "group", hexID[:8], "err", err)
-				continue
-			}
-			if loop, err = ordering.Restore(n.orderingConfig(&archive{st: n.st, gid: gid}), saved, time.Now()); err != nil {
-				n.log.Error("group state unreadable; skipped", "group", hexID[:8], "err", err)
-				continue
+		switch {
+		case unreadable[hexID] != nil:
+			damaged = damageRecord
+			meta.Name = hexID[:8]
+			n.log.Error("group record unreadable; the group is listed as damaged", "group", hexID[:8], "err", unreadable[hexID])
+		case json.Unmarshal(raw, &meta) != nil:
+			damaged = damageRecord
+			meta = groupMeta{Name: hexID[:8]}
+			n.log.Error("group record unreadable; the group is listed as damaged", "group", hexID[:8])
+		case meta.State != statePending:
+			if loop, err = n.restoreLoop(ctx, gid, gs); err != nil {
+				damaged = damageReason(err)
+				n.log.Error("group state unreadable; the group is listed as damaged", "group", hexID[:8], "name", meta.Name, "err", err)
 			}
 		}
 		g := n.newRunner(gid, meta, loop, gs)
+		g.damaged = damaged
 		n.mu.Lock()
 		n.groups[hexID] = g
 		n.mu.Unlock()
@@ -57,6 +65,15 @@ func (n *Node) loadGroups(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// restoreLoop reads a group's saved ordering state and restores its loop.
+func (n *Node) restoreLoop(ctx context.Context, gid []byte, gs *groupStore) (*ordering.Loop, error) {
+	saved, err := gs.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ordering.Restore(n.orderingConfig(&archive{st: n.st, gid: gid}), saved, time.Now())
 }
 
 // findGroup finds a group by hex id (or a unique prefix of at least 8
@@ -87,6 +104,9 @@ func (n *Node) activeGroup(ref string) (*groupRunner, error) {
 	g, err := n.findGroup(ref)
 	if err != nil {
 		return nil, err
+	}
+	if g.damaged != "" {
+		return nil, g.damagedError()
 	}
 	if g.loop == nil {
 		return nil, fmt.Errorf("%w: still waiting to be let into %q", api.ErrNotMember, g.meta.Name)
@@ -171,6 +191,9 @@ func (n *Node) Members(ctx context.Context, ref string) ([]api.Member, error) {
 	g, err := n.findGroup(ref)
 	if err != nil {
 		return nil, err
+	}
+	if g.damaged != "" {
+		return nil, g.damagedError()
 	}
 	if g.loop == nil {
 		return nil, fmt.Errorf("%w: still waiting to be let into %q", api.ErrNotMember, g.meta.Name)
@@ -283,9 +306,27 @@ func (n *Node) Join(ctx context.Context, code string) (api.Group, error) {
 	}
 	meta := groupMeta{Name: c.GroupName, State: statePending, Joined: time.Now(), Inviter: c.PeerID.String()}
 	rec, _ := json.Marshal(meta)
+	damaged := n.runner(hexID)
+	if damaged != nil && damaged.damaged == "" {
+		damaged = nil
+	}
+	if damaged != nil {
+		// Joining again replaces the unreadable state; the history stays.
+		b.DeleteGroup(c.GroupID)
+	}
 	b.PutSetting(scopeGroup, hexID, rec)
 	if err := n.st.Write(ctx, b); err != nil {
 		return api.Group{}, err
+	}
+	if damaged != nil {
+		damaged.close()
+		g := n.newRunner(c.GroupID, meta, nil, newGroupStore(n.st, c.GroupID, n.retention()))
+		n.mu.Lock()
+		n.groups[hexID] = g
+		n.mu.Unlock()
+		if err := g.start(); err != nil {
+			return api.Group{}, err
+		}
 	}
 	req := append(append([]byte(nil), c.Token...), kpMessage(bundle)...)
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)

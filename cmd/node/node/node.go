@@ -245,11 +245,13 @@ func (n *Node) Close() error {
 	for _, g := range runners {
 		g.close()
 	}
+	// The background loops use the host (a closed one has no Host): they
+	// end first, on the canceled context.
+	n.wg.Wait()
 	var errs []error
 	if n.p2p != nil {
 		errs = append(errs, n.p2p.Close())
 	}
-	n.wg.Wait()
 	errs = append(errs, n.st.Close())
 	return errors.Join(errs...)
 }

@@ -229,6 +229,14 @@ func (n *Node) joinWelcome(ctx context.Context, data []byte) error {
 	if len(secret) != 32 {
 		return fmt.Errorf("the group has no Parley topic secret")
 	}
+	if old := n.runner(hexID); old != nil && old.damaged != "" {
+		// The Welcome replaces the unreadable state; the history stays.
+		b := n.st.NewBatch()
+		b.DeleteGroup(gid)
+		if err := n.st.Write(ctx, b); err != nil {
+			return err
+		}
+	}
 	meta := groupMeta{Name: string(name), TopicSecret: secret, State: stateActive, Joined: time.Now()}
 	g := n.newRunner(gid, meta, loop, newGroupStore(n.st, gid, n.retention()))
 	rec, _ := json.Marshal(meta)

@@ -233,10 +233,38 @@ func (b *Backend) activeGroup(name string) (*group, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := g.damaged(); err != nil {
+		return nil, err
+	}
 	if g.Pending || g.Removed {
 		return nil, fmt.Errorf("group %q: %w", g.Name, api.ErrNotMember)
 	}
 	return g, nil
+}
+
+// damaged returns the error of the methods that need a damaged group's
+// state, worded as the node words it, or nil.
+func (g *group) damaged() error {
+	if g.Damaged == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %q cannot be used (%s); its history stays readable with 'parley read'; to take part again run 'parley group forget %s' and ask a member to remove and re-invite you",
+		api.ErrDamaged, g.Name, g.Damaged, g.Name)
+}
+
+// Damage marks a group damaged for the given reason, as a node does when
+// it cannot read the group's saved state: it stays listed, its history
+// readable, and the methods that need membership return api.ErrDamaged.
+func (b *Backend) Damage(group, reason string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	g, err := b.group(group)
+	if err != nil {
+		return err
+	}
+	g.Damaged = reason
+	g.Epoch, g.Members = 0, 0
+	return nil
 }
 
 func (b *Backend) Members(ctx context.Context, group string) ([]api.Member, error) {
@@ -247,6 +275,9 @@ func (b *Backend) Members(ctx context.Context, group string) ([]api.Member, erro
 	defer b.mu.Unlock()
 	g, err := b.group(group)
 	if err != nil {
+		return nil, err
+	}
+	if err := g.damaged(); err != nil {
 		return nil, err
 	}
 	return append([]api.Member(nil), g.members...), nil
@@ -367,6 +398,30 @@ func (b *Backend) Leave(ctx context.Context, group string) error {
 	ev := api.Event{Type: api.EventGroup, Group: g.ID, GroupInfo: &info}
 	b.mu.Unlock()
 	b.publish(ev)
+	return nil
+}
+
+// ForgetGroup drops a group that is pending, removed or damaged (or any,
+// with force).
+func (b *Backend) ForgetGroup(ctx context.Context, group string, force bool) error {
+	if err := b.fail(api.MethodForgetGroup); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	g, err := b.group(group)
+	if err != nil {
+		return err
+	}
+	if !force && !g.Pending && !g.Removed && g.Damaged == "" {
+		return fmt.Errorf("%w: you are a member of %q; leave it first with 'parley leave %s' (or forget it with --force)", api.ErrInvalid, g.Name, g.Name)
+	}
+	for i, x := range b.groups {
+		if x == g {
+			b.groups = append(b.groups[:i], b.groups[i+1:]...)
+			break
+		}
+	}
 	return nil
 }
 
