@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +37,15 @@ func TestRestartedMemberCatchesUpPastALargeFile(t *testing.T) {
 		peers[n].start()
 	}
 	alice, bob, carol := peers["alice"], peers["bob"], peers["carol"]
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range []*peer{alice, carol} {
+				out, err := p.cli("status")
+				t.Logf("%s's status (%v):\n%s", p.name, err, out)
+				logTail(t, p, 80)
+			}
+		}
+	})
 	alice.contact(bob)
 	alice.contact(carol)
 	alice.must("group", "create", "crew")
@@ -156,4 +166,21 @@ func groupState(t *testing.T, p *peer) api.GroupStatus {
 	}
 	t.Fatalf("%s has no crew in its status", p.name)
 	return api.GroupStatus{}
+}
+
+// logTail prints the last n lines of p's daemon log.
+func logTail(t *testing.T, p *peer, n int) {
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(p.dir), p.name+".log"))
+	if err != nil {
+		t.Logf("%s's log: %v", p.name, err)
+		return
+	}
+	var lines []string
+	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		// The API's and gossipsub's own debug lines drown the node's.
+		if !strings.Contains(line, "component=api") && !strings.Contains(line, "system=pubsub") {
+			lines = append(lines, line)
+		}
+	}
+	t.Logf("%s's log, last %d of %d lines:\n%s", p.name, min(n, len(lines)), len(lines), strings.Join(lines[max(0, len(lines)-n):], "\n"))
 }

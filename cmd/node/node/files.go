@@ -130,6 +130,40 @@ func (g *groupRunner) loadSending() {
 	}
 }
 
+// resumeReceiving finishes, after a restart, the files whose chunks are all
+// in the store: the count of chunks a file record keeps is saved only now
+// and then, and a file whose last chunk arrived before a crash (or whose
+// writing out a crash cut short) got no further chunk to complete it. The
+// store's chunks, not the saved count, decide. It runs on the group's
+// goroutine.
+func (g *groupRunner) resumeReceiving() {
+	recs, err := g.n.st.Settings(g.n.ctx, scopeReceiving)
+	if err != nil {
+		return
+	}
+	for k, v := range recs {
+		id, ok := strings.CutPrefix(k, g.hexID+"|")
+		if !ok {
+			continue
+		}
+		var r fileReceive
+		if json.Unmarshal(v, &r) != nil || r.Header == nil {
+			continue
+		}
+		raw, err := hex.DecodeString(id)
+		if err != nil {
+			continue
+		}
+		chunks, err := g.n.st.Log(g.n.ctx, fileGroup(g.gid, raw), 0, 0)
+		if err != nil {
+			continue
+		}
+		r.Have = len(chunks)
+		g.receiving[id] = &r
+		g.maybeComplete(id, &r)
+	}
+}
+
 // pumpFiles sends the next chunks of the transfers going.
 func (g *groupRunner) pumpFiles() {
 	for id, fs := range g.sending {

@@ -132,6 +132,7 @@ func (g *groupRunner) start() error {
 	g.refresh()
 	if g.loop != nil {
 		g.loadSending()
+		g.resumeReceiving()
 	}
 	go g.run()
 	return nil
