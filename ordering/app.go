@@ -9,6 +9,7 @@ import (
 
 	"github.com/parley-p2p/parley/mls/codec"
 	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/secrettree"
 	"github.com/parley-p2p/parley/mls/wire"
 )
 
@@ -129,6 +130,14 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 		// it in (before they saw the removal) do not send it again with
 		// every answer.
 		info.noteRefused(MessageHash(env.Payload), refusedSender)
+		return false
+	}
+	if errors.Is(err, secrettree.ErrTooFarAhead) {
+		// Too far past what this member has of the sender's ratchet: it
+		// lacks the sender's messages in between (the sender restarted
+		// and jumped while this member could not hear it). Not done with:
+		// it is read when it comes again, after those.
+		l.reject(from, fmt.Errorf("application message in epoch %d: %w", info.node.Number, err))
 		return false
 	}
 	if err != nil {

@@ -44,6 +44,10 @@ type epochInfo struct {
 	// refused are application envelopes refused for now (see
 	// noteRefused), listed as held in catch-up requests.
 	refused map[[8]byte]string // by payload hash prefix, the sender's identity
+	// jumped is set on a restored epoch whose sending ratchets jumped
+	// past its snapshot and whose new position is not saved yet (see
+	// saveJumps).
+	jumped bool
 	// sentSinceSave counts this member's messages protected in the epoch
 	// since its last snapshot.
 	sentSinceSave int
@@ -366,6 +370,7 @@ func (l *Loop) begin(now time.Time) {
 }
 
 func (l *Loop) finish() *Output {
+	l.saveJumps()
 	l.flushSnapshots(false)
 	l.maybeHead()
 	if !l.changes.empty() {

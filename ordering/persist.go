@@ -241,6 +241,9 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		info.state = states[n.ID]
 		info.member = info.state != nil
 		info.savedAt = now
+		// The restored state's sending ratchets jumped restoreSkip past
+		// the snapshot: see saveJumps.
+		info.jumped = info.state != nil
 		if n.ID == rootID {
 			l.graph = NewGraph(n)
 		} else if l.graph == nil || !l.graph.Add(n) {

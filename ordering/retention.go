@@ -140,6 +140,33 @@ func (l *Loop) dropEpoch(id EpochID) {
 	l.changes.DeleteEpochs = append(l.changes.DeleteEpochs, id)
 }
 
+// saveJumps saves, with the first output after a restore that publishes a
+// message protected with this member's keys (not a head, which is signed),
+// the snapshots of the restored epochs, whose sending ratchets jumped
+// restoreSkip past the saved ones. Saved before the message leaves, a
+// second crash starts past this jump: restored from the old snapshot again,
+// the member would make the same jump and send on the same keys and nonces
+// (a chaos run lost messages so: receivers refused them as consumed). A
+// restart that sends nothing saves nothing, so that restarts in a row do
+// not add jump to jump beyond what receivers accept.
+func (l *Loop) saveJumps() {
+	sends := false
+	for _, p := range l.out.Publish {
+		if len(p) > 1 && Kind(p[1]) != KindHead {
+			sends = true
+			break
+		}
+	}
+	if !sends {
+		return
+	}
+	for _, info := range l.epochs {
+		if info.jumped {
+			info.jumped, info.dirty, info.savedAt = false, true, time.Time{}
+		}
+	}
+}
+
 // flushSnapshots records the snapshots of epochs whose state changed: new
 // epochs at once, others at most every SnapshotInterval (or now if force).
 func (l *Loop) flushSnapshots(force bool) {

@@ -383,15 +383,35 @@ func (s *Store) Close() error {
 
 // enter takes the read side of s.mu for one operation; the caller must
 // RUnlock it.
-// Size returns the bytes the store takes on disk: its LSM tree and its
-// value log (badger's figures, refreshed about once a minute).
-func (s *Store) Size() (lsm, vlog int64, err error) {
+// Size returns the bytes the store's files take on disk (their allocated
+// blocks): its LSM tree (.sst), its value log (.vlog) and the rest
+// (memtable, manifest, key registry, header). It reads the directory
+// (badger's own figures stayed 0 for a daemon's store).
+func (s *Store) Size() (lsm, vlog, other int64, err error) {
 	if err := s.enter(); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer s.mu.RUnlock()
-	lsm, vlog = s.db.Size()
-	return lsm, vlog, nil
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("store: size: %w", err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		n := diskBytes(info)
+		switch filepath.Ext(e.Name()) {
+		case ".sst":
+			lsm += n
+		case ".vlog":
+			vlog += n
+		default:
+			other += n
+		}
+	}
+	return lsm, vlog, other, nil
 }
 
 func (s *Store) enter() error {

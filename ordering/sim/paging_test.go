@@ -235,3 +235,46 @@ func TestLeaveWithNobodyToCommitItMakesNoEpochs(t *testing.T) {
 		t.Errorf("leaving alone sent a handshake")
 	}
 }
+
+// TestSendsAcrossTwoQuickCrashesUseFreshKeys: a member that crashes, is
+// restored, sends, and crashes again before its next snapshot must not
+// send on key generations it used before: its first restore jumped its
+// sending ratchet past the snapshot, and the second must start past that
+// jump. (The landed code jumped from the same snapshot twice: the message
+// sent after the second restart reused the first one's generation, key
+// and nonce, and every receiver refused it as already consumed.)
+func TestSendsAcrossTwoQuickCrashesUseFreshKeys(t *testing.T) {
+	cfg := DefaultConfig(19, 3)
+	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
+	s := New(cfg)
+	s.setup()
+	if !s.setupOK {
+		t.Fatal("setup failed")
+	}
+	m1, m2 := s.byName["m1"], s.byName["m2"]
+	var sent []ordering.MessageID
+	for i := range 3 {
+		m1.up, m1.loop = false, nil // crash: what it persisted stays
+		s.restart(m1)
+		out := m1.loop.Handle(s.now, ordering.SendMessage{ContentType: 1, Body: fmt.Appendf(nil, "after restart %d", i)})
+		s.apply(m1, out)
+		sent = append(sent, out.Sent)
+		s.advance(time.Second) // less than SnapshotInterval
+	}
+	// Restarts in a row with nothing sent must not add jump to jump past
+	// what receivers accept (MaxForwardDistance).
+	for range 4 {
+		m1.up, m1.loop = false, nil
+		s.restart(m1)
+		s.advance(time.Second)
+	}
+	out := m1.loop.Handle(s.now, ordering.SendMessage{ContentType: 1, Body: []byte("after four quiet restarts")})
+	s.apply(m1, out)
+	sent = append(sent, out.Sent)
+	s.advance(10 * time.Second)
+	for i, id := range sent {
+		if got := m2.delivered[id]; got != 1 {
+			t.Errorf("message sent after restart %d delivered %d times at m2, want once", i, got)
+		}
+	}
+}

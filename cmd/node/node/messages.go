@@ -164,8 +164,8 @@ func (n *Node) Identity(context.Context) (api.Identity, error) {
 // Status implements api.Backend.
 func (n *Node) Status(context.Context) (api.Status, error) {
 	s := api.Status{PeerID: n.id.PeerID.String(), Peers: len(n.p2p.Peers())}
-	if lsm, vlog, err := n.st.Size(); err == nil {
-		s.StoreBytes = lsm + vlog
+	if lsm, vlog, other, err := n.st.Size(); err == nil {
+		s.StoreBytes = lsm + vlog + other
 	}
 	n.mu.Lock()
 	for _, g := range n.groups {

@@ -1,0 +1,268 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// daemon is one member: a data directory, a namespace, and while it runs
+// a `parley run` process inside that namespace. The CLI runs in the root
+// namespace and reaches the daemon through the unix socket in its data
+// directory.
+type daemon struct {
+	t       *testing.T
+	bin     string
+	name    string
+	dir     string // data directory
+	logPath string // the daemon's stdout and stderr, across restarts
+	ns      string
+	listen  string
+
+	cmd    *exec.Cmd
+	log    *os.File
+	exited chan struct{}
+	starts int
+}
+
+func newDaemon(t *testing.T, bin, work, name, ns, addr string) *daemon {
+	t.Helper()
+	d := &daemon{
+		t: t, bin: bin, name: name, ns: ns,
+		dir:     filepath.Join(work, name),
+		logPath: filepath.Join(work, name+".log"),
+		listen:  "/ip4/" + addr + "/tcp/4001",
+	}
+	if _, err := d.cli("init", "--name", name, "--key-file"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.stop(syscall.SIGKILL) })
+	return d
+}
+
+// cli runs a parley command against the daemon's data directory.
+func (d *daemon) cli(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, d.bin, append(args, "--data", d.dir)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("parley %s (%s): %w: %s", strings.Join(args, " "), d.name, err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), nil
+}
+
+// cliJSON runs a command with --json and decodes its output into v.
+func (d *daemon) cliJSON(v any, args ...string) error {
+	out, err := d.cli(append(args, "--json")...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		return fmt.Errorf("parley %s (%s): decoding %q: %w", strings.Join(args, " "), d.name, out, err)
+	}
+	return nil
+}
+
+func (d *daemon) must(args ...string) string {
+	d.t.Helper()
+	out, err := d.cli(args...)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return out
+}
+
+// running reports whether the daemon's process is up.
+func (d *daemon) running() bool {
+	if d.cmd == nil {
+		return false
+	}
+	select {
+	case <-d.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// start runs the daemon in its namespace and waits until its API answers.
+func (d *daemon) start() error {
+	log, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	d.starts++
+	fmt.Fprintf(log, "=== chaos: start %d of %s at %s\n", d.starts, d.name, time.Now().Format(time.RFC3339Nano))
+	// ip netns exec execs the command: the process is parley itself, so
+	// signals reach it directly.
+	cmd := exec.Command("ip", "netns", "exec", d.ns, d.bin, "run", "--data", d.dir,
+		"--no-mdns", "--listen", d.listen, "--log-level", "debug")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return err
+	}
+	d.cmd, d.log, d.exited = cmd, log, make(chan struct{})
+	exited := d.exited
+	go func() { cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := d.cli("status"); err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("%s's daemon exited at start (%v); log %s", d.name, cmd.ProcessState, d.logPath)
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s's daemon did not answer within 30s; log %s", d.name, d.logPath)
+		}
+	}
+}
+
+// stop signals the daemon and waits for it to exit (SIGKILL after 30s).
+func (d *daemon) stop(sig syscall.Signal) error {
+	if d.cmd == nil {
+		return nil
+	}
+	var err error
+	d.cmd.Process.Signal(sig)
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		err = fmt.Errorf("%s's daemon still ran 30s after %v; killed", d.name, sig)
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+	fmt.Fprintf(d.log, "=== chaos: %s stopped by %v at %s (%v)\n", d.name, sig, time.Now().Format(time.RFC3339Nano), d.cmd.ProcessState)
+	d.cmd = nil
+	d.log.Close()
+	return err
+}
+
+// group returns the daemon's view of the group named name.
+func (d *daemon) group(name string) (groupInfo, error) {
+	var gs []groupInfo
+	if err := d.cliJSON(&gs, "groups"); err != nil {
+		return groupInfo{}, err
+	}
+	for _, g := range gs {
+		if g.Name == name {
+			return g, nil
+		}
+	}
+	return groupInfo{}, fmt.Errorf("%s has no group %s", d.name, name)
+}
+
+// groupStatus returns the daemon's status of the group named name.
+func (d *daemon) groupStatus(name string) (groupStatus, error) {
+	var st nodeStatus
+	if err := d.cliJSON(&st, "status"); err != nil {
+		return groupStatus{}, err
+	}
+	for _, g := range st.Groups {
+		if g.Name == name {
+			return g, nil
+		}
+	}
+	return groupStatus{}, fmt.Errorf("%s's status has no group %s", d.name, name)
+}
+
+func (d *daemon) status() (nodeStatus, error) {
+	var st nodeStatus
+	err := d.cliJSON(&st, "status")
+	return st, err
+}
+
+func (d *daemon) messages(group string) ([]message, error) {
+	var ms []message
+	err := d.cliJSON(&ms, "read", group)
+	return ms, err
+}
+
+// logCounts counts the lines of the daemon's log at level ERROR and
+// WARN, the messages it rejected, and the lines that start a panic.
+func (d *daemon) logCounts() (c struct{ errs, warns, rejected, panics int }) {
+	data, err := os.ReadFile(d.logPath)
+	if err != nil {
+		return c
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		switch {
+		case strings.Contains(line, "level=ERROR"):
+			c.errs++
+		case strings.Contains(line, "level=WARN"):
+			c.warns++
+		}
+		if strings.Contains(line, `msg="message rejected"`) {
+			c.rejected++
+		}
+		if strings.HasPrefix(line, "panic:") || strings.HasPrefix(line, "fatal error:") {
+			c.panics++
+		}
+	}
+	return c
+}
+
+// The JSON the CLI prints (the api package's types, docs/API.md), with
+// only the fields the oracle reads. They are declared here so that the
+// test reads the CLI's output as any script would, and keeps building
+// while fields are added to the api package.
+type (
+	groupInfo struct {
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		Epoch   uint64 `json:"epoch"`
+		Members int    `json:"members"`
+		Pending bool   `json:"pending"`
+		Removed bool   `json:"removed"`
+		Damaged string `json:"damaged"`
+	}
+	groupStatus struct {
+		groupInfo
+		FinalEpoch   uint64 `json:"final_epoch"`
+		Forks        int    `json:"forks"`
+		Rollbacks    int    `json:"rollbacks"`
+		Syncing      bool   `json:"syncing"`
+		Missing      int    `json:"missing"`
+		MissingBytes uint64 `json:"missing_bytes"`
+		BehindEpochs uint64 `json:"behind_epochs"`
+		Outbox       int    `json:"outbox"`
+		OnlinePeers  int    `json:"online_peers"`
+	}
+	nodeStatus struct {
+		PeerID     string        `json:"peer_id"`
+		Peers      int           `json:"peers"`
+		StoreBytes int64         `json:"store_bytes"`
+		Groups     []groupStatus `json:"groups"`
+	}
+	message struct {
+		Seq    uint64    `json:"seq"`
+		ID     string    `json:"id"`
+		Sender string    `json:"sender"`
+		Epoch  uint64    `json:"epoch"`
+		Final  bool      `json:"final"`
+		Text   string    `json:"text"`
+		File   *fileInfo `json:"file"`
+	}
+	fileInfo struct {
+		Name     string `json:"name"`
+		Size     int64  `json:"size"`
+		SHA256   string `json:"sha256"`
+		Received int64  `json:"received"`
+		Path     string `json:"path"`
+	}
+)

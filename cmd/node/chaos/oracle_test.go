@@ -1,0 +1,303 @@
+package chaos
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The oracle reads every daemon through the CLI and checks, for the
+// members that stayed: one epoch and the right member count; every text
+// and file sent (as the CLI accepted it) present exactly once, each
+// sender's in the order they were sent, each message in the same epoch
+// at every member; every file complete at every receiver with the right
+// SHA-256; a status with nothing missing, nothing behind, no sync under
+// way and no damage. For the removed member: nothing sent after its
+// removal, and the group shown as removed. And every daemon still runs.
+
+// settle polls the oracle until it finds nothing or the quiet period
+// ends; it returns the last problems found, the order problems it did
+// not count (PARLEY_CHAOS_ORDER=0), and when there were none.
+func (h *harness) settle() (problems, disorder []string, ok time.Time) {
+	verified := map[string]bool{}
+	deadline := time.Now().Add(h.cfg.quiet)
+	logged := time.Now()
+	tick := time.NewTicker(3 * time.Second)
+	defer tick.Stop()
+	for {
+		problems, disorder = h.check(verified), nil
+		if !h.cfg.order {
+			problems = slices.DeleteFunc(problems, func(p string) bool {
+				if strings.HasPrefix(p, "[order] ") {
+					disorder = append(disorder, p)
+					return true
+				}
+				return false
+			})
+		}
+		if len(problems) == 0 {
+			return nil, disorder, time.Now()
+		}
+		if time.Since(logged) >= 15*time.Second {
+			h.step(fmt.Sprintf("oracle: %d problems, first: %s", len(problems), problems[0]))
+			logged = time.Now()
+		}
+		if time.Now().After(deadline) {
+			return problems, disorder, time.Time{}
+		}
+		<-tick.C
+	}
+}
+
+// check runs the oracle once. verified remembers the received files
+// whose bytes were already hashed.
+func (h *harness) check(verified map[string]bool) []string {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	byKey := map[string]sent{}
+	for _, s := range h.sent {
+		byKey[s.key] = s
+	}
+	for _, d := range h.ds {
+		if !d.running() {
+			add("[down] %s's daemon is not running", d.name)
+		}
+	}
+	if a := h.agreed(); a != "" {
+		add("[epoch] the members that stayed do not agree: %s", a)
+	}
+	type sighting struct {
+		member string
+		epoch  uint64
+	}
+	first := map[string]sighting{} // by message id
+	for _, i := range h.stay {
+		d := h.ds[i]
+		ms, err := d.messages(group)
+		if err != nil {
+			add("[cli] %v", err)
+			continue
+		}
+		count := map[string]int{}
+		seq := map[string]uint64{}
+		got := map[string]message{}
+		for _, m := range ms {
+			key := messageKey(m)
+			if _, ok := byKey[key]; !ok {
+				add("[unknown] %s has a message nobody sent: %s", d.name, describe(m))
+				continue
+			}
+			count[key]++
+			seq[key], got[key] = m.Seq, m
+			if f, ok := first[m.ID]; !ok {
+				first[m.ID] = sighting{d.name, m.Epoch}
+			} else if f.epoch != m.Epoch {
+				add("[epoch] %q in epoch %d at %s, %d at %s", key, f.epoch, f.member, m.Epoch, d.name)
+			}
+		}
+		for _, s := range h.sent {
+			switch c := count[s.key]; {
+			case c == 0:
+				add("[lost] %s lacks %q from %s", d.name, s.key, h.ds[s.from].name)
+				continue
+			case c > 1:
+				add("[dup] %s has %q %d times", d.name, s.key, c)
+			}
+			if s.file {
+				h.checkFile(d, s, got[s.key], verified, add)
+			}
+		}
+		h.checkOrder(d, seq, add)
+		gs, err := d.groupStatus(group)
+		switch {
+		case err != nil:
+			add("[cli] %v", err)
+		case gs.Missing != 0 || gs.MissingBytes != 0 || gs.BehindEpochs != 0 || gs.Syncing || gs.Damaged != "":
+			add("[status] %s's status of %s is not ok: missing %d (%d bytes), behind %d epochs, syncing %v, damaged %q",
+				d.name, group, gs.Missing, gs.MissingBytes, gs.BehindEpochs, gs.Syncing, gs.Damaged)
+		}
+	}
+	r := h.ds[h.removed]
+	if g, err := r.group(group); err != nil || !g.Removed {
+		add("[removed] %s, removed, does not show %s as removed (%+v, %v)", r.name, group, g, err)
+	}
+	ms, err := r.messages(group)
+	if err != nil {
+		add("[cli] %v", err)
+	}
+	for _, m := range ms {
+		s, ok := byKey[messageKey(m)]
+		switch {
+		case !ok:
+			add("[unknown] %s, removed, has a message nobody sent: %s", r.name, describe(m))
+		case s.at.After(h.removedAt):
+			add("[leak] %s, removed, has %q, sent by %s %.1fs after everyone had the removal", r.name, s.key, h.ds[s.from].name, s.at.Sub(h.removedAt).Seconds())
+		}
+	}
+	return problems
+}
+
+// checkFile checks a file message at d: the right size and hash and, at
+// a receiver, the complete file on disk with those bytes.
+func (h *harness) checkFile(d *daemon, s sent, m message, verified map[string]bool, add func(string, ...any)) {
+	f := m.File
+	switch {
+	case f == nil:
+		add("[file] %s has %q as a text, not a file", d.name, s.key)
+		return
+	case f.Size != int64(s.size) || f.SHA256 != s.sum:
+		add("[file] %s has %q as %d bytes with SHA-256 %s; sent %d bytes with %s", d.name, s.key, f.Size, f.SHA256, s.size, s.sum)
+		return
+	case h.ds[s.from] == d:
+		return
+	case f.Path == "":
+		add("[file] %s has %q (%d bytes) incomplete: %d bytes received, no path", d.name, s.key, s.size, f.Received)
+		return
+	}
+	id := d.name + "/" + s.key
+	if verified[id] {
+		return
+	}
+	file, err := os.Open(f.Path)
+	if err != nil {
+		add("[file] %s's %q: %v", d.name, s.key, err)
+		return
+	}
+	defer file.Close()
+	hash := sha256.New()
+	n, err := io.Copy(hash, file)
+	if sum := hex.EncodeToString(hash.Sum(nil)); err != nil || sum != s.sum || n != int64(s.size) {
+		add("[file] %s's %q at %s: %d bytes with SHA-256 %s (%v); sent %d bytes with %s", d.name, s.key, f.Path, n, sum, err, s.size, s.sum)
+		return
+	}
+	verified[id] = true
+}
+
+// checkOrder checks that each sender's messages are in d's history in
+// the order they were sent.
+func (h *harness) checkOrder(d *daemon, seq map[string]uint64, add func(string, ...any)) {
+	last := map[int]sent{}
+	for _, s := range h.sent {
+		n, ok := seq[s.key]
+		if !ok {
+			continue
+		}
+		if prev, ok := last[s.from]; ok && seq[prev.key] > n {
+			add("[order] %s has %s's %q at seq %d, after %q (seq %d), which was sent %.1fs later",
+				d.name, h.ds[s.from].name, prev.key, seq[prev.key], s.key, n, s.at.Sub(prev.at).Seconds())
+		}
+		last[s.from] = s
+	}
+}
+
+func messageKey(m message) string {
+	if m.File != nil {
+		return m.File.Name
+	}
+	return m.Text
+}
+
+func describe(m message) string {
+	return fmt.Sprintf("seq %d from %s in epoch %d: %q", m.Seq, m.Sender, m.Epoch, messageKey(m))
+}
+
+// hasAll reports whether d has every message in ss.
+func (h *harness) hasAll(d *daemon, ss []sent) bool {
+	ms, err := d.messages(group)
+	if err != nil {
+		return false
+	}
+	have := map[string]bool{}
+	for _, m := range ms {
+		have[messageKey(m)] = true
+	}
+	for _, s := range ss {
+		if !have[s.key] {
+			return false
+		}
+	}
+	return true
+}
+
+// report logs what the run did and each daemon's state at the end, and
+// fails the test for whatever went wrong while playing the schedule.
+func (h *harness) report() {
+	t := h.t
+	texts, files, bytes := 0, 0, 0
+	for _, s := range h.sent {
+		if s.file {
+			files++
+			bytes += s.size
+		} else {
+			texts++
+		}
+	}
+	t.Logf("sent and checked: %d texts, %d files (%.1f MiB); injected: %d kill -9, %d SIGTERM, %d restarts, %d partitions",
+		texts, files, float64(bytes)/(1<<20), h.faults[evKill], h.faults[evTerm], h.faults[evRestart], h.faults[evPartition])
+	for i, d := range h.ds {
+		role := "stayed"
+		if i == h.removed {
+			role = "removed"
+		}
+		line := fmt.Sprintf("%-6s %-7s %d starts", d.name, role, d.starts)
+		if st, err := d.status(); err == nil {
+			line += fmt.Sprintf(", store %.1f MiB", float64(st.StoreBytes)/(1<<20))
+			for _, g := range st.Groups {
+				line += fmt.Sprintf(", epoch %d (final %d), outbox %d, %d online, %d forks, %d rollbacks",
+					g.Epoch, g.FinalEpoch, g.Outbox, g.OnlinePeers, g.Forks, g.Rollbacks)
+			}
+		}
+		line += fmt.Sprintf(", data dir %.1f MiB on disk", float64(dirSize(d.dir))/(1<<20))
+		c := d.logCounts()
+		line += fmt.Sprintf("; log: %d ERROR, %d WARN, %d messages rejected, %d panics", c.errs, c.warns, c.rejected, c.panics)
+		t.Log(line)
+		if c.panics > 0 {
+			t.Errorf("%s's daemon panicked; log %s", d.name, d.logPath)
+		}
+	}
+	slices.Sort(h.troubles)
+	for _, tr := range slices.Compact(h.troubles) {
+		t.Errorf("while playing the schedule: %s", tr)
+	}
+}
+
+// dirSize is the disk space the files under dir take (as du counts it:
+// badger's value logs are sparse, so their lengths overstate it).
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return nil
+		}
+		if fi, err := e.Info(); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				n += st.Blocks * 512
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// tally counts problems by their [kind] prefix.
+func tally(problems []string) string {
+	counts := map[string]int{}
+	for _, p := range problems {
+		k, _, _ := strings.Cut(p, " ")
+		counts[k]++
+	}
+	var parts []string
+	for k, n := range counts {
+		parts = append(parts, fmt.Sprintf("%s %d", k, n))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,96 @@
+package chaos
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// play runs the schedule in order, each event at its offset (or as soon
+// as the one before it is done), then heals: every link up, every daemon
+// running.
+func (h *harness) play(evs []event) {
+	t := h.t
+	files := filepath.Join(h.work, "files")
+	if err := os.MkdirAll(files, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	h.step("chaos starts")
+	for _, e := range evs {
+		if e.at < h.cfg.duration {
+			if wait := time.Until(start.Add(e.at)); wait > 0 {
+				<-time.After(wait)
+			}
+		}
+		h.checkCrashes()
+		switch e.kind {
+		case evText:
+			h.sendText(e.node, fmt.Sprintf("text #%d from %s (seed %d)", e.n, h.ds[e.node].name, h.cfg.seed))
+		case evFile:
+			h.sendFile(files, e)
+		case evKill:
+			h.ds[e.node].stop(syscall.SIGKILL)
+		case evTerm:
+			if err := h.ds[e.node].stop(syscall.SIGTERM); err != nil {
+				h.troubles = append(h.troubles, err.Error())
+			}
+		case evRestart:
+			h.restart(h.ds[e.node])
+		case evPartition, evHeal:
+			for _, i := range e.nodes {
+				h.nw.setLink(t, i, e.kind == evHeal)
+			}
+		}
+		h.faults[e.kind]++
+		if e.kind != evText {
+			h.step(e.String())
+		}
+	}
+	h.step("schedule done; healing")
+	for i, d := range h.ds {
+		h.nw.setLink(t, i, true)
+		if !d.running() {
+			h.restart(d)
+		}
+	}
+	h.checkCrashes()
+}
+
+func (h *harness) restart(d *daemon) {
+	if err := d.start(); err != nil {
+		h.troubles = append(h.troubles, fmt.Sprintf("restart: %v", err))
+		d.stop(syscall.SIGKILL)
+	}
+}
+
+// checkCrashes notes a daemon that exited on its own and starts it again.
+func (h *harness) checkCrashes() {
+	for _, d := range h.ds {
+		if d.cmd != nil && !d.running() {
+			h.troubles = append(h.troubles, fmt.Sprintf("%s's daemon exited on its own (%v); log %s", d.name, d.cmd.ProcessState, d.logPath))
+			d.stop(syscall.SIGKILL)
+			h.restart(d)
+		}
+	}
+}
+
+func (h *harness) sendFile(dir string, e event) {
+	name := fmt.Sprintf("f%03d-%s.bin", e.n, h.ds[e.node].name)
+	data := fileData(h.cfg.seed, e.n, e.size)
+	sum := sha256.Sum256(data)
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	var res struct{ ID string }
+	if err := h.ds[e.node].cliJSON(&res, "send", group, "--file", path, "--no-wait"); err != nil {
+		h.troubles = append(h.troubles, fmt.Sprintf("send of a file failed: %v", err))
+		return
+	}
+	h.sent = append(h.sent, sent{from: e.node, key: name, file: true, size: e.size, sum: hex.EncodeToString(sum[:]), at: time.Now()})
+}

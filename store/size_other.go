@@ -1,0 +1,8 @@
+//go:build !unix
+
+package store
+
+import "io/fs"
+
+// diskBytes is what a file takes on disk, as far as this system says.
+func diskBytes(info fs.FileInfo) int64 { return info.Size() }
