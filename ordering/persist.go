@@ -86,11 +86,15 @@ type Saved struct {
 const metaVersion = 2
 
 // restoreSkip is how far a restored member's sending ratchets jump: more
-// than the messages it may send between snapshots (a snapshot is forced
-// after snapshotEvery sends), less than receivers' forward limit.
+// than the messages it may send between snapshots (a snapshot is saved
+// with the output of its snapshotEvery-th send since the last, before the
+// message leaves), and no more than receivers' out-of-order window (128),
+// so that a receiver that hears nothing across a jump still holds the
+// keys of what was sent just before it. (With jumps of 512, a receiver
+// that missed a member's restarts lost the messages sent between them.)
 const (
-	restoreSkip   = 512
-	snapshotEvery = 256
+	restoreSkip   = 64
+	snapshotEvery = 32
 )
 
 // encodeMeta encodes the Loop's own state.
