@@ -48,27 +48,14 @@ func TestOutsiderWithAValidIdentityGetsNothing(t *testing.T) {
 	start := time.Now()
 	step := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
 	names := []string{"alice", "bob", "carol"}
-	peers := map[string]*peer{}
+	peers := formCrew(t, names...)
 	ids := map[string]api.Identity{}
 	for _, n := range names {
-		peers[n] = newPeer(t, n)
-		peers[n].start()
 		var id api.Identity
 		decode(t, peers[n].must("id", "--json"), &id)
 		ids[n] = id
 	}
 	alice := peers["alice"]
-	alice.contact(peers["bob"])
-	alice.contact(peers["carol"])
-	alice.must("group", "create", "crew")
-	alice.must("invite", "crew", "bob")
-	alice.must("invite", "crew", "carol")
-	for _, n := range names {
-		waitFor(t, 30*time.Second, n+" in crew with 3 members", func() bool {
-			g := peers[n].group("crew")
-			return g.Members == 3 && !g.Pending
-		})
-	}
 	var sent []sentMsg
 	send := func(from, text string) {
 		peers[from].must("send", "crew", text)

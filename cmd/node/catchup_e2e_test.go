@@ -30,12 +30,7 @@ func TestRestartedMemberCatchesUpPastALargeFile(t *testing.T) {
 	}
 	start := time.Now()
 	step := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
-	names := []string{"alice", "bob", "carol"}
-	peers := map[string]*peer{}
-	for _, n := range names {
-		peers[n] = newPeer(t, n)
-		peers[n].start()
-	}
+	peers := formCrew(t, "alice", "bob", "carol")
 	alice, bob, carol := peers["alice"], peers["bob"], peers["carol"]
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -46,17 +41,6 @@ func TestRestartedMemberCatchesUpPastALargeFile(t *testing.T) {
 			}
 		}
 	})
-	alice.contact(bob)
-	alice.contact(carol)
-	alice.must("group", "create", "crew")
-	alice.must("invite", "crew", "bob")
-	alice.must("invite", "crew", "carol")
-	for _, n := range names {
-		waitFor(t, 60*time.Second, n+" in crew", func() bool {
-			g := peers[n].group("crew")
-			return g.Members == 3 && !g.Pending
-		})
-	}
 	step("group of three")
 
 	file := func(name string, size int) (string, []byte) {

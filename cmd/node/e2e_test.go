@@ -189,6 +189,33 @@ func (p *peer) messages(group string) []api.Message {
 	return ms
 }
 
+// formCrew starts a daemon for each name and has the first create the
+// group "crew" and invite the others; it returns once every daemon has
+// crew with all of them in it.
+func formCrew(t *testing.T, names ...string) map[string]*peer {
+	t.Helper()
+	peers := map[string]*peer{}
+	for _, n := range names {
+		peers[n] = newPeer(t, n)
+		peers[n].start()
+	}
+	first := peers[names[0]]
+	for _, n := range names[1:] {
+		first.contact(peers[n])
+	}
+	first.must("group", "create", "crew")
+	for _, n := range names[1:] {
+		first.must("invite", "crew", n)
+	}
+	for _, n := range names {
+		waitFor(t, 60*time.Second, fmt.Sprintf("%s in crew with %d members", n, len(names)), func() bool {
+			g := peers[n].group("crew")
+			return g.Members == len(names) && !g.Pending
+		})
+	}
+	return peers
+}
+
 // contact makes other a contact of p.
 func (p *peer) contact(other *peer) {
 	p.t.Helper()

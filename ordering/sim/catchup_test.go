@@ -3,7 +3,6 @@ package sim
 import (
 	"fmt"
 	"os"
-	"slices"
 	"testing"
 	"time"
 
@@ -147,73 +146,8 @@ func TestMemberOfflineBeyondRetentionRejoinsAndReportsTheGap(t *testing.T) {
 // deeper than the epochs a head lists one by one: m4 must still find out
 // that it lacks m3's messages on E and fetch them.
 func TestLateJoinerGetsWhatWasSentInItsFirstEpochAcrossAPartition(t *testing.T) {
-	const seed = 11
-	cfg := DefaultConfig(seed, 4)
-	cfg.OpRate, cfg.MessageRate, cfg.DropRate = 0, 0, 0
-	cfg.Ordering.Retention = 64
-	cfg.Duration = 80 * time.Second
-	cfg.Quiet = 30 * time.Second
-	s := New(cfg)
-	var fromM3 []ordering.MessageID
-	var joinEpoch uint64
-	r := s.run(func() {
-		m0, m3 := s.byName["m0"], s.byName["m3"]
-		var joiner *node
-		s.schedule(s.start.Add(time.Second), -1, nil, func() {
-			joiner = s.newNode("m4")
-			joiner.bundle = s.bundleFor(joiner)
-			s.handle(m0, ordering.AddMember{KeyPackage: keyPackageMessage(joiner.bundle)})
-		})
-		s.schedule(s.start.Add(5*time.Second), -1, nil, func() {
-			if joiner.loop == nil || joiner.loop.Tip().ID != m3.loop.Tip().ID {
-				t.Fatalf("m4 has not joined on m3's epoch after 4 s")
-			}
-			joinEpoch = joiner.loop.Tip().Number
-			m3.side = 1
-			for i := range 3 {
-				s.schedule(s.now.Add(time.Duration(i+1)*300*time.Millisecond), -1, nil, func() {
-					before := len(s.sent)
-					s.send(m3)
-					if len(s.sent) == before {
-						t.Fatalf("m3 could not send")
-					}
-					for id, sm := range s.sent {
-						if sm.from == "m3" && !slices.Contains(fromM3, id) {
-							fromM3 = append(fromM3, id)
-						}
-					}
-				})
-			}
-		})
-		// The others make 24 epochs, each with a message.
-		var drive func()
-		drive = func() {
-			others := []*node{s.byName["m0"], s.byName["m1"], s.byName["m2"], joiner}
-			if others[0].loop.Tip().Number >= joinEpoch+24 {
-				// m3 meets m1 alone, then everyone.
-				m3.side, m3.only = 0, map[string]bool{"m1": true}
-				s.schedule(s.now.Add(15*time.Second), -1, nil, func() { m3.only = nil })
-				return
-			}
-			s.handle(others[s.rng.IntN(len(others))], ordering.UpdateKeys{})
-			s.schedule(s.now.Add(time.Second), -1, nil, func() { s.send(others[s.rng.IntN(len(others))]) })
-			s.schedule(s.now.Add(2*time.Second), -1, nil, drive)
-		}
-		s.schedule(s.start.Add(7*time.Second), -1, nil, drive)
-	})
-	for _, v := range r.Violations {
-		t.Errorf("seed %d: %s", seed, v)
-	}
-	if len(fromM3) != 3 {
-		t.Fatalf("m3 sent %d messages on epoch %d, want 3", len(fromM3), joinEpoch)
-	}
-	if got := r.Metrics.FinalEpoch; got < joinEpoch+24 {
-		t.Fatalf("the group ended on epoch %d, want at least %d", got, joinEpoch+24)
-	}
-	for _, id := range fromM3 {
-		if got := s.byName["m4"].delivered[id]; got != 1 {
-			t.Errorf("m4 got m3's message %v %d times, want once", id, got)
-		}
+	for _, p := range lateJoinerRun(lateJoinerCase{seed: 11, depth: 24, sends: 3, meets: "m1"}) {
+		t.Error(p)
 	}
 }
 

@@ -9,14 +9,30 @@ import (
 	"github.com/parley-p2p/parley/ordering"
 )
 
-// lateJoiner runs the late-joiner scenario for one seed: m4 joins a group
-// of four; right after, m3 is cut off and sends 1-4 messages on m4's join
-// epoch (with files in some seeds); the others make 16-31 epochs, each
-// with a message, so that m4's join epoch lies deeper than heads list one
-// by one; then m3 meets one of m0-m2 alone, and later everyone. m4 must get
-// m3's messages exactly once, though it cannot tell from its own span
-// that it lacks them. It returns what went wrong.
+// lateJoinerCase shapes the late-joiner scenario: m4 joins a group of
+// four; right after, m3 is cut off and sends sends messages on m4's join
+// epoch (the first a file if file is set); the others make depth epochs,
+// each with a message, so that m4's join epoch lies deeper than heads list
+// one by one; then m3 meets member meets alone, and later everyone.
+type lateJoinerCase struct {
+	seed  uint64
+	depth uint64
+	sends int
+	meets string
+	file  bool
+}
+
+// lateJoiner is the case seed draws: 16-31 epochs, 1-4 messages, a file in
+// a third of the seeds, m3 meeting one of m0-m2.
 func lateJoiner(seed uint64) []string {
+	return lateJoinerRun(lateJoinerCase{seed: seed, depth: 16 + seed%16, sends: 1 + int(seed%4), meets: fmt.Sprintf("m%d", seed%3), file: seed%3 == 0})
+}
+
+// lateJoinerRun runs a late-joiner case. m4 must get m3's messages exactly
+// once, though it cannot tell from its own span that it lacks them. It
+// returns what went wrong.
+func lateJoinerRun(c lateJoinerCase) []string {
+	seed, depth, sends, meets, withFile := c.seed, c.depth, c.sends, c.meets, c.file
 	cfg := DefaultConfig(seed, 4)
 	cfg.OpRate, cfg.MessageRate, cfg.DropRate = 0, 0, 0
 	cfg.Ordering.Retention = 64
@@ -27,10 +43,6 @@ func lateJoiner(seed uint64) []string {
 	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	var fromM3 []ordering.MessageID
 	var joinEpoch uint64
-	depth := uint64(16 + seed%16)
-	sends := 1 + int(seed%4)
-	meets := fmt.Sprintf("m%d", seed%3)
-	withFile := seed%3 == 0
 	r := s.run(func() {
 		m0, m3 := s.byName["m0"], s.byName["m3"]
 		var joiner *node
@@ -81,8 +93,11 @@ func lateJoiner(seed uint64) []string {
 		s.schedule(s.start.Add(7*time.Second), -1, nil, drive)
 	})
 	problems = append(problems, r.Violations...)
-	if len(fromM3) == 0 {
-		fail("m3 sent nothing on epoch %d", joinEpoch)
+	if len(fromM3) < sends || (!withFile && len(fromM3) != sends) {
+		fail("m3 sent %d messages on epoch %d, want at least %d", len(fromM3), joinEpoch, sends)
+	}
+	if got := r.Metrics.FinalEpoch; got < joinEpoch+depth {
+		fail("the group ended on epoch %d, want at least %d", got, joinEpoch+depth)
 	}
 	for _, id := range fromM3 {
 		if m4 := s.byName["m4"]; m4 != nil && m4.delivered[id] != 1 {

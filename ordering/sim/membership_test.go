@@ -20,14 +20,9 @@ import (
 // MLS messages and heads, just not for this group.
 func closedGroup(t *testing.T) (*Sim, *node) {
 	t.Helper()
-	cfg := DefaultConfig(14, 4)
-	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
-	cfg.Ordering.Retention = 4
-	s := New(cfg)
-	s.setup()
-	if !s.setupOK {
-		t.Fatal("setup failed")
-	}
+	s := quietGroup(t, 14, 4, func(cfg *Config) {
+		cfg.Ordering.Retention = 4
+	})
 	s.handle(s.byName["m2"], ordering.UpdateKeys{})
 	s.advance(10 * time.Second)
 	mallory := s.newNode("mallory")

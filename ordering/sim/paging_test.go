@@ -13,13 +13,7 @@ import (
 // all, sent one by one and delivered to everyone.
 func largeEpoch(t *testing.T, size int) *Sim {
 	t.Helper()
-	cfg := DefaultConfig(15, 3)
-	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
-	s := New(cfg)
-	s.setup()
-	if !s.setupOK {
-		t.Fatal("setup failed")
-	}
+	s := quietGroup(t, 15, 3)
 	m0 := s.byName["m0"]
 	for i := 0; i < size; i += 256 << 10 {
 		chunk := make([]byte, min(256<<10, size-i))
@@ -73,13 +67,7 @@ func TestCatchUpPagesPastALargeEpoch(t *testing.T) {
 // TestCatchUpPagesThroughAMissedFile: a member away while a 20 MiB file
 // was sent gets all of it, page by page, for about what it missed.
 func TestCatchUpPagesThroughAMissedFile(t *testing.T) {
-	cfg := DefaultConfig(16, 3)
-	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
-	s := New(cfg)
-	s.setup()
-	if !s.setupOK {
-		t.Fatal("setup failed")
-	}
+	s := quietGroup(t, 16, 3)
 	m0, m2 := s.byName["m0"], s.byName["m2"]
 	m2.offline = true
 	var ids []ordering.MessageID
@@ -141,13 +129,7 @@ func waitSim(t *testing.T, s *Sim, d time.Duration, what string, cond func() boo
 // commit that removed it (and the votes for that branch) once from each
 // member it asks, then bare refusals of a few dozen bytes.
 func TestRemovedMemberIsToldOnce(t *testing.T) {
-	cfg := DefaultConfig(17, 4)
-	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
-	s := New(cfg)
-	s.setup()
-	if !s.setupOK {
-		t.Fatal("setup failed")
-	}
+	s := quietGroup(t, 17, 4)
 	m0, m3 := s.byName["m0"], s.byName["m3"]
 	m3.offline = true // it misses its removal, and learns it by asking
 	s.handle(m0, ordering.RemoveMember{Identity: "m3"})
@@ -204,13 +186,7 @@ func TestRemovedMemberIsToldOnce(t *testing.T) {
 // milliseconds). The other member, back, commits the removal. A member
 // alone in its group that leaves is out at once.
 func TestLeaveWithNobodyToCommitItMakesNoEpochs(t *testing.T) {
-	cfg := DefaultConfig(18, 2)
-	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
-	s := New(cfg)
-	s.setup()
-	if !s.setupOK {
-		t.Fatal("setup failed")
-	}
+	s := quietGroup(t, 18, 2)
 	m0, m1 := s.byName["m0"], s.byName["m1"]
 	m1.offline = true
 	epoch := m0.loop.Tip().Number
@@ -244,13 +220,7 @@ func TestLeaveWithNobodyToCommitItMakesNoEpochs(t *testing.T) {
 // sent after the second restart reused the first one's generation, key
 // and nonce, and every receiver refused it as already consumed.)
 func TestSendsAcrossTwoQuickCrashesUseFreshKeys(t *testing.T) {
-	cfg := DefaultConfig(19, 3)
-	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
-	s := New(cfg)
-	s.setup()
-	if !s.setupOK {
-		t.Fatal("setup failed")
-	}
+	s := quietGroup(t, 19, 3)
 	m1, m2 := s.byName["m1"], s.byName["m2"]
 	var sent []ordering.MessageID
 	for i := range 3 {

@@ -28,14 +28,9 @@ func leafKeyOf(t *testing.T, s *Sim, viewer, name string) []byte {
 // sent 35 (32 saved) refreshes as soon as it is back, without sending;
 // had the count been lost, 16 would not reach 40.
 func TestMemberRefreshesItsLeafAfterSoManyMessages(t *testing.T) {
-	cfg := DefaultConfig(5, 3)
-	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
-	cfg.Ordering.UpdateAfter = 40
-	s := New(cfg)
-	s.setup()
-	if !s.setupOK {
-		t.Fatal("setup failed")
-	}
+	s := quietGroup(t, 5, 3, func(cfg *Config) {
+		cfg.Ordering.UpdateAfter = 40
+	})
 	s.advance(10 * time.Second)
 	m0, m1 := s.byName["m0"], s.byName["m1"]
 	send := func(n *node, k int) {
@@ -78,14 +73,9 @@ func TestMemberRefreshesItsLeafAfterSoManyMessages(t *testing.T) {
 // TestMemberRefreshesItsLeafOnSchedule: with UpdateInterval a minute and
 // no traffic at all, every member's leaf is new after a few minutes.
 func TestMemberRefreshesItsLeafOnSchedule(t *testing.T) {
-	cfg := DefaultConfig(6, 3)
-	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
-	cfg.Ordering.UpdateInterval = time.Minute
-	s := New(cfg)
-	s.setup()
-	if !s.setupOK {
-		t.Fatal("setup failed")
-	}
+	s := quietGroup(t, 6, 3, func(cfg *Config) {
+		cfg.Ordering.UpdateInterval = time.Minute
+	})
 	s.advance(5 * time.Second)
 	before := map[string][]byte{}
 	for _, n := range s.nodes {

@@ -24,6 +24,24 @@ func (s *Sim) advance(d time.Duration) {
 	s.now = t
 }
 
+// quietGroup sets up a group of members with no traffic of its own (no
+// messages, no membership changes, no loss or duplicates), for a test to
+// drive by hand; tune changes the scenario first.
+func quietGroup(t testing.TB, seed uint64, members int, tune ...func(*Config)) *Sim {
+	t.Helper()
+	cfg := DefaultConfig(seed, members)
+	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
+	for _, f := range tune {
+		f(&cfg)
+	}
+	s := New(cfg)
+	s.setup()
+	if !s.setupOK {
+		t.Fatal("setup failed")
+	}
+	return s
+}
+
 // view is what a member has that hostile input must not change: its
 // canonical epoch, what it delivered, and everything it persisted.
 type view struct {
@@ -97,13 +115,7 @@ func hostile(t *testing.T, s *Sim, n *node, peer, what string, data []byte, want
 // real group and leave its state (canonical epoch, deliveries, everything
 // persisted) exactly as it was.
 func TestHostileInputChangesNothing(t *testing.T) {
-	cfg := DefaultConfig(11, 4)
-	cfg.MessageRate, cfg.OpRate, cfg.DropRate, cfg.DupRate = 0, 0, 0, 0
-	s := New(cfg)
-	s.setup()
-	if !s.setupOK {
-		t.Fatal("setup failed")
-	}
+	s := quietGroup(t, 11, 4)
 	m0, m1, m3 := s.byName["m0"], s.byName["m1"], s.byName["m3"]
 	// One commit everyone processes, so that there is one to replay.
 	s.handle(s.byName["m2"], ordering.UpdateKeys{})
