@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/secrettree"
 	"github.com/parley-p2p/parley/mls/wire"
 )
 
@@ -114,8 +115,23 @@ func (c *Config) withDefaults() Config {
 	if out.MLS.Rand == nil {
 		out.MLS.Rand = out.Rand
 	}
+	if out.MLS.SecretTree == (secrettree.Config{}) {
+		out.MLS.SecretTree = SecretTreeConfig
+	}
 	return out
 }
+
+// SecretTreeConfig is the secret-tree policy of a Loop whose MLS
+// configuration sets none. A member cut off from a sender misses every
+// generation the sender used meanwhile, and after the partition the
+// sender's next message often comes before catch-up brings the missed
+// ones: opening it skips all of them, and every skipped key must stay
+// until its message comes, or the message is lost. So the window keeps as
+// many skipped keys as a message may jump (a sender refreshes its leaf
+// after UpdateAfter messages, 1,000 in the node, and each restore jumps
+// 64). Keys are kept only for generations actually skipped: about 60
+// bytes each, at most 4,096 a ratchet.
+var SecretTreeConfig = secrettree.Config{OutOfOrderWindow: 4096, MaxForwardDistance: 4096}
 
 // Event is an input of the Loop.
 type Event interface{ isEvent() }

@@ -24,7 +24,8 @@ func (l *Loop) send(contentType uint16, body []byte) {
 		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: ErrNotMember})
 		return
 	}
-	m := AppMessage{ID: l.randomID(), SentAt: uint64(l.now.UnixMilli()), ContentType: contentType, Body: body}
+	l.lastSentAt = max(l.lastSentAt+1, uint64(l.now.UnixMilli()))
+	m := AppMessage{ID: l.randomID(), SentAt: l.lastSentAt, ContentType: contentType, Body: body}
 	o := &outgoing{msg: m}
 	l.outbox[m.ID] = o
 	l.out.Sent = m.ID

@@ -145,6 +145,10 @@ type Loop struct {
 
 	lastUpdate time.Time
 	sentSince  uint32 // application messages sent since lastUpdate
+	// lastSentAt is the SentAt of this member's latest message: each
+	// message says a later time than the one before, so that a
+	// member's messages sorted by SentAt are in the order it sent them.
+	lastSentAt uint64
 	removed    bool
 	// bundle is the KeyPackage a joiner joined with, kept (with spare
 	// Welcomes for it) until its join epoch is final.

@@ -318,6 +318,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 				return false
 			}
 			l.outbox[mid] = o
+			l.lastSentAt = max(l.lastSentAt, o.msg.SentAt)
 			return true
 		}) {
 			return nil, bad("outbox")
@@ -330,6 +331,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 			}
 			copy(o.epoch[:], e.Record[:32])
 			l.outbox[e.ID] = o
+			l.lastSentAt = max(l.lastSentAt, o.msg.SentAt)
 			l.spillMessage(o) // saved as this record
 		}
 	}

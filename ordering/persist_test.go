@@ -2,6 +2,7 @@ package ordering
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -131,4 +132,46 @@ func TestRestoreReadsVersion1(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSentAtIncreasesWithEveryMessage: a member's messages say a later
+// time each, even sent in the same millisecond or after its clock went
+// back across a restart, so that sorting by SentAt keeps its order.
+func TestSentAtIncreasesWithEveryMessage(t *testing.T) {
+	cs := suite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	signer, err := cs.GenerateSignatureKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := group.NewKeyPackage(cs, signer, group.KeyPackageOptions{Credential: wire.NewBasicCredential([]byte("alice"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cfg := Config{MLS: &group.Config{}}
+	l, out, err := Create(cfg, []byte("sent at"), bundle, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &savedOf{epochs: map[EpochID]SavedEpoch{}, outbox: map[MessageID][]byte{}}
+	store.apply(out)
+	var last uint64
+	check := func(l *Loop, at time.Time, what string) {
+		out := l.Handle(at, SendMessage{ContentType: 1, Body: []byte(what)})
+		store.apply(out)
+		got := l.outbox[out.Sent].msg.SentAt
+		if got <= last {
+			t.Errorf("%s: SentAt %d, not after the previous %d", what, got, last)
+		}
+		last = got
+	}
+	for i := range 3 {
+		check(l, now, fmt.Sprint("same millisecond ", i))
+	}
+	store.apply(l.Flush(now))
+	r, err := Restore(cfg, store.saved(), now.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(r, now.Add(-time.Minute), "clock a minute back after a restart")
 }

@@ -29,9 +29,9 @@
 //	                           when the test passes
 //	PARLEY_CHAOS_ORDER=0       log a member's history that has a sender's
 //	                           messages out of the order they were sent,
-//	                           instead of failing (the ordering layer
-//	                           delivers in arrival order; issue 16 asks for
-//	                           order per sender)
+//	                           instead of failing (the history is read as
+//	                           'parley read' shows it: in the order sent;
+//	                           delivery itself is in arrival order)
 //
 // Long runs need a longer -timeout than go test's 10 minutes: about the
 // duration plus 5 minutes (more with PARLEY_CHAOS_BIG=1). On failure the

@@ -87,16 +87,18 @@ func (h *harness) check(verified map[string]bool) []string {
 			continue
 		}
 		count := map[string]int{}
-		seq := map[string]uint64{}
+		// pos is a message's place in the history as read shows it:
+		// in the order sent (each sender's time only increases).
+		pos := map[string]int{}
 		got := map[string]message{}
-		for _, m := range ms {
+		for i, m := range ms {
 			key := messageKey(m)
 			if _, ok := byKey[key]; !ok {
 				add("[unknown] %s has a message nobody sent: %s", d.name, describe(m))
 				continue
 			}
 			count[key]++
-			seq[key], got[key] = m.Seq, m
+			pos[key], got[key] = i, m
 			if f, ok := first[m.ID]; !ok {
 				first[m.ID] = sighting{d.name, m.Epoch}
 			} else if f.epoch != m.Epoch {
@@ -115,7 +117,7 @@ func (h *harness) check(verified map[string]bool) []string {
 				h.checkFile(d, s, got[s.key], verified, add)
 			}
 		}
-		h.checkOrder(d, seq, add)
+		h.checkOrder(d, pos, add)
 		gs, err := d.groupStatus(group)
 		switch {
 		case err != nil:
@@ -181,18 +183,18 @@ func (h *harness) checkFile(d *daemon, s sent, m message, verified map[string]bo
 	verified[id] = true
 }
 
-// checkOrder checks that each sender's messages are in d's history in
-// the order they were sent.
-func (h *harness) checkOrder(d *daemon, seq map[string]uint64, add func(string, ...any)) {
+// checkOrder checks that each sender's messages are in d's history, as
+// read shows it, in the order they were sent.
+func (h *harness) checkOrder(d *daemon, pos map[string]int, add func(string, ...any)) {
 	last := map[int]sent{}
 	for _, s := range h.sent {
-		n, ok := seq[s.key]
+		n, ok := pos[s.key]
 		if !ok {
 			continue
 		}
-		if prev, ok := last[s.from]; ok && seq[prev.key] > n {
-			add("[order] %s has %s's %q at seq %d, after %q (seq %d), which was sent %.1fs later",
-				d.name, h.ds[s.from].name, prev.key, seq[prev.key], s.key, n, s.at.Sub(prev.at).Seconds())
+		if prev, ok := last[s.from]; ok && pos[prev.key] > n {
+			add("[order] %s shows %s's %q at %d, after %q (at %d), which was sent %.1fs later",
+				d.name, h.ds[s.from].name, prev.key, pos[prev.key], s.key, n, s.at.Sub(prev.at).Seconds())
 		}
 		last[s.from] = s
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -150,18 +152,27 @@ func (c *command) waitForFile(ctx context.Context, events <-chan api.Event, id, 
 	}
 }
 
-const readUsage = `Usage: parley read GROUP [--follow] [--after N] [--limit N] [--json] [--data DIR]
+const readUsage = `Usage: parley read GROUP [--follow] [--after N] [--limit N] [--order sent|arrival] [--json] [--data DIR]
 
 Shows the messages of GROUP (its name or id), oldest first: position,
 mark, time, sender, text. The mark is '✓' for a final message and '~'
 for a provisional one, whose epoch may still be rolled back (it would then
 be re-sent on the winning branch, never lost or shown twice).
 
+The position is the order in which this node received the messages. A
+message that reached it late (it was offline, or cut off) has a higher
+position than messages sent after it; by default read shows the history
+in the order the messages were sent (by the time each sender gives, which
+only ever increases for one sender: each sender's messages are in the
+order it sent them), and --order arrival shows it by position.
+
   --follow     after the history, show new messages as they arrive, until
                interrupted; with --json, one JSON object per line, and a
                message again when it becomes final
   --after N    start after position N (the first column)
-  --limit N    show at most N messages of the history
+  --limit N    show at most N messages of the history (by position)
+  --order O    sent (the default) or arrival; --follow shows new messages
+               as they arrive
 ` + jsonFlag + commonFlags
 
 // readPage is how many messages read asks for at a time.
@@ -172,12 +183,16 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	follow := c.fs.Bool("follow", false, "")
 	after := c.fs.Uint64("after", 0, "")
 	limit := c.fs.Int("limit", 0, "")
+	order := c.fs.String("order", "sent", "")
 	pos, err := c.parse(args, 1, 1, "GROUP")
 	if err != nil {
 		return err
 	}
 	if *limit < 0 {
 		return fmt.Errorf("--limit %d: want 0 (all) or more", *limit)
+	}
+	if *order != "sent" && *order != "arrival" {
+		return fmt.Errorf("--order %q: want sent or arrival", *order)
 	}
 	group := pos[0]
 	client, err := c.dial(ctx)
@@ -200,8 +215,11 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return groupError(err, group)
 	}
 	last := *after
-	if n := len(history); n > 0 {
-		last = history[n-1].Seq
+	for _, m := range history {
+		last = max(last, m.Seq)
+	}
+	if *order == "sent" {
+		sortBySent(history)
 	}
 	if !*follow {
 		if c.json {
@@ -242,6 +260,18 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
+}
+
+// sortBySent puts msgs in the order they were sent: by the time each
+// sender gives (which increases with every message of one sender), then
+// by position.
+func sortBySent(msgs []api.Message) {
+	slices.SortStableFunc(msgs, func(a, b api.Message) int {
+		if c := a.SentAt.Compare(b.SentAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
 }
 
 // readHistory reads the messages after after, at most limit (0: all),

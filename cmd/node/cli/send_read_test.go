@@ -155,3 +155,22 @@ func TestReadPagesThroughALongHistory(t *testing.T) {
 		t.Errorf("read --after %d:\n%s", n-2, out)
 	}
 }
+
+// TestReadShowsTheOrderSentOrOfArrival: a message that arrived late (sent
+// before the one at position 2) is shown in its sent place by default and
+// at its position with --order arrival.
+func TestReadShowsTheOrderSentOrOfArrival(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	for _, text := range []string{"one", "three"} {
+		if _, err := d.b.Deliver("friends", "bob", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.b.DeliverLate("friends", "bob", "two", 2); err != nil {
+		t.Fatal(err)
+	}
+	d.run("read", "friends").check(t, "read", 0, `^ +1 ~ .*one\n +3 ~ .*two\n +2 ~ .*three\n$`, "")
+	d.run("read", "friends", "--order", "arrival").check(t, "read --order arrival", 0, `^ +1 ~ .*one\n +2 ~ .*three\n +3 ~ .*two\n$`, "")
+	d.run("read", "friends", "--order", "random").check(t, "read --order random", 1, "", `^parley read: --order "random": want sent or arrival\n$`)
+}

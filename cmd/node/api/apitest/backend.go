@@ -458,6 +458,23 @@ func (b *Backend) Deliver(group, sender, text string) (api.Message, error) {
 	return m, nil
 }
 
+// DeliverLate adds a message from sender that arrives now but was sent
+// before the message at position seq (as one recovered by catch-up).
+func (b *Backend) DeliverLate(group, sender, text string, seq uint64) (api.Message, error) {
+	b.mu.Lock()
+	g, err := b.group(group)
+	if err != nil || seq == 0 || seq > uint64(len(g.messages)) {
+		b.mu.Unlock()
+		return api.Message{}, fmt.Errorf("apitest: no message %d in %s (%v)", seq, group, err)
+	}
+	m := b.appendMessage(g, sender, fingerprint(sender), text, nil)
+	m.SentAt = g.messages[seq-1].SentAt.Add(-time.Millisecond)
+	g.messages[len(g.messages)-1] = m
+	b.mu.Unlock()
+	b.publish(api.Event{Type: api.EventMessage, Group: g.ID, Message: &m})
+	return m, nil
+}
+
 // Finalize marks every message of a group final.
 func (b *Backend) Finalize(group string) error {
 	b.mu.Lock()
