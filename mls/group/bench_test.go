@@ -113,8 +113,12 @@ func makeBenchGroup(tb testing.TB, cs suite.CipherSuite, n int, steady bool) *be
 	return g
 }
 
+// benchSuites: the default suite, a NIST one, and the post-quantum X-Wing
+// suite (0x0054) beside them.
+var benchSuites = []suite.CipherSuite{1, 2, suite.MLS_256_XWING_CHACHA20POLY1305_SHA512_Ed25519}
+
 func forEachSize(b *testing.B, f func(b *testing.B, cs suite.CipherSuite, n int)) {
-	for _, cs := range []suite.CipherSuite{1, 2} {
+	for _, cs := range benchSuites {
 		for _, n := range benchSizes {
 			b.Run(fmt.Sprintf("suite=%d/n=%d", cs, n), func(b *testing.B) { f(b, cs, n) })
 		}
@@ -197,6 +201,7 @@ func benchCommit(b *testing.B, g *benchGroup, opts CommitOptions) {
 			}
 			res.Commit.Discard()
 		}
+		b.ReportMetric(float64(len(sc.Message)), "commit-bytes") // after b.Loop, which resets metrics
 	})
 }
 
@@ -223,6 +228,7 @@ func BenchmarkJoinWelcome(b *testing.B) {
 				}
 				s.Destroy()
 			}
+			b.ReportMetric(float64(len(welcome)), "welcome-bytes")
 		})
 		tree := sc.State.Tree()
 		leaves := tree.LeafIndices()

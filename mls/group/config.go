@@ -54,6 +54,13 @@ type Config struct {
 	ResumptionHistory int
 	// Rand is the source of randomness; nil means crypto/rand.
 	Rand io.Reader
+	// Grease makes the GroupInfos this member signs and the leaf of its
+	// external commits carry random GREASE values, drawn from Rand, in
+	// the fields where receivers must ignore unknown values (§13.5; see
+	// grease.go for what goes where). KeyPackages take theirs from
+	// KeyPackageOptions.Grease. Off by default, so that the official test
+	// vectors reproduce.
+	Grease bool
 }
 
 func (c *Config) now() time.Time {

@@ -87,6 +87,13 @@ func JoinExternal(cfg *Config, gi *wire.GroupInfo, signer *suite.SignaturePrivat
 		Source:       wire.LeafNodeSourceCommit,
 		Extensions:   opts.LeafExtensions,
 	}
+	if cfg.Grease {
+		g := &greaser{r: cfg.rand()}
+		g.leaf(&template)
+		if err := g.failed(); err != nil {
+			return nil, err
+		}
+	}
 	me := wire.Sender{Type: wire.SenderNewMemberCommit}
 	list := []committedProposal{{proposal: &wire.ExternalInit{KEMOutput: kemOutput}, sender: me}}
 	if opts.Resync != nil {

@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"time"
@@ -57,8 +58,12 @@ type KeyPackageOptions struct {
 	Extensions     wire.Extensions
 	// LastResort adds the last_resort extension.
 	LastResort bool
-	Rand       io.Reader
-	Now        time.Time
+	// Grease adds random GREASE values to the capabilities, the leaf's
+	// extensions and the KeyPackage's extensions (§13.5; see grease.go
+	// for what goes where), drawn from Rand.
+	Grease bool
+	Rand   io.Reader
+	Now    time.Time
 }
 
 // DefaultCapabilities lists what this implementation supports: MLS 1.0,
@@ -121,6 +126,17 @@ func NewKeyPackage(cs suite.CipherSuite, signer *suite.SignaturePrivateKey, opts
 		},
 		Extensions: exts,
 	}
+	if opts.Grease {
+		g := &greaser{r: opts.Rand}
+		if g.r == nil {
+			g.r = rand.Reader
+		}
+		types := g.leaf(&kp.LeafNode)
+		kp.Extensions = g.extension(kp.Extensions, wire.ExtensionType(types[len(types)-1]), g.data())
+		if err := g.failed(); err != nil {
+			return nil, err
+		}
+	}
 	if err := kp.LeafNode.Sign(cs, signer, nil, 0); err != nil {
 		return nil, err
 	}
@@ -129,6 +145,11 @@ func NewKeyPackage(cs suite.CipherSuite, signer *suite.SignaturePrivateKey, opts
 	}
 	return &KeyPackageBundle{KeyPackage: kp, InitKey: initKey, EncryptionKey: encKey, Signer: signer}, nil
 }
+
+// knownKeyPackageExtension reports whether t is a KeyPackage extension this
+// implementation understands: last_resort. (The default extensions of §7.2
+// need no listing in capabilities, and belong to other objects anyway.)
+func knownKeyPackageExtension(t wire.ExtensionType) bool { return t == ExtensionLastResort }
 
 // ValidateKeyPackage checks a KeyPackage on its own (§10.1): its suite
 // and version, its leaf (source key_package, signature, lifetime against
@@ -148,8 +169,12 @@ func ValidateKeyPackage(kp *wire.KeyPackage, cs suite.CipherSuite, now time.Time
 	if bytes.Equal(kp.InitKey, kp.LeafNode.EncryptionKey) {
 		return fmt.Errorf("%w: init key equals the leaf's encryption key", ErrInvalidKeyPackage)
 	}
+	// Extensions of the KeyPackage must be listed in the leaf's
+	// capabilities, but unknown ones (GREASE values among them) are
+	// ignored (§10, §13.5): only those this implementation understands
+	// are held to the rule.
 	for _, x := range kp.Extensions {
-		if !x.Type.IsDefault() && !kp.LeafNode.Capabilities.HasExtension(x.Type) {
+		if knownKeyPackageExtension(x.Type) && !kp.LeafNode.Capabilities.HasExtension(x.Type) {
 			return fmt.Errorf("%w: extension %d not in capabilities", ErrInvalidKeyPackage, x.Type)
 		}
 	}

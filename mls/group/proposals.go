@@ -347,29 +347,41 @@ func (s *State) checkExtensionsSupported(tree *ratchettree.Tree, exts wire.Exten
 	}
 	for _, l := range tree.LeafIndices() {
 		caps := &tree.Leaf(l).Capabilities
-		for _, x := range exts {
-			if !caps.HasExtension(x.Type) {
-				return fmt.Errorf("%w: member %d lacks extension %d", ErrUnsupportedByMembers, l, x.Type)
-			}
+		if l == s.own {
+			caps = ownCapabilities(caps)
 		}
-		if rc == nil {
-			continue
-		}
-		for _, x := range rc.Extensions {
-			if !caps.HasExtension(x) {
-				return fmt.Errorf("%w: member %d lacks required extension %d", ErrUnsupportedByMembers, l, x)
-			}
-		}
-		for _, p := range rc.Proposals {
-			if !caps.HasProposal(p) {
-				return fmt.Errorf("%w: member %d lacks required proposal %d", ErrUnsupportedByMembers, l, p)
-			}
-		}
-		for _, ct := range rc.Credentials {
-			if !caps.HasCredential(ct) {
-				return fmt.Errorf("%w: member %d lacks required credential %d", ErrUnsupportedByMembers, l, ct)
-			}
+		if m := unsupported(caps, exts, rc); m != "" {
+			return fmt.Errorf("%w: member %d lacks %s", ErrUnsupportedByMembers, l, m)
 		}
 	}
 	return nil
+}
+
+// unsupported returns the first of the group context extensions exts and
+// of their required capabilities rc that caps does not support, or "".
+func unsupported(caps *wire.Capabilities, exts wire.Extensions, rc *wire.RequiredCapabilities) string {
+	for _, x := range exts {
+		if !caps.HasExtension(x.Type) {
+			return fmt.Sprintf("extension %d", x.Type)
+		}
+	}
+	if rc == nil {
+		return ""
+	}
+	for _, x := range rc.Extensions {
+		if !caps.HasExtension(x) {
+			return fmt.Sprintf("required extension %d", x)
+		}
+	}
+	for _, p := range rc.Proposals {
+		if !caps.HasProposal(p) {
+			return fmt.Sprintf("required proposal %d", p)
+		}
+	}
+	for _, ct := range rc.Credentials {
+		if !caps.HasCredential(ct) {
+			return fmt.Sprintf("required credential %d", ct)
+		}
+	}
+	return ""
 }

@@ -354,7 +354,7 @@ func TestRandomizedGroupOperations(t *testing.T) {
 		ops        int
 		maxMembers int
 	}
-	plans := []plan{{1, 1000, 50}, {2, 120, 12}, {3, 200, 20}, {4, 60, 8}, {5, 40, 6}, {6, 60, 8}, {7, 60, 8}}
+	plans := []plan{{1, 1000, 50}, {2, 120, 12}, {3, 200, 20}, {4, 60, 8}, {5, 40, 6}, {6, 60, 8}, {7, 60, 8}, {0x53, 120, 12}, {0x54, 200, 20}}
 	for i := range plans {
 		switch {
 		case testing.Short():

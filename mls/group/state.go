@@ -287,6 +287,13 @@ func (s *State) GroupInfo(opts GroupInfoOptions) (*wire.GroupInfo, error) {
 		}
 		gi.Extensions = append(gi.Extensions, wire.Extension{Type: wire.ExtensionRatchetTree, Data: enc})
 	}
+	if s.cfg.Grease {
+		g := &greaser{r: s.cfg.rand()}
+		gi.Extensions = g.extension(gi.Extensions, wire.ExtensionType(g.pick()[0]), g.data())
+		if err := g.failed(); err != nil {
+			return nil, err
+		}
+	}
 	if err := gi.Sign(s.signer); err != nil {
 		return nil, err
 	}

@@ -177,10 +177,12 @@ func JoinWelcome(cfg *Config, w *wire.Welcome, bundle *KeyPackageBundle, opts Jo
 	if !bytes.Equal(codec.MustMarshal(tree.Leaf(me)), codec.MustMarshal(&kp.LeafNode)) {
 		return nil, invalidWelcome("own leaf differs from the key package")
 	}
-	for _, e := range gi.GroupContext.Extensions {
-		if !kp.LeafNode.Capabilities.HasExtension(e.Type) {
-			return nil, invalidWelcome("group extension %d not supported", e.Type)
-		}
+	// The joiner must support the group's extensions and required
+	// capabilities itself (§12.4.3.1, §13.4): its real capabilities, not
+	// the GREASE values its KeyPackage may advertise (§13.5).
+	rc, _ := requiredCapabilities(gi.GroupContext.Extensions) // checked by verifiedTree
+	if m := unsupported(ownCapabilities(&kp.LeafNode.Capabilities), gi.GroupContext.Extensions, rc); m != "" {
+		return nil, invalidWelcome("group needs unsupported %s", m)
 	}
 	priv := ratchettree.NewPrivateKeys(me, bundle.EncryptionKey)
 	if gs.HasPathSecret {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/cloudflare/circl/hpke"
 	"github.com/cloudflare/circl/kem"
 	"golang.org/x/crypto/cryptobyte"
 
@@ -100,19 +101,28 @@ func (cs CipherSuite) ValidateHPKEPublicKey(pub []byte) error {
 	if err := cs.Check(); err != nil {
 		return err
 	}
+	if cs.p().kem == hpke.KEM_XWING {
+		return validateXWingPublicKey(pub)
+	}
 	if _, err := cs.p().kem.Scheme().UnmarshalBinaryPublicKey(pub); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidPublicKey, err)
 	}
 	return nil
 }
 
-// DeriveKeyPair is the KEM's DeriveKeyPair(ikm) (RFC 9180, §7.1.3). MLS
-// derives node and external keys this way; ikm may have any length.
+// DeriveKeyPair is the KEM's DeriveKeyPair(ikm) (RFC 9180, §7.1.3; for
+// X-Wing, SHAKE256 of ikm as its draft defines it). MLS derives node and
+// external keys this way; ikm may have any length.
 func (cs CipherSuite) DeriveKeyPair(ikm []byte) (*HPKEPrivateKey, error) {
 	if err := cs.Check(); err != nil {
 		return nil, err
 	}
 	p := cs.p()
+	if p.kem == hpke.KEM_XWING {
+		seed := deriveXWingSeed(ikm, p.nsk())
+		defer clear(seed)
+		return cs.ParseHPKEPrivateKey(seed)
+	}
 	var suiteID [5]byte
 	copy(suiteID[:], "KEM")
 	binary.BigEndian.PutUint16(suiteID[3:], uint16(p.kem))

@@ -4,7 +4,9 @@
 // EncryptWithLabel/DecryptWithLabel.
 //
 // HPKE comes from github.com/cloudflare/circl, signatures from the standard
-// library (Ed25519, ECDSA) and circl (Ed448). Every function that needs
+// library (Ed25519, ECDSA) and circl (Ed448). Beside RFC 9420's suites, it
+// implements two suites whose KEM is the post-quantum/traditional hybrid
+// X-Wing (ML-KEM-768 with X25519); see pq.go. Every function that needs
 // randomness takes an io.Reader; nil means crypto/rand.
 //
 // Private keys (SignaturePrivateKey, HPKEPrivateKey) and the secrets passed
@@ -37,8 +39,9 @@ const (
 	MLS_256_DHKEMP384_AES256GCM_SHA384_P384             CipherSuite = 0x0007
 )
 
-// All lists every cipher suite this package implements, in IANA order.
-var All = []CipherSuite{1, 2, 3, 4, 5, 6, 7}
+// All lists every cipher suite this package implements, in numeric order.
+var All = []CipherSuite{1, 2, 3, 4, 5, 6, 7,
+	MLS_256_XWING_AES256GCM_SHA512_Ed25519, MLS_256_XWING_CHACHA20POLY1305_SHA512_Ed25519}
 
 // signatureScheme identifies a signature algorithm by its TLS
 // SignatureScheme code point.
@@ -57,7 +60,7 @@ type params struct {
 	hash    crypto.Hash
 	newHash func() hash.Hash
 	kem     hpke.KEM
-	kemHash crypto.Hash // the KDF hash of the KEM, for DeriveKeyPair
+	kemHash crypto.Hash // the KDF hash of a DHKEM, for DeriveKeyPair (none for X-Wing)
 	kdf     hpke.KDF
 	aead    hpke.AEAD
 	sig     signatureScheme
@@ -115,6 +118,20 @@ var table = [...]*params{
 		kem: hpke.KEM_P384_HKDF_SHA384, kemHash: crypto.SHA384,
 		kdf: hpke.KDF_HKDF_SHA384, aead: hpke.AEAD_AES256GCM,
 		sig: ecdsaP384SHA384, curve: elliptic.P384(), nk: 32, nn: 12,
+	},
+	0x0053: {
+		name: "MLS_256_XWING_AES256GCM_SHA512_Ed25519",
+		hash: crypto.SHA512, newHash: sha512.New,
+		kem: hpke.KEM_XWING,
+		kdf: hpke.KDF_HKDF_SHA512, aead: hpke.AEAD_AES256GCM,
+		sig: schemeEd25519, nk: 32, nn: 12,
+	},
+	0x0054: {
+		name: "MLS_256_XWING_CHACHA20POLY1305_SHA512_Ed25519",
+		hash: crypto.SHA512, newHash: sha512.New,
+		kem: hpke.KEM_XWING,
+		kdf: hpke.KDF_HKDF_SHA512, aead: hpke.AEAD_ChaCha20Poly1305,
+		sig: schemeEd25519, nk: 32, nn: 12,
 	},
 }
 

@@ -164,3 +164,19 @@ const (
 	ProposalOrRefProposal  ProposalOrRefType = 1
 	ProposalOrRefReference ProposalOrRefType = 2
 )
+
+// GREASE lists the values §13.5 reserves in every MLS registry (cipher
+// suites, extension, proposal and credential types): 0x0A0A, 0x1A1A, ...
+// 0xEAEA. A receiver treats them as any unknown value; only a sender needs
+// to know them, to put some where unknown values must be ignored and to
+// leave them out of its own capabilities.
+var GREASE = [...]uint16{
+	0x0A0A, 0x1A1A, 0x2A2A, 0x3A3A, 0x4A4A, 0x5A5A, 0x6A6A, 0x7A7A,
+	0x8A8A, 0x9A9A, 0xAAAA, 0xBABA, 0xCACA, 0xDADA, 0xEAEA,
+}
+
+// IsGREASE reports whether v is one of the GREASE values.
+func IsGREASE[T ~uint16](v T) bool {
+	x := uint16(v)
+	return x&0x0F0F == 0x0A0A && x>>12 == (x>>4)&0xF && x != 0xFAFA
+}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/suite"
 )
 
 // Every decoder has a fuzz target: no input may panic, and any input that
@@ -170,6 +171,25 @@ func FuzzKeyPackageAndLeaf(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
+	// GREASE values (§13.5) in every place they may appear.
+	greased := KeyPackage{
+		Version: MLS10, CipherSuite: 1, InitKey: make([]byte, 32),
+		LeafNode: LeafNode{
+			EncryptionKey: make([]byte, 32), SignatureKey: make([]byte, 32),
+			Credential: NewBasicCredential([]byte("grease")),
+			Capabilities: Capabilities{
+				Versions: []ProtocolVersion{MLS10}, CipherSuites: []suite.CipherSuite{0x2A2A, 1},
+				Extensions: []ExtensionType{0x1A1A, 0xEAEA}, Proposals: []ProposalType{0x4A4A},
+				Credentials: []CredentialType{CredentialBasic, 0x5A5A},
+			},
+			Source: LeafNodeSourceKeyPackage, Lifetime: Lifetime{NotAfter: 1 << 40},
+			Extensions: Extensions{{Type: 0x1A1A}}, Signature: make([]byte, 64),
+		},
+		Extensions: Extensions{{Type: 0x3A3A, Data: []byte{1, 2, 3}}}, Signature: make([]byte, 64),
+	}
+	f.Add(codec.MustMarshal(&greased))
+	f.Add(codec.MustMarshal(&greased.LeafNode))
+	f.Add(codec.MustMarshal(&greased.LeafNode.Capabilities))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, v := range []codecValue{new(KeyPackage), new(LeafNode), new(UpdatePath), new(GroupInfo), new(GroupContext), new(Welcome), new(Credential), new(Capabilities), new(Extensions)} {
 			if codec.Unmarshal(data, v) != nil {

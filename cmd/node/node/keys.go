@@ -29,6 +29,7 @@ func capabilities() *wire.Capabilities {
 func (n *Node) newKeyPackage(b *store.Batch, lastResort bool) (*group.KeyPackageBundle, error) {
 	kp, err := group.NewKeyPackage(Suite, n.id.Signer, group.KeyPackageOptions{
 		Credential: n.id.Credential(), Capabilities: capabilities(), LastResort: lastResort, Now: time.Now(),
+		Grease: true, // RFC 9420 §13.5: see mlsConfig
 	})
 	if err != nil {
 		return nil, err

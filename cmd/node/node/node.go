@@ -262,9 +262,11 @@ func (n *Node) Self() *Identity { return n.id }
 // P2P returns the node's host (for tests and status).
 func (n *Node) P2P() *p2p.Node { return n.p2p }
 
-// mlsConfig is the MLS policy of Parley groups.
+// mlsConfig is the MLS policy of Parley groups. GREASE is on: the
+// GroupInfos and external-commit leaves a node makes carry GREASE values
+// (RFC 9420 §13.5), which keeps its peers tolerant of unknown values.
 func (n *Node) mlsConfig() *group.Config {
-	return &group.Config{ValidateCredential: ValidateCredential}
+	return &group.Config{ValidateCredential: ValidateCredential, Grease: true}
 }
 
 // orderingConfig is the ordering configuration of a group loop that reads
