@@ -175,8 +175,22 @@ func newBenchKeyPackage(b *testing.B, cs suite.CipherSuite) *KeyPackageBundle {
 	return kp
 }
 
+// cpuClock reports the CPU time per operation of a benchmark loop
+// (cpu-ms/op, all cores): on a shared machine, wall time varies with the
+// load while CPU time barely does. Call its stop after b.Loop, which resets
+// metrics.
+func cpuClock(b *testing.B) (stop func()) {
+	start, ok := cpuTime()
+	return func() {
+		if end, ok2 := cpuTime(); ok && ok2 && b.N > 0 {
+			b.ReportMetric(float64(end-start)/float64(b.N)/1e6, "cpu-ms/op")
+		}
+	}
+}
+
 func benchCommit(b *testing.B, g *benchGroup, opts CommitOptions) {
 	b.Run("create", func(b *testing.B) {
+		stop := cpuClock(b)
 		for b.Loop() {
 			sc, err := g.a.Commit(opts)
 			if err != nil {
@@ -184,6 +198,7 @@ func benchCommit(b *testing.B, g *benchGroup, opts CommitOptions) {
 			}
 			sc.Discard()
 		}
+		stop()
 	})
 	sc, err := g.a.Commit(opts)
 	if err != nil {
@@ -194,6 +209,7 @@ func benchCommit(b *testing.B, g *benchGroup, opts CommitOptions) {
 		b.Fatal(err)
 	}
 	b.Run("process", func(b *testing.B) {
+		stop := cpuClock(b)
 		for b.Loop() {
 			res, err := g.b.Process(&m)
 			if err != nil {
@@ -201,6 +217,7 @@ func benchCommit(b *testing.B, g *benchGroup, opts CommitOptions) {
 			}
 			res.Commit.Discard()
 		}
+		stop()
 		b.ReportMetric(float64(len(sc.Message)), "commit-bytes") // after b.Loop, which resets metrics
 	})
 }
@@ -217,6 +234,7 @@ func BenchmarkJoinWelcome(b *testing.B) {
 		}
 		welcome := codec.MustMarshal(wire.NewMLSMessage(sc.Welcome))
 		b.Run("join", func(b *testing.B) {
+			stop := cpuClock(b)
 			for b.Loop() {
 				var m wire.MLSMessage
 				if err := codec.Unmarshal(welcome, &m); err != nil {
@@ -228,6 +246,7 @@ func BenchmarkJoinWelcome(b *testing.B) {
 				}
 				s.Destroy()
 			}
+			stop()
 			b.ReportMetric(float64(len(welcome)), "welcome-bytes")
 		})
 		tree := sc.State.Tree()

@@ -26,13 +26,17 @@ type StagedCommit struct {
 	// GroupInfo describes the new epoch, when requested.
 	GroupInfo *wire.GroupInfo
 
-	Committer   wire.Sender
-	Proposals   []AppliedProposal
-	Added       []LeafIndex
-	Removed     []LeafIndex
-	Updated     []LeafIndex
-	HasPath     bool
-	ReInit      *wire.ReInit
+	Committer wire.Sender
+	Proposals []AppliedProposal
+	Added     []LeafIndex
+	// Removed lists the leaves that Remove and SelfRemove proposals
+	// removed.
+	Removed []LeafIndex
+	Updated []LeafIndex
+	HasPath bool
+	ReInit  *wire.ReInit
+	// SelfRemoved is set, and State nil, when the commit removed this
+	// member (by a Remove or by its own SelfRemove).
 	SelfRemoved bool
 	// ConfirmationTag is the commit's confirmation tag; with the epoch it
 	// identifies the commit among its siblings.
@@ -228,9 +232,34 @@ func isResumptionPSK(p wire.Proposal) bool {
 }
 
 // addPending appends the cached proposals not yet in list that keep it
-// valid: no own Update, one Update/Remove per leaf (Removes first), one
-// GroupContextExtensions, no ReInit mixed with others.
+// valid: no own Update, Remove or SelfRemove, one change per leaf
+// (SelfRemoves first, then Removes, so that they win over Updates, and a
+// SelfRemove over a Remove), one GroupContextExtensions, no ReInit mixed
+// with others. SelfRemoves are left out if a member that would stay does
+// not support them.
 func (s *State) addPending(list []committedProposal, me wire.Sender) []committedProposal {
+	out := s.withPending(list, me, true)
+	removed := map[uint32]bool{}
+	selfRemoves := false
+	for _, cp := range out {
+		switch p := cp.proposal.(type) {
+		case *wire.Remove:
+			removed[p.Removed] = true
+		case *wire.SelfRemove:
+			removed[cp.sender.Index] = true
+			selfRemoves = true
+		}
+	}
+	if selfRemoves {
+		if _, lacking := selfRemoveUnsupported(s.tree, removed); lacking {
+			return s.withPending(list, me, false)
+		}
+	}
+	return out
+}
+
+// withPending is addPending, with or without pending SelfRemoves.
+func (s *State) withPending(list []committedProposal, me wire.Sender, selfRemoves bool) []committedProposal {
 	inList := func(ref []byte) bool {
 		for _, cp := range list {
 			if cp.ref != nil && bytes.Equal(cp.ref, ref) {
@@ -243,7 +272,7 @@ func (s *State) addPending(list []committedProposal, me wire.Sender) []committed
 	hasGCE, hasReInit := false, false
 	for _, cp := range list {
 		switch p := cp.proposal.(type) {
-		case *wire.Update:
+		case *wire.Update, *wire.SelfRemove:
 			touched[cp.sender.Index] = true
 		case *wire.Remove:
 			touched[p.Removed] = true
@@ -256,17 +285,27 @@ func (s *State) addPending(list []committedProposal, me wire.Sender) []committed
 	if hasReInit {
 		return list
 	}
-	// Removes first, so that they win over Updates of the same leaf.
-	for pass := 0; pass < 2; pass++ {
+	// pass 0 takes SelfRemoves, pass 1 Removes, pass 2 the rest.
+	pass := func(p wire.Proposal) int {
+		switch p.(type) {
+		case *wire.SelfRemove:
+			return 0
+		case *wire.Remove:
+			return 1
+		}
+		return 2
+	}
+	for n := 0; n < 3; n++ {
 		for _, cp := range s.proposals {
-			if inList(cp.ref) {
-				continue
-			}
-			_, isRemove := cp.proposal.(*wire.Remove)
-			if (pass == 0) != isRemove {
+			if pass(cp.proposal) != n || inList(cp.ref) {
 				continue
 			}
 			switch p := cp.proposal.(type) {
+			case *wire.SelfRemove:
+				if !selfRemoves || cp.sender == me || touched[cp.sender.Index] {
+					continue
+				}
+				touched[cp.sender.Index] = true
 			case *wire.Remove:
 				if p.Removed == me.Index || touched[p.Removed] {
 					continue

@@ -67,6 +67,15 @@ var (
 	ErrUnsupportedMessage = errors.New("group: unsupported message type")
 	// ErrMalformedSnapshot reports a state snapshot that does not decode.
 	ErrMalformedSnapshot = errors.New("group: malformed state snapshot")
+	// ErrSelfRemoveUnsupported reports a SelfRemove proposed in a group
+	// where some member does not list self_remove in its capabilities:
+	// the group is not self-remove-capable, and the member leaves with a
+	// Remove proposal instead.
+	ErrSelfRemoveUnsupported = errors.New("group: not every member supports self_remove")
+	// ErrSelfRemoveSent reports a second SelfRemove from this member in
+	// one epoch (draft-ietf-mls-extensions: at most one per epoch); the
+	// first one, still cached, is the one to commit.
+	ErrSelfRemoveSent = errors.New("group: self_remove already sent in this epoch")
 )
 
 // The rules of proposal list validation (§12.2), each wrapping
@@ -81,7 +90,7 @@ var (
 	ErrReInitNotAlone         = fmt.Errorf("%w: reinit together with other proposals", ErrInvalidProposalList)
 	ErrExternalInitInCommit   = fmt.Errorf("%w: external_init in a member's commit", ErrInvalidProposalList)
 	ErrExternalCommitProposal = fmt.Errorf("%w: proposal not allowed in an external commit", ErrInvalidProposalList)
-	ErrExternalCommitRef      = fmt.Errorf("%w: external commit refers to a proposal", ErrInvalidProposalList)
+	ErrExternalCommitRef      = fmt.Errorf("%w: external commit refers to a proposal other than self_remove", ErrInvalidProposalList)
 	ErrExternalInitCount      = fmt.Errorf("%w: external commit needs exactly one external_init", ErrInvalidProposalList)
 	ErrExternalCommitRemoves  = fmt.Errorf("%w: external commit with several removes", ErrInvalidProposalList)
 	ErrBlankLeafChange        = fmt.Errorf("%w: update or remove of a blank leaf", ErrInvalidProposalList)
@@ -98,4 +107,16 @@ var (
 	ErrCommitterLeaf       = fmt.Errorf("%w: committer's new leaf is invalid", ErrInvalidCommit)
 	ErrPSKRule             = fmt.Errorf("%w: PreSharedKey rule", ErrInvalidProposal)
 	ErrRemoveUnknownMember = fmt.Errorf("%w: remove of a blank or unknown leaf", ErrInvalidProposal)
+)
+
+// The rules of the SelfRemove proposal (draft-ietf-mls-extensions-09,
+// "SelfRemove Proposal"; see selfremove.go). A SelfRemove from a sender that
+// is not a member is ErrInvalidSenderType, one that removes the committer
+// ErrCommitterRemoved, one for a leaf another Update, Remove or SelfRemove
+// of the list changes ErrDuplicateLeafChange, one in a group where some
+// remaining member lacks the capability ErrUnsupportedByMembers, and a
+// commit with one but no path ErrPathRequired.
+var (
+	ErrSelfRemoveByValue   = fmt.Errorf("%w: self_remove by value", ErrInvalidProposalList)
+	ErrSelfRemoveEncrypted = fmt.Errorf("%w: self_remove not sent as a PublicMessage", ErrInvalidProposal)
 )

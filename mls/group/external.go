@@ -27,7 +27,14 @@ type ExternalJoinOptions struct {
 	// ErrExternalRemove, as every member would.
 	Resync *LeafIndex
 	// PSKs are injected with PreSharedKey proposals.
-	PSKs              []wire.PreSharedKeyID
+	PSKs []wire.PreSharedKeyID
+	// SelfRemoves are the encoded MLSMessages of the SelfRemove proposals
+	// pending in the GroupInfo's epoch, which a joiner "MUST fetch ...
+	// along with the GroupInfo object, and include ... by reference"
+	// (draft-ietf-mls-extensions-09). JoinExternal verifies each as a
+	// member would, except for its membership_tag, and refuses the join
+	// if one is invalid; a second one from the same member is left out.
+	SelfRemoves       [][]byte
 	AuthenticatedData []byte
 	// GroupInfo, when set, asks for a GroupInfo of the new epoch.
 	GroupInfo *GroupInfoOptions
@@ -102,9 +109,14 @@ func JoinExternal(cfg *Config, gi *wire.GroupInfo, signer *suite.SignaturePrivat
 	for _, id := range opts.PSKs {
 		list = append(list, committedProposal{proposal: &wire.PreSharedKey{PSK: id}, sender: me})
 	}
+	selfRemoves, err := base.pendingSelfRemoves(opts.SelfRemoves)
+	if err != nil {
+		return nil, err
+	}
+	list = append(list, selfRemoves...)
 	if opts.tamper != nil {
 		list = opts.tamper(list)
-	} else if err := base.checkExternalCommit(proposalRefs(list), &template); err != nil {
+	} else if err := base.checkExternalCommit(list, &template); err != nil {
 		return nil, err
 	}
 	for _, cp := range list {
@@ -176,23 +188,29 @@ func JoinExternal(cfg *Config, gi *wire.GroupInfo, signer *suite.SignaturePrivat
 }
 
 // checkExternalCommit applies the rules of §12.2 and §12.4.3.2 that only
-// external commits have to their proposal list, for the joiner's new leaf
-// (the leaf_node of the commit's path): every proposal is inline; it holds
-// exactly one ExternalInit, at most one Remove, any PreSharedKeys and
-// nothing else; and a Remove is a resync, replacing the joiner's own old
-// leaf. The new leaf must then meet the criteria of an Update of the
-// removed leaf (§12.1.2, §7.3, §5.3.1): its credential stands for the same
-// client (Config.SameClient) and its encryption key is a new one. The
-// other criteria (a valid credential and capabilities, unique keys) are
-// those of every commit leaf, checked with the path.
-func (s *State) checkExternalCommit(proposals []wire.ProposalOrRef, leaf *wire.LeafNode) error {
+// external commits have to their (resolved) proposal list, for the
+// joiner's new leaf (the leaf_node of the commit's path): every proposal is
+// inline but SelfRemoves, which are by reference only
+// (draft-ietf-mls-extensions-09 lifts §12.4.3.2's ban on references for
+// them alone); it holds exactly one ExternalInit, at most one Remove, any
+// PreSharedKeys and SelfRemoves and nothing else; and a Remove is a resync,
+// replacing the joiner's own old leaf. The new leaf must then meet the
+// criteria of an Update of the removed leaf (§12.1.2, §7.3, §5.3.1): its
+// credential stands for the same client (Config.SameClient) and its
+// encryption key is a new one. The other criteria (a valid credential and
+// capabilities, unique keys) are those of every commit leaf, checked with
+// the path.
+func (s *State) checkExternalCommit(list []committedProposal, leaf *wire.LeafNode) error {
 	var inits, removes int
 	var remove *wire.Remove
-	for _, por := range proposals {
-		if por.Proposal == nil {
-			return ErrExternalCommitRef
+	for _, cp := range list {
+		if _, ok := cp.proposal.(*wire.SelfRemove); ok {
+			continue // by reference only, as in any commit (applyProposals)
 		}
-		switch p := por.Proposal.(type) {
+		if cp.ref != nil {
+			return fmt.Errorf("%w: %v", ErrExternalCommitRef, cp.proposal.ProposalType())
+		}
+		switch p := cp.proposal.(type) {
 		case *wire.ExternalInit:
 			inits++
 		case *wire.Remove:

@@ -109,7 +109,22 @@ func FuzzProcessCommit(f *testing.F) {
 		} {
 			out = append(out, fx.commit(0, opts))
 		}
-		return out
+		// A SelfRemove by reference, from a member and from a joiner.
+		msg, ref := fx.selfRemove(2)
+		out = append(out, fx.commit(0, CommitOptions{ByReference: [][]byte{ref}}))
+		gi, err := fx.members[0].GroupInfo(GroupInfoOptions{WithTree: true, WithExternalPub: true})
+		if err != nil {
+			f.Fatal(err)
+		}
+		signer, err := gi.GroupContext.CipherSuite.GenerateSignatureKey(fx.cfg.Rand)
+		if err != nil {
+			f.Fatal(err)
+		}
+		sc, err := JoinExternal(fx.cfg, gi, signer, ExternalJoinOptions{Credential: wire.NewBasicCredential([]byte("ivy")), SelfRemoves: [][]byte{msg}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		return append(out, sc.Message)
 	})
 }
 
@@ -131,7 +146,12 @@ func FuzzProcessProposal(f *testing.F) {
 				out = append(out, msg)
 			}
 		}
-		return out
+		msg, _, err := fx.members[2].ProposeSelfRemove([]byte("ad"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		// And one in a PrivateMessage, which receivers refuse.
+		return append(out, msg, fx.rawSelfRemove(3, true, nil))
 	})
 }
 

@@ -67,13 +67,14 @@ type KeyPackageOptions struct {
 }
 
 // DefaultCapabilities lists what this implementation supports: MLS 1.0,
-// every cipher suite, basic and X.509 credentials, and the last_resort
-// extension.
+// every cipher suite, basic and X.509 credentials, the last_resort
+// extension and the self_remove proposal.
 func DefaultCapabilities() wire.Capabilities {
 	return wire.Capabilities{
 		Versions:     []wire.ProtocolVersion{wire.MLS10},
 		CipherSuites: append([]suite.CipherSuite(nil), suite.All...),
 		Extensions:   []wire.ExtensionType{ExtensionLastResort},
+		Proposals:    []wire.ProposalType{wire.ProposalSelfRemove},
 		Credentials:  []wire.CredentialType{wire.CredentialBasic, wire.CredentialX509},
 	}
 }

@@ -97,7 +97,7 @@ func (s *State) processContent(ac *wire.AuthenticatedContent) (*Processed, error
 		}
 		out.ApplicationData = c.ApplicationData
 	case wire.ContentProposal:
-		if err := s.checkStandaloneProposal(c.Proposal, c.Sender); err != nil {
+		if err := s.checkStandaloneProposal(c.Proposal, c.Sender, ac.WireFormat); err != nil {
 			return nil, err
 		}
 		ref := s.cs.ProposalRef(codec.MustMarshal(ac))
@@ -127,17 +127,17 @@ func (s *State) processCommit(ac *wire.AuthenticatedContent) (*StagedCommit, err
 	if committer.Type != wire.SenderMember && !external {
 		return nil, fmt.Errorf("%w: commit from sender type %d", ErrInvalidSenderType, committer.Type)
 	}
-	if external {
-		if c.Path == nil {
-			return nil, ErrPathRequired
-		}
-		if err := s.checkExternalCommit(c.Proposals, &c.Path.LeafNode); err != nil {
-			return nil, err
-		}
+	if external && c.Path == nil {
+		return nil, ErrPathRequired
 	}
 	list, err := s.resolveProposals(committer, c.Proposals)
 	if err != nil {
 		return nil, err
+	}
+	if external {
+		if err := s.checkExternalCommit(list, &c.Path.LeafNode); err != nil {
+			return nil, err
+		}
 	}
 	for _, cp := range list {
 		if cp.ref != nil {

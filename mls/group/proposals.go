@@ -32,7 +32,8 @@ func invalidProposal(format string, args ...any) error {
 }
 
 // canSendExternally reports whether an external sender may send a
-// proposal of type t (§12.1.8).
+// proposal of type t (§12.1.8). SelfRemove "cannot be sent as an external
+// proposal" (draft-ietf-mls-extensions-09).
 func canSendExternally(t wire.ProposalType) bool {
 	switch t {
 	case wire.ProposalAdd, wire.ProposalRemove, wire.ProposalPreSharedKey, wire.ProposalReInit, wire.ProposalGroupContextExtensions:
@@ -97,16 +98,28 @@ func (s *State) checkProposal(p wire.Proposal, sender wire.Sender) error {
 		if _, err := externalSenders(p.Extensions); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
 		}
+	case *wire.SelfRemove:
+		// Empty. Its sender is a member: external and new_member_proposal
+		// senders are refused above, and a committer's own, inline, by
+		// applyProposals.
 	default:
 		return invalidProposal("unsupported proposal type %d", p.ProposalType())
 	}
 	return nil
 }
 
-// checkStandaloneProposal checks a proposal sent in a proposal message.
-func (s *State) checkStandaloneProposal(p wire.Proposal, sender wire.Sender) error {
-	if _, ok := p.(*wire.ExternalInit); ok {
+// checkStandaloneProposal checks a proposal sent in a proposal message of
+// wire format wf.
+func (s *State) checkStandaloneProposal(p wire.Proposal, sender wire.Sender, wf wire.WireFormat) error {
+	switch p.(type) {
+	case *wire.ExternalInit:
 		return fmt.Errorf("%w: external_init outside an external commit", ErrInvalidProposal)
+	case *wire.SelfRemove:
+		// "these proposals MUST be sent in an MLS PublicMessage", so that
+		// an external joiner can read and include them.
+		if wf != wire.WireFormatPublicMessage {
+			return ErrSelfRemoveEncrypted
+		}
 	}
 	return s.checkProposal(p, sender)
 }
@@ -199,15 +212,30 @@ type provisional struct {
 func (s *State) applyProposals(list []committedProposal, committer wire.Sender, external bool, allowResumptionPSK bool) (*provisional, error) {
 	pv := &provisional{exts: s.ctx.Extensions, pathRequired: len(list) == 0}
 	var (
-		gce        *wire.GroupContextExtensions
-		updates    []committedProposal
-		removes    []*wire.Remove
-		adds       []*wire.Add
-		seenLeaves = map[uint32]bool{}
-		seenPSKs   [][]byte
+		gce         *wire.GroupContextExtensions
+		updates     []committedProposal
+		selfRemoves []committedProposal
+		removes     []*wire.Remove
+		adds        []*wire.Add
+		seenLeaves  = map[uint32]bool{}
+		seenPSKs    [][]byte
 	)
 	// The rules only external commits have are checked before, by
 	// checkExternalCommit.
+	// removeLeaf checks a removal of leaf (by Remove or SelfRemove): not
+	// the committer's, not a leaf already changed by the list; it needs a
+	// path.
+	removeLeaf := func(leaf uint32) error {
+		if committer.Type == wire.SenderMember && leaf == committer.Index {
+			return ErrCommitterRemoved
+		}
+		if seenLeaves[leaf] {
+			return fmt.Errorf("%w: leaf %d", ErrDuplicateLeafChange, leaf)
+		}
+		seenLeaves[leaf] = true
+		pv.pathRequired = true
+		return nil
+	}
 	for _, cp := range list {
 		switch p := cp.proposal.(type) {
 		case *wire.Add:
@@ -223,15 +251,24 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 			updates = append(updates, cp)
 			pv.pathRequired = true
 		case *wire.Remove:
-			if committer.Type == wire.SenderMember && p.Removed == committer.Index {
-				return nil, ErrCommitterRemoved
+			if err := removeLeaf(p.Removed); err != nil {
+				return nil, err
 			}
-			if seenLeaves[p.Removed] {
-				return nil, fmt.Errorf("%w: leaf %d", ErrDuplicateLeafChange, p.Removed)
-			}
-			seenLeaves[p.Removed] = true
 			removes = append(removes, p)
-			pv.pathRequired = true
+		case *wire.SelfRemove:
+			// draft-ietf-mls-extensions-09: only by reference (so from a
+			// member: checkStandaloneProposal refuses other senders),
+			// treated as a Remove of the sender's leaf (so not the
+			// committer's, and with a path: "Path Required: Y").
+			if cp.ref == nil {
+				return nil, ErrSelfRemoveByValue
+			}
+			// A Remove of the same leaf is invalid next to it, as is an
+			// Update, or a second SelfRemove of the sender.
+			if err := removeLeaf(cp.sender.Index); err != nil {
+				return nil, err
+			}
+			selfRemoves = append(selfRemoves, cp)
 		case *wire.PreSharedKey:
 			enc := codec.MustMarshal(&p.PSK)
 			for _, e := range seenPSKs {
@@ -293,6 +330,15 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 			pv.ownUpdateKey = k
 		}
 	}
+	// SelfRemoves are applied after Updates and before Removes.
+	for _, cp := range selfRemoves {
+		l := LeafIndex(cp.sender.Index)
+		if tree.Leaf(l) == nil {
+			return nil, fmt.Errorf("%w: self_remove of leaf %d", ErrBlankLeafChange, l)
+		}
+		tree.RemoveLeaf(l)
+		pv.removed = append(pv.removed, l)
+	}
 	for _, r := range removes {
 		l := LeafIndex(r.Removed)
 		if tree.Leaf(l) == nil {
@@ -301,8 +347,15 @@ func (s *State) applyProposals(list []committedProposal, committer wire.Sender, 
 		tree.RemoveLeaf(l)
 		pv.removed = append(pv.removed, l)
 	}
-	if len(removes) > 0 {
+	if len(removes)+len(selfRemoves) > 0 {
 		tree.Truncate()
+	}
+	if len(selfRemoves) > 0 {
+		// §12.2: every member processing the commit supports a non-default
+		// proposal type (those it removes or adds need not).
+		if l, ok := selfRemoveUnsupported(tree, nil); ok {
+			return nil, fmt.Errorf("%w: member %d lacks self_remove", ErrUnsupportedByMembers, l)
+		}
 	}
 	for _, a := range adds {
 		l := tree.NextFreeLeaf()

@@ -78,7 +78,7 @@ func (s *State) EncryptApplication(data, authenticatedData []byte) ([]byte, erro
 // ProposalRef. An Update proposal's new leaf is made here from the
 // member's current leaf: pass an *wire.Update whose LeafNode is zero to
 // take the defaults, or a template whose encryption key and signature are
-// set here.
+// set here. A SelfRemove must not be encrypted; ProposeSelfRemove sends one.
 func (s *State) Propose(p wire.Proposal, encrypt bool, authenticatedData []byte) (msg, ref []byte, err error) {
 	if err := s.canSend(); err != nil {
 		return nil, nil, err
@@ -105,8 +105,13 @@ func (s *State) Propose(p wire.Proposal, encrypt bool, authenticatedData []byte)
 		p = &wire.Update{LeafNode: leaf}
 		cp.updateKey = key
 	}
-	if err := s.checkStandaloneProposal(p, cp.sender); err != nil {
+	if err := s.checkStandaloneProposal(p, cp.sender, wireFormat(encrypt)); err != nil {
 		return nil, nil, err
+	}
+	if _, ok := p.(*wire.SelfRemove); ok {
+		if err := s.canSelfRemove(); err != nil {
+			return nil, nil, err
+		}
 	}
 	cp.proposal = p
 	content := s.newContent(wire.ContentProposal, authenticatedData)

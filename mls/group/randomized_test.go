@@ -280,9 +280,24 @@ func (sm *sim) step(maxMembers int) {
 		for victim == committerLeaf {
 			victim, _ = sm.randomMember()
 		}
-		sc, err := committer.Commit(group.CommitOptions{Proposals: []wire.Proposal{&wire.Remove{Removed: uint32(victim)}}, Encrypt: encrypt})
+		opts := group.CommitOptions{Proposals: []wire.Proposal{&wire.Remove{Removed: uint32(victim)}}, Encrypt: encrypt}
+		// In odd epochs the victim leaves by SelfRemove (the epoch, not the
+		// rng, decides, so that the plans' sequences of operations stay).
+		if committer.Epoch()%2 == 1 {
+			sm.ops["self-remove"]++
+			msg, _, err := sm.members[victim].ProposeSelfRemove(nil)
+			if err != nil {
+				sm.fatalf("proposing self_remove: %v", err)
+			}
+			sm.deliverProposal(victim, msg)
+			opts = group.CommitOptions{IncludePending: true, Encrypt: encrypt}
+		}
+		sc, err := committer.Commit(opts)
 		if err != nil {
 			sm.fatalf("committing remove: %v", err)
+		}
+		if len(sc.Removed) != 1 || sc.Removed[0] != victim {
+			sm.fatalf("commit removed %v, want [%d]", sc.Removed, victim)
 		}
 		sm.applyCommit(&committerLeaf, sc, nil)
 	case r < 55 && n > 1: // update proposal committed by another member

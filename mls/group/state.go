@@ -372,13 +372,20 @@ func (s *State) Destroy() {
 func (s *State) PendingProposals() int { return len(s.proposals) }
 
 // PendingCommittable returns the number of cached proposals this member
-// could commit: all but a Remove of its own leaf (§12.2: a committer does
-// not remove itself).
+// could commit: all but a Remove of its own leaf and its own SelfRemove
+// (§12.2: a committer does not remove itself).
 func (s *State) PendingCommittable() int {
 	n := 0
 	for _, p := range s.proposals {
-		if r, ok := p.proposal.(*wire.Remove); ok && LeafIndex(r.Removed) == s.own {
-			continue
+		switch q := p.proposal.(type) {
+		case *wire.Remove:
+			if LeafIndex(q.Removed) == s.own {
+				continue
+			}
+		case *wire.SelfRemove:
+			if p.sender == wire.MemberSender(uint32(s.own)) {
+				continue
+			}
 		}
 		n++
 	}

@@ -232,15 +232,23 @@ func verifiedTree(cfg *Config, gi *wire.GroupInfo, given wire.RatchetTree) (*rat
 	if signer == nil {
 		return nil, fmt.Errorf("%w: signer %d is not a member", ErrInvalidGroupInfo, gi.Signer)
 	}
-	if err := gi.VerifySignature(signer.SignatureKey); err != nil {
+	// The signature covers the whole tree (megabytes with X-Wing keys): it
+	// is checked on another core while the tree is verified, and its
+	// failure reported first.
+	sigErr := make(chan error, 1)
+	go func() { sigErr <- gi.VerifySignature(signer.SignatureKey) }()
+	rc, rcErr := requiredCapabilities(gi.GroupContext.Extensions)
+	var treeErr error
+	if rcErr == nil {
+		treeErr = tree.Verify(gi.GroupContext.GroupID, ratchettree.LeafCheck{Required: rc, ValidateCredential: cfg.ValidateCredential})
+	}
+	if err := <-sigErr; err != nil {
 		return nil, fmt.Errorf("%w: signature: %w", ErrInvalidGroupInfo, err)
 	}
-	rc, err := requiredCapabilities(gi.GroupContext.Extensions)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidGroupInfo, err)
-	}
-	if err := tree.Verify(gi.GroupContext.GroupID, ratchettree.LeafCheck{Required: rc, ValidateCredential: cfg.ValidateCredential}); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidGroupInfo, err)
+	for _, err := range []error{rcErr, treeErr} {
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidGroupInfo, err)
+		}
 	}
 	return tree, nil
 }

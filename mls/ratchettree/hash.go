@@ -1,6 +1,10 @@
 package ratchettree
 
 import (
+	"hash"
+	"runtime"
+	"sync"
+
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/parley-p2p/parley/mls/codec"
@@ -8,12 +12,53 @@ import (
 	"github.com/parley-p2p/parley/mls/wire"
 )
 
-// TreeHash returns the tree hash of the whole tree (§7.8).
+// TreeHash returns the tree hash of the whole tree (§7.8). When several
+// large subtrees have no cached hash (a tree just received or restored),
+// they are hashed on all cores.
 func (t *Tree) TreeHash() []byte {
 	if t.leaves == 0 {
 		return nil
 	}
-	return t.NodeHash(t.Root())
+	root := t.Root()
+	if t.entry(root).hash.Load() == nil {
+		t.hashSubtrees()
+	}
+	return t.NodeHash(root)
+}
+
+// parallelHashLeaves is the smallest subtree, in leaf slots, hashed as one
+// task by hashSubtrees: with X-Wing keys, 64 leaves and their parents are
+// about 150 KB to hash, far more than a goroutine costs.
+const parallelHashLeaves = 64
+
+// hashSubtrees computes the missing hashes of the subtrees at the level
+// where the tree splits into about four subtrees per core, in parallel.
+func (t *Tree) hashSubtrees() {
+	procs := runtime.GOMAXPROCS(0)
+	if procs < 2 {
+		return
+	}
+	size := t.leaves // leaf slots per subtree
+	for size/2 >= parallelHashLeaves && t.leaves/size < uint32(4*procs) {
+		size /= 2
+	}
+	if size == t.leaves {
+		return
+	}
+	var todo []NodeIndex
+	for first := uint32(0); first < t.leaves; first += size {
+		x := treemath.Root(size) + NodeIndex(2*first) // the subtree's root
+		if t.entry(x).hash.Load() == nil {
+			todo = append(todo, x)
+		}
+	}
+	if len(todo) < 2 {
+		return
+	}
+	forEach(len(todo), func(i int) error {
+		t.NodeHash(todo[i])
+		return nil
+	})
 }
 
 // NodeHash returns the tree hash of the subtree rooted at x.
@@ -34,21 +79,40 @@ func (t *Tree) NodeHash(x NodeIndex) []byte {
 	return h
 }
 
+// hashBufs holds buffers in which nodes are encoded to be hashed: hashing
+// a tree encodes every node, and an X-Wing node is over 1 KB. The nodes
+// are public.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// hashEncoded returns the suite's hash of what f encodes.
+func (t *Tree) hashEncoded(f func(b *cryptobyte.Builder)) []byte {
+	buf := hashBufs.Get().(*[]byte)
+	b := cryptobyte.NewBuilder((*buf)[:0])
+	f(b)
+	enc := b.BytesOrPanic()
+	h := t.cs.Hash(enc)
+	if cap(enc) <= 64<<10 {
+		*buf = enc[:0]
+		hashBufs.Put(buf)
+	}
+	return h
+}
+
 func (t *Tree) leafHash(l LeafIndex, leaf *wire.LeafNode) []byte {
-	var b cryptobyte.Builder
-	b.AddUint8(uint8(wire.NodeTypeLeaf))
-	b.AddUint32(uint32(l))
-	codec.AddOptional(&b, leaf != nil, func(b *cryptobyte.Builder) { leaf.MarshalMLS(b) })
-	return t.cs.Hash(b.BytesOrPanic())
+	return t.hashEncoded(func(b *cryptobyte.Builder) {
+		b.AddUint8(uint8(wire.NodeTypeLeaf))
+		b.AddUint32(uint32(l))
+		codec.AddOptional(b, leaf != nil, func(b *cryptobyte.Builder) { leaf.MarshalMLS(b) })
+	})
 }
 
 func (t *Tree) parentHashInputHash(p *wire.ParentNode, left, right []byte) []byte {
-	var b cryptobyte.Builder
-	b.AddUint8(uint8(wire.NodeTypeParent))
-	codec.AddOptional(&b, p != nil, func(b *cryptobyte.Builder) { p.MarshalMLS(b) })
-	codec.AddOpaque(&b, left)
-	codec.AddOpaque(&b, right)
-	return t.cs.Hash(b.BytesOrPanic())
+	return t.hashEncoded(func(b *cryptobyte.Builder) {
+		b.AddUint8(uint8(wire.NodeTypeParent))
+		codec.AddOptional(b, p != nil, func(b *cryptobyte.Builder) { p.MarshalMLS(b) })
+		codec.AddOpaque(b, left)
+		codec.AddOpaque(b, right)
+	})
 }
 
 // originalTreeHash returns the tree hash of the subtree at x with the leaves
@@ -105,11 +169,41 @@ func containsU32(v []uint32, x uint32) bool {
 // ParentHashInput with p's key, p's parent_hash, and the original tree hash
 // of p's child s, the copath child.
 func (t *Tree) parentHash(p *wire.ParentNode, s NodeIndex) []byte {
-	var b cryptobyte.Builder
-	codec.AddOpaque(&b, p.EncryptionKey)
-	codec.AddOpaque(&b, p.ParentHash)
-	codec.AddOpaque(&b, t.originalTreeHash(s, p.UnmergedLeaves))
-	return t.cs.Hash(b.BytesOrPanic())
+	h := t.cs.NewHash()
+	writeOpaque(h, p.EncryptionKey)
+	writeOpaque(h, p.ParentHash)
+	writeOpaque(h, t.originalTreeHash(s, p.UnmergedLeaves))
+	return h.Sum(nil)
+}
+
+// parentHasher returns parentHash(p, s) as a function of s, for checking
+// both children of p: the part of ParentHashInput that does not depend on
+// s (p's key and parent_hash) is hashed once.
+func (t *Tree) parentHasher(p *wire.ParentNode) func(s NodeIndex) []byte {
+	prefix := t.cs.NewHash()
+	writeOpaque(prefix, p.EncryptionKey)
+	writeOpaque(prefix, p.ParentHash)
+	cloner, _ := prefix.(hash.Cloner)
+	return func(s NodeIndex) []byte {
+		if cloner == nil {
+			return t.parentHash(p, s)
+		}
+		h, err := cloner.Clone()
+		if err != nil {
+			return t.parentHash(p, s)
+		}
+		writeOpaque(h, t.originalTreeHash(s, p.UnmergedLeaves))
+		return h.Sum(nil)
+	}
+}
+
+// writeOpaque writes data to h as an opaque<V>.
+func writeOpaque(h hash.Hash, data []byte) {
+	var hdr [4]byte
+	b := cryptobyte.NewBuilder(hdr[:0])
+	codec.AddVarint(b, uint64(len(data)))
+	h.Write(b.BytesOrPanic())
+	h.Write(data)
 }
 
 // ParentHashOf returns the parent hash of the non-blank parent node at x

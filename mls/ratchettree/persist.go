@@ -140,9 +140,14 @@ const hamtLevels = 6 // 6 levels of 5 bits use 30 bits of the hash
 
 func hamtHash(key string) uint32 { return uint32(maphash.String(hamtSeed, key)) }
 
-func (m *keyMap) get(key string) (uint32, bool) {
+// hamtHashBytes is hamtHash of string(key), without copying key.
+func hamtHashBytes(key []byte) uint32 { return uint32(maphash.Bytes(hamtSeed, key)) }
+
+// get looks key up. It takes the key as bytes and does not copy it: an
+// X-Wing key is 1,216 bytes, and a joiner looks up every key of the tree.
+func (m *keyMap) get(key []byte) (uint32, bool) {
 	n := m.root
-	h := hamtHash(key)
+	h := hamtHashBytes(key)
 	for level := 0; n != nil; level++ {
 		bit := uint32(1) << ((h >> (5 * level)) & 31)
 		if n.bitmap&bit == 0 {
@@ -153,11 +158,11 @@ func (m *keyMap) get(key string) (uint32, bool) {
 			n = s.child
 			continue
 		}
-		if s.key == key {
+		if s.key == string(key) {
 			return s.val, true
 		}
 		for _, x := range s.extra {
-			if x.key == key {
+			if x.key == string(key) {
 				return x.val, true
 			}
 		}
@@ -239,18 +244,18 @@ func hamtPut(tok *editToken, n *hamtNode, level int, h uint32, key string, val u
 }
 
 // del removes key if present.
-func (m *keyMap) del(tok *editToken, key string) {
+func (m *keyMap) del(tok *editToken, key []byte) {
 	if m.root == nil {
 		return
 	}
 	var removed bool
-	m.root, removed = hamtDel(tok, m.root, 0, hamtHash(key), key)
+	m.root, removed = hamtDel(tok, m.root, 0, hamtHashBytes(key), key)
 	if removed {
 		m.size--
 	}
 }
 
-func hamtDel(tok *editToken, n *hamtNode, level int, h uint32, key string) (*hamtNode, bool) {
+func hamtDel(tok *editToken, n *hamtNode, level int, h uint32, key []byte) (*hamtNode, bool) {
 	bit := uint32(1) << ((h >> (5 * level)) & 31)
 	if n.bitmap&bit == 0 {
 		return n, false
@@ -271,7 +276,7 @@ func hamtDel(tok *editToken, n *hamtNode, level int, h uint32, key string) (*ham
 		}
 		return n, true
 	}
-	if s.key == key {
+	if s.key == string(key) {
 		n = n.own(tok)
 		if len(s.extra) > 0 {
 			n.slots[idx] = hamtSlot{key: s.extra[0].key, val: s.extra[0].val, extra: append([]hamtSlot(nil), s.extra[1:]...)}
@@ -282,7 +287,7 @@ func hamtDel(tok *editToken, n *hamtNode, level int, h uint32, key string) (*ham
 		return n, true
 	}
 	for i, x := range s.extra {
-		if x.key == key {
+		if x.key == string(key) {
 			n = n.own(tok)
 			extra := append(append([]hamtSlot(nil), s.extra[:i]...), s.extra[i+1:]...)
 			n.slots[idx].extra = extra

@@ -155,14 +155,14 @@ func (t *Tree) EncryptionKey(x NodeIndex) []byte {
 
 // FindSignatureKey returns the leaf holding the signature key.
 func (t *Tree) FindSignatureKey(key []byte) (LeafIndex, bool) {
-	l, ok := t.sigKeys.get(string(key))
+	l, ok := t.sigKeys.get(key)
 	return LeafIndex(l), ok
 }
 
 // FindEncryptionKey returns the node (leaf or parent) holding the
 // encryption key.
 func (t *Tree) FindEncryptionKey(key []byte) (NodeIndex, bool) {
-	x, ok := t.encKeys.get(string(key))
+	x, ok := t.encKeys.get(key)
 	return NodeIndex(x), ok
 }
 
@@ -202,8 +202,8 @@ func (t *Tree) CredentialTypesInUse(except LeafIndex) []wire.CredentialType {
 func (t *Tree) setEntry(x NodeIndex, leaf *wire.LeafNode, parent *wire.ParentNode) {
 	if !x.IsLeaf() {
 		if old := t.entry(x).parent; old != nil {
-			if v, ok := t.encKeys.get(string(old.EncryptionKey)); ok && v == uint32(x) {
-				t.encKeys.del(t.tok, string(old.EncryptionKey))
+			if v, ok := t.encKeys.get(old.EncryptionKey); ok && v == uint32(x) {
+				t.encKeys.del(t.tok, old.EncryptionKey)
 			}
 		}
 		if parent != nil {
@@ -249,11 +249,11 @@ func (t *Tree) indexLeaf(l LeafIndex, leaf *wire.LeafNode, add bool) {
 		}
 		return
 	}
-	if v, ok := t.encKeys.get(string(leaf.EncryptionKey)); ok && v == uint32(l.Node()) {
-		t.encKeys.del(t.tok, string(leaf.EncryptionKey))
+	if v, ok := t.encKeys.get(leaf.EncryptionKey); ok && v == uint32(l.Node()) {
+		t.encKeys.del(t.tok, leaf.EncryptionKey)
 	}
-	if v, ok := t.sigKeys.get(string(leaf.SignatureKey)); ok && v == uint32(l) {
-		t.sigKeys.del(t.tok, string(leaf.SignatureKey))
+	if v, ok := t.sigKeys.get(leaf.SignatureKey); ok && v == uint32(l) {
+		t.sigKeys.del(t.tok, leaf.SignatureKey)
 	}
 	t.members--
 	c.inUse[leaf.Credential.Type]--

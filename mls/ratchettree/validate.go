@@ -233,34 +233,42 @@ func (t *Tree) VerifyUnmergedLeaves() error {
 
 // VerifyParentHashes checks that every non-blank parent node is
 // parent-hash valid: exactly one descendant's parent_hash chains to it
-// (§7.9.2, top-down).
+// (§7.9.2, top-down). The parents are checked on all cores.
 func (t *Tree) VerifyParentHashes() error {
+	var parents []NodeIndex
 	for x := NodeIndex(1); uint32(x) < t.Width(); x += 2 {
-		p := t.ParentNode(x)
-		if p == nil {
-			continue
+		if t.ParentNode(x) != nil {
+			parents = append(parents, x)
 		}
+	}
+	if len(parents) > 1 {
+		t.TreeHash() // the copath children's hashes, computed once and on all cores
+	}
+	return forEach(len(parents), func(i int) error {
+		x := parents[i]
+		p := t.ParentNode(x)
 		l, _ := treemath.Left(x)
 		r, _ := treemath.Right(x)
+		ph := t.parentHasher(p)
 		n := 0
-		if t.parentHashValidFrom(x, p, l, r) {
+		if t.parentHashValidFrom(p, l, r, ph) {
 			n++
 		}
-		if t.parentHashValidFrom(x, p, r, l) {
+		if t.parentHashValidFrom(p, r, l, ph) {
 			n++
 		}
 		if n != 1 {
 			return fmt.Errorf("%w: parent node %d is not parent-hash valid", ErrParentHash, x)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // parentHashValidFrom reports whether some node D in the resolution of
-// child c (with sibling s) of parent x has a valid parent hash for x: D's
-// parent_hash is the parent hash of x with copath child s, and the
-// resolution of c is D plus x's unmerged leaves below c.
-func (t *Tree) parentHashValidFrom(x NodeIndex, p *wire.ParentNode, c, s NodeIndex) bool {
+// child c (with sibling s) of parent p has a valid parent hash for p: D's
+// parent_hash is the parent hash of p with copath child s (ph(s)), and the
+// resolution of c is D plus p's unmerged leaves below c.
+func (t *Tree) parentHashValidFrom(p *wire.ParentNode, c, s NodeIndex, ph func(NodeIndex) []byte) bool {
 	lo, hi := subtreeLeaves(c)
 	var unmerged int
 	for _, u := range p.UnmergedLeaves {
@@ -296,7 +304,7 @@ func (t *Tree) parentHashValidFrom(x NodeIndex, p *wire.ParentNode, c, s NodeInd
 	} else {
 		dHash = t.ParentNode(d).ParentHash
 	}
-	return bytes.Equal(dHash, t.parentHash(p, s))
+	return bytes.Equal(dHash, ph(s))
 }
 
 // boundedResolution returns the resolution of x, or ok=false once it holds

@@ -44,8 +44,9 @@ type Config struct {
 // DefaultConfig is the configuration used when none is given.
 // MaxForwardDistance leaves room for a sender restored from snapshots
 // several times in a row while a receiver could not hear it (each restore
-// jumps 512 generations; see ordering's restoreSkip): deriving 4,096
-// generations forward costs a few milliseconds.
+// jumps 64 generations; see ordering's restoreSkip): deriving 4,096
+// generations forward costs a few milliseconds. (Parley's ordering layer
+// keeps a wider window: see ordering.SecretTreeConfig.)
 var DefaultConfig = Config{OutOfOrderWindow: 128, MaxForwardDistance: 4096}
 
 // KeyNonce is the AEAD key and nonce of one ratchet generation.

@@ -47,14 +47,38 @@ func (e Extensions) Equal(o Extensions) bool {
 	return true
 }
 
-// MarshalMLS encodes Extension extensions<V>.
+// MarshalMLS encodes Extension extensions<V>. The vector's length is
+// computed first, so that the data (a whole ratchet tree in a GroupInfo,
+// megabytes with X-Wing keys) is copied once.
 func (e Extensions) MarshalMLS(b *cryptobyte.Builder) {
-	codec.AddVector(b, func(b *cryptobyte.Builder) {
-		for _, x := range e {
-			b.AddUint16(uint16(x.Type))
-			codec.AddOpaque(b, x.Data)
-		}
-	})
+	codec.AddVarint(b, uint64(e.bodyLen()))
+	for _, x := range e {
+		b.AddUint16(uint16(x.Type))
+		codec.AddOpaque(b, x.Data)
+	}
+}
+
+// bodyLen is the length of the encoded extensions<V> without its length
+// prefix.
+func (e Extensions) bodyLen() int {
+	n := 0
+	for _, x := range e {
+		n += 2 + varintLen(len(x.Data)) + len(x.Data)
+	}
+	return n
+}
+
+// varintLen is the length of n's minimal variable-length encoding (values
+// beyond the varint's range fail when encoded).
+func varintLen(n int) int {
+	switch {
+	case n < 1<<6:
+		return 1
+	case n < 1<<14:
+		return 2
+	default:
+		return 4
+	}
 }
 
 // UnmarshalMLS decodes Extension extensions<V>, rejecting duplicates.

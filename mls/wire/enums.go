@@ -113,6 +113,13 @@ const (
 	ProposalGroupContextExtensions ProposalType = 7
 )
 
+// ProposalSelfRemove is the self_remove proposal of the MLS extensions
+// document (draft-ietf-mls-extensions-09, "SelfRemove Proposal"), at the
+// value the draft suggests to IANA, 0x000a, which OpenMLS uses too (mls-rs
+// puts it at 0xF003, a private-use value). It is not a default type: a
+// member lists it in its capabilities to support it.
+const ProposalSelfRemove ProposalType = 0x000a
+
 // IsDefault reports whether t is one of the proposal types every
 // implementation supports (§7.2).
 func (t ProposalType) IsDefault() bool { return t >= 1 && t <= 7 }
@@ -133,6 +140,8 @@ func (t ProposalType) String() string {
 		return "external_init"
 	case ProposalGroupContextExtensions:
 		return "group_context_extensions"
+	case ProposalSelfRemove:
+		return "self_remove"
 	}
 	return "unknown"
 }

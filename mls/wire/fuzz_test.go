@@ -96,7 +96,28 @@ func FuzzMLSMessage(f *testing.F) {
 	fuzzRoundTrip(f, func() codecValue { return new(MLSMessage) },
 		vectorSeeds(f, "messages.json", "mls_welcome", "mls_group_info", "mls_key_package",
 			"public_message_application", "public_message_proposal", "public_message_commit", "private_message"),
-		vectorSeeds(f, "passive-client-welcome.json", "welcome", "commit", "key_package"))
+		vectorSeeds(f, "passive-client-welcome.json", "welcome", "commit", "key_package"),
+		selfRemoveSeeds())
+}
+
+// selfRemoveSeeds are messages with a SelfRemove proposal, which the
+// official vectors do not have: the proposal in a PublicMessage, and a
+// commit that refers to it.
+func selfRemoveSeeds() [][]byte {
+	content := FramedContent{
+		GroupID: []byte("group"), Epoch: 3, Sender: MemberSender(1),
+		ContentType: ContentProposal, Proposal: &SelfRemove{},
+	}
+	proposal := NewMLSMessage(&PublicMessage{
+		Content: content, Auth: FramedContentAuthData{Signature: make([]byte, 64)}, MembershipTag: make([]byte, 32),
+	})
+	content.Sender, content.ContentType, content.Proposal = MemberSender(0), ContentCommit, nil
+	content.Commit = &Commit{Proposals: []ProposalOrRef{{Reference: make([]byte, 32)}}}
+	commit := NewMLSMessage(&PublicMessage{
+		Content: content,
+		Auth:    FramedContentAuthData{Signature: make([]byte, 64), ConfirmationTag: make([]byte, 32)}, MembershipTag: make([]byte, 32),
+	})
+	return [][]byte{codec.MustMarshal(proposal), codec.MustMarshal(commit)}
 }
 
 func FuzzRatchetTree(f *testing.F) {
@@ -112,14 +133,16 @@ func FuzzGroupSecrets(f *testing.F) {
 func FuzzProposal(f *testing.F) {
 	fuzzRoundTrip(f, func() codecValue { return new(ProposalMessage) },
 		vectorSeeds(f, "message-protection.json", "proposal"),
-		vectorSeeds(f, "tree-operations.json", "proposal"))
+		vectorSeeds(f, "tree-operations.json", "proposal"),
+		[][]byte{codec.MustMarshal(&ProposalMessage{Proposal: &SelfRemove{}}), {0x00, 0x0a, 0xff}})
 }
 
 func FuzzProposalBodies(f *testing.F) {
 	seeds := vectorSeeds(f, "messages.json", "add_proposal", "update_proposal", "remove_proposal",
 		"pre_shared_key_proposal", "re_init_proposal", "external_init_proposal", "group_context_extensions_proposal")
+	seeds = append(seeds, nil) // SelfRemove's empty body
 	for _, s := range seeds {
-		for typ := byte(1); typ <= 7; typ++ {
+		for typ := byte(1); typ <= 8; typ++ {
 			f.Add(append([]byte{typ}, s...))
 		}
 	}
@@ -129,7 +152,7 @@ func FuzzProposalBodies(f *testing.F) {
 			return
 		}
 		var v codecValue
-		switch data[0] % 7 {
+		switch data[0] % 8 {
 		case 0:
 			v = new(Add)
 		case 1:
@@ -144,6 +167,8 @@ func FuzzProposalBodies(f *testing.F) {
 			v = new(ExternalInit)
 		case 6:
 			v = new(GroupContextExtensions)
+		case 7:
+			v = new(SelfRemove)
 		}
 		body := data[1:]
 		if codec.Unmarshal(body, v) != nil {
@@ -156,9 +181,11 @@ func FuzzProposalBodies(f *testing.F) {
 }
 
 func FuzzCommit(f *testing.F) {
+	selfRemove := Commit{Proposals: []ProposalOrRef{{Reference: make([]byte, 32)}, {Proposal: &SelfRemove{}}}}
 	fuzzRoundTrip(f, func() codecValue { return new(Commit) },
 		vectorSeeds(f, "messages.json", "commit"),
-		vectorSeeds(f, "message-protection.json", "commit"))
+		vectorSeeds(f, "message-protection.json", "commit"),
+		[][]byte{codec.MustMarshal(&selfRemove)})
 }
 
 func FuzzAuthenticatedContent(f *testing.F) {

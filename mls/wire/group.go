@@ -78,8 +78,13 @@ const GroupInfoTBSLabel = "GroupInfoTBS"
 
 // TBS returns the encoding of GroupInfoTBS.
 func (g *GroupInfo) TBS() ([]byte, error) {
-	var b cryptobyte.Builder
-	g.marshalBody(&b)
+	// Room for the whole encoding, so that a large ratchet_tree extension
+	// is copied once.
+	c := &g.GroupContext
+	size := 64 + len(c.GroupID) + len(c.TreeHash) + len(c.ConfirmedTranscriptHash) +
+		c.Extensions.bodyLen() + g.Extensions.bodyLen() + len(g.ConfirmationTag)
+	b := cryptobyte.NewBuilder(make([]byte, 0, size))
+	g.marshalBody(b)
 	return b.Bytes()
 }
 

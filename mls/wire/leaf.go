@@ -73,14 +73,27 @@ func (l *LeafNode) UnmarshalMLS(s *cryptobyte.String) bool {
 // TBS returns the encoding of LeafNodeTBS: the content its signature
 // covers. groupID and leafIndex are used for update and commit leaves.
 func (l *LeafNode) TBS(groupID []byte, leafIndex uint32) ([]byte, error) {
-	var b cryptobyte.Builder
-	l.marshalBody(&b)
+	b := cryptobyte.NewBuilder(make([]byte, 0, l.sizeHint()+len(groupID)+8))
+	l.marshalBody(b)
 	switch l.Source {
 	case LeafNodeSourceUpdate, LeafNodeSourceCommit:
-		codec.AddOpaque(&b, groupID)
+		codec.AddOpaque(b, groupID)
 		b.AddUint32(leafIndex)
 	}
 	return b.Bytes()
+}
+
+// sizeHint is about the size of the leaf's encoding: room enough, in
+// the common case, to encode it without growing the buffer (an X-Wing
+// leaf is 1.4 KB).
+func (l *LeafNode) sizeHint() int {
+	n := 128 + len(l.EncryptionKey) + len(l.SignatureKey) + len(l.Credential.Identity) +
+		len(l.ParentHash) + l.Extensions.bodyLen() + len(l.Signature)
+	for _, c := range l.Credential.Certificates {
+		n += 4 + len(c)
+	}
+	return n + 2*(len(l.Capabilities.Versions)+len(l.Capabilities.CipherSuites)+
+		len(l.Capabilities.Extensions)+len(l.Capabilities.Proposals)+len(l.Capabilities.Credentials))
 }
 
 // LeafNodeTBSLabel is the SignWithLabel label of a LeafNode.

@@ -8,8 +8,8 @@ import (
 )
 
 // Proposal is the body of one proposal (§12.1). The concrete types are
-// *Add, *Update, *Remove, *PreSharedKey, *ReInit, *ExternalInit and
-// *GroupContextExtensions. MarshalMLS encodes the body only; use
+// *Add, *Update, *Remove, *PreSharedKey, *ReInit, *ExternalInit,
+// *GroupContextExtensions and *SelfRemove. MarshalMLS encodes the body only; use
 // MarshalProposal and ReadProposal for the type-tagged Proposal struct.
 type Proposal interface {
 	ProposalType() ProposalType
@@ -42,6 +42,10 @@ type ExternalInit struct{ KEMOutput []byte }
 // GroupContextExtensions replaces the group's extensions (§12.1.7).
 type GroupContextExtensions struct{ Extensions Extensions }
 
+// SelfRemove asks that the sender's own leaf be removed
+// (draft-ietf-mls-extensions-09, "SelfRemove Proposal"): struct {}.
+type SelfRemove struct{}
+
 func (*Add) ProposalType() ProposalType          { return ProposalAdd }
 func (*Update) ProposalType() ProposalType       { return ProposalUpdate }
 func (*Remove) ProposalType() ProposalType       { return ProposalRemove }
@@ -51,6 +55,7 @@ func (*ExternalInit) ProposalType() ProposalType { return ProposalExternalInit }
 func (*GroupContextExtensions) ProposalType() ProposalType {
 	return ProposalGroupContextExtensions
 }
+func (*SelfRemove) ProposalType() ProposalType { return ProposalSelfRemove }
 
 // MarshalMLS encodes Add.
 func (p *Add) MarshalMLS(b *cryptobyte.Builder) { p.KeyPackage.MarshalMLS(b) }
@@ -108,6 +113,12 @@ func (p *GroupContextExtensions) UnmarshalMLS(s *cryptobyte.String) bool {
 	return p.Extensions.UnmarshalMLS(s)
 }
 
+// MarshalMLS encodes SelfRemove, an empty struct.
+func (*SelfRemove) MarshalMLS(*cryptobyte.Builder) {}
+
+// UnmarshalMLS decodes SelfRemove, an empty struct.
+func (*SelfRemove) UnmarshalMLS(*cryptobyte.String) bool { return true }
+
 // MarshalProposal encodes the Proposal struct: the type, then the body.
 func MarshalProposal(b *cryptobyte.Builder, p Proposal) {
 	if p == nil {
@@ -144,6 +155,8 @@ func ReadProposal(s *cryptobyte.String, out *Proposal) bool {
 		p = new(ExternalInit)
 	case ProposalGroupContextExtensions:
 		p = new(GroupContextExtensions)
+	case ProposalSelfRemove:
+		p = new(SelfRemove)
 	default:
 		return false
 	}
