@@ -133,6 +133,13 @@ func (c *Config) withDefaults() Config {
 // bytes each, at most 4,096 a ratchet.
 var SecretTreeConfig = secrettree.Config{OutOfOrderWindow: 4096, MaxForwardDistance: 4096}
 
+// Finalization is a delivered message that became final in the
+// canonical epoch Epoch.
+type Finalization struct {
+	ID    MessageID
+	Epoch uint64
+}
+
 // Event is an input of the Loop.
 type Event interface{ isEvent() }
 
@@ -214,11 +221,18 @@ type Output struct {
 	Responses  []OutResponse
 	Welcomes   []OutWelcome
 	Deliveries []Delivery
-	// Finalized lists delivered messages whose epoch became final.
-	Finalized []MessageID
+	// Finalized lists delivered messages whose epoch became final, each
+	// with the number of that epoch: the one on the canonical chain,
+	// which is not the epoch the message was delivered in when that one
+	// lost a fork (the message then came again, re-sent on the winning
+	// branch, and was not delivered twice).
+	Finalized []Finalization
 	Notices   []Notice
-	// Sent is the id of the message a SendMessage event sent.
-	Sent MessageID
+	// Sent is the id of the message a SendMessage event sent, and SentAt
+	// the time it carries (later than that of this member's message
+	// before it).
+	Sent   MessageID
+	SentAt time.Time
 	// Transmitted lists every application message copy published, with
 	// the epoch it was protected in (a re-send after a rollback is a new
 	// copy of the same id).

@@ -28,7 +28,7 @@ func (l *Loop) send(contentType uint16, body []byte) {
 	m := AppMessage{ID: l.randomID(), SentAt: l.lastSentAt, ContentType: contentType, Body: body}
 	o := &outgoing{msg: m}
 	l.outbox[m.ID] = o
-	l.out.Sent = m.ID
+	l.out.Sent, l.out.SentAt = m.ID, time.UnixMilli(int64(m.SentAt)).UTC()
 	l.stats.AppSent++
 	l.sentSince++
 	if l.sentSince%sentSlack == 0 {
@@ -182,7 +182,9 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 	}
 	l.changes.Delivered = append(l.changes.Delivered, m.ID)
 	final := info.final && l.onCanonical(env.Epoch)
-	d.final = final
+	if final {
+		d.final, d.finalIn = true, env.Epoch
+	}
 	l.out.Deliveries = append(l.out.Deliveries, Delivery{
 		ID: m.ID, Sender: sender, ContentType: m.ContentType, Body: m.Body, Epoch: info.node.Number, Final: final,
 		SentAt: time.UnixMilli(int64(m.SentAt)).UTC(),
@@ -203,19 +205,25 @@ func (l *Loop) isMember(leaf *wire.LeafNode) bool {
 }
 
 // checkMessageFinal marks a delivered message final once one of the epochs
-// it was seen in is final on the canonical chain.
+// it was seen in is final on the canonical chain: the lowest, when it was
+// seen in several. A message final in an epoch that then lost (a
+// quorum-final epoch can still, rarely, lose) is final again, in the
+// epoch of the copy re-sent on the winning branch, once that one is.
 func (l *Loop) checkMessageFinal(id MessageID, d *deliveredMsg) {
-	if d.final {
+	if d.final && l.onCanonical(d.finalIn) {
 		return
 	}
+	var in *epochInfo
 	for _, e := range d.epochs {
-		if info := l.epochs[e]; info != nil && info.final && l.onCanonical(e) {
-			// Final for the app; an own message stays in the outbox until
-			// its epoch is pruned (depth-final), since a quorum-final
-			// epoch can still, rarely, lose.
-			d.final = true
-			l.out.Finalized = append(l.out.Finalized, id)
-			return
+		if info := l.epochs[e]; info != nil && info.final && l.onCanonical(e) && (in == nil || info.node.Number < in.node.Number) {
+			in = info
 		}
 	}
+	if in == nil {
+		return
+	}
+	// Final for the app; an own message stays in the outbox until its
+	// epoch is pruned (depth-final).
+	d.final, d.finalIn = true, in.node.ID
+	l.out.Finalized = append(l.out.Finalized, Finalization{ID: id, Epoch: in.node.Number})
 }

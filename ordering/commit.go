@@ -214,6 +214,12 @@ func (l *Loop) proposalFor(in *intent, st *group.State) wire.Proposal {
 	case intentUpdate:
 		return &wire.Update{}
 	case intentLeave:
+		// SelfRemove (draft-ietf-mls-extensions) where every member
+		// supports it, which any other member may commit; else a Remove
+		// of this member's own leaf, which does the same.
+		if st.SelfRemoveCapable() {
+			return &wire.SelfRemove{}
+		}
 		return &wire.Remove{Removed: uint32(st.OwnLeaf())}
 	}
 	return nil
@@ -287,7 +293,15 @@ func (l *Loop) proposeIntents(info *epochInfo, open []*intent) {
 		if p == nil {
 			continue
 		}
-		msg, _, err := info.state.Propose(p, true, nil)
+		var msg []byte
+		var err error
+		if _, ok := p.(*wire.SelfRemove); ok {
+			// A PublicMessage, as the draft requires: an external joiner
+			// must be able to read it to commit it.
+			msg, _, err = info.state.ProposeSelfRemove(nil)
+		} else {
+			msg, _, err = info.state.Propose(p, true, nil)
+		}
 		if err != nil {
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("ordering: proposing: %w", err)})
 			continue

@@ -205,9 +205,10 @@ type outgoing struct {
 }
 
 type deliveredMsg struct {
-	epochs []EpochID // epochs it was seen in
-	final  bool
-	at     uint64 // the tip's epoch number when it was first delivered
+	epochs  []EpochID // epochs it was seen in
+	final   bool
+	finalIn EpochID // the epoch it was final in, when final
+	at      uint64  // the tip's epoch number when it was first delivered
 }
 
 type bufferedEnvelope struct {

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -370,4 +373,62 @@ func TestLeftTopicRefusesPublishAndNext(t *testing.T) {
 		t.Errorf("Next: got %v, want ErrTopicClosed", err)
 	}
 	join(t, a, "g", nil) // may rejoin
+}
+
+// warnings is a slog handler that keeps the messages of WARN and above.
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	msg := r.Message
+	r.Attrs(func(a slog.Attr) bool { msg += " " + a.String(); return true })
+	w.msgs = append(w.msgs, msg)
+	return nil
+}
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnings) WithGroup(string) slog.Handler      { return w }
+
+// TestRejoinedTopicKeepsItsDeliveryTag: a node that leaves a topic and
+// joins it again at once (a member removed and invited back) gets its
+// messages, and gossipsub's connection-manager tag for the topic works:
+// pubsub closes the old tag asynchronously, and a Join before that is
+// done found the name taken ("unable to create decaying delivery tag"),
+// then warned for every message delivered ("no decaying tag registered"),
+// for the life of the node.
+func TestRejoinedTopicKeepsItsDeliveryTag(t *testing.T) {
+	w := &warnings{}
+	a := startNode(t, nil, WithLogger(slog.New(w)))
+	b := startNode(t, nil)
+	connect(t, a, b)
+	tb := join(t, b, "g", nil)
+	for range 3 {
+		if err := join(t, a, "g", nil).Leave(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ta := join(t, a, "g", nil)
+	eventually(t, waitShort, "b in a's mesh", func() bool { return len(ta.Peers()) == 1 })
+	for i := range 5 {
+		if err := tb.Publish(context.Background(), fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+		_, err := ta.Next(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, m := range w.msgs {
+		if strings.Contains(m, "decaying") {
+			t.Errorf("warning: %s", m)
+		}
+	}
 }

@@ -58,11 +58,12 @@ type Node struct {
 	rr     *reqResp
 	scores atomic.Pointer[map[peer.ID]float64]
 
-	mu       sync.Mutex // guards started, closed, topics
+	mu       sync.Mutex // guards started, closed, topics, left
 	started  bool
 	closed   bool
 	topics   map[string]*Topic
-	ctx      context.Context // lives from Start to Close
+	left     map[string]time.Time // when each topic was last left
+	ctx      context.Context      // lives from Start to Close
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // background goroutines, started with goTracked
 	trackMu  sync.Mutex     // orders goTracked against Close
@@ -98,6 +99,7 @@ func New(key crypto.PrivKey, opts ...Option) (*Node, error) {
 		redialEvery:      time.Minute,
 		rendezvousEvery:  time.Minute,
 		topics:           make(map[string]*Topic),
+		left:             make(map[string]time.Time),
 		watch:            make(chan *watcher),
 		unwatch:          make(chan *watcher),
 		topicEvt:         make(chan Event, 64),

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"regexp"
 	"sync"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -134,12 +135,27 @@ type Topic struct {
 	once   sync.Once
 }
 
+// rejoinDelay is how long after leaving a topic a Join waits (see Join).
+const rejoinDelay = 100 * time.Millisecond
+
 // Join subscribes to a topic, with v checking every message on it (nil
 // accepts everything). The topic name comes from the caller; Parley derives
 // it from group secrets.
+
 func (n *Node) Join(name string, v Validator) (*Topic, error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty topic name", ErrBadOption)
+	}
+	// Leaving a topic closes gossipsub's connection-manager tag for it,
+	// and the connection manager removes the tag's name on a goroutine of
+	// its own: a Join right after a Leave found the name still taken,
+	// and the topic went without its tag (a warning for every message
+	// delivered) for the life of the node. Wait for the removal.
+	n.mu.Lock()
+	wait := rejoinDelay - time.Since(n.left[name])
+	n.mu.Unlock()
+	if wait > 0 {
+		time.Sleep(wait)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -273,6 +289,7 @@ func (t *Topic) Leave() error {
 		t.n.ps.UnregisterTopicValidator(t.name)
 		t.n.mu.Lock()
 		delete(t.n.topics, t.name)
+		t.n.left[t.name] = time.Now()
 		t.n.mu.Unlock()
 	})
 	if err != nil {

@@ -2,9 +2,12 @@ package sim
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/wire"
 	"github.com/parley-p2p/parley/ordering"
 )
 
@@ -284,5 +287,40 @@ func TestMissedRunOfMessagesAllArriveAfterALaterOne(t *testing.T) {
 	}
 	if lost > 0 {
 		t.Errorf("m2 has %d of m1's %d messages other than once", lost, len(sent))
+	}
+}
+
+// TestLeaveSendsASelfRemoveAnotherMemberCommits: a member that leaves a
+// group whose members all support SelfRemove (draft-ietf-mls-extensions)
+// sends one, as a PublicMessage, and another member commits it: the
+// others are on one epoch without it, and it knows it is out.
+func TestLeaveSendsASelfRemoveAnotherMemberCommits(t *testing.T) {
+	s := quietGroup(t, 24, 3)
+	m1 := s.byName["m1"]
+	out := m1.loop.Handle(s.now, ordering.Leave{})
+	proposals := 0
+	for _, e := range envelopesOf(out, ordering.KindHandshake) {
+		env, _ := ordering.DecodeEnvelope(e)
+		var m wire.MLSMessage
+		if err := codec.Unmarshal(env.Payload, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.PublicMessage == nil {
+			t.Fatalf("leave sent a %v, want a PublicMessage", m.WireFormat)
+		}
+		if _, ok := m.PublicMessage.Content.Proposal.(*wire.SelfRemove); !ok {
+			t.Fatalf("leave proposed %T, want a SelfRemove", m.PublicMessage.Content.Proposal)
+		}
+		proposals++
+	}
+	if proposals != 1 {
+		t.Fatalf("leave sent %d proposals, want one SelfRemove", proposals)
+	}
+	s.apply(m1, out)
+	waitSim(t, s, 30*time.Second, "m1 out of the group", func() bool { return m1.loop.Removed() })
+	s.advance(5 * time.Second)
+	m0, m2 := s.byName["m0"], s.byName["m2"]
+	if m0.loop.Tip().ID != m2.loop.Tip().ID || len(m0.loop.Tip().Members) != 2 || slices.Contains(m0.loop.Tip().Members, "m1") {
+		t.Errorf("m0 at epoch %d with %v, m2 at epoch %d: want one epoch of m0 and m2", m0.loop.Tip().Number, m0.loop.Tip().Members, m2.loop.Tip().Number)
 	}
 }

@@ -11,16 +11,16 @@ import (
 	"github.com/parley-p2p/parley/mls/wire"
 )
 
-// newBundle makes a KeyPackage with a basic credential; a nil signer gets
-// a fresh key.
-func newBundle(cs suite.CipherSuite, identity []byte, signer *suite.SignaturePrivateKey) (*group.KeyPackageBundle, error) {
+// newBundle makes a KeyPackage with a basic credential, with GREASE if the
+// server puts it in; a nil signer gets a fresh key.
+func (s *Server) newBundle(cs suite.CipherSuite, identity []byte, signer *suite.SignaturePrivateKey) (*group.KeyPackageBundle, error) {
 	if signer == nil {
 		var err error
 		if signer, err = cs.GenerateSignatureKey(nil); err != nil {
 			return nil, err
 		}
 	}
-	return group.NewKeyPackage(cs, signer, group.KeyPackageOptions{Credential: wire.NewBasicCredential(identity)})
+	return group.NewKeyPackage(cs, signer, group.KeyPackageOptions{Credential: wire.NewBasicCredential(identity), Grease: s.grease})
 }
 
 // CreateGroup starts a group with a new member alone in it.
@@ -30,7 +30,7 @@ func (s *Server) CreateGroup(_ context.Context, req *mlsclient.CreateGroupReques
 		return nil, grpcError(err)
 	}
 	m := s.newMember(req.Identity, req.EncryptHandshake)
-	bundle, err := newBundle(cs, req.Identity, nil)
+	bundle, err := s.newBundle(cs, req.Identity, nil)
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -48,7 +48,7 @@ func (s *Server) CreateKeyPackage(_ context.Context, req *mlsclient.CreateKeyPac
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	bundle, err := newBundle(cs, req.Identity, nil)
+	bundle, err := s.newBundle(cs, req.Identity, nil)
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -153,7 +153,7 @@ func (s *Server) NewMemberAddProposal(_ context.Context, req *mlsclient.NewMembe
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	bundle, err := newBundle(gi.GroupContext.CipherSuite, req.Identity, nil)
+	bundle, err := s.newBundle(gi.GroupContext.CipherSuite, req.Identity, nil)
 	if err != nil {
 		return nil, grpcError(err)
 	}

@@ -17,7 +17,7 @@ func (s *Server) reinitAfter(e *stateEntry, next *group.State) (*mlsclient.Handl
 	if ri == nil {
 		return nil, fmt.Errorf("%w: the commit holds no ReInit", ErrBadRequest)
 	}
-	bundle, err := newBundle(ri.CipherSuite, e.m.identity, nil)
+	bundle, err := s.newBundle(ri.CipherSuite, e.m.identity, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (s *Server) CreateBranch(_ context.Context, req *mlsclient.CreateBranchRequ
 		if err != nil {
 			return err
 		}
-		bundle, err := newBundle(st.Suite(), e.m.identity, st.Signer())
+		bundle, err := s.newBundle(st.Suite(), e.m.identity, st.Signer())
 		if err != nil {
 			return err
 		}

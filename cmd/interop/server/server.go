@@ -49,6 +49,7 @@ type Server struct {
 
 	padding framing.PaddingFunc
 	history int
+	grease  bool
 
 	mu      sync.Mutex
 	lastID  uint32
@@ -62,13 +63,18 @@ type Option func(*Server)
 // multiple of 32 bytes).
 func WithPadding(p framing.PaddingFunc) Option { return func(s *Server) { s.padding = p } }
 
+// WithGrease sets whether members put GREASE values (RFC 9420 §13.5) in
+// the KeyPackages, leaves and GroupInfos they make (default on: peers
+// must ignore them, and the test-runner checks they do).
+func WithGrease(on bool) Option { return func(s *Server) { s.grease = on } }
+
 // WithHistory sets how many past epochs of a group each member keeps for
 // late application messages (default 32).
 func WithHistory(n int) Option { return func(s *Server) { s.history = n } }
 
 // New returns a Server holding no state.
 func New(opts ...Option) *Server {
-	s := &Server{history: defaultHistory, objects: map[uint32]any{}}
+	s := &Server{history: defaultHistory, grease: true, objects: map[uint32]any{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -93,7 +99,7 @@ func (s *Server) newMember(identity []byte, encrypt bool) *member {
 	return &member{
 		identity: append([]byte(nil), identity...),
 		encrypt:  encrypt,
-		cfg:      &group.Config{Padding: s.padding, PSKs: psks},
+		cfg:      &group.Config{Padding: s.padding, PSKs: psks, Grease: s.grease},
 		psks:     psks,
 		past:     map[string]*group.History{},
 		history:  s.history,

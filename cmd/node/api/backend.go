@@ -25,7 +25,9 @@ type Backend interface {
 	AddContact(ctx context.Context, code, name string) (Contact, error)
 	Contacts(ctx context.Context) ([]Contact, error)
 
-	CreateGroup(ctx context.Context, name string) (Group, error)
+	// CreateGroup makes a group with this node as its only member, in
+	// the node's default cipher suite unless an option picks another.
+	CreateGroup(ctx context.Context, name string, opts ...GroupOption) (Group, error)
 	Groups(ctx context.Context) ([]Group, error)
 	Members(ctx context.Context, group string) ([]Member, error)
 	// Invite adds a known contact to a group. The contact need not be
@@ -83,12 +85,43 @@ type Contact struct {
 	Online      bool     `json:"online"`
 }
 
+// GroupOption sets an optional parameter of CreateGroup.
+type GroupOption func(*GroupSettings)
+
+// GroupSettings are the optional parameters of CreateGroup.
+type GroupSettings struct {
+	// Suite is the group's MLS cipher suite: its name or its number, in
+	// decimal or in hexadecimal with a 0x prefix, as 'parley suites'
+	// lists them. Empty means the node's default.
+	Suite string
+}
+
+// WithSuite picks the cipher suite of a new group (see GroupSettings).
+func WithSuite(suite string) GroupOption {
+	return func(s *GroupSettings) { s.Suite = suite }
+}
+
+// NewGroupSettings applies opts to the zero settings.
+func NewGroupSettings(opts ...GroupOption) GroupSettings {
+	var s GroupSettings
+	for _, o := range opts {
+		o(&s)
+	}
+	return s
+}
+
 // Group is a group this node is in (or is joining).
 type Group struct {
 	ID      string `json:"id"` // hex
 	Name    string `json:"name"`
 	Epoch   uint64 `json:"epoch"`
 	Members int    `json:"members"`
+	// Suite and SuiteName are the group's MLS cipher suite: its number
+	// (IANA's "MLS Cipher Suites", or the post-quantum suites' code
+	// points) and name. Both are empty when the group's record cannot be
+	// read.
+	Suite     uint16 `json:"suite,omitempty"`
+	SuiteName string `json:"suite_name,omitempty"`
 	// Pending is set while the node waits for its Welcome.
 	Pending bool `json:"pending,omitempty"`
 	// Removed is set once the node is no longer a member.

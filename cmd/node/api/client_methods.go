@@ -35,9 +35,10 @@ func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
 	return list, nil
 }
 
-func (c *Client) CreateGroup(ctx context.Context, name string) (Group, error) {
+func (c *Client) CreateGroup(ctx context.Context, name string, opts ...GroupOption) (Group, error) {
 	var g Group
-	if err := c.call(ctx, MethodCreateGroup, nameParams{Name: name}, &g); err != nil {
+	s := NewGroupSettings(opts...)
+	if err := c.call(ctx, MethodCreateGroup, createGroupParams{Name: name, Suite: suiteParam(s.Suite)}, &g); err != nil {
 		return Group{}, err
 	}
 	return g, nil

@@ -44,12 +44,15 @@ var methods = map[string]handler{
 		return nonNil(b.Contacts(ctx))
 	},
 	MethodCreateGroup: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
-		var p nameParams
+		var p createGroupParams
 		if err := decodeParams(MethodCreateGroup, raw, &p); err != nil {
 			return nil, err
 		}
 		if err := required(MethodCreateGroup, "name", p.Name); err != nil {
 			return nil, err
+		}
+		if p.Suite != "" {
+			return b.CreateGroup(ctx, p.Name, WithSuite(string(p.Suite)))
 		}
 		return b.CreateGroup(ctx, p.Name)
 	},

@@ -83,6 +83,10 @@ type (
 	nameParams struct {
 		Name string `json:"name"`
 	}
+	createGroupParams struct {
+		Name  string     `json:"name"`
+		Suite suiteParam `json:"suite,omitempty"`
+	}
 	groupParams struct {
 		Group string `json:"group"`
 	}
@@ -156,6 +160,27 @@ func decodeRequest(line []byte) (request, error) {
 
 // decodeParams decodes a request's params into v. Absent or null params
 // leave v at its zero value.
+// suiteParam is create_group's suite: a string (a name or number, as
+// 'parley suites' lists them) or a JSON number, kept as text for the
+// node to read.
+type suiteParam string
+
+func (s *suiteParam) UnmarshalJSON(b []byte) error {
+	var str string
+	if err := json.Unmarshal(b, &str); err == nil {
+		*s = suiteParam(str)
+		return nil
+	}
+	var n json.Number
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&n); err != nil {
+		return errors.New("suite must be a string or a number")
+	}
+	*s = suiteParam(n.String())
+	return nil
+}
+
 func decodeParams(method string, raw json.RawMessage, v any) error {
 	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return nil

@@ -24,6 +24,15 @@
 //	PARLEY_CHAOS_BIG=1         files up to 50 MiB (default: up to 4 MiB)
 //	PARLEY_CHAOS_QUIET=D       how long to wait for the daemons to agree
 //	                           after the heal (default 90s)
+//	PARLEY_CHAOS_CHURN=0       no membership changes in the schedule
+//	                           (by default members that stay invite the
+//	                           removed member back and remove it again,
+//	                           whatever faults are under way)
+//	PARLEY_CHAOS_UPDATE=D      each daemon refreshes its keys this often
+//	                           (parley run --update-interval; default 30s),
+//	                           so that members commit during partitions
+//	                           and crashes and the ordering layer settles
+//	                           the forks
 //	PARLEY_CHAOS_BINARY=PATH   use this parley binary instead of building one
 //	PARLEY_CHAOS_KEEP=1        keep the work directory (data, logs) even
 //	                           when the test passes
@@ -50,6 +59,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,6 +75,8 @@ type config struct {
 	duration time.Duration
 	big      bool
 	quiet    time.Duration
+	update   time.Duration // each daemon's --update-interval
+	churn    bool          // membership changes in the schedule
 	binary   string
 	keep     bool
 	order    bool // a sender's messages out of order fail the test
@@ -72,7 +84,7 @@ type config struct {
 
 func readConfig(t *testing.T) config {
 	t.Helper()
-	c := config{seed: 1, daemons: 5, duration: 3 * time.Minute, quiet: 90 * time.Second}
+	c := config{seed: 1, daemons: 5, duration: 3 * time.Minute, quiet: 90 * time.Second, update: 30 * time.Second}
 	var err error
 	if s := os.Getenv("PARLEY_CHAOS_SEED"); s != "" {
 		if c.seed, err = strconv.ParseUint(s, 10, 64); err != nil {
@@ -87,7 +99,7 @@ func readConfig(t *testing.T) config {
 	for _, d := range []struct {
 		name string
 		v    *time.Duration
-	}{{"PARLEY_CHAOS_DURATION", &c.duration}, {"PARLEY_CHAOS_QUIET", &c.quiet}} {
+	}{{"PARLEY_CHAOS_DURATION", &c.duration}, {"PARLEY_CHAOS_QUIET", &c.quiet}, {"PARLEY_CHAOS_UPDATE", &c.update}} {
 		if s := os.Getenv(d.name); s != "" {
 			if *d.v, err = time.ParseDuration(s); err != nil || *d.v <= 0 {
 				t.Fatalf("%s=%q: want a positive duration", d.name, s)
@@ -95,6 +107,7 @@ func readConfig(t *testing.T) config {
 		}
 	}
 	c.big = os.Getenv("PARLEY_CHAOS_BIG") == "1"
+	c.churn = os.Getenv("PARLEY_CHAOS_CHURN") != "0"
 	c.keep = os.Getenv("PARLEY_CHAOS_KEEP") == "1"
 	c.order = os.Getenv("PARLEY_CHAOS_ORDER") != "0"
 	c.binary = os.Getenv("PARLEY_CHAOS_BINARY")
@@ -110,8 +123,14 @@ func (c config) replay() string {
 	if !c.order {
 		cmd += " PARLEY_CHAOS_ORDER=0"
 	}
+	if !c.churn {
+		cmd += " PARLEY_CHAOS_CHURN=0"
+	}
 	if c.quiet != 90*time.Second {
 		cmd += fmt.Sprintf(" PARLEY_CHAOS_QUIET=%v", c.quiet)
+	}
+	if c.update != 30*time.Second {
+		cmd += fmt.Sprintf(" PARLEY_CHAOS_UPDATE=%v", c.update)
 	}
 	return cmd + " go test -run TestChaos -v -count=1 -timeout 60m ./cmd/node/chaos/"
 }
@@ -172,7 +191,9 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	for i := range cfg.daemons {
-		h.ds = append(h.ds, newDaemon(t, bin, work, nodeName(i), h.nw.nodes[i], h.nw.addrs[i]))
+		d := newDaemon(t, bin, work, nodeName(i), h.nw.nodes[i], h.nw.addrs[i])
+		d.update = cfg.update
+		h.ds = append(h.ds, d)
 	}
 	for _, d := range h.ds {
 		if err := d.start(); err != nil {
@@ -183,7 +204,7 @@ func TestChaos(t *testing.T) {
 
 	h.formGroup()
 	h.removeOne()
-	evs := plan(cfg.seed, cfg.duration, h.stay, cfg.big)
+	evs := plan(cfg.seed, cfg.duration, h.stay, cfg.big, cfg.churn)
 	t.Logf("schedule: %s", summary(evs))
 	record(h, "schedule.txt", evs)
 	h.play(evs)
@@ -191,6 +212,18 @@ func TestChaos(t *testing.T) {
 	h.step("schedule played; all links up and all daemons running")
 
 	problems, disorder, took := h.settle()
+	if len(problems) == 0 {
+		// Texts sent once everyone agrees: the churning member has them
+		// if it ended in the group, and not if it ended out.
+		h.finalFrom = time.Now()
+		for _, i := range h.stay[:2] {
+			h.sendText(i, fmt.Sprintf("final text from %s (seed %d)", h.ds[i].name, cfg.seed))
+		}
+		var more []string
+		problems, more, _ = h.settle()
+		disorder = append(disorder, more...)
+		h.step(fmt.Sprintf("final texts: %d problems (the removed member is %s the group after %d membership changes)", len(problems), map[bool]string{true: "in", false: "out of"}[h.churnIn], h.churned))
+	}
 	for _, p := range disorder {
 		t.Logf("not failing (PARLEY_CHAOS_ORDER=0): %s", p)
 	}
@@ -234,6 +267,14 @@ type harness struct {
 	stay      []int     // the members that stay in the group
 	removed   int       // the member removed at the start
 	removedAt time.Time // when every member that stays had the removal
+	// With churn, the removed member is invited back and removed again
+	// during the schedule: churnIn is whether the last change that the
+	// CLI accepted invited it, churned how many were accepted, and
+	// finalFrom when the texts sent after the final agreement began
+	// (zero before), which it must have if it is in and must not if out.
+	churnIn   bool
+	churned   int
+	finalFrom time.Time
 
 	sent     []sent
 	faults   map[kind]int
@@ -322,6 +363,13 @@ func (h *harness) removeOne() {
 			h.stay = append(h.stay, i)
 		}
 	}
+	// Every member that stays can invite the removed member back.
+	code := strings.TrimSpace(h.ds[h.removed].must("id", "--code"))
+	for _, i := range h.stay {
+		if i != 0 {
+			h.ds[i].must("contact", "add", code)
+		}
+	}
 	h.ds[remover].must("remove", group, h.ds[h.removed].name)
 	if !waitUntil(90*time.Second, func() bool { return h.agreed() == "" }) {
 		t.Fatalf("after %s removed %s, no agreement within 90s: %s", h.ds[remover].name, h.ds[h.removed].name, h.agreed())
@@ -336,13 +384,29 @@ func (h *harness) removeOne() {
 	h.step(fmt.Sprintf("%s removed %s; the %d others agree", h.ds[remover].name, h.ds[h.removed].name, len(h.stay)))
 }
 
-// agreed returns "" when every member that stays is on one epoch of the
-// group with the right number of members, else what differs.
+// agreed returns "" when every member that stays (and the churning
+// member, if it is in) is on one epoch of the group with the right number
+// of members, else what differs. After membership changes, whether the
+// churning member ended in or out is read from the group, not from the
+// order of the changes: changes made on both sides of a partition are
+// concurrent, and the ordering layer may apply them in either order. It
+// sets churnIn from the first member that stays.
 func (h *harness) agreed() string {
 	var views []string
 	var epoch uint64
 	ok := true
-	for k, i := range h.stay {
+	if h.churned > 0 {
+		g, err := h.ds[h.stay[0]].group(group)
+		if err != nil {
+			return err.Error()
+		}
+		h.churnIn = g.Members == len(h.stay)+1
+	}
+	members := slices.Clone(h.stay)
+	if h.churnIn {
+		members = append(members, h.removed)
+	}
+	for k, i := range members {
 		g, err := h.ds[i].group(group)
 		if err != nil {
 			return err.Error()
@@ -351,7 +415,7 @@ func (h *harness) agreed() string {
 		if k == 0 {
 			epoch = g.Epoch
 		}
-		if g.Epoch != epoch || g.Members != len(h.stay) || g.Pending || g.Removed || g.Damaged != "" {
+		if g.Epoch != epoch || g.Members != len(members) || g.Pending || g.Removed || g.Damaged != "" {
 			ok = false
 		}
 	}

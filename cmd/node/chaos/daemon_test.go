@@ -25,7 +25,9 @@ type daemon struct {
 	dir     string // data directory
 	logPath string // the daemon's stdout and stderr, across restarts
 	ns      string
-	listen  string
+	listen  string        // --listen, unless empty (the default: every interface)
+	mdns    bool          // mDNS on (the default), else --no-mdns
+	update  time.Duration // --update-interval, if not zero
 
 	cmd    *exec.Cmd
 	log    *os.File
@@ -105,8 +107,17 @@ func (d *daemon) start() error {
 	fmt.Fprintf(log, "=== chaos: start %d of %s at %s\n", d.starts, d.name, time.Now().Format(time.RFC3339Nano))
 	// ip netns exec execs the command: the process is parley itself, so
 	// signals reach it directly.
-	cmd := exec.Command("ip", "netns", "exec", d.ns, d.bin, "run", "--data", d.dir,
-		"--no-mdns", "--listen", d.listen, "--log-level", "debug")
+	args := []string{"netns", "exec", d.ns, d.bin, "run", "--data", d.dir, "--log-level", "debug"}
+	if !d.mdns {
+		args = append(args, "--no-mdns")
+	}
+	if d.listen != "" {
+		args = append(args, "--listen", d.listen)
+	}
+	if d.update > 0 {
+		args = append(args, "--update-interval", d.update.String())
+	}
+	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		log.Close()
@@ -151,6 +162,27 @@ func (d *daemon) stop(sig syscall.Signal) error {
 	d.cmd = nil
 	d.log.Close()
 	return err
+}
+
+// rss is the daemon process's resident memory in bytes (VmRSS), or 0 if
+// it is not running or cannot be read.
+func (d *daemon) rss() int64 {
+	if !d.running() {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
 
 // group returns the daemon's view of the group named name.

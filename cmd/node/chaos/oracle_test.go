@@ -18,10 +18,13 @@ import (
 // members that stayed: one epoch and the right member count; every text
 // and file sent (as the CLI accepted it) present exactly once, each
 // sender's in the order they were sent, each message in the same epoch
-// at every member; every file complete at every receiver with the right
+// at every receiver; every file complete at every receiver with the right
 // SHA-256; a status with nothing missing, nothing behind, no sync under
-// way and no damage. For the removed member: nothing sent after its
-// removal, and the group shown as removed. And every daemon still runs.
+// way and no damage; a store within three times the files sent. For the
+// member removed at the start (and invited back and removed again during
+// the schedule): in or out of the group as the others say, nothing twice,
+// and nothing sent after its final removal (or everything sent after its
+// final return). And every daemon still runs.
 
 // settle polls the oracle until it finds nothing or the quiet period
 // ends; it returns the last problems found, the order problems it did
@@ -99,6 +102,14 @@ func (h *harness) check(verified map[string]bool) []string {
 			}
 			count[key]++
 			pos[key], got[key] = i, m
+			// Receivers agree on the epoch of a message: the lowest
+			// canonical epoch they saw a copy of it in. The sender is
+			// left out: one restored from a snapshot forgets which
+			// epochs its copies went into before the crash, and shows
+			// the epoch of a copy it re-sent after a rollback.
+			if m.Sender == d.name {
+				continue
+			}
 			if f, ok := first[m.ID]; !ok {
 				first[m.ID] = sighting{d.name, m.Epoch}
 			} else if f.epoch != m.Epoch {
@@ -127,24 +138,57 @@ func (h *harness) check(verified map[string]bool) []string {
 				d.name, group, gs.Missing, gs.MissingBytes, gs.BehindEpochs, gs.Syncing, gs.Damaged)
 		}
 	}
+	h.checkChurned(byKey, add)
+	return problems
+}
+
+// checkChurned checks the member removed at the start. Out of the group
+// at the end, it shows the group as removed and has nothing sent after
+// everyone had its removal: after the removal at the start if it was
+// never invited back, else nothing of the final texts. In the group at
+// the end (invited back during the schedule), it has each final text
+// exactly once. Either way it has nothing twice and nothing nobody sent.
+// (What it had in between is not checked: under partitions, which
+// messages a member invited and removed again may read depends on which
+// epochs their senders were in.)
+func (h *harness) checkChurned(byKey map[string]sent, add func(string, ...any)) {
 	r := h.ds[h.removed]
-	if g, err := r.group(group); err != nil || !g.Removed {
-		add("[removed] %s, removed, does not show %s as removed (%+v, %v)", r.name, group, g, err)
+	g, err := r.group(group)
+	switch {
+	case err != nil:
+		add("[cli] %v", err)
+	case !h.churnIn && !g.Removed:
+		add("[removed] %s, removed, does not show %s as removed (%+v)", r.name, group, g)
+	case h.churnIn && g.Removed:
+		add("[churn] %s, invited back, shows %s as removed (%+v)", r.name, group, g)
 	}
 	ms, err := r.messages(group)
 	if err != nil {
 		add("[cli] %v", err)
 	}
+	count := map[string]int{}
 	for _, m := range ms {
-		s, ok := byKey[messageKey(m)]
+		key := messageKey(m)
+		s, ok := byKey[key]
+		count[key]++
 		switch {
 		case !ok:
 			add("[unknown] %s, removed, has a message nobody sent: %s", r.name, describe(m))
-		case s.at.After(h.removedAt):
+		case count[key] == 2:
+			add("[dup] %s has %q more than once", r.name, key)
+		case h.churned == 0 && s.at.After(h.removedAt):
 			add("[leak] %s, removed, has %q, sent by %s %.1fs after everyone had the removal", r.name, s.key, h.ds[s.from].name, s.at.Sub(h.removedAt).Seconds())
+		case !h.churnIn && !h.finalFrom.IsZero() && s.at.After(h.finalFrom):
+			add("[leak] %s, removed again, has %q, sent once everyone agreed", r.name, s.key)
 		}
 	}
-	return problems
+	if h.churnIn && !h.finalFrom.IsZero() {
+		for _, s := range h.sent {
+			if s.at.After(h.finalFrom) && count[s.key] == 0 {
+				add("[lost] %s, invited back, lacks %q from %s", r.name, s.key, h.ds[s.from].name)
+			}
+		}
+	}
 }
 
 // checkFile checks a file message at d: the right size and hash and, at
@@ -242,8 +286,12 @@ func (h *harness) report() {
 			texts++
 		}
 	}
-	t.Logf("sent and checked: %d texts, %d files (%.1f MiB); injected: %d kill -9, %d SIGTERM, %d restarts, %d partitions",
-		texts, files, float64(bytes)/(1<<20), h.faults[evKill], h.faults[evTerm], h.faults[evRestart], h.faults[evPartition])
+	t.Logf("sent and checked: %d texts, %d files (%.1f MiB); injected: %d kill -9, %d SIGTERM, %d restarts, %d partitions, %d membership changes (%d accepted)",
+		texts, files, float64(bytes)/(1<<20), h.faults[evKill], h.faults[evTerm], h.faults[evRestart], h.faults[evPartition], h.faults[evChurn], h.churned)
+	// A member holds every file it sent or received twice at most (the
+	// file, and its chunks in the group's log until the epochs that
+	// carried them are pruned), plus the store's own overhead.
+	storeBound := int64(3*bytes) + 64<<20
 	for i, d := range h.ds {
 		role := "stayed"
 		if i == h.removed {
@@ -252,12 +300,19 @@ func (h *harness) report() {
 		line := fmt.Sprintf("%-6s %-7s %d starts", d.name, role, d.starts)
 		if st, err := d.status(); err == nil {
 			line += fmt.Sprintf(", store %.1f MiB", float64(st.StoreBytes)/(1<<20))
+			if i != h.removed && st.StoreBytes > storeBound {
+				t.Errorf("%s's store holds %.1f MiB, over %.1f MiB (three times the %.1f MiB of files sent, and 64 MiB)",
+					d.name, float64(st.StoreBytes)/(1<<20), float64(storeBound)/(1<<20), float64(bytes)/(1<<20))
+			}
 			for _, g := range st.Groups {
 				line += fmt.Sprintf(", epoch %d (final %d), outbox %d, %d online, %d forks, %d rollbacks",
 					g.Epoch, g.FinalEpoch, g.Outbox, g.OnlinePeers, g.Forks, g.Rollbacks)
 			}
 		}
 		line += fmt.Sprintf(", data dir %.1f MiB on disk", float64(dirSize(d.dir))/(1<<20))
+		if rss := d.rss(); rss > 0 {
+			line += fmt.Sprintf(", resident %.0f MiB", float64(rss)/(1<<20))
+		}
 		c := d.logCounts()
 		line += fmt.Sprintf("; log: %d ERROR, %d WARN, %d messages rejected, %d panics", c.errs, c.warns, c.rejected, c.panics)
 		t.Log(line)

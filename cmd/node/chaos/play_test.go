@@ -41,6 +41,8 @@ func (h *harness) play(evs []event) {
 			}
 		case evRestart:
 			h.restart(h.ds[e.node])
+		case evChurn:
+			h.churn(e.node)
 		case evPartition, evHeal:
 			for _, i := range e.nodes {
 				h.nw.setLink(t, i, e.kind == evHeal)
@@ -59,6 +61,28 @@ func (h *harness) play(evs []event) {
 		}
 	}
 	h.checkCrashes()
+}
+
+// churn has member i invite the removed member back if it is out, or
+// remove it if it is in. A change the CLI refuses (the member is cut off
+// from the one it invites, or the invitation is not committed yet) is
+// noted, not counted as a problem: the schedule goes on.
+func (h *harness) churn(i int) {
+	d, r := h.ds[i], h.ds[h.removed]
+	if !d.running() {
+		return
+	}
+	verb := "invite"
+	if h.churnIn {
+		verb = "remove"
+	}
+	if _, err := d.cli(verb, group, r.name); err != nil {
+		h.step(fmt.Sprintf("%s of %s by %s refused: %v", verb, r.name, d.name, err))
+		return
+	}
+	h.churnIn = !h.churnIn
+	h.churned++
+	h.step(fmt.Sprintf("%s of %s by %s", verb, r.name, d.name))
 }
 
 func (h *harness) restart(d *daemon) {

@@ -23,10 +23,11 @@ const (
 	evRestart   // start a daemon stopped by evKill or evTerm
 	evPartition // set the links of nodes down
 	evHeal      // and up again
+	evChurn     // node invites the churning member back, or removes it
 )
 
 func (k kind) String() string {
-	return [...]string{"text", "file", "kill -9", "SIGTERM", "restart", "partition", "heal"}[k]
+	return [...]string{"text", "file", "kill -9", "SIGTERM", "restart", "partition", "heal", "membership change"}[k]
 }
 
 // event is one step of the schedule.
@@ -45,6 +46,8 @@ func (e event) String() string {
 		return fmt.Sprintf("(+%.1fs) file #%d of %d bytes from %s", e.at.Seconds(), e.n, e.size, nodeName(e.node))
 	case evText:
 		return fmt.Sprintf("(+%.1fs) text #%d from %s", e.at.Seconds(), e.n, nodeName(e.node))
+	case evChurn:
+		return fmt.Sprintf("(+%.1fs) membership change by %s", e.at.Seconds(), nodeName(e.node))
 	case evPartition, evHeal:
 		var who []string
 		for _, i := range e.nodes {
@@ -58,8 +61,11 @@ func (e event) String() string {
 // plan draws the schedule of a run of length d, with faults only among
 // the members in stay (the removed member sends nothing and is left
 // alone). Restarts and heals that fall after d are kept: the harness
-// runs them at once when the schedule ends.
-func plan(seed uint64, d time.Duration, stay []int, big bool) []event {
+// runs them at once when the schedule ends. With churn, some events are
+// membership changes: a member that stays invites the removed member
+// back, or removes it again (the harness picks which when it plays the
+// event), whatever faults are under way.
+func plan(seed uint64, d time.Duration, stay []int, big, churn bool) []event {
 	r := rand.New(rand.NewPCG(seed, 0x70617273))
 	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(r.Int64N(int64(hi-lo)+1)) }
 	downUntil := map[int]time.Duration{}
@@ -94,6 +100,8 @@ func plan(seed uint64, d time.Duration, stay []int, big bool) []event {
 			slices.Sort(cut)
 			cutUntil = at + between(10*time.Second, 40*time.Second)
 			evs = append(evs, event{at: at, kind: evPartition, nodes: cut}, event{at: cutUntil, kind: evHeal, nodes: cut})
+		case w < 29 && churn:
+			evs = append(evs, event{at: at, kind: evChurn, node: up[r.IntN(len(up))]})
 		case w < 45:
 			n++
 			evs = append(evs, event{at: at, kind: evFile, node: up[r.IntN(len(up))], size: fileSize(r, big), n: n})
@@ -142,7 +150,7 @@ func summary(evs []event) string {
 		bytes += e.size
 	}
 	var parts []string
-	for k := evText; k <= evHeal; k++ {
+	for k := evText; k <= evChurn; k++ {
 		parts = append(parts, fmt.Sprintf("%d %v", counts[k], k))
 	}
 	return strings.Join(parts, ", ") + fmt.Sprintf(" (%.1f MiB of files)", float64(bytes)/(1<<20))

@@ -8,13 +8,18 @@ import (
 	"strings"
 
 	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/cmd/node/node"
 )
 
-const groupUsage = `Usage: parley group create NAME [--json] [--data DIR]
+var groupUsage = `Usage: parley group create NAME [--suite SUITE] [--json] [--data DIR]
        parley group forget GROUP [--force] [--data DIR]
 
 create makes a group with you as its only member; add people with
-'parley invite NAME CONTACT' or give them 'parley invite NAME'.
+'parley invite NAME CONTACT' or give them 'parley invite NAME'. --suite
+picks its MLS cipher suite, a name or number from 'parley suites' (such
+as 0x0054, 84 or MLS_256_XWING_CHACHA20POLY1305_SHA512_Ed25519); the
+default is ` + defaultSuite + `.
+A group keeps its suite for good.
 
 forget removes GROUP (its name or id) from this node, for good: its
 saved state, its history, the chunks of files still arriving. It is
@@ -26,7 +31,8 @@ where they are. A group you are still in is refused: leave it first
 with 'parley leave GROUP', or forget it anyway with --force (the other
 members are not told, and count you in until one of them removes you).
 
-` + jsonFlag + `  --force      forget a group you are still a member of
+` + jsonFlag + `  --suite S    create: the group's cipher suite
+  --force      forget a group you are still a member of
 ` + commonFlags
 
 const groupSubcommands = "usage: parley group create NAME, or parley group forget GROUP"
@@ -74,18 +80,32 @@ func runGroupForget(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
+// defaultSuite names the cipher suite of new groups for the usage text.
+var defaultSuite = fmt.Sprintf("0x%04x (%v)", uint16(node.DefaultSuite), node.DefaultSuite)
+
 func runGroupCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("group create", groupUsage, true, stdout, stderr)
+	suiteArg := c.fs.String("suite", "", "")
 	pos, err := c.parse(args, 1, 1, "NAME")
 	if err != nil {
 		return err
+	}
+	var opts []api.GroupOption
+	if *suiteArg != "" {
+		cs, err := node.ParseSuite(*suiteArg)
+		if err != nil {
+			// One line, without the sentinel's prefix: what is wrong and
+			// where the list is.
+			return errors.New(strings.TrimPrefix(err.Error(), node.ErrSuite.Error()+": "))
+		}
+		opts = append(opts, api.WithSuite(fmt.Sprintf("0x%04x", uint16(cs))))
 	}
 	client, err := c.dial(ctx)
 	if err != nil {
 		return explain(err)
 	}
 	defer client.Close()
-	g, err := client.CreateGroup(ctx, pos[0])
+	g, err := client.CreateGroup(ctx, pos[0], opts...)
 	if errors.Is(err, api.ErrExists) {
 		return fmt.Errorf("you already have a group named %q; pick another name", pos[0])
 	}
@@ -95,7 +115,7 @@ func runGroupCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if c.json {
 		return c.printJSON(g)
 	}
-	fmt.Fprintf(stdout, "created group %s (id %s)\n", clean(g.Name), g.ID)
+	fmt.Fprintf(stdout, "created group %s (id %s, suite %s)\n", clean(g.Name), g.ID, suiteNumber(g))
 	return nil
 }
 
@@ -197,7 +217,15 @@ func runMembers(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, onOff(online), addedBy, clean(m.Fingerprint))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if list, err := client.Groups(ctx); err == nil {
+		if g, err := findGroup(list, pos[0]); err == nil && g.Suite != 0 {
+			fmt.Fprintf(stdout, "\nsuite %s %s\n", suiteNumber(g), clean(g.SuiteName))
+		}
+	}
+	return nil
 }
 
 const inviteUsage = `Usage: parley invite GROUP CONTACT [--json] [--data DIR]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/parley-p2p/parley/cmd/node/api"
 	"github.com/parley-p2p/parley/cmd/node/node"
@@ -72,12 +73,32 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintln(stdout)
 	tw = newTable(stdout)
-	fmt.Fprintln(tw, "GROUP\tEPOCH\tFINAL\tMEMBERS\tONLINE\tFORKS\tROLLBACKS\tOUTBOX\tSTATE")
+	fmt.Fprintln(tw, "GROUP\tEPOCH\tFINAL\tMEMBERS\tONLINE\tFORKS\tROLLBACKS\tOUTBOX\tSUITE\tSTATE")
+	var suites []api.Group // one group of each suite, for the names
 	for _, g := range st.Groups {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", clean(g.Name), g.Epoch, g.FinalEpoch, g.Members,
-			g.OnlinePeers, g.Forks, g.Rollbacks, g.Outbox, statusState(g))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", clean(g.Name), g.Epoch, g.FinalEpoch, g.Members,
+			g.OnlinePeers, g.Forks, g.Rollbacks, g.Outbox, suiteNumber(g.Group), statusState(g))
+		if g.Suite != 0 && !slices.ContainsFunc(suites, func(s api.Group) bool { return s.Suite == g.Suite }) {
+			suites = append(suites, g.Group)
+		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil || len(suites) == 0 {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	for _, g := range suites {
+		fmt.Fprintf(stdout, "suite %s %s\n", suiteNumber(g), clean(g.SuiteName))
+	}
+	return nil
+}
+
+// suiteNumber is a group's cipher suite number as 'parley suites' shows
+// it, or "-" if not known.
+func suiteNumber(g api.Group) string {
+	if g.Suite == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("0x%04x", g.Suite)
 }
 
 func statusState(g api.GroupStatus) string {

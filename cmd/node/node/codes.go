@@ -9,6 +9,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/parley-p2p/parley/cmd/node/api"
 	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/suite"
 	"golang.org/x/crypto/cryptobyte"
 )
 
@@ -45,6 +46,8 @@ type contactCode struct {
 //	    opaque peer_id<V>;      // the inviting member
 //	    opaque addrs<V>;
 //	    opaque token<V>;        // one use, checked by the inviting member
+//	    CipherSuite suite;      // absent for suite 1 (codes from before
+//	                            // groups had suites)
 //	} InviteCode;
 type inviteCode struct {
 	GroupID   []byte
@@ -52,6 +55,7 @@ type inviteCode struct {
 	PeerID    peer.ID
 	Addrs     []ma.Multiaddr
 	Token     []byte
+	Suite     suite.CipherSuite // the group's: the joiner's KeyPackage must be of it
 }
 
 func addAddrs(b *cryptobyte.Builder, addrs []ma.Multiaddr) {
@@ -140,6 +144,9 @@ func (c *inviteCode) String() string {
 	codec.AddOpaque(&b, []byte(c.PeerID))
 	addAddrs(&b, c.Addrs)
 	codec.AddOpaque(&b, c.Token)
+	if c.Suite != Suite && c.Suite != 0 {
+		b.AddUint16(uint16(c.Suite)) // older nodes read suite 1's codes
+	}
 	return invitePrefix + base64.RawURLEncoding.EncodeToString(b.BytesOrPanic())
 }
 
@@ -148,11 +155,24 @@ func parseInviteCode(code string) (*inviteCode, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &inviteCode{}
+	c := &inviteCode{Suite: Suite}
 	var name []byte
 	if !codec.ReadOpaque(&s, &c.GroupID) || !codec.ReadOpaque(&s, &name) || !readPeerID(&s, &c.PeerID) ||
-		!readAddrs(&s, &c.Addrs) || !codec.ReadOpaque(&s, &c.Token) || !s.Empty() {
+		!readAddrs(&s, &c.Addrs) || !codec.ReadOpaque(&s, &c.Token) {
 		return nil, fmt.Errorf("%w: malformed invite code", api.ErrBadCode)
+	}
+	if !s.Empty() {
+		var cs uint16
+		if !s.ReadUint16(&cs) || !s.Empty() {
+			return nil, fmt.Errorf("%w: malformed invite code", api.ErrBadCode)
+		}
+		c.Suite = suite.CipherSuite(cs)
+		if c.Suite == Suite {
+			return nil, fmt.Errorf("%w: malformed invite code", api.ErrBadCode) // suite 1's codes name none
+		}
+		if err := checkSuite(c.Suite); err != nil {
+			return nil, fmt.Errorf("%w: %v", api.ErrBadCode, err)
+		}
 	}
 	if len(c.GroupID) != 32 || len(c.Token) != 16 {
 		return nil, fmt.Errorf("%w: malformed invite code", api.ErrBadCode)

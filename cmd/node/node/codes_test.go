@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/mls/suite"
 )
 
 func testPeer(t testing.TB) peer.ID {
@@ -53,12 +54,17 @@ func FuzzCodes(f *testing.F) {
 	p := testPeer(f)
 	addr := ma.StringCast("/ip4/127.0.0.1/tcp/4001")
 	f.Add((&inviteCode{GroupID: make([]byte, 32), GroupName: "g", PeerID: p, Addrs: []ma.Multiaddr{addr}, Token: make([]byte, 16)}).String())
+	f.Add((&inviteCode{GroupID: make([]byte, 32), GroupName: "g", PeerID: p, Addrs: []ma.Multiaddr{addr}, Token: make([]byte, 16), Suite: suite.MLS_256_XWING_CHACHA20POLY1305_SHA512_Ed25519}).String())
+	f.Add("\x00\x54")
 	f.Add((&contactCode{PeerID: p, Name: "n", Addrs: []ma.Multiaddr{addr}, KeyPackage: []byte{1}}).String())
 	f.Add(string(encodeAddrInfos([]peer.AddrInfo{{ID: p, Addrs: []ma.Multiaddr{addr}}})))
 	f.Fuzz(func(t *testing.T, s string) {
 		parseInviteCode(s)
 		parseContactCode(s)
 		decodeAddrInfos([]byte(s))
+		if cs, err := decodeKeyPackageRequest([]byte(s)); err == nil && checkSuite(cs) != nil {
+			t.Errorf("KeyPackage request %x: suite %v accepted", s, cs)
+		}
 		ValidateCredential(nil, nil) // must not panic on nil either
 	})
 }

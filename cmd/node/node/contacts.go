@@ -64,7 +64,7 @@ func (n *Node) findContact(ref string) (*contact, error) {
 
 // ContactCode implements api.Backend.
 func (n *Node) ContactCode(ctx context.Context) (string, error) {
-	kp, err := n.lastResortKeyPackage(ctx)
+	kp, err := n.lastResortKeyPackage(ctx, DefaultSuite)
 	if err != nil {
 		return "", err
 	}
@@ -78,7 +78,7 @@ func (n *Node) AddContact(ctx context.Context, code, name string) (api.Contact, 
 	if err != nil {
 		return api.Contact{}, err
 	}
-	if err := n.checkKeyPackage(c.KeyPackage, c.PeerID); err != nil {
+	if err := n.checkKeyPackage(c.KeyPackage, c.PeerID, 0); err != nil {
 		return api.Contact{}, fmt.Errorf("%w: %v", api.ErrBadCode, err)
 	}
 	if c.PeerID == n.id.PeerID {

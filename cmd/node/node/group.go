@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -35,6 +36,9 @@ type groupMeta struct {
 	Joined      time.Time `json:"joined"`
 	// Inviter is the peer a pending join waits on.
 	Inviter string `json:"inviter,omitempty"`
+	// Suite is the group's cipher suite; records from before groups had
+	// suites have none, and their groups are in Suite.
+	Suite uint16 `json:"suite,omitempty"`
 }
 
 const (
@@ -306,9 +310,9 @@ func (g *groupRunner) applyWith(out *ordering.Output, extra func(*store.Batch)) 
 		g.notice(no)
 	}
 	if len(out.Finalized) > 0 {
-		for _, id := range out.Finalized {
-			if seq, ok := g.finalSeqs[id]; ok {
-				g.n.broadcast(api.Event{Type: api.EventFinal, Group: g.hexID, Message: &api.Message{Seq: seq, ID: hex.EncodeToString(id[:]), Group: g.hexID, Final: true}})
+		for _, f := range out.Finalized {
+			if seq, ok := g.finalSeqs[f.ID]; ok {
+				g.n.broadcast(api.Event{Type: api.EventFinal, Group: g.hexID, Message: &api.Message{Seq: seq, ID: hex.EncodeToString(f.ID[:]), Group: g.hexID, Epoch: f.Epoch, Final: true}})
 			}
 		}
 	}
@@ -341,10 +345,10 @@ func (g *groupRunner) persist(out *ordering.Output, extra func(*store.Batch)) er
 			rec, _ := json.Marshal(g.record(d))
 			g.appendHistory(b, d.ID, rec, d.Final)
 		}
-		for _, id := range out.Finalized {
-			if r, err := g.n.st.LogByID(ctx, hist, id[:]); err == nil {
-				b.SetLogResult(hist, r.Seq, []byte("f"))
-				g.finalSeqs[id] = r.Seq
+		for _, f := range out.Finalized {
+			if r, err := g.n.st.LogByID(ctx, hist, f.ID[:]); err == nil {
+				b.SetLogResult(hist, r.Seq, finalResult(f.Epoch))
+				g.finalSeqs[f.ID] = r.Seq
 			}
 		}
 		g.recordChunks(b, out, skip)
@@ -377,9 +381,25 @@ func (g *groupRunner) persist(out *ordering.Output, extra func(*store.Batch)) er
 func (g *groupRunner) appendHistory(b *store.Batch, id ordering.MessageID, rec []byte, final bool) {
 	var res []byte
 	if final {
-		res = []byte("f")
+		res = []byte("f") // final in the epoch it was delivered in
 	}
 	g.histHandles[id] = b.AppendLog(historyGroup(g.gid), store.LogEntry{ID: id[:], Envelope: rec, Result: res})
+}
+
+// finalResult is the result of a history record that became final in
+// the canonical epoch epoch: "f" and the epoch's number, which replaces
+// the record's own when the message was delivered in an epoch that lost
+// a fork.
+func finalResult(epoch uint64) []byte { return strconv.AppendUint([]byte("f"), epoch, 10) }
+
+// readResult reads a history record's result: whether it is final and,
+// if it says, the canonical epoch it is final in.
+func readResult(res []byte) (final bool, epoch uint64, ok bool) {
+	if len(res) == 0 || res[0] != 'f' {
+		return false, 0, false
+	}
+	epoch, err := strconv.ParseUint(string(res[1:]), 10, 64)
+	return true, epoch, err == nil
 }
 
 func (g *groupRunner) publish(env []byte) error {
@@ -466,8 +486,8 @@ func names(ids []string) []string {
 func (g *groupRunner) refresh() {
 	if g.loop == nil {
 		g.mu.Lock()
-		g.view = api.GroupStatus{Group: api.Group{ID: g.hexID, Name: g.meta.Name,
-			Pending: g.meta.State == statePending && g.damaged == "", Damaged: g.damaged}}
+		g.view = api.GroupStatus{Group: g.withSuite(api.Group{ID: g.hexID, Name: g.meta.Name,
+			Pending: g.meta.State == statePending && g.damaged == "", Damaged: g.damaged})}
 		g.mu.Unlock()
 		return
 	}
@@ -504,8 +524,8 @@ func (g *groupRunner) refresh() {
 	g.mu.Lock()
 	g.members, g.recent, g.known = members, recent, known
 	g.view = api.GroupStatus{
-		Group: api.Group{ID: g.hexID, Name: g.meta.Name, Epoch: tip.Number, Members: len(tip.Members),
-			Pending: g.meta.State == statePending, Removed: g.loop.Removed()},
+		Group: g.withSuite(api.Group{ID: g.hexID, Name: g.meta.Name, Epoch: tip.Number, Members: len(tip.Members),
+			Pending: g.meta.State == statePending, Removed: g.loop.Removed()}),
 		FinalEpoch: g.loop.FinalEpoch(), Forks: st.Forks, Rollbacks: st.Rollbacks, Syncing: g.loop.Syncing(),
 		Missing: missing.Messages, MissingBytes: missing.Bytes, BehindEpochs: missing.Epochs,
 		Outbox: g.loop.Unconfirmed(), OnlinePeers: online,

@@ -117,10 +117,18 @@ func (n *Node) activeGroup(ref string) (*groupRunner, error) {
 	return g, nil
 }
 
-// CreateGroup implements api.Backend.
-func (n *Node) CreateGroup(ctx context.Context, name string) (api.Group, error) {
+// CreateGroup implements api.Backend: the group is in DefaultSuite unless
+// the options pick another of Suites.
+func (n *Node) CreateGroup(ctx context.Context, name string, opts ...api.GroupOption) (api.Group, error) {
 	if err := CheckName(name); err != nil {
 		return api.Group{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	cs := DefaultSuite
+	if s := api.NewGroupSettings(opts...).Suite; s != "" {
+		var err error
+		if cs, err = ParseSuite(s); err != nil {
+			return api.Group{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+		}
 	}
 	n.joinMu.Lock()
 	defer n.joinMu.Unlock()
@@ -141,7 +149,7 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (api.Group, error) 
 		return api.Group{}, err
 	}
 	b := n.st.NewBatch()
-	bundle, err := n.newKeyPackage(b, false)
+	bundle, err := n.newKeyPackage(b, cs, false)
 	if err != nil {
 		return api.Group{}, err
 	}
@@ -151,7 +159,7 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (api.Group, error) 
 		return api.Group{}, err
 	}
 	hexID := hex.EncodeToString(gid)
-	meta := groupMeta{Name: name, TopicSecret: secret, State: stateActive, Joined: time.Now()}
+	meta := groupMeta{Name: name, TopicSecret: secret, State: stateActive, Joined: time.Now(), Suite: uint16(cs)}
 	g := n.newRunner(gid, meta, loop, newGroupStore(n.st, gid, n.retention()))
 	rec, _ := json.Marshal(meta)
 	if err := g.persist(out, func(b *store.Batch) { b.PutSetting(scopeGroup, hexID, rec) }); err != nil {
@@ -164,7 +172,7 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (api.Group, error) 
 		return api.Group{}, err
 	}
 	_ = g.do(ctx, func() error { g.apply(&ordering.Output{Publish: out.Publish}); return nil })
-	n.log.Info("group created", "group", hexID[:8], "name", name)
+	n.log.Info("group created", "group", hexID[:8], "name", name, "suite", fmt.Sprintf("0x%04x", uint16(cs)))
 	info := g.status().Group
 	n.broadcast(apiGroupEvent(info))
 	return info, nil
@@ -230,7 +238,7 @@ func (n *Node) Invite(ctx context.Context, ref, contactRef string) error {
 	if err != nil {
 		return err
 	}
-	kp, err := n.keyPackageOf(ctx, c)
+	kp, err := n.keyPackageOf(ctx, c, g.suite())
 	if err != nil {
 		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)
 	}
@@ -272,7 +280,7 @@ func (n *Node) InviteCode(ctx context.Context, ref string) (string, error) {
 	if err := n.st.Write(ctx, b); err != nil {
 		return "", err
 	}
-	c := &inviteCode{GroupID: g.gid, GroupName: g.meta.Name, PeerID: n.id.PeerID, Addrs: n.p2p.AddrInfo().Addrs, Token: token}
+	c := &inviteCode{GroupID: g.gid, GroupName: g.meta.Name, PeerID: n.id.PeerID, Addrs: n.p2p.AddrInfo().Addrs, Token: token, Suite: g.suite()}
 	return c.String(), nil
 }
 
@@ -300,11 +308,11 @@ func (n *Node) Join(ctx context.Context, code string) (api.Group, error) {
 		return api.Group{}, fmt.Errorf("%w: cannot reach the inviting member: %v", api.ErrUnavailable, err)
 	}
 	b := n.st.NewBatch()
-	bundle, err := n.newKeyPackage(b, false)
+	bundle, err := n.newKeyPackage(b, c.Suite, false) // parseInviteCode checked the suite
 	if err != nil {
 		return api.Group{}, err
 	}
-	meta := groupMeta{Name: c.GroupName, State: statePending, Joined: time.Now(), Inviter: c.PeerID.String()}
+	meta := groupMeta{Name: c.GroupName, State: statePending, Joined: time.Now(), Inviter: c.PeerID.String(), Suite: uint16(c.Suite)}
 	rec, _ := json.Marshal(meta)
 	damaged := n.runner(hexID)
 	if damaged != nil && damaged.damaged == "" {
@@ -364,12 +372,12 @@ func (n *Node) serveJoin(ctx context.Context, from peer.ID, req []byte, w p2p.Re
 		return err
 	}
 	kp := req[16:]
-	if err := n.checkKeyPackage(kp, from); err != nil {
-		return fmt.Errorf("bad KeyPackage: %v", err)
-	}
 	g, err := n.activeGroup(inv.Group)
 	if err != nil {
 		return errors.New("the group is gone")
+	}
+	if err := n.checkKeyPackage(kp, from, g.suite()); err != nil {
+		return fmt.Errorf("bad KeyPackage: %v", err)
 	}
 	if err := g.addMember(ctx, kp, n.id.Name); err != nil {
 		return err

@@ -17,10 +17,23 @@ import (
 	"github.com/parley-p2p/parley/mls/wire"
 )
 
-// Suite is the MLS cipher suite of Parley groups: its Ed25519 signature
-// key is also the node's libp2p identity key, which binds a member's MLS
-// credential to its peer ID.
+// Suite is the cipher suite of Identity.Signer, and of every group made
+// before groups had a suite of their own (a group record without one).
+// Its Ed25519 signature key is also the node's libp2p identity key, which
+// binds a member's MLS credential to its peer ID.
 const Suite = suite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+
+// SignerFor returns the identity's signature key for a group in cs, one
+// of Suites.
+func (id *Identity) SignerFor(cs suite.CipherSuite) (*suite.SignaturePrivateKey, error) {
+	if cs == id.Signer.Suite() {
+		return id.Signer, nil
+	}
+	if err := checkSuite(cs); err != nil {
+		return nil, err
+	}
+	return cs.ParseSignaturePrivateKey(id.seed)
+}
 
 // Identity is a node's long-term identity: one Ed25519 key that is both
 // its libp2p key (peer ID) and its MLS signature key, and a display name.

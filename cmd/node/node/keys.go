@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/parley-p2p/parley/mls/codec"
 	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/suite"
 	"github.com/parley-p2p/parley/mls/wire"
 	"github.com/parley-p2p/parley/p2p"
 	"github.com/parley-p2p/parley/store"
@@ -25,9 +27,14 @@ func capabilities() *wire.Capabilities {
 	return &c
 }
 
-// newKeyPackage makes a KeyPackage and records its private keys in b.
-func (n *Node) newKeyPackage(b *store.Batch, lastResort bool) (*group.KeyPackageBundle, error) {
-	kp, err := group.NewKeyPackage(Suite, n.id.Signer, group.KeyPackageOptions{
+// newKeyPackage makes a KeyPackage in cipher suite cs and records its
+// private keys in b.
+func (n *Node) newKeyPackage(b *store.Batch, cs suite.CipherSuite, lastResort bool) (*group.KeyPackageBundle, error) {
+	signer, err := n.id.SignerFor(cs)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := group.NewKeyPackage(cs, signer, group.KeyPackageOptions{
 		Credential: n.id.Credential(), Capabilities: capabilities(), LastResort: lastResort, Now: time.Now(),
 		Grease: true, // RFC 9420 §13.5: see mlsConfig
 	})
@@ -59,15 +66,20 @@ func (n *Node) decodeBundle(data []byte) (*group.KeyPackageBundle, error) {
 	if err := codec.Unmarshal(kpb, &m); err != nil || m.KeyPackage == nil {
 		return nil, errors.New("node: malformed stored KeyPackage")
 	}
-	initKey, err := Suite.ParseHPKEPrivateKey(initB)
+	cs := m.KeyPackage.CipherSuite
+	signer, err := n.id.SignerFor(cs)
 	if err != nil {
 		return nil, err
 	}
-	encKey, err := Suite.ParseHPKEPrivateKey(encB)
+	initKey, err := cs.ParseHPKEPrivateKey(initB)
 	if err != nil {
 		return nil, err
 	}
-	return &group.KeyPackageBundle{KeyPackage: m.KeyPackage, InitKey: initKey, EncryptionKey: encKey, Signer: n.id.Signer}, nil
+	encKey, err := cs.ParseHPKEPrivateKey(encB)
+	if err != nil {
+		return nil, err
+	}
+	return &group.KeyPackageBundle{KeyPackage: m.KeyPackage, InitKey: initKey, EncryptionKey: encKey, Signer: signer}, nil
 }
 
 const (
@@ -75,15 +87,25 @@ const (
 	keyLastResort = "last_resort_kp"
 )
 
-// lastResortKeyPackage returns the node's last-resort KeyPackage (made on
-// first use): the one its contact code carries, usable for any number of
-// invitations while the node is offline.
-func (n *Node) lastResortKeyPackage(ctx context.Context) ([]byte, error) {
-	ref, err := n.st.Setting(ctx, scopeNode, keyLastResort)
+// lastResortKey is the setting that names the last-resort KeyPackage of
+// suite cs: suite 1's keeps the name it had when it was the only one.
+func lastResortKey(cs suite.CipherSuite) string {
+	if cs == Suite {
+		return keyLastResort
+	}
+	return fmt.Sprintf("%s/0x%04x", keyLastResort, uint16(cs))
+}
+
+// lastResortKeyPackage returns the node's last-resort KeyPackage of suite
+// cs (made on first use): usable for any number of invitations, it is
+// what the contact code carries (in DefaultSuite) for invitations while
+// the node is offline, and what a peer gets once fresh ones are rationed.
+func (n *Node) lastResortKeyPackage(ctx context.Context, cs suite.CipherSuite) ([]byte, error) {
+	ref, err := n.st.Setting(ctx, scopeNode, lastResortKey(cs))
 	if err == nil {
 		if data, err := n.st.KeyPackage(ctx, ref); err == nil {
 			kp, err := n.decodeBundle(data)
-			if err == nil &&
+			if err == nil && kp.KeyPackage.CipherSuite == cs &&
 				time.Unix(int64(kp.KeyPackage.LeafNode.Lifetime.NotAfter), 0).After(time.Now().Add(7*24*time.Hour)) {
 				return codec.MustMarshal(wire.NewMLSMessage(kp.KeyPackage)), nil
 			}
@@ -92,29 +114,62 @@ func (n *Node) lastResortKeyPackage(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	b := n.st.NewBatch()
-	kp, err := n.newKeyPackage(b, true)
+	kp, err := n.newKeyPackage(b, cs, true)
 	if err != nil {
 		return nil, err
 	}
-	b.PutSetting(scopeNode, keyLastResort, kp.Ref())
+	b.PutSetting(scopeNode, lastResortKey(cs), kp.Ref())
 	if err := n.st.Write(ctx, b); err != nil {
 		return nil, err
 	}
 	return codec.MustMarshal(wire.NewMLSMessage(kp.KeyPackage)), nil
 }
 
+// The KeyPackage request (protoKeyPackage) names the cipher suite of the
+// group the requester adds this node to:
+//
+//	struct {
+//	    CipherSuite cipher_suite;  // absent: suite 1 (requests of nodes
+//	                               // from before groups had suites)
+//	} KeyPackageRequest;
+//
+// The answer is an MLSMessage holding a KeyPackage of that suite.
+func encodeKeyPackageRequest(cs suite.CipherSuite) []byte {
+	if cs == Suite {
+		return nil // what every node understands
+	}
+	return binary.BigEndian.AppendUint16(nil, uint16(cs))
+}
+
+func decodeKeyPackageRequest(req []byte) (suite.CipherSuite, error) {
+	switch len(req) {
+	case 0:
+		return Suite, nil
+	case 2:
+		cs := suite.CipherSuite(binary.BigEndian.Uint16(req))
+		return cs, checkSuite(cs)
+	}
+	return 0, errors.New("malformed KeyPackage request")
+}
+
 // serveKeyPackage gives a peer a fresh, single-use KeyPackage of this
-// node, so that it can add this node to a group.
-func (n *Node) serveKeyPackage(ctx context.Context, from peer.ID, _ []byte, w p2p.ResponseWriter) error {
+// node in the suite it asks for, so that it can add this node to a group.
+// Fresh KeyPackages are rationed per peer whatever their suite; past the
+// ration, the peer gets the suite's last-resort one.
+func (n *Node) serveKeyPackage(ctx context.Context, from peer.ID, req []byte, w p2p.ResponseWriter) error {
+	cs, err := decodeKeyPackageRequest(req)
+	if err != nil {
+		return err
+	}
 	if !n.kpLimit.allow(from, time.Now()) {
-		kp, err := n.lastResortKeyPackage(ctx)
+		kp, err := n.lastResortKeyPackage(ctx, cs)
 		if err != nil {
 			return err
 		}
 		return w.Write(kp)
 	}
 	b := n.st.NewBatch()
-	kp, err := n.newKeyPackage(b, false)
+	kp, err := n.newKeyPackage(b, cs, false)
 	if err != nil {
 		return err
 	}
@@ -124,30 +179,49 @@ func (n *Node) serveKeyPackage(ctx context.Context, from peer.ID, _ []byte, w p2
 	return w.Write(codec.MustMarshal(wire.NewMLSMessage(kp.KeyPackage)))
 }
 
-// keyPackageOf returns a KeyPackage of a contact: a fresh one if it is
-// online, else the last-resort one from its contact code.
-func (n *Node) keyPackageOf(ctx context.Context, c *contact) ([]byte, error) {
+// keyPackageOf returns a KeyPackage of a contact in suite cs: a fresh one
+// if it is online, else the last-resort one from its contact code, if
+// that is of cs.
+func (n *Node) keyPackageOf(ctx context.Context, c *contact, cs suite.CipherSuite) ([]byte, error) {
+	var asked error
 	if n.p2p.Connected(c.peerID) || n.dial(ctx, c.peerID, c.code.Addrs) == nil {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		kp, err := n.p2p.Request(rctx, c.peerID, protoKeyPackage, nil)
+		kp, err := n.p2p.Request(rctx, c.peerID, protoKeyPackage, encodeKeyPackageRequest(cs))
 		cancel()
-		if err == nil && n.checkKeyPackage(kp, c.peerID) == nil {
+		if err == nil {
+			err = n.checkKeyPackage(kp, c.peerID, cs)
+		}
+		if err == nil {
 			return kp, nil
 		}
+		asked = err
 	}
-	if err := n.checkKeyPackage(c.code.KeyPackage, c.peerID); err != nil {
+	if err := n.checkKeyPackage(c.code.KeyPackage, c.peerID, cs); err != nil {
+		if asked != nil {
+			return nil, fmt.Errorf("%s's KeyPackage: %w (asking its node: %w)", c.name, err, asked)
+		}
 		return nil, fmt.Errorf("%s's KeyPackage: %w", c.name, err)
 	}
 	return c.code.KeyPackage, nil
 }
 
-// checkKeyPackage checks that a KeyPackage is valid and is the peer's.
-func (n *Node) checkKeyPackage(data []byte, p peer.ID) error {
+// checkKeyPackage checks that a KeyPackage is valid, of suite cs (0: of
+// any suite nodes use), and is the peer's.
+func (n *Node) checkKeyPackage(data []byte, p peer.ID, cs suite.CipherSuite) error {
 	var m wire.MLSMessage
 	if err := codec.Unmarshal(data, &m); err != nil || m.KeyPackage == nil {
 		return fmt.Errorf("not a KeyPackage")
 	}
-	if err := group.ValidateKeyPackage(m.KeyPackage, Suite, time.Now(), ValidateCredential); err != nil {
+	if cs == 0 {
+		cs = m.KeyPackage.CipherSuite
+		if err := checkSuite(cs); err != nil {
+			return err
+		}
+	}
+	if got := m.KeyPackage.CipherSuite; got != cs {
+		return fmt.Errorf("a KeyPackage of suite 0x%04x, not of the group's 0x%04x (%v)", uint16(got), uint16(cs), cs)
+	}
+	if err := group.ValidateKeyPackage(m.KeyPackage, cs, time.Now(), ValidateCredential); err != nil {
 		return err
 	}
 	owner, _, err := ParseMemberID(string(m.KeyPackage.LeafNode.Credential.Identity))

@@ -106,10 +106,10 @@ func (g *groupRunner) send(ct uint16, body []byte, extra func(*store.Batch)) (st
 	var m api.Message
 	if g.showable(ct) {
 		m = g.record(ordering.Delivery{ID: id, Sender: g.loop.Self(), ContentType: ct, Body: body, Epoch: g.loop.Tip().Number})
-		m.SentAt = time.Now().UTC()
+		m.SentAt = out.SentAt
 		rec, _ = json.Marshal(m)
 	}
-	final := slices.Contains(out.Finalized, id) // its epoch was final already
+	final := slices.ContainsFunc(out.Finalized, func(f ordering.Finalization) bool { return f.ID == id }) // its epoch was final already
 	m.Final = final
 	g.applyWith(out, func(b *store.Batch) {
 		if rec != nil {
@@ -143,7 +143,11 @@ func (n *Node) Read(ctx context.Context, ref string, after uint64, limit int) ([
 			continue
 		}
 		m.Seq = r.Seq
-		m.Final = string(r.Result) == "f"
+		final, epoch, ok := readResult(r.Result)
+		m.Final = final
+		if ok {
+			m.Epoch = epoch
+		}
 		if m.File != nil {
 			g.fileState(&m)
 		}

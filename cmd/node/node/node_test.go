@@ -159,3 +159,26 @@ func TestMetricsEndpointServesTheFigures(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryResultNamesTheFinalEpoch: a history record's result says it
+// is final, and since final marks carry it, the canonical epoch it is
+// final in; records written before ("f" alone) keep their own epoch.
+func TestHistoryResultNamesTheFinalEpoch(t *testing.T) {
+	for _, c := range []struct {
+		res          string
+		final, hasEp bool
+		epoch        uint64
+	}{
+		{"", false, false, 0},
+		{"f", true, false, 0},
+		{string(finalResult(6)), true, true, 6},
+		{"f18446744073709551615", true, true, 1<<64 - 1},
+		{"x7", false, false, 0},
+		{"f7x", true, false, 0},
+	} {
+		final, epoch, ok := readResult([]byte(c.res))
+		if final != c.final || ok != c.hasEp || (ok && epoch != c.epoch) {
+			t.Errorf("readResult(%q) = %v, %d, %v; want %v, %d, %v", c.res, final, epoch, ok, c.final, c.epoch, c.hasEp)
+		}
+	}
+}

@@ -237,7 +237,7 @@ func (n *Node) joinWelcome(ctx context.Context, data []byte) error {
 			return err
 		}
 	}
-	meta := groupMeta{Name: string(name), TopicSecret: secret, State: stateActive, Joined: time.Now()}
+	meta := groupMeta{Name: string(name), TopicSecret: secret, State: stateActive, Joined: time.Now(), Suite: uint16(loop.State().Suite())}
 	g := n.newRunner(gid, meta, loop, newGroupStore(n.st, gid, n.retention()))
 	rec, _ := json.Marshal(meta)
 	err = g.persist(out, func(b *store.Batch) {

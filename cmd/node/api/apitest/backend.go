@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -176,9 +177,26 @@ func (b *Backend) Contacts(ctx context.Context) ([]api.Contact, error) {
 	return append([]api.Contact(nil), b.contacts...), nil
 }
 
-func (b *Backend) CreateGroup(ctx context.Context, name string) (api.Group, error) {
+// suiteNames are the names of the suites the fake's groups use most (the
+// package imports no MLS).
+var suiteNames = map[uint16]string{
+	0x0001: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519",
+	0x0054: "MLS_256_XWING_CHACHA20POLY1305_SHA512_Ed25519",
+}
+
+// CreateGroup makes a group in suite 1, or in the suite an option names
+// by its number (decimal, or hexadecimal with 0x); any other suite is
+// ErrInvalid. The fake knows no suite names.
+func (b *Backend) CreateGroup(ctx context.Context, name string, opts ...api.GroupOption) (api.Group, error) {
 	if err := b.fail(api.MethodCreateGroup); err != nil {
 		return api.Group{}, err
+	}
+	cs := uint64(1)
+	if s := api.NewGroupSettings(opts...).Suite; s != "" {
+		var err error
+		if cs, err = strconv.ParseUint(s, 0, 16); err != nil {
+			return api.Group{}, fmt.Errorf("%w: unknown cipher suite %q", api.ErrInvalid, s)
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -187,7 +205,7 @@ func (b *Backend) CreateGroup(ctx context.Context, name string) (api.Group, erro
 			return api.Group{}, fmt.Errorf("a group named %q: %w", name, api.ErrExists)
 		}
 	}
-	g := &group{Group: api.Group{ID: b.id("group"), Name: name, Members: 1}}
+	g := &group{Group: api.Group{ID: b.id("group"), Name: name, Members: 1, Suite: uint16(cs), SuiteName: suiteNames[uint16(cs)]}}
 	g.members = []api.Member{{Name: b.self.Name, PeerID: b.self.PeerID, Fingerprint: b.self.Fingerprint, Online: true, Self: true}}
 	b.groups = append(b.groups, g)
 	return g.Group, nil

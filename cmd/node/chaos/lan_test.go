@@ -1,0 +1,87 @@
+package chaos
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLANMeshWithoutConfiguration: daemons on one LAN (namespaces on a
+// bridge) started with nothing but their data directories (no bootstrap
+// peer, no listen address, no contacts) find each other by mDNS, then
+// form a group and talk. Each daemon's peer count reaching the others
+// before any contact is added is mDNS's doing: nothing else told them of
+// each other. Run as root, like TestChaos:
+//
+//	sudo PARLEY_CHAOS=1 go test -run TestLANMeshWithoutConfiguration -v ./cmd/node/chaos/
+func TestLANMeshWithoutConfiguration(t *testing.T) {
+	if os.Getenv("PARLEY_CHAOS") != "1" {
+		t.Skip("LAN test: set PARLEY_CHAOS=1 and run as root (see the package comment)")
+	}
+	if raceEnabled || testing.Short() || os.Geteuid() != 0 {
+		t.Skip("LAN test: needs root, and runs without -race and -short")
+	}
+	const n = 4
+	work := t.TempDir()
+	nw := newNetwork(t, fmt.Sprintf("parley-lan-%d", os.Getpid()), n)
+	bin := os.Getenv("PARLEY_CHAOS_BINARY")
+	if bin == "" {
+		bin = filepath.Join(work, "parley")
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/parley-p2p/parley/cmd/node").CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+	}
+	var ds []*daemon
+	for i := range n {
+		d := newDaemon(t, bin, work, nodeName(i), nw.nodes[i], nw.addrs[i])
+		d.listen, d.mdns = "", true
+		if err := d.start(); err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	for _, d := range ds {
+		if !waitUntil(60*time.Second, func() bool {
+			st, err := d.status()
+			return err == nil && st.Peers >= n-1
+		}) {
+			st, err := d.status()
+			t.Fatalf("%s knows %d peers after 60s, want %d found by mDNS (%v); log %s", d.name, st.Peers, n-1, err, d.logPath)
+		}
+	}
+	t.Logf("each of %d daemons found the %d others by mDNS", n, n-1)
+
+	founder := ds[0]
+	for _, d := range ds[1:] {
+		founder.must("contact", "add", strings.TrimSpace(d.must("id", "--code")))
+	}
+	founder.must("group", "create", group)
+	for _, d := range ds[1:] {
+		founder.must("invite", group, d.name)
+	}
+	for _, d := range ds {
+		if !waitUntil(60*time.Second, func() bool {
+			g, err := d.group(group)
+			return err == nil && g.Members == n && !g.Pending
+		}) {
+			t.Fatalf("%s not in %s with %d members after 60s; log %s", d.name, group, n, d.logPath)
+		}
+	}
+	for _, d := range ds {
+		d.must("send", group, "hello from "+d.name)
+	}
+	for _, d := range ds {
+		if !waitUntil(30*time.Second, func() bool {
+			ms, err := d.messages(group)
+			return err == nil && len(ms) == n
+		}) {
+			ms, _ := d.messages(group)
+			t.Fatalf("%s has %d of the %d hellos after 30s; log %s", d.name, len(ms), n, d.logPath)
+		}
+	}
+	t.Logf("a group of %d formed on the LAN and every member has every hello", n)
+}
