@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -294,4 +295,60 @@ func TestConcurrentRemoveAndAddConverge(t *testing.T) {
 	if len(names) != 4 || names[0] != "alice" || names[1] != "bob" || names[2] != "carol" || names[3] != "erin" {
 		t.Errorf("carol sees members %v", names)
 	}
+}
+
+// TestRemovedMemberInvitedBackTakesPartAgain: a member removed and then
+// invited back into the same group starts it afresh from the Welcome,
+// sends and reads, and after a restart still does. (The node kept the
+// ordering state of its first membership beside the new one: the new
+// loop logged envelopes the old one had logged, the write failed as a
+// duplicate and the group stopped; a chaos run found it.)
+func TestRemovedMemberInvitedBackTakesPartAgain(t *testing.T) {
+	ctx := context.Background()
+	alice := testNode(t, "alice")
+	bobDir := t.TempDir()
+	if _, err := Init(bobDir, "bob", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	bob := openTestNode(t, bobDir)
+	befriend(t, alice, bob)
+	if _, err := alice.CreateGroup(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		if err := alice.Invite(ctx, "g", "bob"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "bob in", func() bool { g := groupOf(t, bob, "g"); return g.Members == 2 && !g.Removed })
+		if _, err := bob.Send(ctx, "g", fmt.Sprint("bob in round ", round)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := alice.Send(ctx, "g", fmt.Sprint("alice in round ", round)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "both texts at both", func() bool {
+			return slices.Contains(texts(t, alice, "g"), fmt.Sprint("bob: bob in round ", round)) &&
+				slices.Contains(texts(t, bob, "g"), fmt.Sprint("alice: alice in round ", round))
+		})
+		if err := alice.Remove(ctx, "g", "bob"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "bob removed", func() bool { return groupOf(t, bob, "g").Removed })
+	}
+	if err := alice.Invite(ctx, "g", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "bob in again", func() bool { g := groupOf(t, bob, "g"); return g.Members == 2 && !g.Removed })
+	addrs := listenAddrs(bob)
+	if err := bob.Close(); err != nil {
+		t.Fatal(err)
+	}
+	bob = openTestNodeAt(t, bobDir, addrs...)
+	if g := groupOf(t, bob, "g"); g.Removed || g.Damaged != "" || g.Members != 2 {
+		t.Fatalf("bob's group after a restart: %+v", g)
+	}
+	if _, err := bob.Send(ctx, "g", "after the restart"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "alice has it", func() bool { return slices.Contains(texts(t, alice, "g"), "bob: after the restart") })
 }

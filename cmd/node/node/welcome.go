@@ -229,8 +229,14 @@ func (n *Node) joinWelcome(ctx context.Context, data []byte) error {
 	if len(secret) != 32 {
 		return fmt.Errorf("the group has no Parley topic secret")
 	}
-	if old := n.runner(hexID); old != nil && old.damaged != "" {
-		// The Welcome replaces the unreadable state; the history stays.
+	if old := n.runner(hexID); old != nil && (old.damaged != "" || old.status().Removed) {
+		// The Welcome replaces the unreadable state, or that of a
+		// membership that ended (this member was removed and is invited
+		// back): the old runner stops first, saving what it saves when it
+		// stops, then its ordering state is deleted, so that the new
+		// membership starts afresh (its log would repeat envelopes of the
+		// old one, and a restart would read both). The history stays.
+		old.close()
 		b := n.st.NewBatch()
 		b.DeleteGroup(gid)
 		if err := n.st.Write(ctx, b); err != nil {
