@@ -307,8 +307,11 @@ func membershipLines(mb *api.Membership) []string {
 	for _, name := range mb.Added {
 		lines = append(lines, fmt.Sprintf("%s joined (epoch %d)", clean(name), mb.Epoch))
 	}
+	// Neutral words: the event does not say whether the member left or
+	// was removed, nor who asked (the member who commits a removal is
+	// often not the one who asked for it).
 	for _, name := range mb.Removed {
-		lines = append(lines, fmt.Sprintf("%s left the group (epoch %d)", clean(name), mb.Epoch))
+		lines = append(lines, fmt.Sprintf("%s is no longer in the group (epoch %d)", clean(name), mb.Epoch))
 	}
 	return lines
 }

@@ -304,7 +304,7 @@ func TestChatMembersPaneFollowsTheGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.pump()
-	h.wantScreen("a member removed", `^-- bob left the group \(epoch 3\)`, `│ Members \(2\)`)
+	h.wantScreen("a member removed", `^-- bob is no longer in the group \(epoch 3\)`, `│ Members \(2\)`)
 	if strings.Contains(h.screen(), "● bob") {
 		t.Errorf("bob is still in the members pane:\n%s", h.screen())
 	}

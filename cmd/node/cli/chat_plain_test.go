@@ -161,7 +161,7 @@ func TestChatPlainCommands(t *testing.T) {
 	if err := d.b.Remove(t.Context(), "friends", "bob"); err != nil {
 		t.Fatal(err)
 	}
-	c.waitOut("the removal", `^-- bob left the group \(epoch 2\)$`)
+	c.waitOut("the removal", `^-- bob is no longer in the group \(epoch 2\)$`)
 	c.say("//quit is a text")
 	c.waitOut("a text that starts with /", `alice +/quit is a text$`)
 	c.say("/quit")

@@ -35,6 +35,7 @@ Commands that talk to the running daemon:
   status     show peers, and each group's epochs, forks and sync state
 
 Other commands:
+  version    show the version of this program
   mls-demo   form an MLS group of four members in this process (no network)
   suites     check and list the MLS cipher suites this build supports
   sim        run the ordering simulator and report its figures (CSV, JSON, SVG)
@@ -42,17 +43,31 @@ Other commands:
 The daemon's commands find it through the socket in its data directory:
 --data DIR, else $PARLEY_DATA, else $XDG_DATA_HOME/parley, else
 ~/.local/share/parley.
+--data DIR and --json may also come before the command:
+parley --data DIR groups. Under --json a command that fails prints
+{"error":{"code":...,"message":...}} on stdout, besides the line on
+stderr: the code is the API's (docs/API.md, "Errors") for an error of
+the daemon, else "usage" (a bad command line), "not_running" (no daemon)
+or "invalid".
 Run 'parley <command> -h' for the flags of a command.
 `
 
 // Run runs the parley command line with args (without the program name)
 // and returns the process exit status.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	all := args
+	args, err := globalFlags(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "parley: %v\n", err)
+		if wantsJSON(all) {
+			printJSONError(stdout, err)
+		}
+		return 1
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 1
 	}
-	var err error
 	name := args[0]
 	switch args[0] {
 	case "id":
@@ -97,11 +112,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runSuites(ctx, args[1:], stdout)
 	case "sim":
 		err = runSim(ctx, args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		err = runVersion(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "parley: unknown command %q; run 'parley help'\n", args[0])
+		err := usageError{fmt.Errorf("unknown command %q; run 'parley help'", args[0])}
+		fmt.Fprintf(stderr, "parley: %v\n", err)
+		if wantsJSON(args) {
+			printJSONError(stdout, err)
+		}
 		return 1
 	}
 	if errors.Is(err, flag.ErrHelp) {
@@ -109,6 +130,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "parley %s: %v\n", name, err)
+		if wantsJSON(args) {
+			printJSONError(stdout, err)
+		}
 		return 1
 	}
 	return 0

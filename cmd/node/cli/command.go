@@ -61,7 +61,7 @@ func (c *command) parse(args []string, min, max int, names string) ([]string, er
 				fmt.Fprint(c.stdout, c.usage)
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w (run 'parley %s -h')", err, c.name)
+			return nil, usageError{fmt.Errorf("%w (run 'parley %s -h')", err, c.name)}
 		}
 		rest := c.fs.Args()
 		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
@@ -81,9 +81,9 @@ func (c *command) parse(args []string, min, max int, names string) ([]string, er
 		if len(pos) < len(missing) {
 			what = missing[len(pos)]
 		}
-		return nil, fmt.Errorf("missing %s (usage: parley %s %s)", what, c.name, names)
+		return nil, usageError{fmt.Errorf("missing %s (usage: parley %s %s)", what, c.name, names)}
 	case max >= 0 && len(pos) > max:
-		return nil, fmt.Errorf("unexpected argument %q (usage: parley %s)", pos[max], strings.TrimSpace(c.name+" "+names))
+		return nil, usageError{fmt.Errorf("unexpected argument %q (usage: parley %s)", pos[max], strings.TrimSpace(c.name+" "+names))}
 	}
 	return pos, nil
 }
@@ -115,16 +115,38 @@ func explain(err error) error {
 	case errors.Is(err, api.ErrNotRunning):
 		return err // says where it looked and what to run
 	case errors.Is(err, api.ErrClosed):
-		return errors.New("the daemon closed the connection; is it still running? ('parley status' tells)")
+		return explainf(err, "the daemon closed the connection; is it still running? ('parley status' tells)")
 	case errors.Is(err, context.Canceled):
-		return errors.New("interrupted")
+		return explainf(err, "interrupted")
 	case errors.Is(err, api.ErrUnavailable):
-		return fmt.Errorf("%s; the peers this needs are offline, try again when they are online ('parley status' shows peers)", message(err))
+		return explainf(err, "%s; the peers this needs are offline, try again when they are online ('parley status' shows peers)", message(err))
 	case errors.As(err, &apiErr) && apiErr.Code == api.CodeInternal:
-		return fmt.Errorf("the daemon failed: %s", message(err))
+		return explainf(err, "the daemon failed: %s", message(err))
 	}
-	return errors.New(message(err))
+	return explainf(err, "%s", message(err))
 }
+
+// explained is an error of the daemon put in words a person can act
+// on: it prints as the explanation and unwraps to the daemon's error,
+// whose code --json prints.
+type explained struct {
+	text  string
+	cause error
+}
+
+func (e *explained) Error() string { return e.text }
+func (e *explained) Unwrap() error { return e.cause }
+
+// explainf explains cause with a formatted text.
+func explainf(cause error, format string, args ...any) error {
+	return &explained{text: fmt.Sprintf(format, args...), cause: cause}
+}
+
+// usageError is a command line the command cannot run: a bad flag, a
+// missing or extra argument. Under --json its code is "usage".
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
 
 // message returns err's text on one line, so that a daemon's message
 // cannot break the one-line rule of the CLI's errors.
@@ -137,18 +159,18 @@ func oneLine(err error) error {
 	if err == nil || errors.Is(err, flag.ErrHelp) || !strings.ContainsAny(err.Error(), "\r\n") {
 		return err
 	}
-	return errors.New(message(err))
+	return &explained{text: message(err), cause: err}
 }
 
 // groupError explains an error of a request that names group.
 func groupError(err error, group string) error {
 	switch {
 	case errors.Is(err, api.ErrNotFound):
-		return fmt.Errorf("no group named %q; 'parley groups' lists yours", group)
+		return explainf(err, "no group named %q; 'parley groups' lists yours", group)
 	case errors.Is(err, api.ErrAmbiguous):
-		return fmt.Errorf("several groups are named %q; name it by its id ('parley groups' shows them)", group)
+		return explainf(err, "several groups are named %q; name it by its id ('parley groups' shows them)", group)
 	case errors.Is(err, api.ErrNotMember):
-		return fmt.Errorf("you are not a member of %q (yet, or any more); 'parley groups' shows its state", group)
+		return explainf(err, "you are not a member of %q (yet, or any more); 'parley groups' shows its state", group)
 	}
 	return explain(err)
 }

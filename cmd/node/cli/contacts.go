@@ -8,24 +8,35 @@ import (
 	"strings"
 
 	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/cmd/node/node"
+	"github.com/parley-p2p/parley/store"
 )
 
-const idUsage = `Usage: parley id [--code] [--json] [--data DIR]
+const idUsage = `Usage: parley id [--code] [--json] [--data DIR] [--passphrase-file F | --passphrase-env V]
 
 Shows this node's name, peer ID, fingerprint (the safety number to compare
 with the people you talk to) and listening addresses.
 
+With no daemon running, it reads the identity from the data directory
+(no addresses then): a store sealed by a passphrase needs it, asked on
+the terminal or given as to 'parley run'.
+
   --code       print only the contact code, for someone to add you with
-               'parley contact add CODE'
-` + jsonFlag + commonFlags
+               'parley contact add CODE' (needs the daemon)
+` + jsonFlag + commonFlags + passphraseFlags
 
 func runID(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("id", idUsage, true, stdout, stderr)
 	code := c.fs.Bool("code", false, "")
+	pfile := c.fs.String("passphrase-file", "", "")
+	penv := c.fs.String("passphrase-env", "", "")
 	if _, err := c.parse(args, 0, 0, ""); err != nil {
 		return err
 	}
 	client, err := c.dial(ctx)
+	if errors.Is(err, api.ErrNotRunning) && !*code {
+		return c.offlineID(ctx, *pfile, *penv, err)
+	}
 	if err != nil {
 		return explain(err)
 	}
@@ -60,6 +71,47 @@ func runID(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\n", label, clean(a))
 		label = ""
 	}
+	return tw.Flush()
+}
+
+// offlineID prints the identity read from the data directory, for when
+// no daemon runs (notRunning, returned if the directory holds no node).
+func (c *command) offlineID(ctx context.Context, pfile, penv string, notRunning error) error {
+	dir, err := dataDir(c.data)
+	if err != nil {
+		return err
+	}
+	if _, err := node.ReadStoreSeal(dir); err != nil {
+		return notRunning
+	}
+	pass, t, err := runPassphrase(dir, pfile, penv)
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		if pass, err = askPassphrase(ctx, t, c.stderr, "passphrase for "+dir+": "); err != nil {
+			return err
+		}
+	}
+	id, err := node.ReadIdentity(ctx, dir, pass)
+	clear(pass)
+	switch {
+	case errors.Is(err, store.ErrWrongPassphrase):
+		return errors.New("wrong passphrase")
+	case errors.Is(err, store.ErrLocked):
+		return fmt.Errorf("the store in %s is in use by another process; try again", dir)
+	case err != nil:
+		return err
+	}
+	v := api.Identity{Name: id.Name, PeerID: id.PeerID.String(), Fingerprint: id.Fingerprint(), Addrs: []string{}}
+	if c.json {
+		return c.printJSON(v)
+	}
+	tw := newTable(c.stdout)
+	fmt.Fprintf(tw, "name\t%s\n", clean(v.Name))
+	fmt.Fprintf(tw, "peer id\t%s\n", v.PeerID)
+	fmt.Fprintf(tw, "fingerprint\t%s\n", v.Fingerprint)
+	fmt.Fprintf(tw, "addresses\t(none: the daemon is not running; start it with 'parley run --data %s')\n", quoteArg(dir))
 	return tw.Flush()
 }
 
@@ -103,11 +155,11 @@ func runContactAdd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	ct, err := client.AddContact(ctx, pos[0], *name)
 	switch {
 	case errors.Is(err, api.ErrBadCode):
-		return errors.New("that is not a valid contact code (it may be cut short or mistyped); ask for it again, they print it with 'parley id --code'")
+		return explainf(err, "that is not a valid contact code (it may be cut short or mistyped); ask for it again, they print it with 'parley id --code'")
 	case errors.Is(err, api.ErrExists) && *name != "":
-		return fmt.Errorf("you already have a contact named %q; pick another with --name", *name)
+		return explainf(err, "you already have a contact named %q; pick another with --name", *name)
 	case errors.Is(err, api.ErrExists):
-		return errors.New("you already have a contact by that name; pick another with --name NAME ('parley contacts' lists them)")
+		return explainf(err, "you already have a contact by that name; pick another with --name NAME ('parley contacts' lists them)")
 	case err != nil:
 		return explain(err)
 	}

@@ -119,12 +119,12 @@ func TestBadInputGetsOneActionableLine(t *testing.T) {
 		{[]string{"group", "forget", "nope"}, fmt.Sprintf(noGroup, "group forget")},
 		// Unknown contact or member, in a known group.
 		{[]string{"invite", "friends", "nobody"}, `^parley invite: no contact named "nobody"; 'parley contacts' lists yours, 'parley contact add CODE' adds one\n$`},
-		{[]string{"invite", "friends", "bob"}, `^parley invite: "bob" is already in "friends"\n$`},
+		{[]string{"invite", "friends", "bob"}, `^parley invite: bob is already a member of friends \('parley members friends' lists them\)\n$`},
 		{[]string{"remove", "friends", "zed"}, `^parley remove: no member "zed" in "friends"; 'parley members friends' lists them\n$`},
 		{[]string{"remove", "friends", "alice"}, `^parley remove: to remove yourself, leave the group: invalid argument\n$`},
 		// Bad codes and names in use.
 		{[]string{"contact", "add", "garbage"}, `^parley contact add: that is not a valid contact code .*'parley id --code'\n$`},
-		{[]string{"join", "garbage"}, `^parley join: that is not a valid invite code .*'parley invite GROUP'\n$`},
+		{[]string{"join", "garbage"}, `^parley join: the invite code did not work: invite code "garbage" does not decode: invalid code; ask a member .*'parley invite GROUP'\n$`},
 		{[]string{"contact", "add", "pc1-bob"}, `^parley contact add: you already have a contact by that name; pick another with --name NAME`},
 		{[]string{"contact", "add", "pc1-x", "--name", "bob"}, `^parley contact add: you already have a contact named "bob"; pick another with --name\n$`},
 		{[]string{"group", "create", "friends"}, `^parley group create: you already have a group named "friends"; pick another name\n$`},

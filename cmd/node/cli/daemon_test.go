@@ -3,11 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-p2p/parley/cmd/node/api"
 )
 
 // runDaemon starts 'parley run' in this process and returns a function
@@ -115,5 +119,32 @@ func TestInitAndRunWithTheirBadInput(t *testing.T) {
 	// A data directory with no node.
 	if code, _, stderr := run("run", "--data", t.TempDir()); code != 1 || !strings.Contains(stderr, "parley init") {
 		t.Errorf("run on an empty directory: exit %d, %q", code, stderr)
+	}
+}
+
+func TestIDWithoutTheDaemonReadsTheDataDirectory(t *testing.T) {
+	noTerminal(t)
+	dir := filepath.Join(t.TempDir(), "node")
+	t.Setenv("TEST_PARLEY_PASS", "correct horse battery staple")
+	made := runParley(t.Context(), "init", "--name", "alice", "--data", dir, "--passphrase-env", "TEST_PARLEY_PASS")
+	if made.code != 0 {
+		t.Fatalf("init: exit %d, %q", made.code, made.stderr)
+	}
+	peerID := regexp.MustCompile(`peer ID +(\S+)`).FindStringSubmatch(made.stdout)[1]
+	runParley(t.Context(), "id", "--data", dir).check(t, "id of a passphrase store, no passphrase", 1, "",
+		`^parley id: the store in .* is sealed with a passphrase and standard input is not a terminal to ask it on: give --passphrase-file F or --passphrase-env V\n$`)
+	runParley(t.Context(), "id", "--data", dir, "--passphrase-env", "TEST_PARLEY_PASS").check(t, "id with the passphrase", 0,
+		`^name +alice\npeer id +`+peerID+`\nfingerprint +\d{5}( \d{5})+\naddresses +\(none: the daemon is not running; start it with 'parley run --data .*'\)\n$`, "")
+	t.Setenv("TEST_PARLEY_WRONG", "tr0ub4dor&3")
+	runParley(t.Context(), "id", "--data", dir, "--passphrase-env", "TEST_PARLEY_WRONG").check(t, "id with a wrong passphrase", 1, "", `^parley id: wrong passphrase\n$`)
+	runParley(t.Context(), "id", "--code", "--data", dir).check(t, "id --code", 1, "", `not running`)
+	runParley(t.Context(), "id", "--data", t.TempDir()).check(t, "id of no node", 1, "", `^parley id: parley daemon is not running`)
+
+	keyed := filepath.Join(t.TempDir(), "keyed")
+	runParley(t.Context(), "init", "--name", "bob", "--data", keyed, "--key-file").check(t, "init --key-file", 0, "bob", "")
+	r := runParley(t.Context(), "--json", "id", "--data", keyed)
+	var id api.Identity
+	if err := json.Unmarshal([]byte(r.stdout), &id); r.code != 0 || err != nil || id.Name != "bob" || id.Fingerprint == "" {
+		t.Errorf("id --json of a key-file store: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 }

@@ -72,7 +72,7 @@ func runGroupForget(ctx context.Context, args []string, stdout, stderr io.Writer
 	err = client.ForgetGroup(ctx, group, *force)
 	switch {
 	case errors.Is(err, api.ErrInvalid):
-		return fmt.Errorf("you are a member of %q: leave it first with 'parley leave %s' and forget it once you are out, or forget it now with --force (the other members are not told)", group, quoteArg(group))
+		return explainf(err, "you are a member of %q: leave it first with 'parley leave %s' and forget it once you are out, or forget it now with --force (the other members are not told)", group, quoteArg(group))
 	case err != nil:
 		return groupError(err, group)
 	}
@@ -107,7 +107,7 @@ func runGroupCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer client.Close()
 	g, err := client.CreateGroup(ctx, pos[0], opts...)
 	if errors.Is(err, api.ErrExists) {
-		return fmt.Errorf("you already have a group named %q; pick another name", pos[0])
+		return explainf(err, "you already have a group named %q; pick another name", pos[0])
 	}
 	if err != nil {
 		return explain(err)
@@ -271,11 +271,11 @@ func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case (errors.Is(err, api.ErrNotFound) || errors.Is(err, api.ErrAmbiguous)) && !groupKnown(ctx, client, group):
 		return groupError(err, group)
 	case errors.Is(err, api.ErrNotFound):
-		return fmt.Errorf("no contact named %q; 'parley contacts' lists yours, 'parley contact add CODE' adds one", contact)
+		return explainf(err, "no contact named %q; 'parley contacts' lists yours, 'parley contact add CODE' adds one", contact)
 	case errors.Is(err, api.ErrAmbiguous):
-		return fmt.Errorf("several contacts match %q; name them by fingerprint ('parley contacts' shows them)", contact)
+		return explainf(err, "several contacts match %q; name them by fingerprint ('parley contacts' shows them)", contact)
 	case errors.Is(err, api.ErrExists):
-		return fmt.Errorf("%q is already in %q", contact, group)
+		return explainf(err, "%s is already a member of %s ('parley members %s' lists them)", clean(contact), clean(group), quoteArg(group))
 	case err != nil:
 		return groupError(err, group)
 	}
@@ -308,9 +308,12 @@ func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	g, err := client.Join(ctx, pos[0])
 	switch {
 	case errors.Is(err, api.ErrBadCode):
-		return errors.New("that is not a valid invite code (it may be cut short or mistyped); ask a member for a new one, they print it with 'parley invite GROUP'")
+		// The reason: a code that does not decode, or one the inviting
+		// member refused (used, unknown, expired).
+		reason := strings.TrimPrefix(message(err), api.ErrBadCode.Error()+": ")
+		return explainf(err, "the invite code did not work: %s; ask a member for a new one, they print it with 'parley invite GROUP'", reason)
 	case errors.Is(err, api.ErrExists):
-		return errors.New("you are already in that group ('parley groups' lists yours)")
+		return explainf(err, "you are already in that group ('parley groups' lists yours)")
 	case err != nil:
 		return explain(err)
 	}
@@ -349,9 +352,9 @@ func runRemove(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case (errors.Is(err, api.ErrNotFound) || errors.Is(err, api.ErrAmbiguous)) && !groupKnown(ctx, client, group):
 		return groupError(err, group)
 	case errors.Is(err, api.ErrNotFound):
-		return fmt.Errorf("no member %q in %q; 'parley members %s' lists them", member, group, quoteArg(group))
+		return explainf(err, "no member %q in %q; 'parley members %s' lists them", member, group, quoteArg(group))
 	case errors.Is(err, api.ErrAmbiguous):
-		return fmt.Errorf("several members of %q match %q; name them by fingerprint ('parley members %s' shows them)", group, member, quoteArg(group))
+		return explainf(err, "several members of %q match %q; name them by fingerprint ('parley members %s' shows them)", group, member, quoteArg(group))
 	case err != nil:
 		return groupError(err, group)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -23,6 +24,8 @@ const sendUsage = `Usage: parley send GROUP TEXT... [--json] [--data DIR]
 
 Sends a text message to GROUP (its name or id); several TEXT arguments
 are joined with spaces. Put '--' before a text that starts with '-'.
+A TEXT of '-' alone reads the text from standard input, up to 64 KiB
+(one trailing newline is dropped): some-command | parley send GROUP -
 
 With --file, sends the file at PATH (chunked and encrypted under the
 group's keys) and shows its progress on stderr until it is all sent. If
@@ -34,7 +37,15 @@ sending it.
                waiting for it to be sent
 ` + jsonFlag + commonFlags
 
+// maxText is the daemon's limit on a text message.
+const maxText = 64 << 10
+
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return send(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// send is runSend with its input given, for the tests.
+func send(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newCommand("send", sendUsage, true, stdout, stderr)
 	file := c.fs.String("file", "", "")
 	noWait := c.fs.Bool("no-wait", false, "")
@@ -44,6 +55,11 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	group := pos[0]
 	text := strings.Join(pos[1:], " ")
+	if len(pos) == 2 && text == "-" && *file == "" {
+		if text, err = readText(stdin); err != nil {
+			return err
+		}
+	}
 	switch {
 	case *file != "" && text != "":
 		return errors.New("give TEXT or --file PATH, not both")
@@ -71,6 +87,25 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "sent to %s (id %s)\n", clean(group), shortID(id))
 	return nil
+}
+
+// readText reads a message's text from r, up to maxText bytes, without
+// its trailing newline.
+func readText(r io.Reader) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxText+3)) // "\r\n", and one byte more
+	if err != nil {
+		return "", fmt.Errorf("reading standard input: %w", err)
+	}
+	if n, ok := bytes.CutSuffix(b, []byte("\n")); ok && len(b) <= maxText+2 {
+		b = bytes.TrimSuffix(n, []byte("\r"))
+	}
+	switch {
+	case len(b) > maxText:
+		return "", fmt.Errorf("standard input holds over %d KiB, and a message is at most %d KiB; send it as a file with --file PATH", maxText>>10, maxText>>10)
+	case len(b) == 0:
+		return "", errors.New("standard input is empty: nothing to send")
+	}
+	return string(b), nil
 }
 
 // sendFile sends a file and, unless noWait, follows its progress until

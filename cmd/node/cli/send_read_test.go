@@ -174,3 +174,40 @@ func TestReadShowsTheOrderSentOrOfArrival(t *testing.T) {
 	d.run("read", "friends", "--order", "arrival").check(t, "read --order arrival", 0, `^ +1 ~ .*one\n +2 ~ .*three\n +3 ~ .*two\n$`, "")
 	d.run("read", "friends", "--order", "random").check(t, "read --order random", 1, "", `^parley read: --order "random": want sent or arrival\n$`)
 }
+
+func TestSendDashReadsStandardInput(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	tests := []struct {
+		stdin, want, err string
+	}{
+		{"from a pipe\n", "from a pipe", ""},
+		{"two lines\nand CRLF\r\n", "two lines\nand CRLF", ""},
+		{strings.Repeat("x", maxText) + "\n", strings.Repeat("x", maxText), ""},
+		{strings.Repeat("x", maxText+1), "", "standard input holds over 64 KiB, and a message is at most 64 KiB; send it as a file with --file PATH"},
+		{"", "", "standard input is empty: nothing to send"},
+	}
+	for i, tt := range tests {
+		var stdout, stderr strings.Builder
+		err := send(t.Context(), []string{"--data", d.data, "friends", "-"}, strings.NewReader(tt.stdin), &stdout, &stderr)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("input %d: error %v, want %q", i, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("input %d: %v", i, err)
+		}
+		msgs, err := d.b.Read(t.Context(), "friends", 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := msgs[len(msgs)-1].Text; got != tt.want {
+			t.Errorf("input %d: sent %.40q (%d bytes), want %.40q (%d bytes)", i, got, len(got), tt.want, len(tt.want))
+		}
+	}
+	if !strings.Contains(sendUsage, "'-' alone reads the text from standard input") {
+		t.Error("send -h does not tell of '-'")
+	}
+}

@@ -238,6 +238,16 @@ func (n *Node) Invite(ctx context.Context, ref, contactRef string) error {
 	if err != nil {
 		return err
 	}
+	if err := g.do(ctx, func() error {
+		for _, m := range g.loop.Tip().Members {
+			if p, _, _ := ParseMemberID(m); p == c.peerID {
+				return fmt.Errorf("%w: %s is already a member of %q", api.ErrExists, c.name, g.meta.Name)
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	kp, err := n.keyPackageOf(ctx, c, g.suite())
 	if err != nil {
 		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)

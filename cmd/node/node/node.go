@@ -157,6 +157,30 @@ func Init(dir, name string, passphrase []byte, log *slog.Logger) (*Identity, err
 	return id, nil
 }
 
+// ReadIdentity reads the identity in the store of the data directory
+// dir, with the passphrase it is sealed by (nil: its key file), without
+// starting anything: for 'parley id' while no daemon runs. It fails with
+// store.ErrLocked while a daemon has the store open.
+func ReadIdentity(ctx context.Context, dir string, passphrase []byte) (*Identity, error) {
+	if _, err := os.Stat(filepath.Join(dir, storeDirName)); err != nil {
+		return nil, fmt.Errorf("%w (%s)", ErrNotInitialized, dir)
+	}
+	opts, err := storeOptions(dir, passphrase, false, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(dir, storeDirName), opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	raw, err := st.Identity(ctx, identityKey)
+	if err != nil {
+		return nil, fmt.Errorf("node: reading the identity: %w", err)
+	}
+	return decodeIdentity(raw)
+}
+
 // Open opens the node's data directory and starts it: its host, and a
 // loop for every group it is in.
 func Open(ctx context.Context, cfg Config) (*Node, error) {

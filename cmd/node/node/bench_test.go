@@ -1,0 +1,607 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/wire"
+	"github.com/parley-p2p/parley/store"
+)
+
+// Benchmarks of the whole node (issue 17): real nodes, each with its own
+// badger store in a temp directory and its own libp2p host on loopback TCP,
+// configured as the daemon runs them (default tick interval), beside the
+// floors measured in the same run:
+//
+//	go test -run XXX -bench 'DeliveryLatency|Throughput' -benchtime 200x -count 3 ./cmd/node/node/
+//
+// Sizes are 2 and 5 members; PARLEY_BENCH_LARGE=1 adds 20 members, which
+// is too heavy for a 2-core machine (20 daemons, each with its store and
+// host, in one process).
+//
+// Member 0 created the group, invited the others and is the only sender;
+// every member is a contact of every other, so the nodes connect in a
+// full mesh, as the raw gossipsub floor's hosts do.
+//
+// Sub-benchmarks and what they report:
+//
+//	members=N                    the node: Node.Send at member 0 to the
+//	                             EventMessage on a Subscribe channel of
+//	                             each receiver (p50-ms, p99-ms per
+//	                             receiver and message; send-p50-ms is
+//	                             the Send call itself)
+//	floor=gossipsub/members=N    go-libp2p-pubsub with default settings on
+//	                             N default hosts, full mesh, Publish to
+//	                             the receivers' Subscription.Next
+//	floor=badger-sync-write      store.Write of one log entry and its
+//	                             delivered mark, SyncWrites on (as the node
+//	                             writes a received message)
+//	floor=mls-protect-unprotect  EncryptApplication of 1 KiB by one member
+//	                             and its processing by another (suite 1)
+
+// benchSizes are the group sizes benchmarked.
+func benchSizes() []int {
+	if os.Getenv("PARLEY_BENCH_LARGE") != "" {
+		return []int{2, 5, 20}
+	}
+	return []int{2, 5}
+}
+
+const (
+	benchTextSize = 1024
+	// benchLost is how long a message may take before it counts as lost.
+	benchLost = 5 * time.Second
+	// benchWindow bounds the raw gossipsub floor's messages in flight in
+	// the throughput benchmark (an unbounded burst overflows pubsub's
+	// queues and measures drops, not throughput).
+	benchWindow = 16
+)
+
+// BenchmarkDeliveryLatency sends one 1 KiB text at a time and reports the
+// p50 and p99 of its delivery to each receiver, for the node and, in the
+// same run, for raw gossipsub between as many hosts, a durable badger
+// write and MLS protect+unprotect (see the comment at the top of this
+// file). PARLEY_BENCH_LARGE=1 adds members=20.
+func BenchmarkDeliveryLatency(b *testing.B) {
+	cs := newBenchClusters(b)
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) { cs.get(b, "node", n).latency(b) })
+		b.Run(fmt.Sprintf("floor=gossipsub/members=%d", n), func(b *testing.B) { cs.get(b, "raw", n).latency(b) })
+	}
+	b.Run("floor=badger-sync-write", benchSyncWrite)
+	b.Run("floor=mls-protect-unprotect", benchProtectUnprotect)
+}
+
+// BenchmarkThroughput has member 0 send b.N 1 KiB texts as fast as
+// Node.Send accepts them and reports the messages per second delivered
+// (saved, and an event given) to every receiver; beside it, raw gossipsub
+// between as many hosts with up to 16 messages in flight.
+// PARLEY_BENCH_LARGE=1 adds members=20.
+func BenchmarkThroughput(b *testing.B) {
+	cs := newBenchClusters(b)
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) { cs.get(b, "node", n).throughput(b, 1) })
+		b.Run(fmt.Sprintf("floor=gossipsub/members=%d", n), func(b *testing.B) { cs.get(b, "raw", n).throughput(b, benchWindow) })
+	}
+}
+
+// benchClusters keeps the clusters of one top-level benchmark: the
+// testing package runs each sub-benchmark once with b.N = 1 and again with
+// the real b.N, and a cluster of nodes takes seconds to form. They close
+// when the top-level benchmark ends.
+type benchClusters struct {
+	top *testing.B
+	mu  sync.Mutex
+	m   map[string]*benchCluster
+}
+
+func newBenchClusters(top *testing.B) *benchClusters {
+	return &benchClusters{top: top, m: map[string]*benchCluster{}}
+}
+
+func (cs *benchClusters) get(b *testing.B, kind string, n int) *benchCluster {
+	b.Helper()
+	key := fmt.Sprint(kind, n)
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if c := cs.m[key]; c != nil {
+		return c
+	}
+	start := time.Now()
+	var c *benchCluster
+	switch kind {
+	case "node":
+		c = newNodeCluster(b, cs.top, n)
+	case "raw":
+		c = newRawCluster(b, cs.top, n)
+	}
+	c.startReaders(cs.top)
+	c.warmUp(b)
+	b.Logf("%s cluster of %d ready in %v", kind, n, time.Since(start).Round(time.Millisecond))
+	cs.m[key] = c
+	return c
+}
+
+// benchCluster is a sender and its receivers: the node's members or raw
+// gossipsub hosts.
+type benchCluster struct {
+	// send sends a payload from member 0.
+	send func(ctx context.Context, text string) error
+	// receivers each return the next payload a receiver got.
+	receivers []func(ctx context.Context) (string, error)
+	run       atomic.Pointer[benchRun]
+	runID     atomic.Uint64
+}
+
+// benchRun is the state of one measurement: payloads carry its id, so that
+// stragglers of an earlier run are ignored.
+type benchRun struct {
+	id        uint64
+	want      int32
+	sent      []atomic.Int64 // UnixNano at the sender's call
+	counts    []atomic.Int32
+	complete  []chan struct{}
+	delivered atomic.Int64
+	mu        sync.Mutex
+	samples   []time.Duration
+}
+
+// openBenchNode makes a node in a directory of owner (which closes it), on
+// loopback, configured as the daemon is (default tick interval, or
+// PARLEY_BENCH_TICK, a duration, to see whether the tick is on the
+// delivery path), without timed key updates.
+func openBenchNode(b, owner *testing.B, name string) *Node {
+	b.Helper()
+	dir := owner.TempDir()
+	if _, err := Init(dir, name, nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	var tick time.Duration
+	if s := os.Getenv("PARLEY_BENCH_TICK"); s != "" {
+		var err error
+		if tick, err = time.ParseDuration(s); err != nil {
+			b.Fatalf("PARLEY_BENCH_TICK: %v", err)
+		}
+	}
+	n, err := Open(context.Background(), Config{Dir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, UpdateInterval: -1, TickInterval: tick})
+	if err != nil {
+		b.Fatal(err)
+	}
+	owner.Cleanup(func() { n.Close() })
+	return n
+}
+
+func newNodeCluster(b, owner *testing.B, size int) *benchCluster {
+	b.Helper()
+	ctx := context.Background()
+	nodes := make([]*Node, size)
+	for i := range nodes {
+		nodes[i] = openBenchNode(b, owner, fmt.Sprintf("m%d", i))
+	}
+	for i := range nodes {
+		for j := i + 1; j < size; j++ {
+			befriend(b, nodes[i], nodes[j])
+		}
+	}
+	g, err := nodes[0].CreateGroup(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 1; i < size; i++ {
+		if err := nodes[0].Invite(ctx, g.ID, fmt.Sprintf("m%d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		eventually(b, 30*time.Second+time.Duration(size)*3*time.Second, n.id.Name+" in the group with all", func() bool {
+			gs := groupOf(b, n, "bench")
+			return !gs.Pending && gs.Members == size
+		})
+	}
+	// Full mesh on the group's topic (the connect loop dials contacts
+	// every 5 s).
+	eventually(b, 30*time.Second, "every member a topic peer of every other", func() bool {
+		for _, n := range nodes {
+			r := n.runner(g.ID)
+			if r == nil || r.topic == nil || len(r.topic.Peers()) < size-1 {
+				return false
+			}
+		}
+		return true
+	})
+	c := &benchCluster{send: func(ctx context.Context, text string) error {
+		_, err := nodes[0].Send(ctx, g.ID, text)
+		return err
+	}}
+	subCtx, cancel := context.WithCancel(ctx)
+	owner.Cleanup(cancel)
+	for _, n := range nodes[1:] {
+		events, err := n.Subscribe(subCtx, g.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.receivers = append(c.receivers, func(ctx context.Context) (string, error) {
+			for {
+				select {
+				case ev, ok := <-events:
+					if !ok {
+						return "", context.Canceled
+					}
+					if ev.Type == api.EventMessage && ev.Message != nil && !ev.Message.Own {
+						return ev.Message.Text, nil
+					}
+				case <-ctx.Done():
+					return "", ctx.Err()
+				}
+			}
+		})
+	}
+	return c
+}
+
+// newRawCluster is go-libp2p-pubsub with default settings on default
+// go-libp2p hosts on loopback TCP, every host connected to every other (as
+// p2p's BenchmarkGossip/raw, but in a full mesh like the node cluster).
+func newRawCluster(b, owner *testing.B, size int) *benchCluster {
+	b.Helper()
+	const topic = "bench"
+	c := &benchCluster{}
+	var infos []peer.AddrInfo
+	var hosts []interface {
+		Connect(context.Context, peer.AddrInfo) error
+	}
+	var topics []*pubsub.Topic
+	for i := range size {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		owner.Cleanup(func() { cancel(); h.Close() })
+		ps, err := pubsub.NewGossipSub(ctx, h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tp, err := ps.Join(topic)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sub, err := tp.Subscribe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		infos = append(infos, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
+		hosts = append(hosts, h)
+		topics = append(topics, tp)
+		if i == 0 {
+			c.send = func(ctx context.Context, text string) error { return tp.Publish(ctx, []byte(text)) }
+			continue
+		}
+		self := h.ID()
+		c.receivers = append(c.receivers, func(ctx context.Context) (string, error) {
+			for {
+				m, err := sub.Next(ctx)
+				if err != nil {
+					return "", err
+				}
+				if m.ReceivedFrom != self {
+					return string(m.Data), nil
+				}
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range hosts {
+		for j := i + 1; j < size; j++ {
+			if err := hosts[i].Connect(ctx, infos[j]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	eventually(b, 30*time.Second, "every host a topic peer of every other", func() bool {
+		for _, tp := range topics {
+			if len(tp.ListPeers()) < size-1 {
+				return false
+			}
+		}
+		return true
+	})
+	return c
+}
+
+// startReaders reads every receiver until owner ends.
+func (c *benchCluster) startReaders(owner *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, next := range c.receivers {
+		wg.Go(func() {
+			for {
+				text, err := next(ctx)
+				if err != nil {
+					return
+				}
+				c.deliver(text)
+			}
+		})
+	}
+	owner.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+// payload is the text of message seq of run r: "bench <run> <seq> "
+// padded with x to 1 KiB.
+func payload(r *benchRun, seq int) string {
+	p := fmt.Sprintf("bench %d %d ", r.id, seq)
+	return p + strings.Repeat("x", benchTextSize-len(p))
+}
+
+// parsePayload returns the run and sequence number of a payload.
+func parsePayload(text string) (run uint64, seq int, ok bool) {
+	f := strings.SplitN(text, " ", 4)
+	if len(f) < 4 || f[0] != "bench" {
+		return 0, 0, false
+	}
+	run, err1 := strconv.ParseUint(f[1], 10, 64)
+	seq, err2 := strconv.Atoi(f[2])
+	return run, seq, err1 == nil && err2 == nil
+}
+
+func (c *benchCluster) deliver(text string) {
+	now := time.Now()
+	r := c.run.Load()
+	id, seq, ok := parsePayload(text)
+	if r == nil || !ok || id != r.id || seq < 0 || seq >= len(r.counts) {
+		return
+	}
+	sent := time.Unix(0, r.sent[seq].Load())
+	r.mu.Lock()
+	r.samples = append(r.samples, now.Sub(sent))
+	r.mu.Unlock()
+	r.delivered.Add(1)
+	if r.counts[seq].Add(1) == r.want {
+		close(r.complete[seq])
+	}
+}
+
+func (c *benchCluster) newRun(n int) *benchRun {
+	r := &benchRun{
+		id:       c.runID.Add(1),
+		want:     int32(len(c.receivers)),
+		sent:     make([]atomic.Int64, n),
+		counts:   make([]atomic.Int32, n),
+		complete: make([]chan struct{}, n),
+		samples:  make([]time.Duration, 0, n*len(c.receivers)),
+	}
+	for i := range r.complete {
+		r.complete[i] = make(chan struct{})
+	}
+	c.run.Store(r)
+	return r
+}
+
+// sendSeq stamps and sends message seq of r.
+func (c *benchCluster) sendSeq(r *benchRun, seq int) error {
+	text := payload(r, seq)
+	r.sent[seq].Store(time.Now().UnixNano())
+	return c.send(context.Background(), text)
+}
+
+// warmUp sends until one message reaches every receiver.
+func (c *benchCluster) warmUp(b *testing.B) {
+	for attempt := range 30 {
+		r := c.newRun(1)
+		if err := c.sendSeq(r, 0); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-r.complete[0]:
+			// A few more, so that the first measured message meets a
+			// settled mesh and warm caches.
+			for i := range 10 {
+				r := c.newRun(1)
+				if err := c.sendSeq(r, 0); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-r.complete[0]:
+				case <-time.After(benchLost):
+					b.Logf("warm-up message %d incomplete", i)
+				}
+			}
+			return
+		case <-time.After(time.Second):
+			b.Logf("warm-up attempt %d incomplete", attempt)
+		}
+	}
+	b.Fatal("the cluster never carried a message to every receiver")
+}
+
+// latency sends one message at a time, the next once every receiver has
+// the last, and reports the p50 and p99 of every (message, receiver)
+// delivery, and the p50 of the sender's call.
+func (c *benchCluster) latency(b *testing.B) {
+	r := c.newRun(b.N)
+	lost := 0
+	calls := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		if err := c.sendSeq(r, i); err != nil {
+			b.Fatal(err)
+		}
+		calls = append(calls, time.Since(start))
+		select {
+		case <-r.complete[i]:
+		case <-time.After(benchLost):
+			lost++
+		}
+	}
+	b.StopTimer()
+	r.mu.Lock()
+	samples := slices.Clone(r.samples)
+	r.mu.Unlock()
+	reportPercentiles(b, samples, "")
+	reportPercentiles(b, calls, "send-")
+	b.ReportMetric(float64(lost), "lost")
+}
+
+// throughput sends b.N messages, with at most window in flight (1: each
+// send waits for the call to return only, as Node.Send is synchronous),
+// and reports the messages per second delivered to every receiver.
+func (c *benchCluster) throughput(b *testing.B, window int) {
+	r := c.newRun(b.N)
+	lost := 0
+	start := time.Now()
+	b.ResetTimer()
+	for i := range b.N {
+		if window > 1 && i >= window {
+			select {
+			case <-r.complete[i-window]:
+			case <-time.After(benchLost):
+			}
+		}
+		if err := c.sendSeq(r, i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lost = r.drain(benchLost)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N-lost)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(lost), "lost")
+}
+
+// drain waits until every message reached every receiver, or until no
+// delivery at all happened for idle, and returns how many messages did not
+// reach every receiver.
+func (r *benchRun) drain(idle time.Duration) int {
+	last, lastChange := r.delivered.Load(), time.Now()
+	for i, done := range r.complete {
+		for {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Millisecond):
+				if d := r.delivered.Load(); d != last {
+					last, lastChange = d, time.Now()
+				} else if time.Since(lastChange) > idle {
+					missing := 0
+					for _, done := range r.complete[i:] {
+						select {
+						case <-done:
+						default:
+							missing++
+						}
+					}
+					return missing
+				}
+				continue
+			}
+			break
+		}
+	}
+	return 0
+}
+
+// reportPercentiles reports the p50 and p99 of samples in milliseconds.
+func reportPercentiles(b *testing.B, samples []time.Duration, prefix string) {
+	if len(samples) == 0 {
+		return
+	}
+	slices.Sort(samples)
+	b.ReportMetric(float64(samples[len(samples)/2].Microseconds())/1000, prefix+"p50-ms")
+	if prefix == "" {
+		b.ReportMetric(float64(samples[min(len(samples)-1, len(samples)*99/100)].Microseconds())/1000, prefix+"p99-ms")
+	}
+}
+
+// benchSyncWrite is the floor of one durable write: a store opened as the
+// node opens it (encrypted, SyncWrites) writing a received 1 KiB message
+// to a log with its delivered mark, as in store's BenchmarkDurableWrite.
+func benchSyncWrite(b *testing.B) {
+	dir := b.TempDir()
+	s, err := store.Open(filepath.Join(dir, "db"), store.WithKeyFile(filepath.Join(dir, "key")), store.WithGCInterval(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	g := []byte("bench-group")
+	env := []byte(strings.Repeat("e", benchTextSize))
+	samples := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		batch := s.NewBatch()
+		id := fmt.Appendf(nil, "env-%d", i)
+		batch.AppendLog(g, store.LogEntry{ID: id, Envelope: env, Result: []byte("ok")})
+		batch.MarkDelivered(g, id, 1)
+		if err := s.Write(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	b.StopTimer()
+	reportPercentiles(b, samples, "")
+}
+
+// benchProtectUnprotect is the MLS floor of one message: 1 KiB protected
+// by one member of a two-member group (suite 1, as the node's groups) and
+// processed by the other.
+func benchProtectUnprotect(b *testing.B) {
+	cfg := &group.Config{}
+	bundle := func(name string) *group.KeyPackageBundle {
+		signer, err := Suite.GenerateSignatureKey(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		kp, err := group.NewKeyPackage(Suite, signer, group.KeyPackageOptions{Credential: wire.NewBasicCredential([]byte(name))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return kp
+	}
+	bob := bundle("bob")
+	alice, err := group.Create(cfg, []byte("bench group"), nil, bundle("alice"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc, err := alice.Commit(group.CommitOptions{Proposals: []wire.Proposal{&wire.Add{KeyPackage: *bob.KeyPackage}}, WelcomeWithTree: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	alice = sc.State
+	bobState, err := group.JoinWelcome(cfg, sc.Welcome, bob, group.JoinOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, benchTextSize)
+	samples := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		enc, err := alice.EncryptApplication(data, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bobState.ProcessBytes(enc); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	b.StopTimer()
+	reportPercentiles(b, samples, "")
+}
