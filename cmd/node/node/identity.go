@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -161,12 +162,46 @@ func ValidateCredential(cred *wire.Credential, signatureKey []byte) error {
 
 // Fingerprint returns the safety number of a signature key: 30 digits in
 // six groups of five, from an iterated SHA-512 of the key, which two
-// people read to each other to check they see the same keys.
+// people read to each other to check they see the same keys. The 1,024
+// hashes cost about half a millisecond, and every message delivered shows
+// its sender's: the last few thousand keys' numbers are kept.
 func Fingerprint(signatureKey []byte) string {
+	fingerprints.Lock()
+	fp, ok := fingerprints.m[string(signatureKey)]
+	fingerprints.Unlock()
+	if ok {
+		return fp
+	}
+	fp = fingerprint(signatureKey)
+	fingerprints.Lock()
+	if len(fingerprints.m) >= maxFingerprints {
+		clear(fingerprints.m)
+	}
+	fingerprints.m[string(signatureKey)] = fp
+	fingerprints.Unlock()
+	return fp
+}
+
+// fingerprints holds the safety numbers computed last (at most
+// maxFingerprints: they are all dropped when it is full).
+var fingerprints = struct {
+	sync.Mutex
+	m map[string]string
+}{m: map[string]string{}}
+
+const maxFingerprints = 4096
+
+// fingerprint computes Fingerprint: h = label || key, then 1,024 times
+// h = SHA-512(h || key).
+func fingerprint(signatureKey []byte) string {
+	d := sha512.New()
 	h := append([]byte("parley fingerprint v1\x00"), signatureKey...)
+	buf := make([]byte, 0, sha512.Size)
 	for range 1024 {
-		s := sha512.Sum512(append(h, signatureKey...))
-		h = s[:]
+		d.Reset()
+		d.Write(h)
+		d.Write(signatureKey)
+		h = d.Sum(buf[:0])
 	}
 	var b strings.Builder
 	for i := range 6 {

@@ -1,7 +1,10 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha512"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -179,6 +182,35 @@ func TestHistoryResultNamesTheFinalEpoch(t *testing.T) {
 		final, epoch, ok := readResult([]byte(c.res))
 		if final != c.final || ok != c.hasEp || (ok && epoch != c.epoch) {
 			t.Errorf("readResult(%q) = %v, %d, %v; want %v, %d, %v", c.res, final, epoch, ok, c.final, c.epoch, c.hasEp)
+		}
+	}
+}
+
+// TestFingerprintIsTheIteratedHash: the safety number is the iterated
+// SHA-512 it always was, computed or remembered.
+func TestFingerprintIsTheIteratedHash(t *testing.T) {
+	reference := func(key []byte) string {
+		h := append([]byte("parley fingerprint v1\x00"), key...)
+		for range 1024 {
+			s := sha512.Sum512(append(h, key...))
+			h = s[:]
+		}
+		var b strings.Builder
+		for i := range 6 {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			fmt.Fprintf(&b, "%05d", binary.BigEndian.Uint64(append([]byte{0, 0, 0}, h[5*i:5*i+5]...))%100000)
+		}
+		return b.String()
+	}
+	for i := range 5 {
+		key := bytes.Repeat([]byte{byte(i)}, 32)
+		want := reference(key)
+		for round := range 2 { // computed, then remembered
+			if got := Fingerprint(key); got != want {
+				t.Errorf("key %d, round %d: %s, want %s", i, round, got, want)
+			}
 		}
 	}
 }
