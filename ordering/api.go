@@ -337,7 +337,11 @@ type Notice struct {
 	// Added (empty where not known), in the same order.
 	AddedBy []string
 	Removed []string
-	Count   int
+	// RemovedBy are the identities of the members who asked for each
+	// removal in Removed (the member itself when it left; empty where
+	// not known), in the same order.
+	RemovedBy []string
+	Count     int
 }
 
 // Identity returns the identity a leaf stands for: its credential's

@@ -19,6 +19,10 @@ type Node struct {
 	// Committer is the identity of the member whose commit made the
 	// epoch, where known (not persisted).
 	Committer string
+	// RemovedBy maps each member the epoch's commit removed to the member
+	// who asked: the sender of the Remove (or of the SelfRemove: the
+	// member itself, which left), where known (not persisted).
+	RemovedBy map[string]string
 
 	parent   *Node
 	children []*Node

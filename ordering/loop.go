@@ -585,6 +585,7 @@ func (l *Loop) addEpoch(parent *epochInfo, sc *group.StagedCommit, commitEnv []b
 			n.Committer = Identity(leaf)
 		}
 	}
+	n.RemovedBy = removedBy(parent.state, sc)
 	if !l.graph.Add(n) {
 		return nil
 	}
@@ -594,6 +595,37 @@ func (l *Loop) addEpoch(parent *epochInfo, sc *group.StagedCommit, commitEnv []b
 	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: parent.node.ID, Envelope: commitEnv})
 	l.replayBuffered(id)
 	return info
+}
+
+// removedBy returns, for each member a commit removes, the member who
+// asked for it (the Remove's or SelfRemove's sender, as parent's tree
+// has them), or nil if the commit removes nobody.
+func removedBy(parent *group.State, sc *group.StagedCommit) map[string]string {
+	if parent == nil {
+		return nil // an epoch joined from outside (a rejoin): not known
+	}
+	var by map[string]string
+	t := parent.Tree()
+	for _, ap := range sc.Proposals {
+		var removed group.LeafIndex
+		switch p := ap.Proposal.(type) {
+		case *wire.Remove:
+			removed = group.LeafIndex(p.Removed)
+		case *wire.SelfRemove:
+			removed = group.LeafIndex(ap.Sender.Index)
+		default:
+			continue
+		}
+		gone, asker := t.Leaf(removed), t.Leaf(group.LeafIndex(ap.Sender.Index))
+		if gone == nil || asker == nil || ap.Sender.Type != wire.SenderMember {
+			continue
+		}
+		if by == nil {
+			by = map[string]string{}
+		}
+		by[Identity(gone)] = Identity(asker)
+	}
+	return by
 }
 
 // addOpaque records a commit that removed this member: its epoch cannot be
@@ -723,7 +755,17 @@ func (l *Loop) membershipNotice(old, next *Node) {
 				}
 			}
 		}
-		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeMembership, Epoch: next.Number, Added: added, AddedBy: by, Removed: removed})
+		// Who asked for each removal: the Remove's sender, as the epoch
+		// that removed the member recorded it.
+		removedBy := make([]string, len(removed))
+		for i, m := range removed {
+			for n := next; n != nil && n != fork && n.parent != nil; n = n.parent {
+				if by, ok := n.RemovedBy[m]; ok && !n.hasMember(m) && n.parent.hasMember(m) {
+					removedBy[i] = by
+				}
+			}
+		}
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeMembership, Epoch: next.Number, Added: added, AddedBy: by, Removed: removed, RemovedBy: removedBy})
 	}
 }
 

@@ -235,6 +235,10 @@ type Membership struct {
 	Epoch   uint64   `json:"epoch"`
 	Added   []string `json:"added,omitempty"`
 	Removed []string `json:"removed,omitempty"`
+	// RemovedBy names, for each member in Removed, the member who asked
+	// for its removal (itself when it left; "" where this node does not
+	// know, as after a restart).
+	RemovedBy []string `json:"removed_by,omitempty"`
 }
 
 // Progress is the progress of a file transfer, sent or received.

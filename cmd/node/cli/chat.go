@@ -307,11 +307,21 @@ func membershipLines(mb *api.Membership) []string {
 	for _, name := range mb.Added {
 		lines = append(lines, fmt.Sprintf("%s joined (epoch %d)", clean(name), mb.Epoch))
 	}
-	// Neutral words: the event does not say whether the member left or
-	// was removed, nor who asked (the member who commits a removal is
-	// often not the one who asked for it).
-	for _, name := range mb.Removed {
-		lines = append(lines, fmt.Sprintf("%s is no longer in the group (epoch %d)", clean(name), mb.Epoch))
+	// Who asked, where the event says (the member who commits a removal
+	// is often not the one who asked for it); neutral words otherwise.
+	for i, name := range mb.Removed {
+		by := ""
+		if i < len(mb.RemovedBy) {
+			by = mb.RemovedBy[i]
+		}
+		switch {
+		case by == name:
+			lines = append(lines, fmt.Sprintf("%s left the group (epoch %d)", clean(name), mb.Epoch))
+		case by != "":
+			lines = append(lines, fmt.Sprintf("%s removed %s (epoch %d)", clean(by), clean(name), mb.Epoch))
+		default:
+			lines = append(lines, fmt.Sprintf("%s is no longer in the group (epoch %d)", clean(name), mb.Epoch))
+		}
 	}
 	return lines
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -217,5 +218,17 @@ func TestChatPlainEndsWhenTheDaemonGoes(t *testing.T) {
 	}
 	if got := c.stderr.String(); !strings.HasPrefix(got, "parley chat: the daemon closed the connection") || strings.Count(got, "\n") != 1 {
 		t.Errorf("stderr %q, want one line saying the daemon went", got)
+	}
+}
+
+// TestMembershipLinesSayWhoAsked: a removal reads "alice removed bob",
+// a departure "carol left the group", one the node cannot attribute
+// (after a restart) "dave is no longer in the group".
+func TestMembershipLinesSayWhoAsked(t *testing.T) {
+	got := membershipLines(&api.Membership{Epoch: 7, Added: []string{"erin"},
+		Removed: []string{"bob", "carol", "dave"}, RemovedBy: []string{"alice", "carol", ""}})
+	want := []string{"erin joined (epoch 7)", "alice removed bob (epoch 7)", "carol left the group (epoch 7)", "dave is no longer in the group (epoch 7)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("membershipLines = %q, want %q", got, want)
 	}
 }

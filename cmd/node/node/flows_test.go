@@ -352,3 +352,58 @@ func TestRemovedMemberInvitedBackTakesPartAgain(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "alice has it", func() bool { return slices.Contains(texts(t, alice, "g"), "bob: after the restart") })
 }
+
+// TestMembershipEventsSayWhoAsked: a member that watches the group sees
+// "alice removed bob" when alice removes bob, whichever member commits
+// it, and "carol left" when carol leaves (a SelfRemove another member
+// commits): the event names who asked, not who committed.
+func TestMembershipEventsSayWhoAsked(t *testing.T) {
+	ctx := context.Background()
+	alice, bob, carol, dave := testNode(t, "alice"), testNode(t, "bob"), testNode(t, "carol"), testNode(t, "dave")
+	for _, n := range []*Node{bob, carol, dave} {
+		befriend(t, alice, n)
+	}
+	if _, err := alice.CreateGroup(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"bob", "carol", "dave"} {
+		if err := alice.Invite(ctx, "g", who); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 20*time.Second, "4 members at dave", func() bool { return groupOf(t, dave, "g").Members == 4 })
+	events, err := dave.Subscribe(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Remove(ctx, "g", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "bob out at dave", func() bool { return groupOf(t, dave, "g").Members == 3 })
+	if err := carol.Leave(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "carol out at dave", func() bool { return groupOf(t, dave, "g").Members == 2 })
+	want := map[string]string{"bob": "alice", "carol": "carol"}
+	deadline := time.After(10 * time.Second)
+	for len(want) > 0 {
+		select {
+		case ev := <-events:
+			if ev.Type != api.EventMembership || ev.Membership == nil {
+				continue
+			}
+			for i, name := range ev.Membership.Removed {
+				by := ""
+				if i < len(ev.Membership.RemovedBy) {
+					by = ev.Membership.RemovedBy[i]
+				}
+				if w, ok := want[name]; ok && by != w {
+					t.Errorf("%s's removal: removed_by %q, want %q", name, by, w)
+				}
+				delete(want, name)
+			}
+		case <-deadline:
+			t.Fatalf("no membership event for %v", want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -462,7 +463,11 @@ func (g *groupRunner) notice(no ordering.Notice) {
 				g.noteAddedBy(m, names(no.AddedBy[i : i+1])[0])
 			}
 		}
-		g.n.broadcast(api.Event{Type: api.EventMembership, Group: g.hexID, Membership: &api.Membership{Epoch: no.Epoch, Added: names(no.Added), Removed: names(no.Removed)}})
+		mb := &api.Membership{Epoch: no.Epoch, Added: names(no.Added), Removed: names(no.Removed)}
+		if slices.ContainsFunc(no.RemovedBy, func(s string) bool { return s != "" }) {
+			mb.RemovedBy = names(no.RemovedBy)
+		}
+		g.n.broadcast(api.Event{Type: api.EventMembership, Group: g.hexID, Membership: mb})
 	case ordering.NoticeBehind:
 		g.n.log.Debug("behind; catching up", "group", short, "from", no.From, "epoch", no.Epoch)
 	case ordering.NoticeStorage:
@@ -475,7 +480,7 @@ func names(ids []string) []string {
 	for i, id := range ids {
 		_, name, err := ParseMemberID(id)
 		if err != nil || name == "" {
-			name = id
+			name = id // "" stays ""
 		}
 		out[i] = name
 	}
