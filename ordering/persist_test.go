@@ -54,6 +54,26 @@ func (s *savedOf) saved() *Saved {
 	return out
 }
 
+// newAlone creates group gid with alice, its only member, at now.
+func newAlone(t *testing.T, gid string, now time.Time) (Config, *Loop, *Output) {
+	t.Helper()
+	cs := suite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	signer, err := cs.GenerateSignatureKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := group.NewKeyPackage(cs, signer, group.KeyPackageOptions{Credential: wire.NewBasicCredential([]byte("alice"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{MLS: &group.Config{}}
+	l, out, err := Create(cfg, []byte(gid), bundle, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, l, out
+}
+
 // asVersion1 rewrites a saved state in the version 1 layout: no count of
 // messages sent since the refresh, the outbox's epochs listed at the end
 // of Meta, bare AppMessage records.
@@ -90,21 +110,8 @@ func asVersion1(t *testing.T, s *Saved) *Saved {
 // outbox's epochs in Meta) restores with the same tip and outbox, and its
 // messages can still be re-sent.
 func TestRestoreReadsVersion1(t *testing.T) {
-	cs := suite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
-	signer, err := cs.GenerateSignatureKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle, err := group.NewKeyPackage(cs, signer, group.KeyPackageOptions{Credential: wire.NewBasicCredential([]byte("alice"))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	cfg := Config{MLS: &group.Config{}}
-	l, out, err := Create(cfg, []byte("v1 group"), bundle, now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, l, out := newAlone(t, "v1 group", now)
 	store := &savedOf{epochs: map[EpochID]SavedEpoch{}, outbox: map[MessageID][]byte{}}
 	store.apply(out)
 	var sent []MessageID
@@ -138,21 +145,8 @@ func TestRestoreReadsVersion1(t *testing.T) {
 // time each, even sent in the same millisecond or after its clock went
 // back across a restart, so that sorting by SentAt keeps its order.
 func TestSentAtIncreasesWithEveryMessage(t *testing.T) {
-	cs := suite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
-	signer, err := cs.GenerateSignatureKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle, err := group.NewKeyPackage(cs, signer, group.KeyPackageOptions{Credential: wire.NewBasicCredential([]byte("alice"))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	cfg := Config{MLS: &group.Config{}}
-	l, out, err := Create(cfg, []byte("sent at"), bundle, now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, l, out := newAlone(t, "sent at", now)
 	store := &savedOf{epochs: map[EpochID]SavedEpoch{}, outbox: map[MessageID][]byte{}}
 	store.apply(out)
 	var last uint64

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"path/filepath"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +18,7 @@ import (
 // openStore opens a closed node's store directly, as the node does.
 func openStore(t *testing.T, dir string) *store.Store {
 	t.Helper()
-	st, err := store.Open(filepath.Join(dir, storeDirName), store.WithKeyFile(filepath.Join(dir, keyFileName)))
+	st, err := openDataStore(dir, nil, false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,11 +274,7 @@ func TestRemovedMemberForgetsTheGroup(t *testing.T) {
 func TestDamagedMemberRejoins(t *testing.T) {
 	ctx := context.Background()
 	alice := testNode(t, "alice")
-	bobDir := t.TempDir()
-	if _, err := Init(bobDir, "bob", nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	bob := openTestNode(t, bobDir)
+	bob, bobDir := testNodeIn(t, "bob")
 	befriend(t, alice, bob)
 	g, err := alice.CreateGroup(ctx, "g")
 	if err != nil {

@@ -67,11 +67,7 @@ func TestStrangerJoinsWithAnInviteCode(t *testing.T) {
 func TestInviteeOfflineJoinsWhenItComesUp(t *testing.T) {
 	ctx := context.Background()
 	alice, bob := testNode(t, "alice"), testNode(t, "bob")
-	carolDir := t.TempDir()
-	if _, err := Init(carolDir, "carol", nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	carol := openTestNode(t, carolDir)
+	carol, carolDir := testNodeIn(t, "carol")
 	befriend(t, alice, bob)
 	befriend(t, alice, carol)
 	carolAddrs := listenAddrs(carol)
@@ -100,11 +96,7 @@ func TestInviteeOfflineJoinsWhenItComesUp(t *testing.T) {
 func TestRestartedNodeCarriesOn(t *testing.T) {
 	ctx := context.Background()
 	alice := testNode(t, "alice")
-	bobDir := t.TempDir()
-	if _, err := Init(bobDir, "bob", nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	bob := openTestNode(t, bobDir)
+	bob, bobDir := testNodeIn(t, "bob")
 	befriend(t, alice, bob)
 	if _, err := alice.CreateGroup(ctx, "pair"); err != nil {
 		t.Fatal(err)
@@ -306,11 +298,7 @@ func TestConcurrentRemoveAndAddConverge(t *testing.T) {
 func TestRemovedMemberInvitedBackTakesPartAgain(t *testing.T) {
 	ctx := context.Background()
 	alice := testNode(t, "alice")
-	bobDir := t.TempDir()
-	if _, err := Init(bobDir, "bob", nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	bob := openTestNode(t, bobDir)
+	bob, bobDir := testNodeIn(t, "bob")
 	befriend(t, alice, bob)
 	if _, err := alice.CreateGroup(ctx, "g"); err != nil {
 		t.Fatal(err)

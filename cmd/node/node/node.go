@@ -97,6 +97,22 @@ var (
 
 const identityKey = "node"
 
+// openDataStore opens the store of the data directory dir, made (create) or
+// existing (else ErrNotInitialized), sealed by passphrase or, if it is
+// empty, by the key file (see storeOptions).
+func openDataStore(dir string, passphrase []byte, create bool, log *slog.Logger) (*store.Store, error) {
+	if !create {
+		if _, err := os.Stat(filepath.Join(dir, storeDirName)); err != nil {
+			return nil, fmt.Errorf("%w (%s)", ErrNotInitialized, dir)
+		}
+	}
+	opts, err := storeOptions(dir, passphrase, create, log)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(filepath.Join(dir, storeDirName), opts...)
+}
+
 func storeOptions(dir string, passphrase []byte, create bool, log *slog.Logger) ([]store.Option, error) {
 	opts := []store.Option{store.WithLogger(log)}
 	if len(passphrase) > 0 {
@@ -140,11 +156,7 @@ func Init(dir, name string, passphrase []byte, log *slog.Logger) (*Identity, err
 	if err != nil {
 		return nil, err
 	}
-	opts, err := storeOptions(dir, passphrase, true, log)
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(filepath.Join(dir, storeDirName), opts...)
+	st, err := openDataStore(dir, passphrase, true, log)
 	if err != nil {
 		return nil, err
 	}
@@ -162,14 +174,7 @@ func Init(dir, name string, passphrase []byte, log *slog.Logger) (*Identity, err
 // starting anything: for 'parley id' while no daemon runs. It fails with
 // store.ErrLocked while a daemon has the store open.
 func ReadIdentity(ctx context.Context, dir string, passphrase []byte) (*Identity, error) {
-	if _, err := os.Stat(filepath.Join(dir, storeDirName)); err != nil {
-		return nil, fmt.Errorf("%w (%s)", ErrNotInitialized, dir)
-	}
-	opts, err := storeOptions(dir, passphrase, false, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(filepath.Join(dir, storeDirName), opts...)
+	st, err := openDataStore(dir, passphrase, false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
@@ -196,14 +201,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.UpdateAfter == 0 {
 		cfg.UpdateAfter = 1000
 	}
-	if _, err := os.Stat(filepath.Join(cfg.Dir, storeDirName)); err != nil {
-		return nil, fmt.Errorf("%w (%s)", ErrNotInitialized, cfg.Dir)
-	}
-	opts, err := storeOptions(cfg.Dir, cfg.Passphrase, false, cfg.Logger)
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(filepath.Join(cfg.Dir, storeDirName), opts...)
+	st, err := openDataStore(cfg.Dir, cfg.Passphrase, false, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,14 @@ import (
 // testNode makes and opens a node in a temp directory, on loopback.
 func testNode(t testing.TB, name string) *Node {
 	t.Helper()
+	n, _ := testNodeIn(t, name)
+	return n
+}
+
+// testNodeIn is testNode that also returns the node's data directory,
+// for a test that closes and opens the node again.
+func testNodeIn(t testing.TB, name string) (*Node, string) {
+	t.Helper()
 	dir := t.TempDir()
 	if _, err := Init(dir, name, nil, nil); err != nil {
 		t.Fatal(err)
@@ -27,7 +35,7 @@ func testNode(t testing.TB, name string) *Node {
 	if os.Getenv("PARLEY_TEST_LOG") != "" {
 		t.Logf("%s is peer %s", name, n.p2p.Host().ID().ShortString())
 	}
-	return n
+	return n, dir
 }
 
 func openTestNode(t testing.TB, dir string) *Node {
