@@ -23,14 +23,24 @@ func maxSocketPath() int {
 	return 103
 }
 
+// CheckSocketPath reports whether a unix socket can be made at path: the
+// system limits its length. 'parley init' checks it before it makes a
+// data directory whose daemon could not listen.
+func CheckSocketPath(path string) error {
+	if len(path) > maxSocketPath() {
+		return fmt.Errorf("api: socket path %s is too long (%d bytes; the limit is %d): use a shorter data directory", path, len(path), maxSocketPath())
+	}
+	return nil
+}
+
 // listenUnix listens on a unix socket at path that only this user can
 // connect to. The socket is made under a temporary name, given mode 0600
 // and then linked to path, so path never exists with a looser mode, and
 // linking fails rather than replace a socket another server made in the
 // meantime. cleanup removes path if it is still this socket.
 func listenUnix(path string) (ln *net.UnixListener, cleanup func() error, err error) {
-	if len(path) > maxSocketPath() {
-		return nil, nil, fmt.Errorf("api: socket path %s is too long (%d bytes; the limit is %d): use a shorter data directory", path, len(path), maxSocketPath())
+	if err := CheckSocketPath(path); err != nil {
+		return nil, nil, err
 	}
 	if err := clearStale(path); err != nil {
 		return nil, nil, err

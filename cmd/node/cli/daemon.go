@@ -79,6 +79,9 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if err := api.CheckSocketPath(filepath.Join(dir, socketFile)); err != nil {
+		return fmt.Errorf("%s cannot hold a parley node: %w", dir, err)
+	}
 	if _, err := node.ReadStoreSeal(dir); err == nil {
 		return fmt.Errorf("%s already holds a parley node; use another --data DIR", dir)
 	}

@@ -196,3 +196,17 @@ func TestThePassphraseIsAskedOnTheTerminal(t *testing.T) {
 		t.Errorf("three wrong passphrases: exit %d after %d asked, %q", r.code, term.asked, r.stderr)
 	}
 }
+
+// TestInitRefusesADataDirectoryWhoseSocketPathIsTooLong: init checks the
+// API socket's path before it makes anything (it made the store, and then
+// 'parley run' refused to listen there).
+func TestInitRefusesADataDirectoryWhoseSocketPathIsTooLong(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 120))
+	r := runParley(context.Background(), "init", "--name", "alice", "--data", dir, "--key-file")
+	r.check(t, "init in a directory with a long path", 1, "", "too long")
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("init that failed made the directory (%v)", err)
+	}
+	ok := filepath.Join(t.TempDir(), "node")
+	runParley(context.Background(), "init", "--name", "alice", "--data", ok, "--key-file").check(t, "init in a short path", 0, "^made ", "")
+}
