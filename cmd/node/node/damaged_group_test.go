@@ -244,15 +244,7 @@ func TestForgetRefusesAGroupYouAreIn(t *testing.T) {
 
 func TestRemovedMemberForgetsTheGroup(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := testNode(t, "alice"), testNode(t, "bob")
-	befriend(t, alice, bob)
-	if _, err := alice.CreateGroup(ctx, "g"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Invite(ctx, "g", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, "g").Members == 2 })
+	alice, bob := pairIn(t, "g")
 	if err := bob.ForgetGroup(ctx, "g", false); !errors.Is(err, api.ErrInvalid) {
 		t.Errorf("forget while a member: %v, want ErrInvalid", err)
 	}

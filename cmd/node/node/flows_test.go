@@ -171,15 +171,7 @@ func TestRemovedAndLeavingMembersReadNoMore(t *testing.T) {
 
 func TestFileArrivesIntact(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := testNode(t, "alice"), testNode(t, "bob")
-	befriend(t, alice, bob)
-	if _, err := alice.CreateGroup(ctx, "files"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Invite(ctx, "files", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, "files").Members == 2 })
+	alice, bob := pairIn(t, "files")
 	data := make([]byte, 3<<20+12345)
 	rand.Read(data)
 	path := filepath.Join(t.TempDir(), "photo.bin")

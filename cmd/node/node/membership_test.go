@@ -4,22 +4,13 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/parley-p2p/parley/cmd/node/api"
 )
 
 func TestInvitingAMemberAgainIsExists(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := testNode(t, "alice"), testNode(t, "bob")
-	befriend(t, alice, bob)
-	if _, err := alice.CreateGroup(ctx, "pair"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Invite(ctx, "pair", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, "pair").Members == 2 })
+	alice, _ := pairIn(t, "pair")
 	err := alice.Invite(ctx, "pair", "bob")
 	if !errors.Is(err, api.ErrExists) {
 		t.Fatalf("inviting bob again: %v, want ErrExists", err)

@@ -38,6 +38,23 @@ func testNodeIn(t testing.TB, name string) (*Node, string) {
 	return n, dir
 }
 
+// pairIn makes alice and bob, contacts of each other, and a group named
+// name that alice created and bob joined.
+func pairIn(t testing.TB, name string) (alice, bob *Node) {
+	t.Helper()
+	ctx := context.Background()
+	alice, bob = testNode(t, "alice"), testNode(t, "bob")
+	befriend(t, alice, bob)
+	if _, err := alice.CreateGroup(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Invite(ctx, name, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, name).Members == 2 })
+	return alice, bob
+}
+
 func openTestNode(t testing.TB, dir string) *Node {
 	t.Helper()
 	return openTestNodeAt(t, dir, "/ip4/127.0.0.1/tcp/0")
@@ -148,15 +165,7 @@ func listenAddrs(n *Node) []string {
 
 func TestMetricsEndpointServesTheFigures(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := testNode(t, "alice"), testNode(t, "bob")
-	befriend(t, alice, bob)
-	if _, err := alice.CreateGroup(ctx, "m"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Invite(ctx, "m", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, "m").Members == 2 })
+	alice, bob := pairIn(t, "m")
 	if _, err := alice.Send(ctx, "m", "count me"); err != nil {
 		t.Fatal(err)
 	}
