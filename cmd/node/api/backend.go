@@ -184,7 +184,12 @@ type Status struct {
 	// StoreBytes is what the node's store takes on disk (badger's figure,
 	// refreshed about once a minute; value-log garbage collection runs
 	// on a schedule).
-	StoreBytes int64         `json:"store_bytes"`
+	StoreBytes int64 `json:"store_bytes"`
+	// Goroutines and HeapBytes are the daemon's Go runtime at the time
+	// of the call: goroutines running, and bytes of heap live after the
+	// last garbage collection.
+	Goroutines int           `json:"goroutines"`
+	HeapBytes  uint64        `json:"heap_bytes"`
 	Groups     []GroupStatus `json:"groups"`
 }
 

@@ -28,6 +28,11 @@
 //	                           (by default members that stay invite the
 //	                           removed member back and remove it again,
 //	                           whatever faults are under way)
+//	PARLEY_CHAOS_DAMAGE=0      no disk damage in the schedule (by default
+//	                           the removed member's store is damaged one
+//	                           to three times: 64 bytes inverted in the
+//	                           middle of a value log or table while the
+//	                           daemon is down, see damage_test.go)
 //	PARLEY_CHAOS_UPDATE=D      each daemon refreshes its keys this often
 //	                           (parley run --update-interval; default 30s),
 //	                           so that members commit during partitions
@@ -77,6 +82,7 @@ type config struct {
 	quiet    time.Duration
 	update   time.Duration // each daemon's --update-interval
 	churn    bool          // membership changes in the schedule
+	damage   bool          // disk damage of the churning member's store
 	binary   string
 	keep     bool
 	order    bool // a sender's messages out of order fail the test
@@ -108,6 +114,7 @@ func readConfig(t *testing.T) config {
 	}
 	c.big = os.Getenv("PARLEY_CHAOS_BIG") == "1"
 	c.churn = os.Getenv("PARLEY_CHAOS_CHURN") != "0"
+	c.damage = c.churn && os.Getenv("PARLEY_CHAOS_DAMAGE") != "0"
 	c.keep = os.Getenv("PARLEY_CHAOS_KEEP") == "1"
 	c.order = os.Getenv("PARLEY_CHAOS_ORDER") != "0"
 	c.binary = os.Getenv("PARLEY_CHAOS_BINARY")
@@ -125,6 +132,8 @@ func (c config) replay() string {
 	}
 	if !c.churn {
 		cmd += " PARLEY_CHAOS_CHURN=0"
+	} else if !c.damage {
+		cmd += " PARLEY_CHAOS_DAMAGE=0"
 	}
 	if c.quiet != 90*time.Second {
 		cmd += fmt.Sprintf(" PARLEY_CHAOS_QUIET=%v", c.quiet)
@@ -204,7 +213,11 @@ func TestChaos(t *testing.T) {
 
 	h.formGroup()
 	h.removeOne()
+	h.baseline = h.runtimeFigures()
 	evs := plan(cfg.seed, cfg.duration, h.stay, cfg.big, cfg.churn)
+	if cfg.damage {
+		evs = merge(evs, planDamage(cfg.seed, cfg.duration, h.removed))
+	}
 	t.Logf("schedule: %s", summary(evs))
 	record(h, "schedule.txt", evs)
 	h.play(evs)
@@ -275,6 +288,15 @@ type harness struct {
 	churnIn   bool
 	churned   int
 	finalFrom time.Time
+	// damaged counts the disk damages played; forgotten is whether the
+	// churning member forgot the group after one (the way out the daemon
+	// offers) and has not been invited back since.
+	damaged   int
+	forgotten bool
+
+	// baseline is each daemon's goroutines and heap once the group
+	// formed, before the faults, which the end of the run is held to.
+	baseline []runtimeFigures
 
 	sent     []sent
 	faults   map[kind]int

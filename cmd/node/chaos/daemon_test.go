@@ -28,6 +28,7 @@ type daemon struct {
 	listen  string        // --listen, unless empty (the default: every interface)
 	mdns    bool          // mDNS on (the default), else --no-mdns
 	update  time.Duration // --update-interval, if not zero
+	flags   []string      // further flags of parley run
 
 	cmd    *exec.Cmd
 	log    *os.File
@@ -117,6 +118,7 @@ func (d *daemon) start() error {
 	if d.update > 0 {
 		args = append(args, "--update-interval", d.update.String())
 	}
+	args = append(args, d.flags...)
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -185,10 +187,17 @@ func (d *daemon) rss() int64 {
 	return 0
 }
 
+// groups returns the daemon's list of groups.
+func (d *daemon) groups() ([]groupInfo, error) {
+	var gs []groupInfo
+	err := d.cliJSON(&gs, "groups")
+	return gs, err
+}
+
 // group returns the daemon's view of the group named name.
 func (d *daemon) group(name string) (groupInfo, error) {
-	var gs []groupInfo
-	if err := d.cliJSON(&gs, "groups"); err != nil {
+	gs, err := d.groups()
+	if err != nil {
 		return groupInfo{}, err
 	}
 	for _, g := range gs {
@@ -279,6 +288,8 @@ type (
 		PeerID     string        `json:"peer_id"`
 		Peers      int           `json:"peers"`
 		StoreBytes int64         `json:"store_bytes"`
+		Goroutines int           `json:"goroutines"`
+		HeapBytes  uint64        `json:"heap_bytes"`
 		Groups     []groupStatus `json:"groups"`
 	}
 	message struct {

@@ -24,7 +24,8 @@ import (
 // member removed at the start (and invited back and removed again during
 // the schedule): in or out of the group as the others say, nothing twice,
 // and nothing sent after its final removal (or everything sent after its
-// final return). And every daemon still runs.
+// final return). Every daemon still runs, and none ends the run with more
+// than twice its goroutines or heap of the start (see grownFrom).
 
 // settle polls the oracle until it finds nothing or the quiet period
 // ends; it returns the last problems found, the order problems it did
@@ -153,10 +154,22 @@ func (h *harness) check(verified map[string]bool) []string {
 // epochs their senders were in.)
 func (h *harness) checkChurned(byKey map[string]sent, add func(string, ...any)) {
 	r := h.ds[h.removed]
-	g, err := r.group(group)
-	switch {
-	case err != nil:
+	gs, err := r.groups()
+	if err != nil {
 		add("[cli] %v", err)
+		return
+	}
+	i := slices.IndexFunc(gs, func(g groupInfo) bool { return g.Name == group })
+	if i < 0 {
+		if !h.forgotten || h.churnIn {
+			add("[churn] %s has no group %s (forgotten after disk damage: %v; in the group as the others say: %v)", r.name, group, h.forgotten, h.churnIn)
+		}
+		return
+	}
+	g := gs[i]
+	switch {
+	case g.Damaged != "":
+		add("[damaged] %s lists %s as damaged: %s", r.name, group, g.Damaged)
 	case !h.churnIn && !g.Removed:
 		add("[removed] %s, removed, does not show %s as removed (%+v)", r.name, group, g)
 	case h.churnIn && g.Removed:
@@ -286,12 +299,13 @@ func (h *harness) report() {
 			texts++
 		}
 	}
-	t.Logf("sent and checked: %d texts, %d files (%.1f MiB); injected: %d kill -9, %d SIGTERM, %d restarts, %d partitions, %d membership changes (%d accepted)",
-		texts, files, float64(bytes)/(1<<20), h.faults[evKill], h.faults[evTerm], h.faults[evRestart], h.faults[evPartition], h.faults[evChurn], h.churned)
+	t.Logf("sent and checked: %d texts, %d files (%.1f MiB); injected: %d kill -9, %d SIGTERM, %d restarts, %d partitions, %d membership changes (%d accepted), %d disk damages",
+		texts, files, float64(bytes)/(1<<20), h.faults[evKill], h.faults[evTerm], h.faults[evRestart], h.faults[evPartition], h.faults[evChurn], h.churned, h.damaged)
 	// A member holds every file it sent or received twice at most (the
 	// file, and its chunks in the group's log until the epochs that
 	// carried them are pruned), plus the store's own overhead.
 	storeBound := int64(3*bytes) + 64<<20
+	end := h.runtimeFigures()
 	for i, d := range h.ds {
 		role := "stayed"
 		if i == h.removed {
@@ -310,6 +324,14 @@ func (h *harness) report() {
 			}
 		}
 		line += fmt.Sprintf(", data dir %.1f MiB on disk", float64(dirSize(d.dir))/(1<<20))
+		if i < len(h.baseline) && i < len(end) {
+			b, e := h.baseline[i], end[i]
+			line += fmt.Sprintf(", goroutines %d (%d at the start), heap %.0f MiB (%.0f)", e.goroutines, b.goroutines,
+				float64(e.heap)/(1<<20), float64(b.heap)/(1<<20))
+			if problem := e.grownFrom(b); problem != "" {
+				t.Errorf("%s's daemon grew over the run: %s", d.name, problem)
+			}
+		}
 		if rss := d.rss(); rss > 0 {
 			line += fmt.Sprintf(", resident %.0f MiB", float64(rss)/(1<<20))
 		}
@@ -357,4 +379,41 @@ func tally(problems []string) string {
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ", ")
+}
+
+// runtimeFigures is a daemon's goroutines and heap, as status reports
+// them (zero when it cannot be read).
+type runtimeFigures struct {
+	goroutines int
+	heap       uint64
+}
+
+func (h *harness) runtimeFigures() []runtimeFigures {
+	out := make([]runtimeFigures, len(h.ds))
+	for i, d := range h.ds {
+		if st, err := d.status(); err == nil {
+			out[i] = runtimeFigures{st.Goroutines, st.HeapBytes}
+		}
+	}
+	return out
+}
+
+// grownFrom says how the figures at the end of a quiet run exceed what
+// the same daemon held once the group formed, beyond what the same work
+// may leave (connections, caches and files of the run come and go; a
+// goroutine or buffer kept per message, per restart or per fault does
+// not): more than twice the goroutines and 100 more, or more than twice
+// the heap and 64 MiB more.
+func (e runtimeFigures) grownFrom(b runtimeFigures) string {
+	if b.goroutines == 0 || e.goroutines == 0 {
+		return ""
+	}
+	var out []string
+	if e.goroutines > 2*b.goroutines+100 {
+		out = append(out, fmt.Sprintf("%d goroutines at the end, %d at the start", e.goroutines, b.goroutines))
+	}
+	if e.heap > 2*b.heap+64<<20 {
+		out = append(out, fmt.Sprintf("%.0f MiB of heap at the end, %.0f MiB at the start", float64(e.heap)/(1<<20), float64(b.heap)/(1<<20)))
+	}
+	return strings.Join(out, "; ")
 }

@@ -43,6 +43,8 @@ func (h *harness) play(evs []event) {
 			h.restart(h.ds[e.node])
 		case evChurn:
 			h.churn(e.node)
+		case evDamage:
+			h.damage(e)
 		case evPartition, evHeal:
 			for _, i := range e.nodes {
 				h.nw.setLink(t, i, e.kind == evHeal)

@@ -24,10 +24,11 @@ const (
 	evPartition // set the links of nodes down
 	evHeal      // and up again
 	evChurn     // node invites the churning member back, or removes it
+	evDamage    // kill -9 the churning member, damage its store, restart it
 )
 
 func (k kind) String() string {
-	return [...]string{"text", "file", "kill -9", "SIGTERM", "restart", "partition", "heal", "membership change"}[k]
+	return [...]string{"text", "file", "kill -9", "SIGTERM", "restart", "partition", "heal", "membership change", "disk damage"}[k]
 }
 
 // event is one step of the schedule.
@@ -38,6 +39,9 @@ type event struct {
 	nodes []int // partition, heal: the daemons cut off
 	size  int   // file: its size in bytes
 	n     int   // texts and files: a number unique in the run
+	// damage: where in the store the bytes are damaged, as a fraction
+	// (of the files, then of the chosen file) drawn from the seed
+	where [2]float64
 }
 
 func (e event) String() string {
@@ -48,6 +52,8 @@ func (e event) String() string {
 		return fmt.Sprintf("(+%.1fs) text #%d from %s", e.at.Seconds(), e.n, nodeName(e.node))
 	case evChurn:
 		return fmt.Sprintf("(+%.1fs) membership change by %s", e.at.Seconds(), nodeName(e.node))
+	case evDamage:
+		return fmt.Sprintf("(+%.1fs) disk damage at %s", e.at.Seconds(), nodeName(e.node))
 	case evPartition, evHeal:
 		var who []string
 		for _, i := range e.nodes {
@@ -114,6 +120,27 @@ func plan(seed uint64, d time.Duration, stay []int, big, churn bool) []event {
 	return evs
 }
 
+// planDamage draws when the churning member's store is damaged: one to
+// three times in a run of length d. It draws from a stream of its own, so
+// that the rest of a seed's schedule is the same with and without it.
+func planDamage(seed uint64, d time.Duration, node int) []event {
+	r := rand.New(rand.NewPCG(seed, 0x6469736b))
+	var evs []event
+	for range 1 + r.IntN(3) {
+		at := time.Duration(r.Int64N(int64(d)))
+		evs = append(evs, event{at: at, kind: evDamage, node: node, where: [2]float64{r.Float64(), r.Float64()}})
+	}
+	slices.SortFunc(evs, func(a, b event) int { return int(a.at - b.at) })
+	return evs
+}
+
+// merge merges schedules sorted by time into one.
+func merge(a, b []event) []event {
+	out := append(slices.Clone(a), b...)
+	slices.SortStableFunc(out, func(x, y event) int { return int(x.at - y.at) })
+	return out
+}
+
 // fileSize draws a file's size: some empty, most small, some of a few
 // MiB, and with big one in six from 4 to 50 MiB.
 func fileSize(r *rand.Rand, big bool) int {
@@ -150,7 +177,7 @@ func summary(evs []event) string {
 		bytes += e.size
 	}
 	var parts []string
-	for k := evText; k <= evChurn; k++ {
+	for k := evText; k <= evDamage; k++ {
 		parts = append(parts, fmt.Sprintf("%d %v", counts[k], k))
 	}
 	return strings.Join(parts, ", ") + fmt.Sprintf(" (%.1f MiB of files)", float64(bytes)/(1<<20))

@@ -65,6 +65,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if st.StoreBytes > 0 {
 		fmt.Fprintf(tw, "store size\t%s\n", size(st.StoreBytes))
 	}
+	if st.Goroutines > 0 {
+		fmt.Fprintf(tw, "memory\t%s of live heap, %d goroutines\n", size(int64(st.HeapBytes)), st.Goroutines)
+	}
 	if len(st.Groups) == 0 {
 		fmt.Fprintln(tw, "groups\tnone")
 	}

@@ -171,6 +171,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	if lsm, vlog, other, err := n.st.Size(); err == nil {
 		s.StoreBytes = lsm + vlog + other
 	}
+	s.Goroutines, s.HeapBytes = runtimeFigures()
 	n.mu.Lock()
 	for _, g := range n.groups {
 		s.Groups = append(s.Groups, g.status())
