@@ -298,6 +298,7 @@ type harness struct {
 	// formed, before the faults, which the end of the run is held to.
 	baseline []runtimeFigures
 
+	converge convergence
 	sent     []sent
 	faults   map[kind]int
 	troubles []string // what went wrong while playing the schedule

@@ -34,6 +34,7 @@ type daemon struct {
 	log    *os.File
 	exited chan struct{}
 	starts int
+	peak   int64 // the highest VmHWM of the processes stopped so far
 }
 
 func newDaemon(t *testing.T, bin, work, name, ns, addr string) *daemon {
@@ -152,6 +153,7 @@ func (d *daemon) stop(sig syscall.Signal) error {
 		return nil
 	}
 	var err error
+	d.peak = d.peakRSS()
 	d.cmd.Process.Signal(sig)
 	select {
 	case <-d.exited:
@@ -168,7 +170,15 @@ func (d *daemon) stop(sig syscall.Signal) error {
 
 // rss is the daemon process's resident memory in bytes (VmRSS), or 0 if
 // it is not running or cannot be read.
-func (d *daemon) rss() int64 {
+func (d *daemon) rss() int64 { return d.procStatus("VmRSS:") }
+
+// peakRSS is the most resident memory any of the daemon's processes had
+// (VmHWM), over all its starts so far.
+func (d *daemon) peakRSS() int64 { return max(d.peak, d.procStatus("VmHWM:")) }
+
+// procStatus reads a figure in kB from the running process's
+// /proc/PID/status, in bytes (0 if it cannot).
+func (d *daemon) procStatus(field string) int64 {
 	if !d.running() {
 		return 0
 	}
@@ -176,8 +186,8 @@ func (d *daemon) rss() int64 {
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			var kb int64
 			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
 				return kb << 10

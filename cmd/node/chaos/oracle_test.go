@@ -299,8 +299,9 @@ func (h *harness) report() {
 			texts++
 		}
 	}
-	t.Logf("sent and checked: %d texts, %d files (%.1f MiB); injected: %d kill -9, %d SIGTERM, %d restarts, %d partitions, %d membership changes (%d accepted), %d disk damages",
+	t.Logf("sent and checked: %d texts, %d files (%.1f MiB); injected: %d kill -9, %d SIGTERM, %d restarts, %d partitions, %d membership changes (%d made, with the rejoins after disk damage), %d disk damages",
 		texts, files, float64(bytes)/(1<<20), h.faults[evKill], h.faults[evTerm], h.faults[evRestart], h.faults[evPartition], h.faults[evChurn], h.churned, h.damaged)
+	t.Logf("convergence %s", h.converge.summary())
 	// A member holds every file it sent or received twice at most (the
 	// file, and its chunks in the group's log until the epochs that
 	// carried them are pruned), plus the store's own overhead.
@@ -333,7 +334,7 @@ func (h *harness) report() {
 			}
 		}
 		if rss := d.rss(); rss > 0 {
-			line += fmt.Sprintf(", resident %.0f MiB", float64(rss)/(1<<20))
+			line += fmt.Sprintf(", resident %.0f MiB (peak %.0f)", float64(rss)/(1<<20), float64(d.peakRSS())/(1<<20))
 		}
 		c := d.logCounts()
 		line += fmt.Sprintf("; log: %d ERROR, %d WARN, %d messages rejected, %d panics", c.errs, c.warns, c.rejected, c.panics)

@@ -49,6 +49,9 @@ func (h *harness) play(evs []event) {
 			for _, i := range e.nodes {
 				h.nw.setLink(t, i, e.kind == evHeal)
 			}
+			if e.kind == evHeal {
+				h.converge.heal(h, time.Now())
+			}
 		}
 		h.faults[e.kind]++
 		if e.kind != evText {
