@@ -106,9 +106,23 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if c.json {
 		return c.printJSON(map[string]any{"data": dir, "name": id.Name, "peer_id": id.PeerID.String(), "fingerprint": id.Fingerprint(), "store": seal})
 	}
-	fmt.Fprintf(stdout, "made %s for %s\npeer ID      %s\nfingerprint  %s\nstore        sealed by %s\nnext: parley run --data %s\n",
-		dir, id.Name, id.PeerID, id.Fingerprint(), seal.Summary, dir)
+	fmt.Fprintf(stdout, "made %s for %s\npeer ID      %s\nfingerprint  %s\nstore        sealed by %s\nnext: %s\n",
+		dir, id.Name, id.PeerID, id.Fingerprint(), seal.Summary, runHint(dir, *pfile, *penv))
 	return nil
+}
+
+// runHint is the command that starts the daemon on a store just made:
+// with its data directory, and the passphrase from where init read it
+// (with neither flag, run asks on the terminal, as init did).
+func runHint(dir, pfile, penv string) string {
+	hint := "parley run --data " + quoteArg(dir)
+	switch {
+	case pfile != "":
+		hint += " --passphrase-file " + quoteArg(pfile)
+	case penv != "":
+		hint += " --passphrase-env " + quoteArg(penv)
+	}
+	return hint
 }
 
 // initPassphrase returns the passphrase a new store is sealed with: from

@@ -148,3 +148,33 @@ func TestIDWithoutTheDaemonReadsTheDataDirectory(t *testing.T) {
 		t.Errorf("id --json of a key-file store: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestInitNamesTheRunCommandThatOpensTheStore: init's "next:" line is a
+// command that works as printed: the data directory, and the passphrase
+// from where init read it (nothing more for a key file, or when asked on
+// the terminal, as run asks too).
+func TestInitNamesTheRunCommandThatOpensTheStore(t *testing.T) {
+	noTerminal(t)
+	t.Setenv("TEST_PARLEY_PASS", "correct horse battery staple")
+	base := t.TempDir()
+	pfile := filepath.Join(base, "pass phrase")
+	if err := os.WriteFile(pfile, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string // the hint, after "next: parley run --data DIR"
+	}{
+		{"env", []string{"--passphrase-env", "TEST_PARLEY_PASS"}, " --passphrase-env TEST_PARLEY_PASS"},
+		{"file", []string{"--passphrase-file", pfile}, " --passphrase-file '" + pfile + "'"},
+		{"key file", []string{"--key-file"}, ""},
+	} {
+		dir := filepath.Join(base, c.name)
+		r := runParley(t.Context(), append([]string{"init", "--name", "alice", "--data", dir}, c.args...)...)
+		want := "next: parley run --data " + quoteArg(dir) + c.want + "\n"
+		if r.code != 0 || !strings.HasSuffix(r.stdout, want) {
+			t.Errorf("init with %s: exit %d, %q; want it to end %q", c.name, r.code, r.stdout, want)
+		}
+	}
+}

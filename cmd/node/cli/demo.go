@@ -229,7 +229,7 @@ func (d *nodeDemo) run(ctx context.Context, root string) error {
 		}
 		d.say("     [%s] %s: %s", mark, m.Sender, m.Text)
 	}
-	d.say("\nDone in %.1fs. Try it for real: 'parley init', 'parley run', then 'parley help'.", time.Since(d.start).Seconds())
+	d.say("\nDone in %.1fs. Try it for real (the README's \"Use it\"): 'go build -o parley ./cmd/node', then\n'./parley init --name YOU', './parley run', and in another terminal './parley help'.", time.Since(d.start).Seconds())
 	return nil
 }
 
