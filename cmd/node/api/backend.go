@@ -24,6 +24,12 @@ type Backend interface {
 	// AddContact stores a contact from its code, under name if not empty.
 	AddContact(ctx context.Context, code, name string) (Contact, error)
 	Contacts(ctx context.Context) ([]Contact, error)
+	// RemoveContact forgets a contact (by name, peer ID or fingerprint).
+	// Groups it is a member of keep it: removing it from a group is
+	// Remove.
+	RemoveContact(ctx context.Context, contact string) error
+	// RenameContact gives a contact another name on this node.
+	RenameContact(ctx context.Context, contact, name string) (Contact, error)
 
 	// CreateGroup makes a group with this node as its only member, in
 	// the node's default cipher suite unless an option picks another.

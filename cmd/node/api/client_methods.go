@@ -35,6 +35,18 @@ func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
 	return list, nil
 }
 
+func (c *Client) RemoveContact(ctx context.Context, contact string) error {
+	return c.call(ctx, MethodRemoveContact, contactParams{Contact: contact}, nil)
+}
+
+func (c *Client) RenameContact(ctx context.Context, contact, name string) (Contact, error) {
+	var ct Contact
+	if err := c.call(ctx, MethodRenameContact, renameContactParams{Contact: contact, Name: name}, &ct); err != nil {
+		return Contact{}, err
+	}
+	return ct, nil
+}
+
 func (c *Client) CreateGroup(ctx context.Context, name string, opts ...GroupOption) (Group, error) {
 	var g Group
 	s := NewGroupSettings(opts...)

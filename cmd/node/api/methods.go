@@ -43,6 +43,26 @@ var methods = map[string]handler{
 		}
 		return nonNil(b.Contacts(ctx))
 	},
+	MethodRemoveContact: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
+		var p contactParams
+		if err := decodeParams(MethodRemoveContact, raw, &p); err != nil {
+			return nil, err
+		}
+		if err := required(MethodRemoveContact, "contact", p.Contact); err != nil {
+			return nil, err
+		}
+		return struct{}{}, b.RemoveContact(ctx, p.Contact)
+	},
+	MethodRenameContact: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
+		var p renameContactParams
+		if err := decodeParams(MethodRenameContact, raw, &p); err != nil {
+			return nil, err
+		}
+		if err := required(MethodRenameContact, "contact", p.Contact, "name", p.Name); err != nil {
+			return nil, err
+		}
+		return b.RenameContact(ctx, p.Contact, p.Name)
+	},
 	MethodCreateGroup: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
 		var p createGroupParams
 		if err := decodeParams(MethodCreateGroup, raw, &p); err != nil {

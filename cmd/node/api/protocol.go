@@ -25,25 +25,27 @@ const maxResponseSize = 256 << 20
 
 // Method names.
 const (
-	MethodAuth        = "auth"
-	MethodIdentity    = "identity"
-	MethodContactCode = "contact_code"
-	MethodAddContact  = "add_contact"
-	MethodContacts    = "contacts"
-	MethodCreateGroup = "create_group"
-	MethodGroups      = "groups"
-	MethodMembers     = "members"
-	MethodInvite      = "invite"
-	MethodInviteCode  = "invite_code"
-	MethodJoin        = "join"
-	MethodRemove      = "remove"
-	MethodLeave       = "leave"
-	MethodForgetGroup = "forget_group"
-	MethodSend        = "send"
-	MethodSendFile    = "send_file"
-	MethodRead        = "read"
-	MethodStatus      = "status"
-	MethodSubscribe   = "subscribe"
+	MethodAuth          = "auth"
+	MethodIdentity      = "identity"
+	MethodContactCode   = "contact_code"
+	MethodAddContact    = "add_contact"
+	MethodContacts      = "contacts"
+	MethodRemoveContact = "remove_contact"
+	MethodRenameContact = "rename_contact"
+	MethodCreateGroup   = "create_group"
+	MethodGroups        = "groups"
+	MethodMembers       = "members"
+	MethodInvite        = "invite"
+	MethodInviteCode    = "invite_code"
+	MethodJoin          = "join"
+	MethodRemove        = "remove"
+	MethodLeave         = "leave"
+	MethodForgetGroup   = "forget_group"
+	MethodSend          = "send"
+	MethodSendFile      = "send_file"
+	MethodRead          = "read"
+	MethodStatus        = "status"
+	MethodSubscribe     = "subscribe"
 )
 
 // request is one request line.
@@ -82,6 +84,13 @@ type (
 	}
 	nameParams struct {
 		Name string `json:"name"`
+	}
+	contactParams struct {
+		Contact string `json:"contact"`
+	}
+	renameContactParams struct {
+		Contact string `json:"contact"`
+		Name    string `json:"name"`
 	}
 	createGroupParams struct {
 		Name  string     `json:"name"`

@@ -19,7 +19,8 @@ Getting started:
 
 Commands that talk to the running daemon:
   id         show this node's identity; --code prints your contact code
-  contact    add a contact from their code: parley contact add CODE
+  contact    add a contact from their code: parley contact add CODE;
+             rename or remove one: parley contact rename|remove CONTACT
   contacts   list your contacts
   group      create a group: parley group create NAME
              or forget one you are out of: parley group forget GROUP
@@ -73,7 +74,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "id":
 		err = oneLine(runID(ctx, args[1:], stdout, stderr))
 	case "contact":
-		name = subcommandName(args, "add")
+		name = subcommandName(args, "add", "rename", "remove", "rm")
 		err = oneLine(runContact(ctx, args[1:], stdout, stderr))
 	case "contacts":
 		err = oneLine(runContacts(ctx, args[1:], stdout, stderr))

@@ -116,28 +116,41 @@ func (c *command) offlineID(ctx context.Context, pfile, penv string, notRunning 
 }
 
 const contactUsage = `Usage: parley contact add CODE [--name NAME] [--json] [--data DIR]
+       parley contact rename CONTACT NAME [--json] [--data DIR]
+       parley contact remove CONTACT [--data DIR]
 
-Adds a contact from the code they printed with 'parley id --code'. Compare
-the fingerprint it shows with theirs before you invite them.
+add adds a contact from the code they printed with 'parley id --code'.
+Compare the fingerprint it shows with theirs before you invite them.
+
+rename calls a contact (by name or peer ID) by another name on this node:
+in 'parley contacts' and 'parley invite'. In a group's members each
+member shows the name it chose.
+
+remove forgets a contact. It stays in the groups it is in: to take it out
+of one, 'parley remove GROUP NAME'.
 
   --name NAME  call the contact NAME (default: the name they chose)
 ` + jsonFlag + commonFlags
 
 func runContact(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("missing subcommand (usage: parley contact add CODE)")
+		return errors.New("missing subcommand (usage: parley contact add CODE | rename CONTACT NAME | remove CONTACT)")
 	}
 	switch args[0] {
 	case "add":
 		return runContactAdd(ctx, args[1:], stdout, stderr)
+	case "rename":
+		return runContactRename(ctx, args[1:], stdout, stderr)
+	case "remove", "rm":
+		return runContactRemove(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, contactUsage)
 		return nil
 	}
 	if strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("missing subcommand (usage: parley contact add CODE)")
+		return fmt.Errorf("missing subcommand (usage: parley contact add CODE | rename CONTACT NAME | remove CONTACT)")
 	}
-	return fmt.Errorf("unknown subcommand %q (usage: parley contact add CODE)", args[0])
+	return fmt.Errorf("unknown subcommand %q (usage: parley contact add CODE | rename CONTACT NAME | remove CONTACT)", args[0])
 }
 
 func runContactAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -23,6 +23,8 @@ var daemonCommands = [][]string{
 	{"id", "--code"},
 	{"contact", "add", "pc1-dave"},
 	{"contacts"},
+	{"contact", "rename", "bob", "robert"},
+	{"contact", "remove", "bob"},
 	{"group", "create", "chess"},
 	{"group", "forget", "friends", "--force"},
 	{"groups"},
@@ -70,6 +72,9 @@ func TestEveryCommandHappyPath(t *testing.T) {
 		{[]string{"group", "forget", "friends"}, `^forgot friends: its state and history are gone from this node\n$`, ""},
 		{[]string{"group", "forget", "chess"}, `^forgot chess: `, ""},
 		{[]string{"groups"}, `^no groups yet; create one with`, ""},
+		{[]string{"contact", "rename", "carol smith", "carol"}, `^'carol smith' is now carol \(fingerprint \d{5}( \d{5}){11}\)\n$`, ""},
+		{[]string{"contact", "remove", "bob"}, `^removed the contact bob \(the groups it is in keep it: 'parley remove GROUP bob' takes it out of one\)\n$`, ""},
+		{[]string{"contacts"}, `^NAME +STATUS +FINGERPRINT\ncarol +offline +\d{5}.*\n$`, ""},
 	}
 	for i, s := range steps {
 		if i == 20 {
@@ -88,8 +93,10 @@ func TestBadInputGetsOneActionableLine(t *testing.T) {
 	if _, err := d.b.CreateGroup(ctx, "friends"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.b.AddContact(ctx, "pc1-bob", ""); err != nil {
-		t.Fatal(err)
+	for _, code := range []string{"pc1-bob", "pc1-carol"} {
+		if _, err := d.b.AddContact(ctx, code, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := d.b.Invite(ctx, "friends", "bob"); err != nil {
 		t.Fatal(err)
@@ -137,9 +144,14 @@ func TestBadInputGetsOneActionableLine(t *testing.T) {
 		{[]string{"remove", "friends"}, `^parley remove: missing MEMBER \(usage: parley remove GROUP MEMBER\)\n$`},
 		{[]string{"leave"}, `^parley leave: missing GROUP`},
 		{[]string{"read"}, `^parley read: missing GROUP`},
-		{[]string{"contact"}, `^parley contact: missing subcommand \(usage: parley contact add CODE\)\n$`},
+		{[]string{"contact"}, `^parley contact: missing subcommand \(usage: parley contact add CODE \| rename CONTACT NAME \| remove CONTACT\)\n$`},
 		{[]string{"contact", "add"}, `^parley contact add: missing CODE`},
-		{[]string{"contact", "remove", "bob"}, `^parley contact: unknown subcommand "remove"`},
+		{[]string{"contact", "delete", "bob"}, `^parley contact: unknown subcommand "delete"`},
+		{[]string{"contact", "rename", "bob"}, `^parley contact rename: missing NAME`},
+		{[]string{"contact", "rename", "nobody", "x"}, `^parley contact rename: .*no contact.*nobody`},
+		{[]string{"contact", "rename", "bob", "carol"}, `^parley contact rename: you already have a contact named "carol" \('parley contacts' lists them\)\n$`},
+		{[]string{"contact", "remove"}, `^parley contact remove: missing CONTACT`},
+		{[]string{"contact", "remove", "nobody"}, `^parley contact remove: .*no contact.*nobody`},
 		{[]string{"group"}, `^parley group: missing subcommand \(usage: parley group create NAME, or parley group forget GROUP\)\n$`},
 		{[]string{"group", "create"}, `^parley group create: missing NAME`},
 		{[]string{"group", "forget"}, `^parley group forget: missing GROUP \(usage: parley group forget GROUP\)\n$`},

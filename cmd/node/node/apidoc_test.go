@@ -33,8 +33,9 @@ import (
 // a subscribed connection, and the error table against the program's
 // codes. The scenario is the document's: alice adds bob, makes
 // "friends" and "chess", invites bob, joins carol's "book club" with an
-// invite code, sends a text and a file, and ends by forgetting, removing
-// and leaving (run last, so that the other examples find the group).
+// invite code, sends a text and a file, and ends by forgetting, removing,
+// leaving, and renaming and removing bob as a contact (run last, so that
+// the other examples find what they name).
 func TestAPIDocumentMatchesTheProgram(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "API.md"))
 	if err != nil {
@@ -95,7 +96,7 @@ func TestAPIDocumentMatchesTheProgram(t *testing.T) {
 	substitute := map[string]string{"code": "", "path": file}
 	var last []docExample
 	for _, ex := range examples {
-		if slices.Contains([]string{"forget_group", "remove", "leave"}, ex.method) {
+		if slices.Contains(lastMethods, ex.method) {
 			last = append(last, ex)
 			continue
 		}
@@ -108,8 +109,7 @@ func TestAPIDocumentMatchesTheProgram(t *testing.T) {
 	// it, so she is out at once) and forgotten; forgetting friends while
 	// a member is refused; bob is removed and alice leaves.
 	slices.SortStableFunc(last, func(a, b docExample) int {
-		order := []string{"forget_group", "remove", "leave"}
-		return slices.Index(order, a.method) - slices.Index(order, b.method)
+		return slices.Index(lastMethods, a.method) - slices.Index(lastMethods, b.method)
 	})
 	// The text limit the document gives, to the byte.
 	if !strings.Contains(string(doc), "64 KiB (65,536 bytes") {
@@ -146,6 +146,10 @@ func TestAPIDocumentMatchesTheProgram(t *testing.T) {
 		compareDoc(t, "event "+ev.typ, ev.body, real, reflect.TypeFor[api.Event]())
 	}
 }
+
+// lastMethods are the methods whose examples run last, in this order:
+// they take away what the others use.
+var lastMethods = []string{"forget_group", "remove", "leave", "rename_contact", "remove_contact"}
 
 // docExample is a request and its documented response, under the
 // heading of its method.
@@ -269,15 +273,16 @@ func runDocExample(t *testing.T, c *docConn, sock string, ex docExample, contact
 // resultTypes are the Go types of the methods' results, for the fields
 // the document may show.
 var resultTypes = map[string]reflect.Type{
-	"identity":     reflect.TypeFor[api.Identity](),
-	"add_contact":  reflect.TypeFor[api.Contact](),
-	"contacts":     reflect.TypeFor[[]api.Contact](),
-	"create_group": reflect.TypeFor[api.Group](),
-	"groups":       reflect.TypeFor[[]api.Group](),
-	"members":      reflect.TypeFor[[]api.Member](),
-	"join":         reflect.TypeFor[api.Group](),
-	"read":         reflect.TypeFor[[]api.Message](),
-	"status":       reflect.TypeFor[api.Status](),
+	"identity":       reflect.TypeFor[api.Identity](),
+	"add_contact":    reflect.TypeFor[api.Contact](),
+	"contacts":       reflect.TypeFor[[]api.Contact](),
+	"rename_contact": reflect.TypeFor[api.Contact](),
+	"create_group":   reflect.TypeFor[api.Group](),
+	"groups":         reflect.TypeFor[[]api.Group](),
+	"members":        reflect.TypeFor[[]api.Member](),
+	"join":           reflect.TypeFor[api.Group](),
+	"read":           reflect.TypeFor[[]api.Message](),
+	"status":         reflect.TypeFor[api.Status](),
 }
 
 func compareResponse(t *testing.T, where string, ex docExample, real map[string]any) {

@@ -74,6 +74,8 @@ func (n *Node) ContactCode(ctx context.Context) (string, error) {
 
 // AddContact implements api.Backend.
 func (n *Node) AddContact(ctx context.Context, code, name string) (api.Contact, error) {
+	n.contactMu.Lock()
+	defer n.contactMu.Unlock()
 	c, err := parseContactCode(code)
 	if err != nil {
 		return api.Contact{}, err

@@ -70,6 +70,10 @@ type Node struct {
 	wg      sync.WaitGroup
 	files   string // directory of received files
 
+	// contactMu orders the changes of the contact book (add, rename,
+	// remove), which check names against each other.
+	contactMu sync.Mutex
+
 	joinMu sync.Mutex // serializes joins and group creation
 	mu     sync.Mutex
 	groups map[string]*groupRunner // by hex group id

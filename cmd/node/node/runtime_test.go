@@ -7,7 +7,7 @@ import (
 )
 
 // TestStatusCountsGoroutinesAndHeap: the runtime figures that status
-// reports follow what the process does: 100 more goroutines and 16 MiB
+// reports follow what the process does: 100 more goroutines and 64 MiB
 // held live show in them.
 func TestStatusCountsGoroutinesAndHeap(t *testing.T) {
 	runtime.GC()
@@ -20,7 +20,7 @@ func TestStatusCountsGoroutinesAndHeap(t *testing.T) {
 	for range 100 {
 		wg.Go(func() { <-stop })
 	}
-	held := make([]byte, 16<<20)
+	held := make([]byte, 64<<20)
 	held[len(held)-1] = 1
 	runtime.GC() // the live heap is measured by a collection
 	during, heapDuring := runtimeFigures()
@@ -29,8 +29,8 @@ func TestStatusCountsGoroutinesAndHeap(t *testing.T) {
 	if during < before+100 {
 		t.Errorf("goroutines: %d with 100 more running, %d before", during, before)
 	}
-	if heapDuring < heapBefore+16<<20-1<<20 {
-		t.Errorf("heap: %d bytes holding 16 MiB more, %d before", heapDuring, heapBefore)
+	if heapDuring < heapBefore+32<<20 { // what other tests' nodes free meanwhile is noise
+		t.Errorf("heap: %d bytes holding 64 MiB more, %d before", heapDuring, heapBefore)
 	}
 	runtime.KeepAlive(held)
 }

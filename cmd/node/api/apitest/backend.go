@@ -301,6 +301,50 @@ func (b *Backend) Members(ctx context.Context, group string) ([]api.Member, erro
 	return append([]api.Member(nil), g.members...), nil
 }
 
+func (b *Backend) RemoveContact(ctx context.Context, contact string) error {
+	if err := b.fail(api.MethodRemoveContact); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.contactIndex(contact)
+	if err != nil {
+		return err
+	}
+	b.contacts = append(b.contacts[:i], b.contacts[i+1:]...)
+	return nil
+}
+
+func (b *Backend) RenameContact(ctx context.Context, contact, name string) (api.Contact, error) {
+	if err := b.fail(api.MethodRenameContact); err != nil {
+		return api.Contact{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.contactIndex(contact)
+	if err != nil {
+		return api.Contact{}, err
+	}
+	for j, c := range b.contacts {
+		if j != i && c.Name == name {
+			return api.Contact{}, fmt.Errorf("a contact named %q: %w", name, api.ErrExists)
+		}
+	}
+	b.contacts[i].Name = name
+	return b.contacts[i], nil
+}
+
+// contactIndex finds a contact by name, peer ID or fingerprint. Called
+// with b.mu held.
+func (b *Backend) contactIndex(ref string) (int, error) {
+	for i, c := range b.contacts {
+		if c.Name == ref || c.PeerID == ref || c.Fingerprint == ref {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("no contact %q: %w", ref, api.ErrNotFound)
+}
+
 func (b *Backend) Invite(ctx context.Context, group, contact string) error {
 	if err := b.fail(api.MethodInvite); err != nil {
 		return err
