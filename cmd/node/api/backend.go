@@ -218,6 +218,12 @@ type GroupStatus struct {
 	// Outbox is the number of own messages not final yet.
 	Outbox      int `json:"outbox"`
 	OnlinePeers int `json:"online_peers"`
+	// State is the group's health (StateOK, StateBehind, StateStalled,
+	// ...; see Health), Reason why in a few words, and Todo what the
+	// user can do about it; both empty when the state is ok.
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	Todo   string `json:"todo,omitempty"`
 }
 
 // Event types.

@@ -293,6 +293,8 @@ type (
 		BehindEpochs uint64 `json:"behind_epochs"`
 		Outbox       int    `json:"outbox"`
 		OnlinePeers  int    `json:"online_peers"`
+		State        string `json:"state"`
+		Reason       string `json:"reason"`
 	}
 	nodeStatus struct {
 		PeerID     string        `json:"peer_id"`

@@ -134,9 +134,9 @@ func (h *harness) check(verified map[string]bool) []string {
 		switch {
 		case err != nil:
 			add("[cli] %v", err)
-		case gs.Missing != 0 || gs.MissingBytes != 0 || gs.BehindEpochs != 0 || gs.Syncing || gs.Damaged != "":
-			add("[status] %s's status of %s is not ok: missing %d (%d bytes), behind %d epochs, syncing %v, damaged %q",
-				d.name, group, gs.Missing, gs.MissingBytes, gs.BehindEpochs, gs.Syncing, gs.Damaged)
+		case gs.Missing != 0 || gs.MissingBytes != 0 || gs.BehindEpochs != 0 || gs.Syncing || gs.Damaged != "" || gs.State != "ok":
+			add("[status] %s's status of %s is not ok: %s (%s); missing %d (%d bytes), behind %d epochs, syncing %v, damaged %q",
+				d.name, group, gs.State, gs.Reason, gs.Missing, gs.MissingBytes, gs.BehindEpochs, gs.Syncing, gs.Damaged)
 		}
 	}
 	h.checkChurned(byKey, add)

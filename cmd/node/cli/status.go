@@ -15,11 +15,13 @@ const statusUsage = `Usage: parley status [--json] [--data DIR]
 Shows the daemon's peer ID and number of connected peers, and for each
 group: its epoch and last final epoch, members (and how many are online),
 forks and rollbacks seen, own messages whose epoch is not final yet
-(outbox), and its state: ok (it has everything the other members' latest
-heads say exists), behind (with how many messages and bytes, or epochs,
-it still has to fetch), syncing (catch-up requests outstanding),
-pending, removed, or damaged (its saved state cannot be read: the
-reason, and the way out). It also says
+(outbox), and its state with the reason: ok (it has everything the other
+members' latest heads say exists), behind (with how many messages and
+bytes, or epochs, it still has to fetch, from members online), stalled
+(it lacks something and no member is online to fetch it from), syncing
+(catch-up requests outstanding), offline (no other member online),
+pending, removed, or damaged (its saved state cannot be read). Below the
+table, what to do for each group that needs something. It also says
 how the store is sealed at rest: by a passphrase (argon2id), or by the key
 file DIR/key, which anyone who can copy the directory can read.
 
@@ -85,8 +87,24 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			suites = append(suites, g.Group)
 		}
 	}
-	if err := tw.Flush(); err != nil || len(suites) == 0 {
+	if err := tw.Flush(); err != nil {
 		return err
+	}
+	// What to do, for the groups that need something.
+	var todo []string
+	for _, g := range st.Groups {
+		if _, _, do := api.Health(g); do != "" {
+			todo = append(todo, fmt.Sprintf("%s: %s", clean(g.Name), clean(do)))
+		}
+	}
+	if len(todo) > 0 {
+		fmt.Fprintln(stdout)
+		for _, line := range todo {
+			fmt.Fprintln(stdout, line)
+		}
+	}
+	if len(suites) == 0 {
+		return nil
 	}
 	fmt.Fprintln(stdout)
 	for _, g := range suites {
@@ -104,20 +122,11 @@ func suiteNumber(g api.Group) string {
 	return fmt.Sprintf("0x%04x", g.Suite)
 }
 
+// statusState is a group's STATE column: its health and the reason.
 func statusState(g api.GroupStatus) string {
-	switch {
-	case g.Damaged != "":
-		return damagedState(g.Group)
-	case g.Removed:
-		return "removed"
-	case g.Pending:
-		return "pending"
-	case g.Missing > 0:
-		return fmt.Sprintf("behind: %d messages (%s) to fetch", g.Missing, size(int64(g.MissingBytes)))
-	case g.BehindEpochs > 0:
-		return fmt.Sprintf("behind: %d epochs to fetch", g.BehindEpochs)
-	case g.Syncing:
-		return "syncing"
+	state, reason, _ := api.Health(g)
+	if reason == "" {
+		return state
 	}
-	return "ok"
+	return clean(state + ": " + reason)
 }

@@ -174,7 +174,9 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	s.Goroutines, s.HeapBytes = runtimeFigures()
 	n.mu.Lock()
 	for _, g := range n.groups {
-		s.Groups = append(s.Groups, g.status())
+		gs := g.status()
+		gs.State, gs.Reason, gs.Todo = api.Health(gs)
+		s.Groups = append(s.Groups, gs)
 	}
 	n.mu.Unlock()
 	return s, nil
