@@ -48,6 +48,7 @@ type Node struct {
 	streams          StreamLimits
 	redialEvery      time.Duration
 	rendezvousEvery  time.Duration
+	pubsubDebug      bool
 
 	// Running services, set by Start.
 	host   host.Host

@@ -98,7 +98,8 @@ const maxTopicsPerPeer = 1024
 
 func (n *Node) newPubSub() (*pubsub.PubSub, error) {
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
-		pubsub.WithLogger(n.log.With("system", "pubsub")),
+		pubsub.WithLogger(n.pubsubLogger()),
+		pubsub.WithRPCLogger(n.pubsubLogger()),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithMaxMessageSize(n.gossipLimit+gossipOverhead),

@@ -221,7 +221,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg: cfg, log: cfg.Logger.With("peer", id.PeerID.ShortString()), st: st, id: id,
+		cfg: cfg, log: cfg.Logger.With("peer", id.PeerID.String()), st: st, id: id,
 		files: filepath.Join(cfg.Dir, filesDirName), groups: map[string]*groupRunner{},
 		subs: map[*subscriber]struct{}{}, pendingSync: map[uint64]chan []byte{},
 	}

@@ -74,7 +74,7 @@ func (n *Node) pushWelcome(key string, pw pendingWelcome) bool {
 	}
 	if !n.p2p.Connected(p) {
 		if err := n.dial(n.ctx, p, n.p2p.Host().Peerstore().Addrs(p)); err != nil {
-			n.log.Debug("joiner not reachable for its Welcome", "to", p.ShortString(), "err", err)
+			n.log.Debug("joiner not reachable for its Welcome", "to", p.String(), "err", err)
 			return false
 		}
 	}
@@ -87,10 +87,10 @@ func (n *Node) pushWelcome(key string, pw pendingWelcome) bool {
 			n.forgetWelcome(key)
 			return false
 		}
-		n.log.Debug("Welcome not delivered yet", "to", p.ShortString(), "err", err)
+		n.log.Debug("Welcome not delivered yet", "to", p.String(), "err", err)
 		return false
 	}
-	n.log.Debug("Welcome delivered", "to", p.ShortString())
+	n.log.Debug("Welcome delivered", "to", p.String())
 	n.forgetWelcome(key)
 	return true
 }
@@ -143,7 +143,7 @@ func (n *Node) fetchWelcomes(p peer.ID) {
 	defer cancel()
 	_ = n.p2p.RequestEach(ctx, p, protoWelcomes, nil, func(w []byte) error {
 		if err := n.joinWelcome(ctx, w); err != nil && !errors.Is(err, errNotForMe) {
-			n.log.Debug("fetched Welcome unusable", "from", p.ShortString(), "err", err)
+			n.log.Debug("fetched Welcome unusable", "from", p.String(), "err", err)
 		}
 		return nil
 	})
@@ -300,7 +300,7 @@ func (n *Node) shareWelcome(identity string, gid, welcome []byte) {
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 		if _, err := n.p2p.Request(ctx, p, protoWelcomeKeep, req); err != nil {
-			n.log.Debug("sharing a Welcome", "with", p.ShortString(), "err", err)
+			n.log.Debug("sharing a Welcome", "with", p.String(), "err", err)
 		}
 		cancel()
 	}
