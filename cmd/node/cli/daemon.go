@@ -43,7 +43,8 @@ loop per group, and the local API on DIR/parley.sock (mode 0600) that the
 other commands use. Stops cleanly on Ctrl-C, SIGINT or SIGTERM.
 
   --listen ADDRS        comma-separated multiaddrs to listen on (default:
-                        the ports of the last run, else all interfaces on
+                        where the last run listened, --listen or not, on
+                        the same ports; the first time, all interfaces on
                         fresh ports)
   --no-mdns             no LAN discovery
   --dht                 use the Kademlia DHT to find group members on the

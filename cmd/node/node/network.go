@@ -38,9 +38,10 @@ func (c *counters) add(v *atomic.Int64, d int64) { v.Add(d) }
 const keyListen = "listen_addrs"
 
 // startNetwork starts the host. Without configured listen addresses the
-// node listens where it did last time (the ports it was given then), so
-// that peers that know its addresses find it again after a restart; if
-// those are taken, on fresh ports.
+// node listens where its last run did (the addresses and ports it had,
+// whether given with --listen or chosen), so that peers that know its
+// addresses find it again after a restart; if those ports are taken, on
+// the same addresses with fresh ports.
 func (n *Node) startNetwork(ctx context.Context) error {
 	listen := n.cfg.Listen
 	remembered := false
@@ -54,23 +55,40 @@ func (n *Node) startNetwork(ctx context.Context) error {
 	err := n.startHost(ctx, listen)
 	if err != nil && remembered {
 		n.log.Info("the ports of the last run are taken; listening on new ones", "err", err)
-		err = n.startHost(ctx, p2p.DefaultListenAddrs())
+		err = n.startHost(ctx, freshPorts(listen))
 	}
 	if err != nil {
 		return err
 	}
-	if len(n.cfg.Listen) == 0 {
-		var addrs []string
-		for _, a := range n.p2p.Host().Network().ListenAddresses() {
-			addrs = append(addrs, a.String())
-		}
-		b := n.st.NewBatch()
-		b.PutSetting(scopeNode, keyListen, []byte(strings.Join(addrs, "\n")))
-		if err := n.st.Write(ctx, b); err != nil {
-			n.log.Warn("remembering the listen addresses", "err", err)
+	var addrs []string
+	for _, a := range n.p2p.Host().Network().ListenAddresses() {
+		// The relay transport's /p2p-circuit comes with the host.
+		if s := a.String(); !strings.Contains(s, "/p2p-circuit") {
+			addrs = append(addrs, s)
 		}
 	}
+	b := n.st.NewBatch()
+	b.PutSetting(scopeNode, keyListen, []byte(strings.Join(addrs, "\n")))
+	if err := n.st.Write(ctx, b); err != nil {
+		n.log.Warn("remembering the listen addresses", "err", err)
+	}
 	return nil
+}
+
+// freshPorts is addrs with every TCP and UDP port 0: the same addresses,
+// ports the system picks.
+func freshPorts(addrs []string) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		parts := strings.Split(a, "/")
+		for j := 1; j+1 < len(parts); j++ {
+			if parts[j] == "tcp" || parts[j] == "udp" {
+				parts[j+1] = "0"
+			}
+		}
+		out[i] = strings.Join(parts, "/")
+	}
+	return out
 }
 
 func (n *Node) startHost(ctx context.Context, listen []string) error {
