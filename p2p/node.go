@@ -49,6 +49,7 @@ type Node struct {
 	redialEvery      time.Duration
 	rendezvousEvery  time.Duration
 	pubsubDebug      bool
+	livenessEvery    time.Duration
 
 	// Running services, set by Start.
 	host   host.Host
@@ -99,6 +100,7 @@ func New(key crypto.PrivKey, opts ...Option) (*Node, error) {
 		streams:          DefaultStreamLimits,
 		redialEvery:      time.Minute,
 		rendezvousEvery:  time.Minute,
+		livenessEvery:    5 * time.Second,
 		topics:           make(map[string]*Topic),
 		left:             make(map[string]time.Time),
 		watch:            make(chan *watcher),
@@ -186,6 +188,7 @@ func (n *Node) startServices(ctx context.Context) error {
 	}
 	known := n.loadKnownPeers(ctx)
 	go n.loop(sub, known)
+	n.goTracked(n.liveness)
 	n.dialAll(append(n.bootstrapPeers(), known...))
 	return nil
 }
