@@ -42,7 +42,14 @@ type Backend interface {
 	// InviteCode returns a code for someone not yet known: it lets them
 	// reach a member and hand over a KeyPackage, which that member then
 	// adds to the group with a commit.
-	InviteCode(ctx context.Context, group string) (string, error)
+	InviteCode(ctx context.Context, group string, opts ...InviteOption) (string, error)
+	// JoinRequests lists the joins waiting for this node's approval
+	// (invite codes made WithApproval).
+	JoinRequests(ctx context.Context) ([]JoinRequest, error)
+	// Approve adds the joiner of a join request to its group.
+	Approve(ctx context.Context, request string) error
+	// Deny drops a join request; its invite code stays spent.
+	Deny(ctx context.Context, request string) error
 	// Join uses an invite code. The group appears as pending until the
 	// Welcome arrives.
 	Join(ctx context.Context, code string) (Group, error)
@@ -105,6 +112,42 @@ type GroupSettings struct {
 // WithSuite picks the cipher suite of a new group (see GroupSettings).
 func WithSuite(suite string) GroupOption {
 	return func(s *GroupSettings) { s.Suite = suite }
+}
+
+// InviteOption sets an optional parameter of InviteCode.
+type InviteOption func(*InviteSettings)
+
+// InviteSettings are the optional parameters of InviteCode.
+type InviteSettings struct {
+	// Approve: a join with the code waits for this node's user to
+	// approve it (JoinRequests, Approve, Deny) instead of being added
+	// at once.
+	Approve bool
+}
+
+// WithApproval makes an invite code whose joins wait for approval.
+func WithApproval() InviteOption {
+	return func(s *InviteSettings) { s.Approve = true }
+}
+
+// NewInviteSettings applies opts to the zero settings.
+func NewInviteSettings(opts ...InviteOption) InviteSettings {
+	var s InviteSettings
+	for _, o := range opts {
+		o(&s)
+	}
+	return s
+}
+
+// JoinRequest is a join with an invite code that waits for approval.
+type JoinRequest struct {
+	ID          string    `json:"id"`
+	Group       string    `json:"group"` // hex id
+	GroupName   string    `json:"group_name"`
+	Name        string    `json:"name"` // the name the joiner chose
+	PeerID      string    `json:"peer_id"`
+	Fingerprint string    `json:"fingerprint"`
+	At          time.Time `json:"at"`
 }
 
 // NewGroupSettings applies opts to the zero settings.
@@ -228,23 +271,25 @@ type GroupStatus struct {
 
 // Event types.
 const (
-	EventMessage    = "message"    // Message is set
-	EventFinal      = "final"      // Message (Seq, ID) became final
-	EventMembership = "membership" // Membership is set
-	EventGroup      = "group"      // Group changed (joined, epoch, removed)
-	EventFile       = "file"       // File progress is set
-	EventNotice     = "notice"     // Text: a fork, a rollback, a missed range
+	EventMessage     = "message"      // Message is set
+	EventFinal       = "final"        // Message (Seq, ID) became final
+	EventMembership  = "membership"   // Membership is set
+	EventGroup       = "group"        // Group changed (joined, epoch, removed)
+	EventFile        = "file"         // File progress is set
+	EventNotice      = "notice"       // Text: a fork, a rollback, a missed range
+	EventJoinRequest = "join_request" // JoinRequest: a join waits for approval
 )
 
 // Event is something that happened on the node.
 type Event struct {
-	Type       string      `json:"type"`
-	Group      string      `json:"group,omitempty"` // hex id
-	Message    *Message    `json:"message,omitempty"`
-	Membership *Membership `json:"membership,omitempty"`
-	GroupInfo  *Group      `json:"group_info,omitempty"`
-	File       *Progress   `json:"file,omitempty"`
-	Text       string      `json:"text,omitempty"`
+	Type        string       `json:"type"`
+	Group       string       `json:"group,omitempty"` // hex id
+	Message     *Message     `json:"message,omitempty"`
+	Membership  *Membership  `json:"membership,omitempty"`
+	GroupInfo   *Group       `json:"group_info,omitempty"`
+	File        *Progress    `json:"file,omitempty"`
+	Text        string       `json:"text,omitempty"`
+	JoinRequest *JoinRequest `json:"join_request,omitempty"`
 }
 
 // Membership is a change of a group's members.

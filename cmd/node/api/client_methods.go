@@ -76,10 +76,26 @@ func (c *Client) Invite(ctx context.Context, group, contact string) error {
 	return c.call(ctx, MethodInvite, inviteParams{Group: group, Contact: contact}, nil)
 }
 
-func (c *Client) InviteCode(ctx context.Context, group string) (string, error) {
+func (c *Client) InviteCode(ctx context.Context, group string, opts ...InviteOption) (string, error) {
 	var r codeResult
-	err := c.call(ctx, MethodInviteCode, groupParams{Group: group}, &r)
+	err := c.call(ctx, MethodInviteCode, inviteCodeParams{Group: group, Approve: NewInviteSettings(opts...).Approve}, &r)
 	return r.Code, err
+}
+
+func (c *Client) JoinRequests(ctx context.Context) ([]JoinRequest, error) {
+	var list []JoinRequest
+	if err := c.call(ctx, MethodJoinRequests, nil, &list); err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
+func (c *Client) Approve(ctx context.Context, request string) error {
+	return c.call(ctx, MethodApprove, requestParams{ID: request}, nil)
+}
+
+func (c *Client) Deny(ctx context.Context, request string) error {
+	return c.call(ctx, MethodDeny, requestParams{ID: request}, nil)
 }
 
 func (c *Client) Join(ctx context.Context, code string) (Group, error) {

@@ -51,7 +51,7 @@ var methods = map[string]handler{
 		if err := required(MethodRemoveContact, "contact", p.Contact); err != nil {
 			return nil, err
 		}
-		return struct{}{}, b.RemoveContact(ctx, p.Contact)
+		return okResult{}, b.RemoveContact(ctx, p.Contact)
 	},
 	MethodRenameContact: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
 		var p renameContactParams
@@ -102,15 +102,45 @@ var methods = map[string]handler{
 		}
 		return okResult{}, b.Invite(ctx, p.Group, p.Contact)
 	},
+	MethodJoinRequests: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
+		if err := decodeParams(MethodJoinRequests, raw, &struct{}{}); err != nil {
+			return nil, err
+		}
+		return nonNil(b.JoinRequests(ctx))
+	},
+	MethodApprove: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
+		var p requestParams
+		if err := decodeParams(MethodApprove, raw, &p); err != nil {
+			return nil, err
+		}
+		if err := required(MethodApprove, "id", p.ID); err != nil {
+			return nil, err
+		}
+		return okResult{}, b.Approve(ctx, p.ID)
+	},
+	MethodDeny: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
+		var p requestParams
+		if err := decodeParams(MethodDeny, raw, &p); err != nil {
+			return nil, err
+		}
+		if err := required(MethodDeny, "id", p.ID); err != nil {
+			return nil, err
+		}
+		return okResult{}, b.Deny(ctx, p.ID)
+	},
 	MethodInviteCode: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
-		var p groupParams
+		var p inviteCodeParams
 		if err := decodeParams(MethodInviteCode, raw, &p); err != nil {
 			return nil, err
 		}
 		if err := required(MethodInviteCode, "group", p.Group); err != nil {
 			return nil, err
 		}
-		code, err := b.InviteCode(ctx, p.Group)
+		var opts []InviteOption
+		if p.Approve {
+			opts = append(opts, WithApproval())
+		}
+		code, err := b.InviteCode(ctx, p.Group, opts...)
 		return codeResult{Code: code}, err
 	},
 	MethodJoin: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {

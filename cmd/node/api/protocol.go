@@ -37,6 +37,9 @@ const (
 	MethodMembers       = "members"
 	MethodInvite        = "invite"
 	MethodInviteCode    = "invite_code"
+	MethodJoinRequests  = "join_requests"
+	MethodApprove       = "approve"
+	MethodDeny          = "deny"
 	MethodJoin          = "join"
 	MethodRemove        = "remove"
 	MethodLeave         = "leave"
@@ -109,6 +112,13 @@ type (
 	}
 	codeParams struct {
 		Code string `json:"code"`
+	}
+	inviteCodeParams struct {
+		Group   string `json:"group"`
+		Approve bool   `json:"approve,omitempty"`
+	}
+	requestParams struct {
+		ID string `json:"id"`
 	}
 	removeParams struct {
 		Group  string `json:"group"`

@@ -27,6 +27,9 @@ Commands that talk to the running daemon:
   groups     list your groups
   members    list the members of a group
   invite     add a contact to a group, or print an invite code
+             (--approve: you approve each join with it)
+  requests   list the joins waiting for your approval
+  approve    add the joiner of a request: parley approve ID (deny ID: not)
   join       join a group with an invite code
   send       send a message, or a file with --file, to a group
   read       show a group's messages; --follow shows new ones as they come
@@ -87,6 +90,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = oneLine(runMembers(ctx, args[1:], stdout, stderr))
 	case "invite":
 		err = oneLine(runInvite(ctx, args[1:], stdout, stderr))
+	case "requests":
+		err = oneLine(runRequests(ctx, args[1:], stdout, stderr))
+	case "approve":
+		err = oneLine(runDecide(ctx, "approve", args[1:], stdout, stderr))
+	case "deny":
+		err = oneLine(runDecide(ctx, "deny", args[1:], stdout, stderr))
 	case "join":
 		err = oneLine(runJoin(ctx, args[1:], stdout, stderr))
 	case "send":

@@ -31,6 +31,10 @@ var daemonCommands = [][]string{
 	{"members", "friends"},
 	{"invite", "friends", "bob"},
 	{"invite", "friends"},
+	{"invite", "friends", "--approve"},
+	{"requests"},
+	{"approve", "0123"},
+	{"deny", "0123"},
 	{"join", "pi1-chess"},
 	{"send", "friends", "hi"},
 	{"read", "friends"},
@@ -350,4 +354,36 @@ func TestDamagedGroupShowsTheWayOut(t *testing.T) {
 	d.must("group", "forget", "friends")
 	d.must("group", "forget", "book club")
 	d.run("groups").check(t, "groups after forget", 0, `^NAME +ID +EPOCH +MEMBERS +STATE\nchess +[0-9a-f]{32} +0 +1 +member\n$`, "")
+}
+
+// TestJoinsWaitForApproval: an invite code made with --approve, a join
+// request listed with its name and fingerprint, approved or denied by
+// its id; the ids no request has are refused with the way to list them.
+func TestJoinsWaitForApproval(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	d.run("requests").check(t, "requests, none", 0, `^no joins wait for your approval; 'parley invite GROUP --approve' makes a code whose joins do\n$`, "")
+	d.run("invite", "friends", "--approve").check(t, "invite --approve", 0, `^pi1-friends\n$`,
+		`^give this code to the person you invite; when they run 'parley join CODE', 'parley requests' shows them and 'parley approve ID' adds them to friends\n$`)
+	d.run("invite", "friends", "bob", "--approve").check(t, "invite a contact --approve", 1, "", `^parley invite: --approve is for an invite code`)
+	first, err := d.b.RequestJoin("friends", "erin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := d.b.RequestJoin("friends", "frank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.run("requests").check(t, "requests", 0,
+		`^ID +GROUP +NAME +ASKED +FINGERPRINT\n`+first+` +friends +erin +\S+ ago +\d{5}.*\n`+second+` +friends +frank +.*\n\ncompare each fingerprint with theirs, then: parley approve ID, or parley deny ID\n$`, "")
+	d.run("approve", first).check(t, "approve", 0, `^approved `+first+`: they are added to the group and join when their node is online\n$`, "")
+	d.run("deny", second).check(t, "deny", 0, `^denied `+second+`\n$`, "")
+	d.run("approve", first).check(t, "approve again", 1, "", `^parley approve: no join request `+first+`; 'parley requests' lists them\n$`)
+	d.run("deny", "nope").check(t, "deny of nothing", 1, "", `^parley deny: no join request nope; 'parley requests' lists them\n$`)
+	d.run("approve").check(t, "approve without an id", 1, "", `^parley approve: missing ID`)
+	d.run("members", "friends").check(t, "members", 0, `(?m)^erin +`, "")
+	var rs []api.JoinRequest
+	if err := json.Unmarshal([]byte(d.must("requests", "--json")), &rs); err != nil || len(rs) != 0 {
+		t.Errorf("requests --json after both: %v %v", rs, err)
+	}
 }

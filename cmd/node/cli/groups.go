@@ -229,7 +229,7 @@ func runMembers(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 const inviteUsage = `Usage: parley invite GROUP CONTACT [--json] [--data DIR]
-       parley invite GROUP [--json] [--data DIR]
+       parley invite GROUP [--approve] [--json] [--data DIR]
 
 With CONTACT (a name from 'parley contacts', a peer ID or a fingerprint),
 adds that contact to GROUP. They need not be online: their Welcome waits
@@ -239,10 +239,15 @@ Without CONTACT, prints an invite code for someone who is not a contact
 yet. They run 'parley join CODE'; their node then reaches a member, who
 adds them. The code lets nobody in by itself.
 
+  --approve  the join waits for you: 'parley requests' lists who asks
+             (name and fingerprint, to compare with theirs), 'parley
+             approve ID' adds them, 'parley deny ID' does not
+
 ` + jsonFlag + commonFlags
 
 func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("invite", inviteUsage, true, stdout, stderr)
+	approve := c.fs.Bool("approve", false, "")
 	pos, err := c.parse(args, 1, 2, "GROUP [CONTACT]")
 	if err != nil {
 		return err
@@ -253,16 +258,31 @@ func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer client.Close()
 	group := pos[0]
+	if *approve && len(pos) == 2 {
+		return fmt.Errorf("--approve is for an invite code (parley invite GROUP --approve): a contact you invite is added at once")
+	}
 	if len(pos) == 1 {
-		code, err := client.InviteCode(ctx, group)
+		var opts []api.InviteOption
+		if *approve {
+			opts = append(opts, api.WithApproval())
+		}
+		code, err := client.InviteCode(ctx, group, opts...)
 		if err != nil {
 			return groupError(err, group)
 		}
 		if c.json {
-			return c.printJSON(map[string]string{"group": group, "code": code})
+			out := map[string]any{"group": group, "code": code}
+			if *approve {
+				out["approve"] = true
+			}
+			return c.printJSON(out)
 		}
 		fmt.Fprintln(stdout, code)
-		fmt.Fprintf(stderr, "give this code to the person you invite; they run 'parley join CODE' and a member of %s adds them\n", clean(group))
+		if *approve {
+			fmt.Fprintf(stderr, "give this code to the person you invite; when they run 'parley join CODE', 'parley requests' shows them and 'parley approve ID' adds them to %s\n", clean(group))
+		} else {
+			fmt.Fprintf(stderr, "give this code to the person you invite; they run 'parley join CODE' and a member of %s adds them\n", clean(group))
+		}
 		return nil
 	}
 	contact := pos[1]

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -48,7 +49,7 @@ func TestAPIDocumentMatchesTheProgram(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	alice, bob, carol := testNode(t, "alice"), testNode(t, "bob"), testNode(t, "carol")
+	alice, bob, carol, dave := testNode(t, "alice"), testNode(t, "bob"), testNode(t, "carol"), testNode(t, "dave")
 	befriend(t, carol, alice)
 	if _, err := carol.CreateGroup(ctx, "book club", api.WithSuite("0x0054")); err != nil {
 		t.Fatal(err)
@@ -95,10 +96,42 @@ func TestAPIDocumentMatchesTheProgram(t *testing.T) {
 	// has; each is first checked to have the real value's form.
 	substitute := map[string]string{"code": "", "path": file}
 	var last []docExample
+	requests := map[string]string{} // approve, deny: the id of a request of dave's
 	for _, ex := range examples {
 		if slices.Contains(lastMethods, ex.method) {
 			last = append(last, ex)
 			continue
+		}
+		if ex.method == "join_requests" {
+			// Dave joins friends twice with codes made with approval:
+			// one request to approve, one to deny.
+			for _, verb := range []string{"approve", "deny"} {
+				code, err := alice.InviteCode(ctx, "friends", api.WithApproval())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := dave.Join(ctx, code); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 10*time.Second, "dave's join request", func() bool {
+					rs, _ := alice.JoinRequests(ctx)
+					for _, r := range rs {
+						if !slices.Contains(slices.Collect(maps.Values(requests)), r.ID) {
+							requests[verb] = r.ID
+							return true
+						}
+					}
+					return false
+				})
+			}
+		}
+		if id := requests[ex.method]; id != "" {
+			if params, ok := ex.request["params"].(map[string]any); ok {
+				if f := sameForm(fmt.Sprint(params["id"]), id); f != "" {
+					t.Errorf("docs/API.md:%d: the request id %v is not of the form of a real one (%s): %s", ex.line, params["id"], id, f)
+				}
+				params["id"] = id
+			}
 		}
 		runDocExample(t, c, sock, ex, bobCode, inviteCode, substitute)
 		if ex.method == "invite" {
@@ -277,6 +310,7 @@ var resultTypes = map[string]reflect.Type{
 	"add_contact":    reflect.TypeFor[api.Contact](),
 	"contacts":       reflect.TypeFor[[]api.Contact](),
 	"rename_contact": reflect.TypeFor[api.Contact](),
+	"join_requests":  reflect.TypeFor[[]api.JoinRequest](),
 	"create_group":   reflect.TypeFor[api.Group](),
 	"groups":         reflect.TypeFor[[]api.Group](),
 	"members":        reflect.TypeFor[[]api.Member](),

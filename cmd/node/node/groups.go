@@ -274,8 +274,9 @@ func (g *groupRunner) addMember(ctx context.Context, kp []byte, by string) error
 }
 
 // InviteCode implements api.Backend: a one-use token the inviting node
-// keeps for 7 days, with its addresses.
-func (n *Node) InviteCode(ctx context.Context, ref string) (string, error) {
+// keeps for 7 days, with its addresses; with api.WithApproval, the join
+// it admits waits for this node's user (see approval.go).
+func (n *Node) InviteCode(ctx context.Context, ref string, opts ...api.InviteOption) (string, error) {
 	g, err := n.activeGroup(ref)
 	if err != nil {
 		return "", err
@@ -284,7 +285,7 @@ func (n *Node) InviteCode(ctx context.Context, ref string) (string, error) {
 	if _, err := rand.Read(token); err != nil {
 		return "", err
 	}
-	rec, _ := json.Marshal(inviteRecord{Group: g.hexID, Expires: time.Now().Add(7 * 24 * time.Hour)})
+	rec, _ := json.Marshal(inviteRecord{Group: g.hexID, Expires: time.Now().Add(7 * 24 * time.Hour), Approve: api.NewInviteSettings(opts...).Approve})
 	b := n.st.NewBatch()
 	b.PutSetting(scopeInvite, hex.EncodeToString(token), rec)
 	if err := n.st.Write(ctx, b); err != nil {
@@ -299,6 +300,8 @@ const scopeInvite = "invite"
 type inviteRecord struct {
 	Group   string    `json:"group"`
 	Expires time.Time `json:"expires"`
+	// Approve: the join waits for this node's user (a join request).
+	Approve bool `json:"approve,omitempty"`
 }
 
 // Join implements api.Backend: it hands a KeyPackage and the token to the
@@ -349,12 +352,16 @@ func (n *Node) Join(ctx context.Context, code string) (api.Group, error) {
 	req := append(append([]byte(nil), c.Token...), kpMessage(bundle)...)
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := n.p2p.Request(rctx, c.PeerID, protoJoin, req); err != nil {
+	reply, err := n.p2p.Request(rctx, c.PeerID, protoJoin, req)
+	if err != nil {
 		var re *p2p.RemoteError
 		if errors.As(err, &re) {
 			return api.Group{}, fmt.Errorf("%w: the inviting member refused: %s", api.ErrBadCode, re.Message)
 		}
 		return api.Group{}, fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	if string(reply) == joinRequestReply {
+		n.log.Info("the inviting member approves each join; waiting", "group", hexID[:8])
 	}
 	g := n.runner(hexID)
 	if g == nil {
@@ -388,6 +395,9 @@ func (n *Node) serveJoin(ctx context.Context, from peer.ID, req []byte, w p2p.Re
 	}
 	if err := n.checkKeyPackage(kp, from, g.suite()); err != nil {
 		return fmt.Errorf("bad KeyPackage: %v", err)
+	}
+	if inv.Approve {
+		return n.holdJoin(ctx, g, from, kp, w)
 	}
 	if err := g.addMember(ctx, kp, n.id.Name); err != nil {
 		return err

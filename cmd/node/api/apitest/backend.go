@@ -42,6 +42,7 @@ type Backend struct {
 	mu       sync.Mutex
 	self     api.Identity
 	contacts []api.Contact
+	requests []api.JoinRequest
 	groups   []*group
 	subs     map[*sub]struct{}
 	next     uint64
@@ -380,7 +381,80 @@ func (b *Backend) Invite(ctx context.Context, group, contact string) error {
 	return nil
 }
 
-func (b *Backend) InviteCode(ctx context.Context, group string) (string, error) {
+// RequestJoin makes a join request from name to group, as a join with
+// an invite code made WithApproval does, and returns its id.
+func (b *Backend) RequestJoin(group, name string) (string, error) {
+	b.mu.Lock()
+	g, err := b.activeGroup(group)
+	if err != nil {
+		b.mu.Unlock()
+		return "", err
+	}
+	b.next++
+	r := api.JoinRequest{ID: fmt.Sprintf("%016x", b.next), Group: g.ID, GroupName: g.Name, Name: name,
+		PeerID: peerID(name), Fingerprint: fingerprint(name), At: b.now}
+	b.requests = append(b.requests, r)
+	b.mu.Unlock()
+	b.publish(api.Event{Type: api.EventJoinRequest, Group: r.Group, JoinRequest: &r})
+	return r.ID, nil
+}
+
+func (b *Backend) JoinRequests(ctx context.Context) ([]api.JoinRequest, error) {
+	if err := b.fail(api.MethodJoinRequests); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]api.JoinRequest(nil), b.requests...), nil
+}
+
+// takeRequest removes the request id and returns it. Called with b.mu
+// held.
+func (b *Backend) takeRequest(id string) (api.JoinRequest, error) {
+	for i, r := range b.requests {
+		if r.ID == id {
+			b.requests = append(b.requests[:i], b.requests[i+1:]...)
+			return r, nil
+		}
+	}
+	return api.JoinRequest{}, fmt.Errorf("no join request %q: %w", id, api.ErrNotFound)
+}
+
+func (b *Backend) Approve(ctx context.Context, id string) error {
+	if err := b.fail(api.MethodApprove); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	r, err := b.takeRequest(id)
+	if err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	g, err := b.activeGroup(r.Group)
+	if err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	g.members = append(g.members, api.Member{Name: r.Name, PeerID: r.PeerID, Fingerprint: r.Fingerprint, AddedBy: b.self.Name})
+	g.Epoch++
+	g.Members = len(g.members)
+	ev := api.Event{Type: api.EventMembership, Group: g.ID, Membership: &api.Membership{Epoch: g.Epoch, Added: []string{r.Name}}}
+	b.mu.Unlock()
+	b.publish(ev)
+	return nil
+}
+
+func (b *Backend) Deny(ctx context.Context, id string) error {
+	if err := b.fail(api.MethodDeny); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, err := b.takeRequest(id)
+	return err
+}
+
+func (b *Backend) InviteCode(ctx context.Context, group string, opts ...api.InviteOption) (string, error) {
 	if err := b.fail(api.MethodInviteCode); err != nil {
 		return "", err
 	}

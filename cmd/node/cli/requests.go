@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/parley-p2p/parley/cmd/node/api"
+)
+
+const requestsUsage = `Usage: parley requests [--json] [--data DIR]
+
+Lists the joins that wait for your approval: people who used an invite
+code you made with 'parley invite GROUP --approve'. Compare the
+fingerprint with theirs (they see it with 'parley id'), then
+'parley approve ID' adds them to the group, 'parley deny ID' does not.
+
+` + jsonFlag + commonFlags
+
+func runRequests(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("requests", requestsUsage, true, stdout, stderr)
+	if _, err := c.parse(args, 0, 0, ""); err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	rs, err := client.JoinRequests(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	if c.json {
+		if rs == nil {
+			rs = []api.JoinRequest{}
+		}
+		return c.printJSON(rs)
+	}
+	if len(rs) == 0 {
+		fmt.Fprintln(stdout, "no joins wait for your approval; 'parley invite GROUP --approve' makes a code whose joins do")
+		return nil
+	}
+	tw := newTable(stdout)
+	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tASKED\tFINGERPRINT")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\n", clean(r.ID), clean(r.GroupName), clean(r.Name),
+			time.Since(r.At).Round(time.Second), clean(r.Fingerprint))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "\ncompare each fingerprint with theirs, then: parley approve ID, or parley deny ID")
+	return nil
+}
+
+const (
+	approveUsage = `Usage: parley approve ID [--data DIR]
+
+Adds the person of a join request ('parley requests' lists them) to its
+group. 'parley deny ID' drops a request instead.
+
+` + commonFlags
+	denyUsage = `Usage: parley deny ID [--data DIR]
+
+Drops a join request ('parley requests' lists them): its person is not
+added, and the invite code they used stays spent (they need a new one).
+
+` + commonFlags
+)
+
+// runDecide runs approve or deny.
+func runDecide(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
+	usage := approveUsage
+	if verb == "deny" {
+		usage = denyUsage
+	}
+	c := newCommand(verb, usage, false, stdout, stderr)
+	pos, err := c.parse(args, 1, 1, "ID")
+	if err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return explain(err)
+	}
+	defer client.Close()
+	if verb == "approve" {
+		err = client.Approve(ctx, pos[0])
+	} else {
+		err = client.Deny(ctx, pos[0])
+	}
+	switch {
+	case errors.Is(err, api.ErrNotFound):
+		return explainf(err, "no join request %s; 'parley requests' lists them", quoteArg(pos[0]))
+	case err != nil:
+		return explain(err)
+	}
+	if verb == "approve" {
+		fmt.Fprintf(stdout, "approved %s: they are added to the group and join when their node is online\n", clean(pos[0]))
+	} else {
+		fmt.Fprintf(stdout, "denied %s\n", clean(pos[0]))
+	}
+	return nil
+}
