@@ -226,8 +226,11 @@ func (n *Node) connectMembers() {
 		if n.p2p.Connected(p) {
 			continue
 		}
+		// Redial, not Connect: this loop paces the dials itself, and a
+		// member cut off for a while must be reached as soon as it is
+		// back, not when the swarm's backoff (up to minutes) expires.
 		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-		err := n.p2p.Connect(ctx, peer.AddrInfo{ID: p, Addrs: n.p2p.Host().Peerstore().Addrs(p)})
+		err := n.p2p.Redial(ctx, peer.AddrInfo{ID: p, Addrs: n.p2p.Host().Peerstore().Addrs(p)})
 		cancel()
 		if err != nil {
 			missing = append(missing, p)
