@@ -137,6 +137,8 @@ func (n *Node) loop(sub event.Subscription, known []peer.AddrInfo) {
 					knownByID[ev.Peer] = peer.AddrInfo{ID: ev.Peer, Addrs: ev.ListenAddrs}
 					n.rememberPeer(ev.Peer, ev.ListenAddrs)
 				}
+			case event.EvtLocalReachabilityChanged, event.EvtHostReachableAddrsChanged:
+				n.noteReachability(ev)
 			}
 		case <-tick.C:
 			n.redial(knownByID)
@@ -204,8 +206,13 @@ func (n *Node) redial(known map[peer.ID]peer.AddrInfo) {
 	n.dialAll(cands[:min(len(cands), redialBatch)])
 }
 
+// bootstrapPeers are the peers dialled at start and redialled when the
+// node runs short of connections: the bootstrap peers and the static
+// relays. A relay is dialled like a bootstrap peer because autorelay only
+// looks for it once AutoNAT has found the node private, and AutoNAT needs
+// a connected peer (the relay, usually) to find that out.
 func (n *Node) bootstrapPeers() []peer.AddrInfo {
-	return append([]peer.AddrInfo(nil), n.bootstrap...)
+	return append(append([]peer.AddrInfo(nil), n.bootstrap...), n.staticRelays...)
 }
 
 // dialAll dials the peers not yet connected, a few at a time, in the

@@ -8,11 +8,13 @@ import (
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -50,7 +52,7 @@ func (n *Node) newHost() (host.Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.EnableRelay(),
-		libp2p.EnableHolePunching(),
+		libp2p.EnableHolePunching(holepunch.WithTracer(holePunchLog{n.log})),
 		libp2p.EnableAutoNATv2(),
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent(userAgent),
@@ -59,7 +61,7 @@ func (n *Node) newHost() (host.Host, error) {
 	// libp2p.New returns; autorelay asks for candidates later than that.
 	var self atomic.Pointer[host.Host]
 	if len(n.staticRelays) > 0 {
-		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(n.staticRelays))
+		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(n.staticRelays, autoRelayOptions()...))
 	} else {
 		opts = append(opts, libp2p.EnableAutoRelayWithPeerSource(func(ctx context.Context, num int) <-chan peer.AddrInfo {
 			h := self.Load()
@@ -69,10 +71,24 @@ func (n *Node) newHost() (host.Host, error) {
 				return c
 			}
 			return relayCandidates(ctx, *h, num)
-		}))
+		}, autoRelayOptions()...))
 	}
-	if n.relayService {
-		opts = append(opts, libp2p.EnableRelayService())
+	switch {
+	case n.relayService:
+		// libp2p runs the relay service only while AutoNAT v1 says the
+		// node is public, and only a public peer running the AutoNAT v1
+		// service can say so: among Parley nodes, where the relay is
+		// usually the only public one, it never would. A node told to
+		// relay has a public address by its operator's word; AutoNAT v2
+		// still checks its addresses (Reachability). It also answers
+		// AutoNAT v1 for others, which is how members behind NATs learn
+		// that they are private and start reserving relay slots.
+		opts = append(opts,
+			libp2p.EnableRelayService(relayServiceOptions()...),
+			libp2p.EnableNATService(),
+			libp2p.ForceReachabilityPublic())
+	case n.forceReach == network.ReachabilityPrivate:
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
 	}
 	if n.natPortMap {
 		opts = append(opts, libp2p.NATPortMap())

@@ -35,6 +35,7 @@ type Node struct {
 	book             PeerBook
 	relayService     bool
 	staticRelays     []peer.AddrInfo
+	forceReach       network.Reachability // private: no AutoNAT (loopback tests, where it cannot tell)
 	natPortMap       bool
 	connLow          int
 	connHigh         int
@@ -59,6 +60,7 @@ type Node struct {
 	tracer *dropTracer
 	rr     *reqResp
 	scores atomic.Pointer[map[peer.ID]float64]
+	reach  atomic.Pointer[Reachability]
 
 	mu       sync.Mutex // guards started, closed, topics, left
 	started  bool
@@ -164,6 +166,8 @@ func (n *Node) startServices(ctx context.Context) error {
 	sub, err := h.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged),
 		new(event.EvtPeerIdentificationCompleted),
+		new(event.EvtLocalReachabilityChanged),
+		new(event.EvtHostReachableAddrsChanged),
 	}, eventbus.BufSize(eventBusBuffer))
 	if err != nil {
 		return fmt.Errorf("p2p: event bus: %w", err)

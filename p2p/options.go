@@ -139,8 +139,12 @@ func WithPeerBook(pb PeerBook) Option {
 	}
 }
 
-// WithRelayService makes the node a circuit relay v2 for others (off by
-// default; enable it on always-on nodes with a public address).
+// WithRelayService makes the node a circuit relay v2 for others and an
+// AutoNAT v1 server (off by default). Enable it on always-on nodes with a
+// public address: the node then takes itself for publicly reachable
+// (libp2p relays only from public nodes), and relays circuits without
+// time or data limits, so that members that hole punching cannot join
+// directly keep talking through it.
 func WithRelayService(on bool) Option {
 	return func(n *Node) error {
 		n.relayService = on
@@ -150,6 +154,10 @@ func WithRelayService(on bool) Option {
 
 // WithStaticRelays sets the relays used when the node is behind a NAT. By
 // default relays are picked among connected peers that offer the service.
+// Either way the node reserves a slot on a relay once AutoNAT finds it
+// private, advertises the relayed address, and peers that reach it
+// through the relay try to upgrade to a direct connection by hole
+// punching (DCUtR).
 func WithStaticRelays(relays ...peer.AddrInfo) Option {
 	return func(n *Node) error {
 		n.staticRelays = append([]peer.AddrInfo(nil), relays...)

@@ -96,6 +96,9 @@ type Contact struct {
 	Fingerprint string   `json:"fingerprint"`
 	Addrs       []string `json:"addrs,omitempty"`
 	Online      bool     `json:"online"`
+	// Via says how this node reaches the contact's node while Online: "direct",
+	// or "relay" through a circuit relay (empty while offline).
+	Via string `json:"via,omitempty"`
 }
 
 // GroupOption sets an optional parameter of CreateGroup.
@@ -191,7 +194,11 @@ type Member struct {
 	// (empty for the founder, or if not known to this node).
 	AddedBy string `json:"added_by,omitempty"`
 	Online  bool   `json:"online"`
-	Self    bool   `json:"self,omitempty"`
+	// Via says how this node reaches the member's node while Online: "direct",
+	// or "relay" through a circuit relay (empty for itself and while
+	// offline).
+	Via  string `json:"via,omitempty"`
+	Self bool   `json:"self,omitempty"`
 }
 
 // Message is one message of a group's history.

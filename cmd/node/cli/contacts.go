@@ -186,7 +186,8 @@ func runContactAdd(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 const contactsUsage = `Usage: parley contacts [--json] [--data DIR]
 
-Lists your contacts: name, whether their node is online, fingerprint.
+Lists your contacts: name, whether their node is online (and whether only
+through a relay), fingerprint.
 
 ` + jsonFlag + commonFlags
 
@@ -217,7 +218,7 @@ func runContacts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	tw := newTable(stdout)
 	fmt.Fprintln(tw, "NAME\tSTATUS\tFINGERPRINT")
 	for _, ct := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", clean(ct.Name), onOff(ct.Online), clean(ct.Fingerprint))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", clean(ct.Name), onOffVia(ct.Online, ct.Via), clean(ct.Fingerprint))
 	}
 	return tw.Flush()
 }

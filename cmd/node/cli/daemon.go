@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/parley-p2p/parley/cmd/node/api"
 	"github.com/parley-p2p/parley/cmd/node/node"
 	"github.com/parley-p2p/parley/store"
@@ -50,6 +51,14 @@ other commands use. Stops cleanly on Ctrl-C, SIGINT or SIGTERM.
   --dht                 use the Kademlia DHT to find group members on the
                         internet (needs --bootstrap peers)
   --bootstrap ADDRS     comma-separated /p2p/ multiaddrs to connect to
+  --relay-service       offer a circuit relay (v2) to others, and answer
+                        their AutoNAT checks: for an always-on node with a
+                        public address, through which members behind NATs
+                        reach each other (and hole punch a direct
+                        connection where their NATs allow it)
+  --relay ADDRS         comma-separated /p2p/ multiaddrs of relays to use
+                        when this node is behind a NAT; may be repeated
+                        (default: any connected peer that offers a relay)
   --api-tcp ADDR        also serve the API on this 127.0.0.1 address; the
                         token is written to DIR/api-token (mode 0600)
   --metrics ADDR        serve Prometheus metrics on this 127.0.0.1 address
@@ -193,6 +202,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	noMDNS := c.fs.Bool("no-mdns", false, "")
 	dht := c.fs.Bool("dht", false, "")
 	bootstrap := c.fs.String("bootstrap", "", "")
+	relayService := c.fs.Bool("relay-service", false, "")
+	var relays listFlag
+	c.fs.Var(&relays, "relay", "")
 	apiTCP := c.fs.String("api-tcp", "", "")
 	metrics := c.fs.String("metrics", "", "")
 	update := c.fs.Duration("update-interval", 24*time.Hour, "")
@@ -237,6 +249,10 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("--bootstrap %q: %v (want /ip4/.../tcp/.../p2p/PEERID)", b, err)
 		}
 		cfg.Bootstrap = append(cfg.Bootstrap, *ai)
+	}
+	cfg.RelayService = *relayService
+	if cfg.Relays, err = relayInfos(relays); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -321,6 +337,34 @@ func explainOpen(err error, dir string) error {
 		return fmt.Errorf("the store in %s is damaged: %v", dir, err)
 	}
 	return err
+}
+
+// relayInfos reads --relay addresses; those of one relay (its TCP and
+// QUIC addresses, say) make one relay.
+func relayInfos(addrs []string) ([]peer.AddrInfo, error) {
+	var mas []ma.Multiaddr
+	for _, r := range addrs {
+		m, err := ma.NewMultiaddr(r)
+		if err == nil {
+			_, err = peer.AddrInfoFromP2pAddr(m)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--relay %q: %v (want /ip4/.../tcp/.../p2p/PEERID)", r, err)
+		}
+		mas = append(mas, m)
+	}
+	return peer.AddrInfosFromP2pAddrs(mas...)
+}
+
+// listFlag is a flag that may be repeated, each time with a
+// comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	*l = append(*l, splitList(s)...)
+	return nil
 }
 
 func splitList(s string) []string {

@@ -91,3 +91,12 @@ func onOff(online bool) string {
 	}
 	return "offline"
 }
+
+// onOffVia shows an online flag and, for a peer reached only through a
+// relay, says so ("online via relay").
+func onOffVia(online bool, via string) string {
+	if online && via == "relay" {
+		return "online via relay"
+	}
+	return onOff(online)
+}

@@ -91,3 +91,20 @@ func TestParseTakesFlagsAnywhere(t *testing.T) {
 		}
 	}
 }
+
+func TestOnOffViaSaysRelayed(t *testing.T) {
+	for _, tc := range []struct {
+		online bool
+		via    string
+		want   string
+	}{
+		{true, "direct", "online"},
+		{true, "relay", "online via relay"},
+		{true, "", "online"},
+		{false, "", "offline"},
+	} {
+		if got := onOffVia(tc.online, tc.via); got != tc.want {
+			t.Errorf("onOffVia(%v, %q) = %q, want %q", tc.online, tc.via, got, tc.want)
+		}
+	}
+}

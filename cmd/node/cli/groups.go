@@ -178,8 +178,9 @@ func damagedState(g api.Group) string {
 
 const membersUsage = `Usage: parley members GROUP [--json] [--data DIR]
 
-Lists the members of GROUP (its name or id): name, online state, who added
-them, fingerprint.
+Lists the members of GROUP (its name or id): name, online state ("online
+via relay" for a member reached only through a relay), who added them,
+fingerprint.
 
 ` + jsonFlag + commonFlags
 
@@ -215,7 +216,7 @@ func runMembers(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if addedBy == "" {
 			addedBy = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, onOff(online), addedBy, clean(m.Fingerprint))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, onOffVia(online, m.Via), addedBy, clean(m.Fingerprint))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -119,7 +119,17 @@ func (n *Node) apiContact(c *contact) api.Contact {
 			fp = Fingerprint(raw)
 		}
 	}
-	return api.Contact{Name: c.name, PeerID: c.peerID.String(), Fingerprint: fp, Addrs: addrs, Online: n.p2p.Connected(c.peerID)}
+	online, via := n.peerPath(c.peerID)
+	return api.Contact{Name: c.name, PeerID: c.peerID.String(), Fingerprint: fp, Addrs: addrs, Online: online, Via: via}
+}
+
+// peerPath says whether the node is connected to p and, if it is, how:
+// "direct" or "relay" (api.Contact.Via, api.Member.Via).
+func (n *Node) peerPath(p peer.ID) (online bool, via string) {
+	if !n.p2p.Connected(p) {
+		return false, ""
+	}
+	return true, n.p2p.PathTo(p).String()
 }
 
 // Contacts implements api.Backend.

@@ -216,11 +216,14 @@ func (n *Node) Members(ctx context.Context, ref string) ([]api.Member, error) {
 		for _, m := range st.Members() {
 			id := ordering.Identity(m.LeafNode)
 			p, name, _ := ParseMemberID(id)
-			out = append(out, api.Member{
+			mb := api.Member{
 				Name: name, PeerID: p.String(), Fingerprint: Fingerprint(m.LeafNode.SignatureKey),
-				AddedBy: addedBy[id], Self: p == n.id.PeerID,
-				Online: p == n.id.PeerID || n.p2p.Connected(p),
-			})
+				AddedBy: addedBy[id], Self: p == n.id.PeerID, Online: true,
+			}
+			if !mb.Self {
+				mb.Online, mb.Via = n.peerPath(p)
+			}
+			out = append(out, mb)
 		}
 		return nil
 	})

@@ -106,6 +106,12 @@ func (n *Node) startHost(ctx context.Context, listen []string) error {
 	if len(n.cfg.Bootstrap) > 0 {
 		opts = append(opts, p2p.WithBootstrapPeers(n.cfg.Bootstrap...))
 	}
+	if n.cfg.RelayService {
+		opts = append(opts, p2p.WithRelayService(true))
+	}
+	if len(n.cfg.Relays) > 0 {
+		opts = append(opts, p2p.WithStaticRelays(n.cfg.Relays...))
+	}
 	node, err := p2p.New(n.id.Key, opts...)
 	if err != nil {
 		return err

@@ -42,6 +42,14 @@ type Config struct {
 	// DHT turns on the Kademlia DHT and per-group rendezvous.
 	DHT       bool
 	Bootstrap []peer.AddrInfo
+	// RelayService makes the node a circuit relay v2 and an AutoNAT
+	// server for others (p2p.WithRelayService): for always-on nodes with a
+	// public address.
+	RelayService bool
+	// Relays are the relays this node reserves a slot on when AutoNAT
+	// finds it behind a NAT (default: any connected peer that offers the
+	// service).
+	Relays []peer.AddrInfo
 	// Ordering overrides the ordering timings (zero fields: defaults).
 	Ordering ordering.Config
 	// UpdateInterval is how often this member refreshes its leaf
