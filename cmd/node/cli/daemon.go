@@ -66,8 +66,9 @@ other commands use. Stops cleanly on Ctrl-C, SIGINT or SIGTERM.
                         often (post-compromise security; default 24h, 0: never)
   --update-after N      and after sending N messages in a group
                         (default 1000, 0: never)
-  --log-level LEVEL     debug, info, warn or error (default info); logs go
-                        to stderr and never contain secrets
+  --log-level LEVEL     trace, debug, info, warn or error (default info);
+                        trace is debug with gossipsub's own lines (every
+                        RPC); logs go to stderr and never contain secrets
 ` + commonFlags + passphraseFlags
 
 func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -216,8 +217,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
+	trace := *level == "trace"
+	if trace {
+		lvl = slog.LevelDebug
+	} else if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", *level)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	dir, err := dataDir(c.data)
@@ -228,7 +232,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	cfg := node.Config{Dir: dir, Passphrase: pass, MDNS: !*noMDNS, DHT: *dht, Logger: log, UpdateInterval: *update}
+	cfg := node.Config{Dir: dir, Passphrase: pass, MDNS: !*noMDNS, DHT: *dht, Logger: log, UpdateInterval: *update, PubSubDebug: trace}
 	if *update == 0 {
 		cfg.UpdateInterval = -1
 	}

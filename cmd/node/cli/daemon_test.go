@@ -72,6 +72,9 @@ func TestInitAndRunWithTheirBadInput(t *testing.T) {
 	if code, _, stderr := run("status", "--data", dir); code != 1 || !strings.Contains(stderr, "not running") {
 		t.Errorf("status with no daemon: exit %d, %q", code, stderr)
 	}
+	if code, _, stderr := run("run", "--log-level", "loud", "--data", dir); code != 1 || !strings.Contains(stderr, `--log-level "loud": want trace, debug, info, warn or error`) {
+		t.Errorf("run --log-level loud: exit %d, %q", code, stderr)
+	}
 	// Wrong and missing passphrase: one line, exit 1.
 	t.Setenv("TEST_PARLEY_WRONG", "tr0ub4dor&3")
 	stop := runDaemon(t, "--data", dir, "--passphrase-env", "TEST_PARLEY_WRONG")

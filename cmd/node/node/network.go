@@ -106,6 +106,9 @@ func (n *Node) startHost(ctx context.Context, listen []string) error {
 	if len(n.cfg.Bootstrap) > 0 {
 		opts = append(opts, p2p.WithBootstrapPeers(n.cfg.Bootstrap...))
 	}
+	if n.cfg.PubSubDebug {
+		opts = append(opts, p2p.WithPubSubDebug(true))
+	}
 	if n.cfg.RelayService {
 		opts = append(opts, p2p.WithRelayService(true))
 	}

@@ -50,6 +50,9 @@ type Config struct {
 	// finds it behind a NAT (default: any connected peer that offers the
 	// service).
 	Relays []peer.AddrInfo
+	// PubSubDebug passes gossipsub's own debug lines (every RPC) to the
+	// logger (p2p.WithPubSubDebug).
+	PubSubDebug bool
 	// Ordering overrides the ordering timings (zero fields: defaults).
 	Ordering ordering.Config
 	// UpdateInterval is how often this member refreshes its leaf
