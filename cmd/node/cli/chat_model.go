@@ -432,6 +432,13 @@ func (m *chatModel) event(ev api.Event) tea.Cmd {
 		m.setStatus(text, false)
 		m.render(false)
 		return m.refresh() // a removal, a rollback: the status tells
+	case api.EventJoinRequest:
+		if ev.JoinRequest != nil {
+			line := joinRequestLine(*ev.JoinRequest)
+			m.addNote("! " + line)
+			m.setStatus(line, false)
+			m.render(false)
+		}
 	}
 	return nil
 }

@@ -316,6 +316,9 @@ func TestChatShowsNoticesAndRemoval(t *testing.T) {
 	h.do(eventMsg{Type: api.EventNotice, Group: id, Text: "two commits on epoch 4; the fork choice will pick one"})
 	h.wantScreen("a fork notice", `^-- ! two commits on epoch 4`, `^! two commits on epoch 4; the fork choice will pick one$`)
 
+	h.do(eventMsg{Type: api.EventJoinRequest, Group: id, JoinRequest: &api.JoinRequest{ID: "8c1f0e5a7d3b2a19", Group: id, Name: "dave", Fingerprint: "55102 11111"}})
+	h.wantScreen("a join request", `^-- ! dave asks to join \(fingerprint 55102 11111\): parley approve +│`, `^ +8c1f0e5a7d3b2a19, or parley deny 8c1f0e5a7d3b2a19 +│`, `^! dave asks to join`)
+
 	h.do(eventMsg{Type: api.EventNotice, Group: "another", Text: "not ours"})
 	if strings.Contains(h.screen(), "not ours") {
 		t.Error("a notice of another group shows")

@@ -178,6 +178,10 @@ func (p *plainChat) event(ev api.Event) {
 		}
 	case api.EventNotice:
 		p.note("! " + clean(ev.Text))
+	case api.EventJoinRequest:
+		if ev.JoinRequest != nil {
+			p.note("! " + joinRequestLine(*ev.JoinRequest))
+		}
 	}
 }
 

@@ -232,3 +232,19 @@ func TestMembershipLinesSayWhoAsked(t *testing.T) {
 		t.Errorf("membershipLines = %q, want %q", got, want)
 	}
 }
+
+// TestChatPlainTellsOfJoinRequests: a join waiting for approval shows in
+// the chat with the commands that decide it.
+func TestChatPlainTellsOfJoinRequests(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	c := d.startChat("friends")
+	id, err := d.b.RequestJoin("friends", "dave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitOut("the join request", `^-- ! dave asks to join \(fingerprint \d{5}[ \d]*\): parley approve `+id+`, or parley deny `+id+`$`)
+	if code := c.end(); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, c.stderr.String())
+	}
+}

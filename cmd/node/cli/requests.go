@@ -105,3 +105,10 @@ func runDecide(ctx context.Context, verb string, args []string, stdout, stderr i
 	}
 	return nil
 }
+
+// joinRequestLine tells of a join request in the chat: who, the
+// fingerprint to compare, and the commands.
+func joinRequestLine(r api.JoinRequest) string {
+	return fmt.Sprintf("%s asks to join (fingerprint %s): parley approve %s, or parley deny %s",
+		clean(r.Name), clean(r.Fingerprint), quoteArg(r.ID), quoteArg(r.ID))
+}
