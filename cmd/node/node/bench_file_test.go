@@ -1,0 +1,239 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/parley-p2p/parley/cmd/node/api"
+)
+
+// BenchmarkFileTransfer sends a file from member 0 to the group and
+// measures the time until every receiver has all of it (its last file
+// progress event), beside the floor measured in the same run: the same
+// bytes over one raw libp2p stream between two default hosts on
+// loopback TCP. It reports MB/s for both, the heap's peak during the
+// transfer (all nodes are in this process), and the store bytes per byte
+// of file at the sender and at a receiver once it is done:
+//
+//	go test -run XXX -bench FileTransfer -benchtime 1x ./cmd/node/node/
+//
+// Files of 16 MiB by default; PARLEY_BENCH_LARGE=1 adds 100 MiB, and
+// PARLEY_BENCH_HUGE=1 1 GiB (the largest file a node sends).
+func BenchmarkFileTransfer(b *testing.B) {
+	sizes := []int64{16 << 20}
+	if os.Getenv("PARLEY_BENCH_LARGE") != "" {
+		sizes = append(sizes, 100<<20)
+	}
+	if os.Getenv("PARLEY_BENCH_HUGE") != "" {
+		sizes = append(sizes, 1<<30)
+	}
+	for _, size := range sizes {
+		b.Run(fmt.Sprintf("floor=libp2p-stream/size=%dMiB", size>>20), func(b *testing.B) { benchRawStream(b, size) })
+		for _, members := range []int{2, 5} {
+			b.Run(fmt.Sprintf("members=%d/size=%dMiB", members, size>>20), func(b *testing.B) { benchFileTransfer(b, members, size) })
+		}
+	}
+}
+
+func benchFileTransfer(b *testing.B, members int, size int64) {
+	ctx := context.Background()
+	nodes := make([]*Node, members)
+	for i := range nodes {
+		nodes[i] = openBenchNode(b, b, fmt.Sprintf("f%d", i))
+	}
+	for i := range nodes {
+		for j := i + 1; j < members; j++ {
+			befriend(b, nodes[i], nodes[j])
+		}
+	}
+	g, err := nodes[0].CreateGroup(ctx, "files")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 1; i < members; i++ {
+		if err := nodes[0].Invite(ctx, g.ID, fmt.Sprintf("f%d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		eventually(b, time.Minute, n.id.Name+" in the group with all", func() bool {
+			gs := groupOf(b, n, "files")
+			return !gs.Pending && gs.Members == members
+		})
+	}
+	dir := b.TempDir()
+	var done sync.WaitGroup
+	var left atomic.Int64
+	subCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ids := make([]chan string, members-1) // the file id each receiver waits for
+	for i, n := range nodes[1:] {
+		events, err := n.Subscribe(subCtx, g.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = make(chan string, 1)
+		go func(events <-chan api.Event, id <-chan string) {
+			var wantID string
+			complete := map[string]bool{}
+			for {
+				select {
+				case wantID = <-id:
+				case ev, ok := <-events:
+					if !ok {
+						return
+					}
+					if ev.Type == api.EventFile && ev.File != nil && ev.File.Done == ev.File.Total {
+						complete[ev.File.ID] = true
+					}
+				case <-subCtx.Done():
+					return
+				}
+				if wantID != "" && complete[wantID] {
+					delete(complete, wantID)
+					wantID = ""
+					left.Add(-1)
+					done.Done()
+				}
+			}
+		}(events, ids[i])
+	}
+	peak := heapPeak{}
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		path := filepath.Join(dir, fmt.Sprintf("file-%d.bin", i))
+		writeRandomFile(b, path, size)
+		done.Add(members - 1)
+		left.Store(int64(members - 1))
+		stop := peak.watch()
+		b.StartTimer()
+		id, err := nodes[0].SendFile(ctx, g.ID, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range ids {
+			c <- id
+		}
+		waited := make(chan struct{})
+		go func() { done.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(10 * time.Minute):
+			b.Fatalf("%d receivers lack the file after 10 minutes", left.Load())
+		}
+		b.StopTimer()
+		stop()
+		os.Remove(path)
+	}
+	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds()/1e6, "MB/s")
+	b.ReportMetric(float64(peak.max.Load())/(1<<20), "heap-peak-MiB")
+	for _, who := range []struct {
+		name string
+		n    *Node
+	}{{"sender", nodes[0]}, {"receiver", nodes[1]}} {
+		if lsm, vlog, other, err := who.n.st.Size(); err == nil {
+			b.ReportMetric(float64(lsm+vlog+other)/float64(size*int64(b.N)), "store-bytes/B-"+who.name)
+		}
+	}
+}
+
+// writeRandomFile writes size random bytes at path.
+func writeRandomFile(b *testing.B, path string, size int64) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// heapPeak samples the live heap while a transfer runs.
+type heapPeak struct{ max atomic.Uint64 }
+
+func (h *heapPeak) watch() (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > h.max.Load() {
+				h.max.Store(v)
+			}
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return func() { close(quit); wg.Wait() }
+}
+
+// benchRawStream copies size bytes over one libp2p stream between two
+// default hosts on loopback TCP: the floor of a file transfer.
+func benchRawStream(b *testing.B, size int64) {
+	src, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dst.Close()
+	const proto = "/parley-bench/stream/1"
+	got := make(chan int64, 1)
+	dst.SetStreamHandler(proto, func(s network.Stream) {
+		n, _ := io.Copy(io.Discard, s)
+		s.Close()
+		got <- n
+	})
+	ctx := context.Background()
+	if err := src.Connect(ctx, peer.AddrInfo{ID: dst.ID(), Addrs: dst.Addrs()}); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 256<<10)
+	rand.Read(buf)
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		s, err := src.NewStream(ctx, dst.ID(), proto)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for sent := int64(0); sent < size; sent += int64(len(buf)) {
+			if _, err := s.Write(buf[:min(int64(len(buf)), size-sent)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s.CloseWrite()
+		if n := <-got; n != size {
+			b.Fatalf("the receiver got %d bytes of %d", n, size)
+		}
+		s.Close()
+	}
+	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds()/1e6, "MB/s")
+}
