@@ -79,6 +79,17 @@
 // The property tests run this with the default wait for gossip and with
 // members that ask at once.
 //
+// What a head shows missing, for the messages of an epoch both hold: the
+// head's digest differs from this member's and it counts more messages,
+// or as many (see behind). The one that counts fewer is left to ask; the
+// other, serving its request, sees in the envelopes it lists as held any
+// that it lacks itself (a message it never saw, or refuses), and asks it
+// back. So two members end with the union, and a member that only lacks
+// is not asked for nothing. A request for logs that brought nothing is
+// not made again until the digests on either side, or this member's tip,
+// change; one peer at a time is asked for an unknown tip or a log (the
+// others would send the same), another when that request times out.
+//
 // Votes. Heads travel by gossip: those sent during a partition never
 // cross it, and a removed member sends no more, so two members that both
 // hold the two branches of a fork can still count different votes and
@@ -91,12 +102,18 @@
 // members on that branch: asked for catch-up, they refuse it as removed,
 // naming the last epoch it shares with them and sending the commit that
 // removed it, with the signed heads of the fork point's members that vote
-// on that branch, once per branch (asked again, a member gets the bare
-// refusal naming the fork point). The member records that commit as an opaque epoch and
+// on that branch, once per branch (asked again, or by a member whose
+// requests list the opaque epoch that commit made here, a member gives the
+// bare refusal naming the fork point, and the refuser's vote counts on the
+// removing branch all the same). The member records that commit as an opaque epoch and
 // counts the refusers' votes, and the relayed ones, there, so the fork
 // choice, not one peer's word, decides whether it is out (a refuser can
 // leave heads out but not forge one). A member alone in its epoch that a
 // live member refuses is out too: nobody is left to vouch for its branch.
+// A member that holds itself removed asks at most one peer per
+// SyncTimeout, and a peer that refused it not again for removedRecheck
+// SyncTimeouts: heads of the others, and of epochs it holds, still count,
+// so a removal that loses brings it back.
 // Its intents to remove members are carried into a history that starts
 // over (a rejoin), and redone if that history lacks them.
 //

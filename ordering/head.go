@@ -2,7 +2,10 @@ package ordering
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -196,16 +199,76 @@ func (l *Loop) headNeedsSync(h *Head) bool {
 
 // askFor asks peer for what its head h shows this member lacks; once
 // asked (or refused by the request limits), the wait starts again.
+//
+// Logs that differ are asked for once per view: an answer that brought
+// nothing (the peer lacks what this member holds, or holds only what this
+// member refuses) comes again the same while neither side's digests nor
+// this member's tip change, so it is not asked for again until one does.
 func (l *Loop) askFor(peer string, h *Head) {
 	var asked bool
 	if l.graph.Get(h.Tip) == nil {
-		asked = l.askSyncFor(peer, syncAsk{})
+		// One request at a time per unknown tip: two peers on it would
+		// answer with the same commits and logs. Another is asked if
+		// this one times out.
+		for _, r := range l.requests {
+			if r.ask.tip == h.Tip {
+				return
+			}
+		}
+		asked = l.askSyncFor(peer, syncAsk{tip: h.Tip})
 	} else {
-		asked = l.askSyncFor(peer, syncAsk{logs: l.logsToAsk(h)})
+		logs := l.logsToAsk(h)
+		if l.askingLogs(logs) {
+			return // asked another peer: it likely brings the same
+		}
+		view := l.logsView(h, logs)
+		if l.fruitless[peer] == view {
+			delete(l.deferred, peer)
+			return
+		}
+		asked = l.askSyncFor(peer, syncAsk{logs: logs, view: view, along: h.Tip})
 	}
 	if asked {
 		delete(l.deferred, peer)
 	}
+}
+
+// askingLogs reports whether an outstanding request asks for the log of
+// one of the epochs of logs.
+func (l *Loop) askingLogs(logs []LogDigest) bool {
+	for _, r := range l.requests {
+		for _, d := range r.ask.logs {
+			if slices.ContainsFunc(logs, func(x LogDigest) bool { return x.Epoch == d.Epoch }) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// logsView summarizes what a request for the logs that differ from head
+// h's depends on: this member's tip, its digests of those epochs (mine)
+// and the head's.
+func (l *Loop) logsView(h *Head, mine []LogDigest) [32]byte {
+	theirs := map[uint64]LogDigest{}
+	for _, d := range h.Logs {
+		theirs[d.Epoch] = d
+	}
+	b := sha256.New()
+	b.Write(l.tip.ID[:])
+	put := func(d LogDigest) {
+		var buf [20]byte
+		binary.BigEndian.PutUint64(buf[:8], d.Epoch)
+		binary.BigEndian.PutUint32(buf[8:12], d.Count)
+		copy(buf[12:], d.Digest[:])
+		b.Write(buf[:])
+	}
+	put(h.Span)
+	for _, d := range mine {
+		put(d)
+		put(theirs[d.Epoch])
+	}
+	return [32]byte(b.Sum(nil))
 }
 
 // logDigests is how many recent epochs a head summarizes one by one.
@@ -264,12 +327,40 @@ func (l *Loop) logsToAsk(h *Head) []LogDigest {
 	var want []LogDigest
 	// On the same tip, compare everything both hold: send this member's
 	// digests of the span, and the peer answers with the logs that differ.
+	// Only the part of the span that neither head lists one by one (the
+	// deep epochs) is compared so: the epochs the peer's head lists are
+	// compared below, one by one, and those this member's lists, by the
+	// peer.
 	if h.Tip == l.tip.ID && l.spanStart() <= h.Span.Epoch && l.spanDigest(h.Span.Epoch) != h.Span {
-		for n := l.tip; n != nil && n.Number >= h.Span.Epoch && len(want) < 4*logDigests; n = n.parent {
-			info := l.epochs[n.ID]
-			want = append(want, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
+		theirsDeep, mine := h.Span, l.spanDigest(h.Span.Epoch)
+		listed := map[uint64]bool{}
+		for _, d := range l.headLogs() {
+			listed[d.Epoch] = true // the peer compares these one by one
 		}
-		return want
+		for n := l.tip; n != nil && n.Number >= h.Span.Epoch; n = n.parent {
+			d, ok := theirs[n.Number]
+			info := l.epochs[n.ID]
+			if (!ok && !listed[n.Number]) || info == nil {
+				continue
+			}
+			theirsDeep.Count -= d.Count
+			mine.Count -= info.appCount
+			for i := range mine.Digest {
+				theirsDeep.Digest[i] ^= d.Digest[i]
+				mine.Digest[i] ^= info.appDigest[i]
+			}
+		}
+		// A peer whose span starts later cannot compare this member's
+		// span with its own: this member asks when they differ (and the
+		// peer, seeing deep epochs differ, asks back; see askBack).
+		// Otherwise the one that holds fewer asks (see behind).
+		if mine != theirsDeep && (h.Span.Epoch > l.spanStart() || behind(theirsDeep, mine.Count, mine.Digest)) {
+			for n := l.tip; n != nil && n.Number >= h.Span.Epoch && len(want) < 4*logDigests; n = n.parent {
+				info := l.epochs[n.ID]
+				want = append(want, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
+			}
+			return want
+		}
 	}
 	// Otherwise compare the epochs the head summarizes that both chains
 	// share (after a long fork they may lie deeper than logDigests below
@@ -284,7 +375,7 @@ func (l *Loop) logsToAsk(h *Head) []LogDigest {
 			continue
 		}
 		info := l.epochs[n.ID]
-		if info == nil || d.Count != info.appCount || d.Digest != info.appDigest {
+		if info == nil || (behind(d, info.appCount, info.appDigest) && !info.heldWithRefused(d)) {
 			mine := LogDigest{Epoch: n.Number}
 			if info != nil {
 				mine.Count, mine.Digest = info.appCount, info.appDigest
@@ -293,6 +384,34 @@ func (l *Loop) logsToAsk(h *Head) []LogDigest {
 		}
 	}
 	return want
+}
+
+// behind reports whether a peer's digest d of an epoch (or span) shows
+// that this member, holding count messages with digest mine there, may
+// lack some: the peer holds more, or as many but not the same. A peer
+// that holds fewer is left to ask this member (its head shows it more);
+// once it has them, it holds at least as many as this member, and if it
+// holds more this member asks it. So the two still end with the union,
+// and the one that only lacks is not asked for nothing.
+func behind(d LogDigest, count uint32, mine [8]byte) bool {
+	return d.Count > count || (d.Count == count && d.Digest != mine)
+}
+
+// heldWithRefused reports whether d is the digest of exactly the
+// application messages this member holds of the epoch and those it
+// refuses there for now: a peer that took in what this member refuses
+// has nothing more to give it.
+func (info *epochInfo) heldWithRefused(d LogDigest) bool {
+	if len(info.refused) == 0 || d.Count != info.appCount+uint32(len(info.refused)) {
+		return false
+	}
+	digest := info.appDigest
+	for id := range info.refused {
+		for i := range digest {
+			digest[i] ^= id[i]
+		}
+	}
+	return digest == d.Digest
 }
 
 // canonicalState returns the newest state on the canonical chain that this

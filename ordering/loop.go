@@ -139,6 +139,18 @@ type Loop struct {
 	pagingFrom string
 	pagingAt   time.Time
 	behindAsk  map[string]time.Time // last sync request per peer
+	// fruitless is, per peer, the view (see askFor) whose request for
+	// the logs that differ brought nothing.
+	fruitless map[string][32]byte
+	// refusedFrom is when each peer last refused this member's request
+	// (see removedRecheck).
+	refusedFrom map[string]time.Time
+	// removedAsk is when this member last asked while it held itself
+	// removed.
+	removedAsk time.Time
+	// backPending are the logs to ask peers back for that askBack could
+	// not ask at once.
+	backPending map[string]backAsk
 	// toldRemoved is which removing epoch each removed requester was
 	// told of (see removedResponse).
 	toldRemoved map[string]EpochID
@@ -193,6 +205,8 @@ type Stats struct {
 	// SyncNewBytes counts the bytes of the envelopes in catch-up answers
 	// that this member had not seen and took in: what it had missed.
 	SyncNewBytes int
+	// Sync splits catch-up's bytes by what they carry.
+	Sync SyncCost
 }
 
 type outgoing struct {
@@ -634,9 +648,7 @@ func removedBy(parent *group.State, sc *group.StagedCommit) map[string]string {
 // where this member stays gathers votes, and a member that others refuse
 // as a non-member concludes it was removed (see syncResponse).
 func (l *Loop) addOpaque(parent *epochInfo, sc *group.StagedCommit, h [32]byte, commitEnv []byte) *epochInfo {
-	var id EpochID
-	copy(id[:], "opaque")
-	copy(id[6:], h[:26])
+	id := opaqueID(h)
 	if old := l.epochs[id]; old != nil {
 		return old
 	}
@@ -658,6 +670,16 @@ func (l *Loop) addOpaque(parent *epochInfo, sc *group.StagedCommit, h [32]byte, 
 	l.epochs[id] = info
 	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: parent.node.ID, Envelope: commitEnv})
 	return info
+}
+
+// opaqueID is the id of the opaque node a commit whose payload hash is h
+// makes (see addOpaque): a member that removed another on its branch can
+// tell from a request whether the removed one holds the removing commit.
+func opaqueID(h [32]byte) EpochID {
+	var id EpochID
+	copy(id[:], "opaque")
+	copy(id[6:], h[:26])
+	return id
 }
 
 func mustEnvelope(data []byte) *Envelope {

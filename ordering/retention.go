@@ -12,6 +12,7 @@ func (l *Loop) tick() {
 	}
 	l.maybeRejoin()
 	l.askDeferred()
+	l.askBackPending()
 	l.checkAbandoned()
 	l.updateFinality()
 	if l.refreshDue() {

@@ -22,7 +22,7 @@ const maxSyncBytes = 4 << 20
 //	    uint64 time;              // the requester's clock, Unix milliseconds
 //	    opaque nonce[16];         // random: no two requests are alike
 //	    uint64 newest;            // the highest epoch number held
-//	    opaque have<V>;           // epoch ids, newest first, 32 bytes each
+//	    opaque have<V>;           // epoch ids, newest first, 32 bytes each; then those of the opaque epochs held
 //	    LogDigest logs<V>;        // the requester's digests: send the logs that differ
 //	    bool want_votes;          // send the signed heads held, too,
 //	    HeldVote held<V>;         // but not those the requester holds as new

@@ -90,17 +90,21 @@ func TestCatchUpPagesThroughAMissedFile(t *testing.T) {
 	before := s.M.SyncBytes
 	m2.offline = false
 	s.handle(m2, ordering.PeerJoined{})
-	// While it pages, it knows what it lacks: the heads of the others
-	// list the epoch's messages and bytes.
-	var most ordering.Missing
+	// While it pages, it knows it is not done: it is syncing (a request
+	// is outstanding), or the heads of the others list what it lacks.
+	// (It may page before any head lists the file: the others' heads are
+	// older than the file, and m1, asking m2, listed what it holds, so m2
+	// asked it back at once.)
+	unaware := 0
 	waitSim(t, s, 30*time.Second, "m2 has the file", func() bool {
-		if m := m2.loop.Missing(); m.Messages > most.Messages {
-			most = m
+		got := deliveredTexts(m2, ids)
+		if got > 0 && got < len(ids) && !m2.loop.Syncing() && m2.loop.Missing().OK() {
+			unaware++
 		}
-		return deliveredTexts(m2, ids) == len(ids)
+		return got == len(ids)
 	})
-	if most.Messages < len(ids)/2 || most.Bytes < uint64(missed/2) {
-		t.Errorf("while catching up, m2 saw at most %d messages (%d bytes) missing of %d (%d)", most.Messages, most.Bytes, len(ids), missed)
+	if unaware > 0 {
+		t.Errorf("while catching up, m2 was %d times neither syncing nor missing anything", unaware)
 	}
 	s.advance(10 * time.Second)
 	if m := m2.loop.Missing(); !m.OK() {
@@ -129,8 +133,11 @@ func waitSim(t *testing.T, s *Sim, d time.Duration, what string, cond func() boo
 }
 
 // TestRemovedMemberIsToldOnce: a removed member that keeps asking gets the
-// commit that removed it (and the votes for that branch) once from each
-// member it asks, then bare refusals of a few dozen bytes.
+// commit that removed it (and the votes for that branch) once, from the
+// first member it asks, then bare refusals of a few dozen bytes, which
+// count the refusers' votes on that branch all the same: its requests list
+// the opaque epoch the commit made, so the others know it holds it (each
+// member it asked sent it the commit once).
 func TestRemovedMemberIsToldOnce(t *testing.T) {
 	s := quietGroup(t, 17, 4)
 	m0, m3 := s.byName["m0"], s.byName["m3"]
@@ -171,8 +178,8 @@ func TestRemovedMemberIsToldOnce(t *testing.T) {
 	for _, n := range told {
 		total += n
 	}
-	if total == 0 || total > 3 {
-		t.Errorf("m3 was sent its removal %d times (want once from each member it asked, at most 3)", total)
+	if total != 1 {
+		t.Errorf("m3 was sent its removal %d times, want once: the others see from its requests that it holds the removing commit", total)
 	}
 	if bare == 0 {
 		t.Fatalf("m3 asked no more after it was told: the test does not test the repeat")

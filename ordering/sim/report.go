@@ -38,6 +38,25 @@ type Row struct {
 	SyncBytes    int     `json:"sync_bytes"`
 	SyncMissed   int     `json:"sync_missed"`
 	SyncOverhead float64 `json:"sync_overhead"`
+	// The catch-up bytes by what they carry (see ordering.SyncCost):
+	// requests and their lists (epochs held, log digests, heads held,
+	// envelopes held), answers and their parts (envelopes, heads of
+	// vote trades, refusals, GroupInfos), and the answers with
+	// envelopes that brought their requester nothing.
+	SyncRequests     int `json:"sync_requests"`
+	SyncRequestBytes int `json:"sync_request_bytes"`
+	SyncHave         int `json:"sync_have"`
+	SyncLogs         int `json:"sync_logs"`
+	SyncHeldVotes    int `json:"sync_held_votes"`
+	SyncHeldLogs     int `json:"sync_held_logs"`
+	SyncAnswers      int `json:"sync_answers"`
+	SyncAnswerBytes  int `json:"sync_answer_bytes"`
+	SyncEnvelopes    int `json:"sync_envelopes"`
+	SyncHeads        int `json:"sync_heads"`
+	SyncRefusals     int `json:"sync_refusals"`
+	SyncRefusalCount int `json:"sync_refusal_count"`
+	SyncGroupInfo    int `json:"sync_group_info"`
+	SyncEmpty        int `json:"sync_empty"`
 	// ConvergenceMS is the time from the network healing to agreement;
 	// -1 when the members never came to agree.
 	ConvergenceMS  float64 `json:"convergence_ms"`
@@ -69,6 +88,12 @@ func NewRow(cfg Config, r *Result) Row {
 		row.HeadBytesPerAppMessage = float64(m.HeadBytes) / float64(m.AppMessages)
 	}
 	row.SyncBytes, row.SyncMissed = m.SyncBytes, m.SyncMissed
+	c := m.Sync
+	row.SyncRequests, row.SyncRequestBytes = c.Requests, c.RequestBytes
+	row.SyncHave, row.SyncLogs, row.SyncHeldVotes, row.SyncHeldLogs = c.Have, c.Logs, c.HeldVotes, c.HeldLogs
+	row.SyncAnswers, row.SyncAnswerBytes = c.Answers, c.AnswerBytes
+	row.SyncEnvelopes, row.SyncHeads, row.SyncRefusals = c.Envelopes, c.Heads, c.Refusals
+	row.SyncRefusalCount, row.SyncGroupInfo, row.SyncEmpty = c.RefusalCount, c.GroupInfo, c.Empty
 	if m.SyncMissed > 0 {
 		row.SyncOverhead = float64(m.SyncBytes) / float64(m.SyncMissed)
 	}
@@ -219,6 +244,20 @@ var rowColumns = []column{
 	intCol("sync_bytes", func(r *Row) *int { return &r.SyncBytes }),
 	intCol("sync_missed", func(r *Row) *int { return &r.SyncMissed }),
 	floatCol("sync_overhead", func(r *Row) *float64 { return &r.SyncOverhead }),
+	intCol("sync_requests", func(r *Row) *int { return &r.SyncRequests }),
+	intCol("sync_request_bytes", func(r *Row) *int { return &r.SyncRequestBytes }),
+	intCol("sync_have", func(r *Row) *int { return &r.SyncHave }),
+	intCol("sync_logs", func(r *Row) *int { return &r.SyncLogs }),
+	intCol("sync_held_votes", func(r *Row) *int { return &r.SyncHeldVotes }),
+	intCol("sync_held_logs", func(r *Row) *int { return &r.SyncHeldLogs }),
+	intCol("sync_answers", func(r *Row) *int { return &r.SyncAnswers }),
+	intCol("sync_answer_bytes", func(r *Row) *int { return &r.SyncAnswerBytes }),
+	intCol("sync_envelopes", func(r *Row) *int { return &r.SyncEnvelopes }),
+	intCol("sync_heads", func(r *Row) *int { return &r.SyncHeads }),
+	intCol("sync_refusals", func(r *Row) *int { return &r.SyncRefusals }),
+	intCol("sync_refusal_count", func(r *Row) *int { return &r.SyncRefusalCount }),
+	intCol("sync_group_info", func(r *Row) *int { return &r.SyncGroupInfo }),
+	intCol("sync_empty", func(r *Row) *int { return &r.SyncEmpty }),
 	floatCol("convergence_ms", func(r *Row) *float64 { return &r.ConvergenceMS }),
 	floatCol("latency_p50_ms", func(r *Row) *float64 { return &r.LatencyP50MS }),
 	floatCol("latency_p99_ms", func(r *Row) *float64 { return &r.LatencyP99MS }),

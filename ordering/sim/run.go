@@ -27,7 +27,10 @@ type Metrics struct {
 	// missed (SyncBytes over it is catch-up's overhead).
 	SyncMissed int
 	// SyncAnswerBytes is the part of SyncBytes that answers take.
-	SyncAnswerBytes      int
+	SyncAnswerBytes int
+	// Sync splits the catch-up bytes by what they carry (requests by
+	// field, answers by kind), summed over the members.
+	Sync                 ordering.SyncCost
 	AppMessages          int
 	AppBytes             int           // application envelopes as first sent (one copy each)
 	ConvergenceTime      time.Duration // from the last heal to agreement

@@ -406,9 +406,10 @@ func (s *Sim) handle(n *node, ev ordering.Event) {
 	if s.onHandle != nil {
 		s.onHandle(n, ev)
 	}
-	before := n.loop.Stats().SyncNewBytes
+	before, cost := n.loop.Stats().SyncNewBytes, n.loop.Stats().Sync
 	out := n.loop.Handle(s.now, ev)
 	s.M.SyncMissed += n.loop.Stats().SyncNewBytes - before
+	s.M.Sync = s.M.Sync.Add(n.loop.Stats().Sync.Sub(cost))
 	s.apply(n, out)
 	n.member = !n.loop.Removed()
 }

@@ -1,0 +1,76 @@
+package ordering
+
+// SyncCost splits the bytes of catch-up by what they carry, so that the
+// simulator can say where they go. Requests are counted by the member
+// that sends them, answers by the member that sends them, except
+// NewBytes and Empty, which only the requester can tell.
+type SyncCost struct {
+	// Requests and RequestBytes count the requests sent; Have, Logs,
+	// HeldVotes and HeldLogs are the parts of RequestBytes that list the
+	// epochs held, the digests of logs to compare, the heads held (a
+	// vote trade) and the envelopes held of the newest logs.
+	Requests, RequestBytes          int
+	Have, Logs, HeldVotes, HeldLogs int
+	// Answers and AnswerBytes count the answers sent. Of these bytes,
+	// Envelopes are the envelopes of answers with envelopes (syncOK),
+	// Heads the signed heads of a vote trade, Refusals the bytes of
+	// refusals (with the removing commit and the heads relayed with it),
+	// RefusalCount their number, and GroupInfo the GroupInfos to rejoin
+	// with.
+	Answers, AnswerBytes       int
+	Envelopes, Heads, Refusals int
+	RefusalCount, GroupInfo    int
+	// NewBytes are the envelope bytes of answers that their requester
+	// had not seen and took in (Stats.SyncNewBytes); Empty counts the
+	// answers with envelopes that brought nothing it took in.
+	NewBytes, Empty int
+}
+
+// Add returns s plus c, field by field.
+func (s SyncCost) Add(c SyncCost) SyncCost { return s.combine(c, 1) }
+
+// Sub returns s minus c, field by field.
+func (s SyncCost) Sub(c SyncCost) SyncCost { return s.combine(c, -1) }
+
+func (s SyncCost) combine(c SyncCost, sign int) SyncCost {
+	return SyncCost{
+		Requests: s.Requests + sign*c.Requests, RequestBytes: s.RequestBytes + sign*c.RequestBytes,
+		Have: s.Have + sign*c.Have, Logs: s.Logs + sign*c.Logs,
+		HeldVotes: s.HeldVotes + sign*c.HeldVotes, HeldLogs: s.HeldLogs + sign*c.HeldLogs,
+		Answers: s.Answers + sign*c.Answers, AnswerBytes: s.AnswerBytes + sign*c.AnswerBytes,
+		Envelopes: s.Envelopes + sign*c.Envelopes, Heads: s.Heads + sign*c.Heads, Refusals: s.Refusals + sign*c.Refusals,
+		RefusalCount: s.RefusalCount + sign*c.RefusalCount, GroupInfo: s.GroupInfo + sign*c.GroupInfo,
+		NewBytes: s.NewBytes + sign*c.NewBytes, Empty: s.Empty + sign*c.Empty,
+	}
+}
+
+// countRequest counts a request about to be sent (its encoding, body).
+func (c *SyncCost) countRequest(r *syncRequest, body []byte) {
+	c.Requests++
+	c.RequestBytes += len(body)
+	c.Have += 32 * len(r.have)
+	c.Logs += 20 * len(r.logs)
+	c.HeldVotes += heldVoteLen * len(r.held)
+	for _, h := range r.heldLogs {
+		c.HeldLogs += 32 + 4 + 8*len(h.ids)
+	}
+}
+
+// countAnswer counts an answer about to be sent (its encoding, body).
+func (c *SyncCost) countAnswer(r *syncResponse, body []byte) {
+	c.Answers++
+	c.AnswerBytes += len(body)
+	switch r.status {
+	case syncOK:
+		for _, e := range r.envelopes {
+			c.Envelopes += len(e)
+		}
+		for _, h := range r.heads {
+			c.Heads += len(h)
+		}
+	case syncRefused:
+		c.RefusalCount++
+		c.Refusals += len(body)
+	}
+	c.GroupInfo += len(r.groupInfo)
+}

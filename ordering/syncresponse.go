@@ -1,0 +1,250 @@
+package ordering
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/parley-p2p/parley/mls/codec"
+)
+
+// syncResponse handles the answer to a catch-up request.
+func (l *Loop) syncResponse(id uint64, body []byte, err error) {
+	r := l.requests[id]
+	delete(l.requests, id)
+	if r == nil || err != nil {
+		return
+	}
+	resp, derr := decodeSyncResponse(body)
+	if derr != nil {
+		l.reject(r.to, derr)
+		return
+	}
+	l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeSynced, From: r.to, Count: len(resp.envelopes), Epoch: uint64(resp.status)})
+	switch resp.status {
+	case syncOK:
+		l.wantLog = false
+		took := 0
+		for _, e := range resp.envelopes {
+			env, err := DecodeEnvelope(e)
+			if err != nil {
+				l.inbound(r.to, e)
+				continue
+			}
+			h := MessageHash(env.Payload)
+			_, before := l.seen[h]
+			nb := len(l.buffered)
+			l.inbound(r.to, e)
+			if _, after := l.seen[h]; after && !before {
+				l.stats.SyncNewBytes += len(e)
+				l.stats.Sync.NewBytes += len(e)
+				took++
+			} else if len(l.buffered) > nb {
+				took++
+			}
+		}
+		// A page that brought nothing this member could take in (what
+		// it refuses, or cannot place) would come again the same: the
+		// next one waits for the usual triggers.
+		if took == 0 {
+			resp.more = false
+			l.stats.Sync.Empty++
+			if r.ask.view != ([32]byte{}) {
+				if l.fruitless == nil || len(l.fruitless) >= maxFruitless {
+					l.fruitless = map[string][32]byte{}
+				}
+				l.fruitless[r.to] = r.ask.view
+			}
+		} else {
+			delete(l.fruitless, r.to)
+		}
+		if resp.more && (l.pagingFrom == "" || l.pagingFrom == r.to || l.now.Sub(l.pagingAt) > l.cfg.SyncTimeout) {
+			// The next page, at once, from this peer only (two members
+			// paging the same backlog to it would send it twice): the
+			// request lists what arrived.
+			l.pagingFrom, l.pagingAt = r.to, l.now
+			delete(l.behindAsk, r.to)
+			ask := r.ask
+			ask.logs, ask.page = l.currentDigests(ask.logs), true
+			l.askSyncFor(r.to, ask)
+		} else if !resp.more && l.pagingFrom == r.to {
+			l.pagingFrom = ""
+		}
+		// Relayed heads go to head() directly: one seen before, when it
+		// could not be counted, counts now (head() drops the old ones).
+		for _, h := range resp.heads {
+			if env, err := DecodeEnvelope(h); err == nil && env.Kind == KindHead {
+				l.head(r.to, env)
+			}
+		}
+	case syncRejoin:
+		if l.restartFromSpareWelcome() {
+			return
+		}
+		l.rejoin(r.to, resp)
+	case syncUnknown:
+		l.widenSync()
+	case syncStale:
+		// Nothing was served: the two clocks differ by more than
+		// syncFreshness. Not a refusal; the user is told.
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, From: r.to, Err: fmt.Errorf("%w: the clocks of this member and %s differ by more than %v", ErrStaleRequest, r.to, syncFreshness)})
+	case syncOlder:
+		// Catch-up from a member with older history is better than a
+		// rejoin: ask around, and rejoin if the tip does not move.
+		if l.pendingRejoin == nil {
+			l.pendingRejoin = &pendingRejoin{from: r.to, resp: resp, at: l.now, tip: l.tip.ID}
+		}
+		l.widenSync()
+	case syncRefused, syncGone:
+		if l.refusedFrom == nil || len(l.refusedFrom) >= maxToldRemoved {
+			l.refusedFrom = map[string]time.Time{}
+		}
+		l.refusedFrom[r.to] = l.now
+		if resp.status == syncRefused && !resp.tip.IsZero() && l.graph.Get(resp.tip) != nil {
+			l.refusedAsRemoved(r.to, resp)
+			return
+		}
+		l.countRefusal(r.to, resp.status == syncGone)
+		l.widenSync()
+	}
+}
+
+// countRefusal counts a member that refused this one as a non-member
+// (refused) or is no longer a member itself (gone). When most of the other
+// members of this member's epoch are one or the other, and at least one
+// live member refused it, its branch has no majority and it is not in the
+// branch the refusers follow: it was removed on a branch it cannot see.
+// A member alone in its epoch has no one to vouch for its branch: a live
+// member's refusal is enough. (That happens when every member of the fork
+// point that followed the other branch has since been removed there, so
+// that only members added after the fork are left to answer.)
+func (l *Loop) countRefusal(from string, gone bool) {
+	if l.refusedAt != l.tip.ID {
+		l.refusedAt, l.refusedBy, l.goneBy = l.tip.ID, map[string]bool{}, map[string]bool{}
+	}
+	if gone {
+		l.goneBy[from] = true
+	} else {
+		l.refusedBy[from] = true
+	}
+	if l.removed || len(l.refusedBy) == 0 {
+		return
+	}
+	out, others := 0, 0
+	for _, m := range l.tip.Members {
+		if m == l.self {
+			continue
+		}
+		others++
+		if l.refusedBy[m] || l.goneBy[m] {
+			out++
+		}
+	}
+	if others == 0 || 2*out > others {
+		if l.restartFromSpareWelcome() {
+			return
+		}
+		l.removed = true
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRemoved, Epoch: l.tip.Number})
+		l.changes.touch()
+	}
+}
+
+// refusedAsRemoved handles a refusal that says this member was removed on
+// the responder's branch after epoch resp.tip: the commit it carries makes
+// an opaque node there, and the responder's vote counts under it, so the
+// fork choice (not the word of one peer) decides whether this member is
+// out.
+func (l *Loop) refusedAsRemoved(from string, resp *syncResponse) {
+	for _, e := range resp.envelopes {
+		l.inbound(from, e)
+	}
+	fork := l.graph.Get(resp.tip)
+	if fork == nil {
+		l.countRefusal(from, false)
+		return
+	}
+	for _, c := range fork.Children() {
+		info := l.epochs[c.ID]
+		if info == nil || !info.opaque {
+			continue
+		}
+		for _, e := range resp.envelopes {
+			if bytes.Equal(e, info.commit) {
+				l.graph.Place(from, c.ID)
+				for _, h := range resp.heads {
+					l.placeRelayedHead(fork, c, h)
+				}
+				l.reconsider()
+				return
+			}
+		}
+	}
+	// A bare refusal naming the fork point, where this member holds one
+	// opaque child: the responder told it so because it holds that
+	// removing commit (see removedResponse). Its vote counts there, as
+	// with the commit.
+	if len(resp.envelopes) == 0 {
+		var only *Node
+		for _, c := range fork.Children() {
+			if info := l.epochs[c.ID]; info != nil && info.opaque {
+				if only != nil {
+					only = nil
+					break
+				}
+				only = c
+			}
+		}
+		if only != nil {
+			l.graph.Place(from, only.ID)
+			l.reconsider()
+			if l.removed {
+				return
+			}
+		}
+	}
+	// The removing commit did not become an opaque child of the fork
+	// point here (seen before, or refused): the refusal still counts, as
+	// one without a commit does. Returning without counting it left a
+	// member removed on the branch that won asking for ever.
+	l.countRefusal(from, false)
+}
+
+// placeRelayedHead counts a head relayed with a removal refusal: signed by
+// a member of the fork point (checked against the fork point's tree), for
+// an epoch this member does not hold, which the responder says lies under
+// the removing child c. Its vote is placed there, as the responder's own
+// is. A responder can leave heads out, but cannot forge one.
+func (l *Loop) placeRelayedHead(fork, c *Node, data []byte) {
+	env, err := DecodeEnvelope(data)
+	if err != nil || env.Kind != KindHead {
+		return
+	}
+	var h Head
+	if codec.Unmarshal(env.Payload, &h) != nil || !bytes.Equal(h.GroupID, l.groupID) || h.Tip != env.Epoch || l.graph.Get(h.Tip) != nil {
+		return
+	}
+	st := l.epochs[fork.ID].state
+	if st == nil {
+		return
+	}
+	li, ok := st.Tree().FindSignatureKey(h.SignatureKey)
+	if !ok {
+		return
+	}
+	identity := Identity(st.Tree().Leaf(li))
+	if identity == l.self || !fork.hasMember(identity) {
+		return
+	}
+	if old, ok := l.graph.votes[identity]; ok && old.Seq >= h.Seq {
+		return
+	}
+	if l.cfg.Verified.VerifyWithLabel(st.Suite(), h.SignatureKey, headLabel, h.tbs(), h.Signature) != nil {
+		l.reject("", fmt.Errorf("%w: relayed head", ErrBadHead))
+		return
+	}
+	l.graph.Vote(identity, Vote{Seq: h.Seq, Tip: h.Tip})
+	l.graph.Place(identity, c.ID)
+	l.voteEpoch[identity] = h.Epoch
+	l.heads[identity] = data
+}
