@@ -342,6 +342,12 @@ type Notice struct {
 	// not known), in the same order.
 	RemovedBy []string
 	Count     int
+
+	// Winner and Loser, for a rollback: the identities of the committers
+	// of the first epoch after the fork point on the branch the member
+	// moved to and on the one it left (empty where not known, as for
+	// epochs from before a restart).
+	Winner, Loser string
 }
 
 // Identity returns the identity a leaf stands for: its credential's

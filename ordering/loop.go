@@ -682,6 +682,15 @@ func opaqueID(h [32]byte) EpochID {
 	return id
 }
 
+// childToward is the child of ancestor on the path to n (n itself if it
+// is one).
+func childToward(n, ancestor *Node) *Node {
+	for n.parent != nil && n.parent != ancestor {
+		n = n.parent
+	}
+	return n
+}
+
 func mustEnvelope(data []byte) *Envelope {
 	e, err := DecodeEnvelope(data)
 	if err != nil {
@@ -713,7 +722,8 @@ func (l *Loop) reconsider() {
 		depth := int(old.Number - fork.Number)
 		l.stats.Rollbacks++
 		l.stats.MaxRollback = max(l.stats.MaxRollback, depth)
-		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRollback, Depth: depth, Epoch: fork.Number})
+		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRollback, Depth: depth, Epoch: fork.Number,
+			Winner: childToward(next, fork).Committer, Loser: childToward(old, fork).Committer})
 		for n := old; n != fork; n = n.parent {
 			if info := l.epochs[n.ID]; info != nil && info.final {
 				l.stats.QuorumFinalRollbacks++

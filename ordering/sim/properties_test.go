@@ -149,14 +149,21 @@ func TestConcurrentCommitsConverge(t *testing.T) {
 	// Seed 67: a member left alone on a losing branch, refused only by
 	// members added after the fork, must see that it is out.
 	results := runSeeds(t, 20, concurrentScenario, 56, 67, 93)
-	forks, commits, rollbacks, deepest := 0, 0, 0, 0
+	forks, commits, rollbacks, named, deepest := 0, 0, 0, 0, 0
 	for _, r := range results {
 		forks += r.Metrics.Forks
 		commits += r.Metrics.Commits
 		rollbacks += r.Metrics.Rollbacks
+		named += r.Metrics.RollbacksNamed
 		deepest = max(deepest, r.Metrics.MaxRollback)
 	}
-	t.Logf("%d forks in %d commits, %d rollbacks, the deepest %d epochs", forks, commits, rollbacks, deepest)
+	t.Logf("%d forks in %d commits, %d rollbacks (%d naming both committers), the deepest %d epochs", forks, commits, rollbacks, named, deepest)
+	// A rollback notice names the committer of the branch moved to and of
+	// the one left (the user reads "switched to carol's commit"); the
+	// rest: one member committed on both, or a committer not known.
+	if named*10 < rollbacks*9 {
+		t.Errorf("%d of %d rollback notices name both committers, want at least 90%%", named, rollbacks)
+	}
 }
 
 // TestConvergesAfterALongPartition: ten members talking a message a

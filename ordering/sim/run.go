@@ -14,8 +14,11 @@ import (
 
 // Metrics are the figures of a run.
 type Metrics struct {
-	Commits, Forks   int
-	Rollbacks        int
+	Commits, Forks int
+	Rollbacks      int
+	// RollbacksNamed are the rollbacks whose notice named both committers
+	// (of the branch moved to and of the one left), distinct.
+	RollbacksNamed   int
 	MaxRollback      int
 	Rejoins          int
 	Missed           [][2]uint64

@@ -341,6 +341,9 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 		case ordering.NoticeRollback:
 			s.M.Rollbacks++
 			s.M.MaxRollback = max(s.M.MaxRollback, no.Depth)
+			if no.Winner != "" && no.Loser != "" && no.Winner != no.Loser {
+				s.M.RollbacksNamed++
+			}
 		case ordering.NoticeRejoined:
 			s.M.Rejoins++
 			s.M.Missed = append(s.M.Missed, [2]uint64{no.MissedFrom, no.MissedTo})

@@ -189,7 +189,7 @@ func (d *nodeDemo) run(ctx context.Context, root string) error {
 		return err
 	}
 
-	d.say("\n5. bob and carol refresh their keys at the same moment: two commits on one epoch (a fork)")
+	d.say("\n5. bob and carol refresh their keys at the same moment: competing commits on one epoch (a fork);\n   every member's fork choice keeps the same one, and the others roll back to it")
 	before, _, _ := alice.EpochAuthenticator(ctx, "demo")
 	errc := make(chan error, 2)
 	for _, n := range []*node.Node{bob, carol} {

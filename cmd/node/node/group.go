@@ -443,11 +443,11 @@ func (g *groupRunner) notice(no ordering.Notice) {
 	case ordering.NoticeFork:
 		g.n.stats.add(&g.n.stats.forks, 1)
 		g.n.log.Info("fork", "group", short, "epoch", no.Epoch)
-		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: fmt.Sprintf("two commits on epoch %d; the fork choice will pick one", no.Epoch)})
+		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: fmt.Sprintf("competing commits on epoch %d; the fork choice will keep one", no.Epoch)})
 	case ordering.NoticeRollback:
 		g.n.stats.add(&g.n.stats.rollbacks, 1)
 		g.n.log.Info("rollback", "group", short, "depth", no.Depth, "to", no.Epoch)
-		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: fmt.Sprintf("switched branch at epoch %d (%s rolled back)", no.Epoch, plural(no.Depth, "epoch"))})
+		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: rollbackText(no, MemberID(g.n.id.PeerID, g.n.id.Name))})
 	case ordering.NoticeRemoved:
 		g.n.log.Info("removed from the group", "group", short, "epoch", no.Epoch)
 		g.meta.State = stateRemoved
