@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -123,6 +125,39 @@ func BenchmarkSnapshotRead(b *testing.B) {
 					b.Fatalf("Epoch: %d bytes, %v", len(snap), err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkConcurrentWrites has writers goroutines each write received
+// messages (a 1 KiB envelope and its delivered mark) to a group of its
+// own, one Write at a time, as the groups of one node do; msgs/s is the
+// store's throughput when writes arrive at the same moment.
+func BenchmarkConcurrentWrites(b *testing.B) {
+	for _, writers := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s := openBench(b)
+			env := randomBytes(1024)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for w := range writers {
+				wg.Go(func() {
+					g := fmt.Appendf(nil, "bench-group-%d", w)
+					for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+						batch := s.NewBatch()
+						id := fmt.Appendf(nil, "env-%d", i)
+						batch.AppendLog(g, LogEntry{ID: id, Envelope: env, Result: []byte("ok")})
+						batch.MarkDelivered(g, id, 1)
+						if err := s.Write(ctx, batch); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 		})
 	}
 }

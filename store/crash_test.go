@@ -36,6 +36,9 @@ var crashGroups = [][]byte{[]byte("crash-group-A"), []byte("crash-group-B")}
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
+		if os.Getenv(groupedChildEnv) != "" {
+			os.Exit(groupedChild(dir, os.Getenv(crashKeyFileEnv)))
+		}
 		os.Exit(crashChild(dir, os.Getenv(crashKeyFileEnv)))
 	}
 	os.Exit(m.Run())

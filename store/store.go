@@ -30,7 +30,7 @@ type Store struct {
 	mu     sync.RWMutex // held for reading by every operation, for writing by Close
 	closed bool
 
-	groupLocks [groupStripes]sync.Mutex // see lockGroups
+	commits commitQueue // see commit.go
 
 	gcStop chan struct{}
 	gcDone chan struct{}

@@ -5,21 +5,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
 
 // maxConflictRetries bounds how often Write retries a transaction that
-// conflicted with a concurrent Write touching the same keys (two writers
-// appending to one group's log).
+// conflicted with another transaction touching the same keys (Writes
+// themselves commit one group after the other, see commit.go).
 const maxConflictRetries = 16
 
 // Write commits every op of the given batches in one badger transaction and
 // returns once it is durable on disk (fsync), or returns an error and
 // nothing of them is visible. Batches recorded with an invalid argument
 // fail the Write before anything is done.
+//
+// Writes made at the same moment share a transaction (see commit.go):
+// each stays atomic and is acknowledged only once durable.
 func (s *Store) Write(ctx context.Context, batches ...*Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -38,9 +39,12 @@ func (s *Store) Write(ctx context.Context, batches ...*Batch) error {
 		return err
 	}
 	defer s.mu.RUnlock()
-	unlock := s.lockGroups(batches)
-	defer unlock()
+	return s.commits.commit(s, &commitReq{ctx: ctx, batches: batches, ops: n})
+}
 
+// writeBatches commits the batches in one transaction, retrying on conflicts
+// with the store's other transactions (settings taken, peers).
+func (s *Store) writeBatches(ctx context.Context, batches []*Batch, n int) error {
 	for attempt := 0; ; attempt++ {
 		err := s.db.Update(func(txn *badger.Txn) error {
 			w := &writer{txn: txn, registered: map[string]bool{}, next: map[string]uint64{}}
@@ -76,40 +80,6 @@ func (s *Store) Write(ctx context.Context, batches ...*Batch) error {
 			return err
 		}
 		return fmt.Errorf("store: write: %w", err)
-	}
-}
-
-// groupStripes is the number of locks that serialize Writes touching the
-// same group.
-const groupStripes = 64
-
-// lockGroups takes, in index order, the stripe locks of every group the
-// batches touch. Writes to one group then run one after the other instead
-// of failing each other with badger conflicts (every op that reads inside
-// the transaction reads keys of its own group only); Writes to different
-// groups still commit concurrently and share fsyncs.
-func (s *Store) lockGroups(batches []*Batch) (unlock func()) {
-	var need [groupStripes]bool
-	for _, b := range batches {
-		for i := range b.ops {
-			if g := b.ops[i].group; g != nil {
-				h := fnv.New32a()
-				h.Write(g)
-				need[h.Sum32()%groupStripes] = true
-			}
-		}
-	}
-	var held []*sync.Mutex
-	for i, ok := range need {
-		if ok {
-			s.groupLocks[i].Lock()
-			held = append(held, &s.groupLocks[i])
-		}
-	}
-	return func() {
-		for _, m := range held {
-			m.Unlock()
-		}
 	}
 }
 

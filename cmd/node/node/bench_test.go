@@ -44,6 +44,12 @@ import (
 //	                             each receiver (p50-ms, p99-ms per
 //	                             receiver and message; send-p50-ms is
 //	                             the Send call itself)
+//	members=N/inflight=16        (throughput) the node with up to 16
+//	                             messages in flight, as many Send calls
+//	                             at once, as the raw floor has 16
+//	                             Publishes in flight; outputs/write is
+//	                             how many loop outputs each durable write
+//	                             of the receivers carried
 //	floor=gossipsub/members=N    go-libp2p-pubsub with default settings on
 //	                             N default hosts, full mesh, Publish to
 //	                             the receivers' Subscription.Next
@@ -87,14 +93,17 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 }
 
 // BenchmarkThroughput has member 0 send b.N 1 KiB texts as fast as
-// Node.Send accepts them and reports the messages per second delivered
-// (saved, and an event given) to every receiver; beside it, raw gossipsub
-// between as many hosts with up to 16 messages in flight.
-// PARLEY_BENCH_LARGE=1 adds members=20.
+// Node.Send accepts them, one call at a time (members=N) or with up to 16
+// messages in flight, as many calls at once (members=N/inflight=16), and
+// reports the messages per second delivered (saved, and an event given) to
+// every receiver, and the outputs of the group's loop each durable write
+// carried at the receivers; beside it, raw gossipsub between as many hosts
+// with up to 16 messages in flight. PARLEY_BENCH_LARGE=1 adds members=20.
 func BenchmarkThroughput(b *testing.B) {
 	cs := newBenchClusters(b)
 	for _, n := range benchSizes() {
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) { cs.get(b, "node", n).throughput(b, 1) })
+		b.Run(fmt.Sprintf("members=%d/inflight=%d", n, benchWindow), func(b *testing.B) { cs.get(b, "node", n).throughput(b, benchWindow) })
 		b.Run(fmt.Sprintf("floor=gossipsub/members=%d", n), func(b *testing.B) { cs.get(b, "raw", n).throughput(b, benchWindow) })
 	}
 }
@@ -143,8 +152,14 @@ type benchCluster struct {
 	send func(ctx context.Context, text string) error
 	// receivers each return the next payload a receiver got.
 	receivers []func(ctx context.Context) (string, error)
-	run       atomic.Pointer[benchRun]
-	runID     atomic.Uint64
+	// blocking is set when send returns only once the message is saved
+	// (Node.Send): a window of messages in flight then needs as many
+	// calls at once. writes, if set, returns the receivers' durable
+	// writes of group state and the loop outputs they carried.
+	blocking bool
+	writes   func() (writes, outputs int64)
+	run      atomic.Pointer[benchRun]
+	runID    atomic.Uint64
 }
 
 // benchRun is the state of one measurement: payloads carry its id, so that
@@ -223,10 +238,18 @@ func newNodeCluster(b, owner *testing.B, size int) *benchCluster {
 		}
 		return true
 	})
-	c := &benchCluster{send: func(ctx context.Context, text string) error {
+	c := &benchCluster{blocking: true, send: func(ctx context.Context, text string) error {
 		_, err := nodes[0].Send(ctx, g.ID, text)
 		return err
 	}}
+	c.writes = func() (writes, outputs int64) {
+		for _, n := range nodes[1:] {
+			r := n.runner(g.ID)
+			writes += r.writes.Load()
+			outputs += r.outputs.Load()
+		}
+		return writes, outputs
+	}
 	subCtx, cancel := context.WithCancel(ctx)
 	owner.Cleanup(cancel)
 	for _, n := range nodes[1:] {
@@ -460,11 +483,18 @@ func (c *benchCluster) latency(b *testing.B) {
 }
 
 // throughput sends b.N messages, with at most window in flight (1: each
-// send waits for the call to return only, as Node.Send is synchronous),
-// and reports the messages per second delivered to every receiver.
+// send waits for the call to return only, as Node.Send is synchronous;
+// a blocking send is called from as many goroutines as the window), and
+// reports the messages per second delivered to every receiver.
 func (c *benchCluster) throughput(b *testing.B, window int) {
 	r := c.newRun(b.N)
 	lost := 0
+	var writes0, outputs0 int64
+	if c.writes != nil {
+		writes0, outputs0 = c.writes()
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
 	start := time.Now()
 	b.ResetTimer()
 	for i := range b.N {
@@ -474,15 +504,33 @@ func (c *benchCluster) throughput(b *testing.B, window int) {
 			case <-time.After(benchLost):
 			}
 		}
+		if window > 1 && c.blocking {
+			wg.Go(func() {
+				if err := c.sendSeq(r, i); err != nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+			})
+			continue
+		}
 		if err := c.sendSeq(r, i); err != nil {
 			b.Fatal(err)
 		}
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		b.Fatal(*err)
 	}
 	lost = r.drain(benchLost)
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N-lost)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(lost), "lost")
+	if c.writes != nil {
+		writes, outputs := c.writes()
+		if writes > writes0 {
+			b.ReportMetric(float64(outputs-outputs0)/float64(writes-writes0), "outputs/write")
+		}
+	}
 }
 
 // drain waits until every message reached every receiver, or until no

@@ -96,17 +96,16 @@ func (n *Node) SendFile(ctx context.Context, ref, path string) (string, error) {
 	err = g.do(ctx, func() error {
 		var err error
 		fs := &fileSend{Path: abs, Header: hdr}
-		id, err = g.send(contentFile, body, func(b *store.Batch) {})
+		// The transfer is recorded with its header, in one transaction.
+		id, err = g.send(contentFile, body, func(b *store.Batch, id string) {
+			fs.ID = id
+			rec, _ := json.Marshal(fs)
+			b.PutSetting(scopeSending, fileKey(g, id), rec)
+		})
 		if err != nil {
 			return err
 		}
 		fs.ID = id
-		rec, _ := json.Marshal(fs)
-		b := n.st.NewBatch()
-		b.PutSetting(scopeSending, fileKey(g, id), rec)
-		if err := n.st.Write(ctx, b); err != nil {
-			return err
-		}
 		g.sending[id] = fs
 		return nil
 	})
@@ -188,7 +187,7 @@ func (g *groupRunner) pumpFiles() {
 			next := *fs
 			next.Next++
 			rec, _ := json.Marshal(&next)
-			if _, err := g.send(contentFileChunk, body, func(b *store.Batch) {
+			if _, err := g.send(contentFileChunk, body, func(b *store.Batch, _ string) {
 				b.PutSetting(scopeSending, fileKey(g, id), rec)
 			}); err != nil {
 				g.n.log.Error("file transfer stopped", "file", fs.Path, "err", err)

@@ -5,11 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -99,6 +99,19 @@ type groupRunner struct {
 	histHandles map[ordering.MessageID]*store.Appended
 	seqs        map[ordering.MessageID]uint64
 	finalSeqs   map[ordering.MessageID]uint64
+	// grouping is set during a round (see writes.go); pending are the
+	// outputs waiting for its write, pendingIDs the messages they deliver
+	// or send, pendingBytes about their size.
+	grouping     bool
+	pending      []*pendingWrite
+	pendingIDs   map[ordering.MessageID]bool
+	pendingBytes int
+	// failed is set once a write of group state failed: nothing more is
+	// written (the group is stopping).
+	failed bool
+	// writes counts the transactions of group state, outputs the loop
+	// outputs they carried.
+	writes, outputs atomic.Int64
 	// damaged, if not empty, says why the group's saved state could not
 	// be read (the loop is then nil); it is set before start and never
 	// changes.
@@ -162,9 +175,13 @@ func (g *groupRunner) validate(ctx context.Context, author peer.ID, payload []by
 	}
 	data := append([]byte(nil), payload...)
 	verdict := make(chan ordering.Verdict, 1)
+	// The verdict goes back as soon as the loop has made it: forwarding
+	// does not wait for this member's write, only what this member
+	// reports (events, catch-up answers) does.
 	handle := func() {
-		out := g.handle(ordering.Inbound{From: g.identityOf(author), Data: data})
+		out := g.loop.Handle(time.Now(), ordering.Inbound{From: g.identityOf(author), Data: data})
 		verdict <- out.Verdict
+		g.applyLater(out, nil, nil)
 	}
 	// A full queue drops the envelope (not forwarded here; catch-up
 	// brings it if it matters) rather than holding pubsub's validation
@@ -209,7 +226,7 @@ func (g *groupRunner) run() {
 	for {
 		select {
 		case f := <-g.in:
-			f()
+			g.round(f)
 		case <-tick.C:
 			if g.loop != nil {
 				g.handle(ordering.Tick{})
@@ -233,15 +250,23 @@ func (g *groupRunner) close() {
 	<-g.done
 }
 
-// do runs f on the group's goroutine and waits for it.
+// do runs f on the group's goroutine and waits for it, and for the write
+// of what it left pending (a message it sent is saved when do returns).
 func (g *groupRunner) do(ctx context.Context, f func() error) error {
 	errc := make(chan error, 1)
+	run := func() {
+		if err := f(); err != nil {
+			errc <- err
+			return
+		}
+		g.afterWrite(func(err error) { errc <- err })
+	}
 	select {
-	case g.in <- func() { errc <- f() }:
+	case g.in <- run:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-g.done:
-		return errors.New("node: group stopped")
+		return errStopped
 	}
 	select {
 	case err := <-errc:
@@ -249,7 +274,12 @@ func (g *groupRunner) do(ctx context.Context, f func() error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-g.done:
-		return errors.New("node: group stopped")
+		select {
+		case err := <-errc:
+			return err
+		default:
+		}
+		return errStopped
 	}
 }
 
@@ -267,124 +297,6 @@ func (g *groupRunner) identityOf(p peer.ID) string {
 		return id
 	}
 	return p.String()
-}
-
-// handle gives the loop an event and carries out its decisions.
-func (g *groupRunner) handle(ev ordering.Event) *ordering.Output {
-	out := g.loop.Handle(time.Now(), ev)
-	g.apply(out)
-	return out
-}
-
-// apply persists an output in one transaction, then acts on it.
-func (g *groupRunner) apply(out *ordering.Output) { g.applyWith(out, nil) }
-
-// applyWith is apply with extra changes in the same transaction.
-func (g *groupRunner) applyWith(out *ordering.Output, extra func(*store.Batch)) {
-	if out == nil {
-		return
-	}
-	if err := g.persist(out, extra); err != nil {
-		g.n.log.Error("group state not saved; stopping the group", "group", g.hexID[:8], "err", err)
-		g.stop()
-		return
-	}
-	for _, env := range out.Publish {
-		if err := g.publish(env); err != nil {
-			g.n.log.Warn("publish failed", "group", g.hexID[:8], "err", err)
-		}
-	}
-	for _, r := range out.Requests {
-		g.request(r)
-	}
-	for _, r := range out.Responses {
-		g.n.answerSync(r.ID, r.Body)
-	}
-	for _, w := range out.Welcomes {
-		g.n.log.Debug("Welcome made", "group", g.hexID[:8], "for", w.Identity)
-		g.n.sendWelcomeSoon(w.Identity, g.gid, w.Welcome)
-	}
-	for _, d := range out.Deliveries {
-		g.delivered(d)
-	}
-	for _, no := range out.Notices {
-		g.notice(no)
-	}
-	if len(out.Finalized) > 0 {
-		for _, f := range out.Finalized {
-			if seq, ok := g.finalSeqs[f.ID]; ok {
-				g.n.broadcast(api.Event{Type: api.EventFinal, Group: g.hexID, Message: &api.Message{Seq: seq, ID: hex.EncodeToString(f.ID[:]), Group: g.hexID, Epoch: f.Epoch, Final: true}})
-			}
-		}
-	}
-	// The status follows epochs and notices at once, and what is missing
-	// (heads, deliveries) at least every second.
-	if len(out.NewEpochs) > 0 || len(out.Notices) > 0 || time.Since(g.refreshed) >= time.Second {
-		g.refresh()
-	}
-}
-
-// persist writes the output's changes, the history records of its
-// deliveries and final marks, and extra (the caller's own records), in
-// one transaction. History records already there are skipped.
-func (g *groupRunner) persist(out *ordering.Output, extra func(*store.Batch)) error {
-	ctx := g.n.ctx
-	if ctx.Err() != nil {
-		ctx = context.Background() // a closing node still saves
-	}
-	skip := map[string]bool{}
-	for attempt := 0; ; attempt++ {
-		b := g.n.st.NewBatch()
-		after := g.gs.record(b, out.Persist, g.loop.Tip().Number)
-		hist := historyGroup(g.gid)
-		g.histHandles = map[ordering.MessageID]*store.Appended{}
-		g.finalSeqs = map[ordering.MessageID]uint64{}
-		for _, d := range out.Deliveries {
-			if skip[string(d.ID[:])] || !g.showable(d.ContentType) {
-				continue
-			}
-			rec, _ := json.Marshal(g.record(d))
-			g.appendHistory(b, d.ID, rec, d.Final)
-		}
-		for _, f := range out.Finalized {
-			if r, err := g.n.st.LogByID(ctx, hist, f.ID[:]); err == nil {
-				b.SetLogResult(hist, r.Seq, finalResult(f.Epoch))
-				g.finalSeqs[f.ID] = r.Seq
-			}
-		}
-		g.recordChunks(b, out, skip)
-		if extra != nil {
-			extra(b)
-		}
-		if b.Len() == 0 {
-			return nil
-		}
-		err := g.n.st.Write(ctx, b)
-		var dup *store.DuplicateError
-		if errors.As(err, &dup) && attempt < 16 {
-			skip[string(dup.ID)] = true
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		after()
-		g.seqs = map[ordering.MessageID]uint64{}
-		for id, a := range g.histHandles {
-			g.seqs[id] = a.Seq()
-		}
-		return nil
-	}
-}
-
-// appendHistory records a message in the group's history (in b); its
-// position is in g.seqs once b is written.
-func (g *groupRunner) appendHistory(b *store.Batch, id ordering.MessageID, rec []byte, final bool) {
-	var res []byte
-	if final {
-		res = []byte("f") // final in the epoch it was delivered in
-	}
-	g.histHandles[id] = b.AppendLog(historyGroup(g.gid), store.LogEntry{ID: id[:], Envelope: rec, Result: res})
 }
 
 // finalResult is the result of a history record that became final in
@@ -407,10 +319,10 @@ func (g *groupRunner) publish(env []byte) error {
 	if g.topic == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(g.ctx, 10*time.Second)
-	defer cancel()
+	// No timer per message: publishing signs, validates and queues the
+	// envelope without waiting on the network.
 	g.n.stats.add(&g.n.stats.messagesOut, 1)
-	return g.topic.Publish(ctx, env)
+	return g.topic.Publish(g.ctx, env)
 }
 
 // request sends a catch-up request and hands the answer to the loop.

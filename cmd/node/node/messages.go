@@ -89,9 +89,10 @@ func (n *Node) Send(ctx context.Context, ref, text string) (string, error) {
 }
 
 // send sends an application message and records it in the history (text
-// and file headers), with extra changes of the caller, in the same
-// transaction.
-func (g *groupRunner) send(ct uint16, body []byte, extra func(*store.Batch)) (string, error) {
+// and file headers), with extra changes of the caller (given the message's
+// id), in the same transaction. In a round the write, the publication and
+// the event wait for the end of the round (do returns after them).
+func (g *groupRunner) send(ct uint16, body []byte, extra func(b *store.Batch, id string)) (string, error) {
 	out := g.loop.Handle(time.Now(), ordering.SendMessage{ContentType: ct, Body: body})
 	if out.Sent == (ordering.MessageID{}) {
 		for _, no := range out.Notices {
@@ -102,6 +103,7 @@ func (g *groupRunner) send(ct uint16, body []byte, extra func(*store.Batch)) (st
 		return "", fmt.Errorf("%w: the message was not sent", api.ErrNotMember)
 	}
 	id := out.Sent
+	hexID := hex.EncodeToString(id[:])
 	var rec []byte
 	var m api.Message
 	if g.showable(ct) {
@@ -111,19 +113,23 @@ func (g *groupRunner) send(ct uint16, body []byte, extra func(*store.Batch)) (st
 	}
 	final := slices.ContainsFunc(out.Finalized, func(f ordering.Finalization) bool { return f.ID == id }) // its epoch was final already
 	m.Final = final
-	g.applyWith(out, func(b *store.Batch) {
+	ok := g.applyLater(out, func(b *store.Batch) {
 		if rec != nil {
 			g.appendHistory(b, id, rec, final)
 		}
 		if extra != nil {
-			extra(b)
+			extra(b, hexID)
+		}
+	}, func() {
+		if rec != nil {
+			m.Seq = g.seqs[id]
+			g.n.broadcast(api.Event{Type: api.EventMessage, Group: g.hexID, Message: &m})
 		}
 	})
-	if rec != nil {
-		m.Seq = g.seqs[id]
-		g.n.broadcast(api.Event{Type: api.EventMessage, Group: g.hexID, Message: &m})
+	if !ok {
+		return "", errStopped
 	}
-	return hex.EncodeToString(id[:]), nil
+	return hexID, nil
 }
 
 // Read implements api.Backend.

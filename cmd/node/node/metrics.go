@@ -56,6 +56,11 @@ func (n *Node) MetricsHandler() http.Handler {
 		}
 		n.mu.Lock()
 		groups := len(n.groups)
+		var writes, outputs int64
+		for _, g := range n.groups {
+			writes += g.writes.Load()
+			outputs += g.outputs.Load()
+		}
 		n.mu.Unlock()
 		metric("parley_peers", "gauge", "Connected libp2p peers.", float64(len(n.p2p.Peers())))
 		metric("parley_groups", "gauge", "Groups this node is in or joining.", float64(groups))
@@ -65,6 +70,8 @@ func (n *Node) MetricsHandler() http.Handler {
 		metric("parley_forks_total", "counter", "Second commits seen on an epoch.", float64(n.stats.forks.Load()))
 		metric("parley_rollbacks_total", "counter", "Moves to another branch.", float64(n.stats.rollbacks.Load()))
 		metric("parley_sync_requests_total", "counter", "Catch-up requests sent.", float64(n.stats.syncRequests.Load()))
+		metric("parley_state_writes_total", "counter", "Durable writes of group state (one fsync each).", float64(writes))
+		metric("parley_state_outputs_total", "counter", "Group loop outputs those writes carried (received and sent messages, ticks...).", float64(outputs))
 		metric("parley_gossip_dropped_total", "counter", "Messages the pubsub queues dropped.", float64(n.p2p.Stats().Dropped()))
 		h := &n.latency
 		h.mu.Lock()

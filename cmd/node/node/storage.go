@@ -137,9 +137,11 @@ func (g *groupStore) load(ctx context.Context) (*ordering.Saved, error) {
 }
 
 // record adds the loop's changes to b. tip is the canonical epoch number
-// (delivered ids are filed under it). The returned function updates the
-// groupStore's indexes once the write has succeeded.
-func (g *groupStore) record(b *store.Batch, c *ordering.Changes, tip uint64) func() {
+// (delivered ids are filed under it); seen are the log ids b appends
+// already (record adds its own), for a write of several outputs. The
+// returned function updates the groupStore's indexes once the write has
+// succeeded.
+func (g *groupStore) record(b *store.Batch, c *ordering.Changes, tip uint64, seen map[[16]byte]bool) func() {
 	if c == nil {
 		return func() {}
 	}
@@ -163,7 +165,6 @@ func (g *groupStore) record(b *store.Batch, c *ordering.Changes, tip uint64) fun
 		a     *store.Appended
 	}
 	var added []appended
-	seen := map[[16]byte]bool{}
 	for _, e := range c.Log {
 		id := logID(e.Envelope)
 		if g.logged[id] || seen[id] {
