@@ -378,3 +378,12 @@ func (g *Graph) Prune(n *Node) []*Node {
 	sort.Slice(dropped, func(i, j int) bool { return dropped[i].Number < dropped[j].Number })
 	return dropped
 }
+
+// childToward is the child of ancestor on the path to n (n itself if it
+// is one).
+func childToward(n, ancestor *Node) *Node {
+	for n.parent != nil && n.parent != ancestor {
+		n = n.parent
+	}
+	return n
+}

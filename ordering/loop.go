@@ -682,15 +682,6 @@ func opaqueID(h [32]byte) EpochID {
 	return id
 }
 
-// childToward is the child of ancestor on the path to n (n itself if it
-// is one).
-func childToward(n, ancestor *Node) *Node {
-	for n.parent != nil && n.parent != ancestor {
-		n = n.parent
-	}
-	return n
-}
-
 func mustEnvelope(data []byte) *Envelope {
 	e, err := DecodeEnvelope(data)
 	if err != nil {
