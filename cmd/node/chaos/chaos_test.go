@@ -62,7 +62,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -83,7 +82,6 @@ type config struct {
 	update   time.Duration // each daemon's --update-interval
 	churn    bool          // membership changes in the schedule
 	damage   bool          // disk damage of the churning member's store
-	binary   string
 	keep     bool
 	order    bool // a sender's messages out of order fail the test
 }
@@ -117,7 +115,6 @@ func readConfig(t *testing.T) config {
 	c.damage = c.churn && os.Getenv("PARLEY_CHAOS_DAMAGE") != "0"
 	c.keep = os.Getenv("PARLEY_CHAOS_KEEP") == "1"
 	c.order = os.Getenv("PARLEY_CHAOS_ORDER") != "0"
-	c.binary = os.Getenv("PARLEY_CHAOS_BINARY")
 	return c
 }
 
@@ -191,14 +188,7 @@ func TestChaos(t *testing.T) {
 		os.RemoveAll(work)
 	})
 	h.nw = newNetwork(t, fmt.Sprintf("parley-chaos-%d", os.Getpid()), cfg.daemons)
-	bin := cfg.binary
-	if bin == "" {
-		bin = filepath.Join(work, "parley")
-		out, err := exec.Command("go", "build", "-o", bin, "github.com/parley-p2p/parley/cmd/node").CombinedOutput()
-		if err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
+	bin := parleyBinary(t, work)
 	for i := range cfg.daemons {
 		d := newDaemon(t, bin, work, nodeName(i), h.nw.nodes[i], h.nw.addrs[i])
 		d.update = cfg.update

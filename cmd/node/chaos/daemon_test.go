@@ -52,6 +52,32 @@ func newDaemon(t *testing.T, bin, work, name, ns, addr string) *daemon {
 	return d
 }
 
+// parleyBinary is the parley binary the daemons run: PARLEY_CHAOS_BINARY,
+// else one built into work from this tree.
+func parleyBinary(t *testing.T, work string) string {
+	t.Helper()
+	if bin := os.Getenv("PARLEY_CHAOS_BINARY"); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(work, "parley")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/parley-p2p/parley/cmd/node").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// skipUnlessChaos skips a test of real daemons in network namespaces
+// unless PARLEY_CHAOS=1, as root, without -race and -short.
+func skipUnlessChaos(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("PARLEY_CHAOS") != "1" {
+		t.Skipf("%s: set PARLEY_CHAOS=1 and run as root (see the package comment)", what)
+	}
+	if raceEnabled || testing.Short() || os.Geteuid() != 0 {
+		t.Skipf("%s: needs root, and runs without -race and -short", what)
+	}
+}
+
 // cli runs a parley command against the daemon's data directory.
 func (d *daemon) cli(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -3,8 +3,6 @@ package chaos
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,22 +17,11 @@ import (
 //
 //	sudo PARLEY_CHAOS=1 go test -run TestLANMeshWithoutConfiguration -v ./cmd/node/chaos/
 func TestLANMeshWithoutConfiguration(t *testing.T) {
-	if os.Getenv("PARLEY_CHAOS") != "1" {
-		t.Skip("LAN test: set PARLEY_CHAOS=1 and run as root (see the package comment)")
-	}
-	if raceEnabled || testing.Short() || os.Geteuid() != 0 {
-		t.Skip("LAN test: needs root, and runs without -race and -short")
-	}
+	skipUnlessChaos(t, "LAN test")
 	const n = 4
 	work := t.TempDir()
 	nw := newNetwork(t, fmt.Sprintf("parley-lan-%d", os.Getpid()), n)
-	bin := os.Getenv("PARLEY_CHAOS_BINARY")
-	if bin == "" {
-		bin = filepath.Join(work, "parley")
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/parley-p2p/parley/cmd/node").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
+	bin := parleyBinary(t, work)
 	var ds []*daemon
 	for i := range n {
 		d := newDaemon(t, bin, work, nodeName(i), nw.nodes[i], nw.addrs[i])

@@ -55,12 +55,7 @@ import (
 // the relay over QUIC, so the hole punches run over QUIC. About 30
 // seconds.
 func TestNATTraversal(t *testing.T) {
-	if os.Getenv("PARLEY_CHAOS") != "1" {
-		t.Skip("NAT test: set PARLEY_CHAOS=1 and run as root (see the package comment)")
-	}
-	if raceEnabled || testing.Short() || os.Geteuid() != 0 {
-		t.Skip("NAT test: needs root, and runs without -race and -short")
-	}
+	skipUnlessChaos(t, "NAT test")
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("NAT test: needs nft (apt-get install nftables)")
 	}
@@ -68,13 +63,7 @@ func TestNATTraversal(t *testing.T) {
 	work := t.TempDir()
 	t.Cleanup(func() { keepLogs(t, work) })
 	nw := newNATNetwork(t, fmt.Sprintf("parley-nat-%d", os.Getpid()), []natKind{natPortKept, natPortKept, natSymmetric})
-	bin := os.Getenv("PARLEY_CHAOS_BINARY")
-	if bin == "" {
-		bin = filepath.Join(work, "parley")
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/parley-p2p/parley/cmd/node").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
+	bin := parleyBinary(t, work)
 	listen := func(addr string) string {
 		return fmt.Sprintf("/ip4/%s/tcp/4001,/ip4/%s/udp/4001/quic-v1", addr, addr)
 	}
