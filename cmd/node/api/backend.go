@@ -244,8 +244,15 @@ type Status struct {
 	// Goroutines and HeapBytes are the daemon's Go runtime at the time
 	// of the call: goroutines running, and bytes of heap live after the
 	// last garbage collection.
-	Goroutines int           `json:"goroutines"`
-	HeapBytes  uint64        `json:"heap_bytes"`
+	Goroutines int    `json:"goroutines"`
+	HeapBytes  uint64 `json:"heap_bytes"`
+	// Reachability is AutoNAT's verdict on this node: "public",
+	// "private" (behind a NAT: others reach it through a relay, and
+	// directly where hole punching opens a way) or "unknown" (no peer
+	// has checked it yet; on a LAN with no public peer it stays so).
+	Reachability string `json:"reachability"`
+	// RelayAddrs are this node's relayed addresses (behind a NAT).
+	RelayAddrs []string      `json:"relay_addrs,omitempty"`
 	Groups     []GroupStatus `json:"groups"`
 }
 

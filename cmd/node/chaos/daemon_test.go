@@ -323,12 +323,14 @@ type (
 		Reason       string `json:"reason"`
 	}
 	nodeStatus struct {
-		PeerID     string        `json:"peer_id"`
-		Peers      int           `json:"peers"`
-		StoreBytes int64         `json:"store_bytes"`
-		Goroutines int           `json:"goroutines"`
-		HeapBytes  uint64        `json:"heap_bytes"`
-		Groups     []groupStatus `json:"groups"`
+		PeerID       string        `json:"peer_id"`
+		Peers        int           `json:"peers"`
+		StoreBytes   int64         `json:"store_bytes"`
+		Goroutines   int           `json:"goroutines"`
+		HeapBytes    uint64        `json:"heap_bytes"`
+		Reachability string        `json:"reachability"`
+		RelayAddrs   []string      `json:"relay_addrs"`
+		Groups       []groupStatus `json:"groups"`
 	}
 	message struct {
 		Seq    uint64    `json:"seq"`

@@ -120,6 +120,10 @@ func TestNATTraversal(t *testing.T) {
 			t.Fatalf("%s has no relayed address 30s after AutoNAT found it private; log %s", d.name, d.logPath)
 		}
 		t.Logf("%s: AutoNAT says private; relayed at %s (+%.1fs)", d.name, d.relayAddrs()[0], time.Since(start).Seconds())
+		// parley status tells the user as much.
+		if st, err := d.status(); err != nil || st.Reachability != "private" || len(st.RelayAddrs) == 0 {
+			t.Errorf("%s's status: reachability %q, relayed addresses %v (%v); want private, with its relayed address", d.name, st.Reachability, st.RelayAddrs, err)
+		}
 	}
 	last := nated[len(nated)-1]
 	codes[last] = strings.TrimSpace(last.must("id", "--code"))
@@ -267,6 +271,9 @@ func TestNATTraversal(t *testing.T) {
 		t.Errorf("relay: AutoNAT v2 did not confirm an address of %s as reachable (last check: %s)", nw.relayAddr, relay.logLast(addrsCheckedLine))
 	}
 	t.Logf("relay: AutoNAT v2 confirmed %s", relay.logLast(reachableLine))
+	if st, err := relay.status(); err != nil || st.Reachability != "public" {
+		t.Errorf("relay's status: reachability %q (%v), want public", st.Reachability, err)
+	}
 	for _, d := range nated {
 		if got := d.logLast(reachableLine); got != "" {
 			t.Errorf("%s: AutoNAT v2 found %s reachable behind a NAT", d.name, got)

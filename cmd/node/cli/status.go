@@ -67,6 +67,18 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if st.StoreBytes > 0 {
 		fmt.Fprintf(tw, "store size\t%s\n", size(st.StoreBytes))
 	}
+	switch st.Reachability {
+	case "public":
+		fmt.Fprintln(tw, "reachability\tpublic: others can dial this node")
+	case "private":
+		if len(st.RelayAddrs) > 0 {
+			fmt.Fprintf(tw, "reachability\tprivate: behind a NAT, reached through a relay (%d relayed addresses) and directly where hole punching works\n", len(st.RelayAddrs))
+		} else {
+			fmt.Fprintln(tw, "reachability\tprivate: behind a NAT with no relay yet (peers reach it only if it dials them; --relay ADDR names one)")
+		}
+	case "unknown":
+		fmt.Fprintln(tw, "reachability\tunknown (no peer has checked it: normal on a LAN)")
+	}
 	if st.Goroutines > 0 {
 		fmt.Fprintf(tw, "memory\t%s of live heap, %d goroutines\n", size(int64(st.HeapBytes)), st.Goroutines)
 	}

@@ -178,6 +178,12 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		s.StoreBytes = lsm + vlog + other
 	}
 	s.Goroutines, s.HeapBytes = runtimeFigures()
+	s.Reachability = n.p2p.Reachability().Host
+	for _, a := range n.p2p.Addrs() {
+		if str := a.String(); strings.Contains(str, "/p2p-circuit") && !strings.HasPrefix(str, "/p2p-circuit") {
+			s.RelayAddrs = append(s.RelayAddrs, str)
+		}
+	}
 	n.mu.Lock()
 	for _, g := range n.groups {
 		gs := g.status()
