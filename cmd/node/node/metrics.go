@@ -1,36 +1,43 @@
 package node
 
 import (
-	"fmt"
 	"net/http"
-	"sort"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/parley-p2p/parley/cmd/node/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// The node's metrics go through client_golang with a registry of the
+// node's own (nothing on the global one): the Go runtime and process
+// collectors, the node's counters and gauges read when scraped, and the
+// delivery latency histogram. Per-group series are labelled by the group's
+// name, so their number is the number of groups this node is in. The list
+// is in docs/METRICS.md.
 
 // latencyBuckets are the upper bounds (seconds) of the delivery latency
 // histogram: from a message's claimed send time to its delivery here.
 var latencyBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 
-// histogram is a Prometheus-style cumulative histogram.
+// histogram is the delivery latency histogram, made on first use (the
+// Node holds it by value).
 type histogram struct {
-	mu     sync.Mutex
-	counts []uint64 // per bucket, then +Inf
-	sum    float64
-	n      uint64
+	once sync.Once
+	h    prometheus.Histogram
 }
 
-func (h *histogram) observe(v float64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.counts == nil {
-		h.counts = make([]uint64, len(latencyBuckets)+1)
-	}
-	i := sort.SearchFloat64s(latencyBuckets, v)
-	h.counts[i]++
-	h.sum += v
-	h.n++
+func (h *histogram) get() prometheus.Histogram {
+	h.once.Do(func() {
+		h.h = prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "parley_delivery_latency_seconds",
+			Help:    "From a message's send time (sender's clock) to its delivery here.",
+			Buckets: latencyBuckets,
+		})
+	})
+	return h.h
 }
 
 // observeLatency records the delivery latency of a message sent at sent.
@@ -38,55 +45,117 @@ func (n *Node) observeLatency(sent time.Time) {
 	if sent.IsZero() {
 		return
 	}
-	d := time.Since(sent).Seconds()
-	if d < 0 {
-		d = 0 // the sender's clock is ahead
-	}
-	n.latency.observe(d)
+	n.latency.get().Observe(max(0, time.Since(sent).Seconds())) // 0: the sender's clock is ahead
 }
 
-// MetricsHandler serves the node's figures in the Prometheus text format:
-// peers, groups, messages in and out, rejected messages, forks, rollbacks,
-// catch-up requests, and the delivery latency histogram.
-func (n *Node) MetricsHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b strings.Builder
-		metric := func(name, kind, help string, v float64) {
-			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", name, help, name, kind, name, v)
-		}
-		n.mu.Lock()
-		groups := len(n.groups)
-		var writes, outputs int64
-		for _, g := range n.groups {
-			writes += g.writes.Load()
-			outputs += g.outputs.Load()
-		}
-		n.mu.Unlock()
-		metric("parley_peers", "gauge", "Connected libp2p peers.", float64(len(n.p2p.Peers())))
-		metric("parley_groups", "gauge", "Groups this node is in or joining.", float64(groups))
-		metric("parley_messages_in_total", "counter", "Envelopes received from group topics.", float64(n.stats.messagesIn.Load()))
-		metric("parley_messages_out_total", "counter", "Envelopes published to group topics.", float64(n.stats.messagesOut.Load()))
-		metric("parley_messages_rejected_total", "counter", "Envelopes rejected by the topic validators.", float64(n.stats.rejected.Load()))
-		metric("parley_forks_total", "counter", "Second commits seen on an epoch.", float64(n.stats.forks.Load()))
-		metric("parley_rollbacks_total", "counter", "Moves to another branch.", float64(n.stats.rollbacks.Load()))
-		metric("parley_sync_requests_total", "counter", "Catch-up requests sent.", float64(n.stats.syncRequests.Load()))
-		metric("parley_state_writes_total", "counter", "Durable writes of group state (one fsync each).", float64(writes))
-		metric("parley_state_outputs_total", "counter", "Group loop outputs those writes carried (received and sent messages, ticks...).", float64(outputs))
-		metric("parley_gossip_dropped_total", "counter", "Messages the pubsub queues dropped.", float64(n.p2p.Stats().Dropped()))
-		h := &n.latency
-		h.mu.Lock()
-		name := "parley_delivery_latency_seconds"
-		fmt.Fprintf(&b, "# HELP %s From a message's send time (sender's clock) to its delivery.\n# TYPE %s histogram\n", name, name)
-		var cum uint64
-		for i, le := range latencyBuckets {
-			if h.counts != nil {
-				cum += h.counts[i]
-			}
-			fmt.Fprintf(&b, "%s_bucket{le=\"%g\"} %d\n", name, le, cum)
-		}
-		fmt.Fprintf(&b, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", name, h.n, name, h.sum, name, h.n)
-		h.mu.Unlock()
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprint(w, b.String())
+// registry is the node's metrics registry, made on first use.
+type registry struct {
+	once sync.Once
+	r    *prometheus.Registry
+}
+
+func (n *Node) registry() *prometheus.Registry {
+	n.metrics.once.Do(func() {
+		r := prometheus.NewRegistry()
+		r.MustRegister(
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			n.latency.get(),
+			nodeCollector{n},
+		)
+		n.metrics.r = r
 	})
+	return n.metrics.r
+}
+
+// MetricsHandler serves the node's metrics in the Prometheus text format.
+func (n *Node) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(n.registry(), promhttp.HandlerOpts{})
+}
+
+// nodeCollector reads the node's figures when scraped.
+type nodeCollector struct{ n *Node }
+
+var (
+	descPeers      = prometheus.NewDesc("parley_peers", "Connected libp2p peers.", nil, nil)
+	descGroups     = prometheus.NewDesc("parley_groups", "Groups this node is in or joining.", nil, nil)
+	descStoreBytes = prometheus.NewDesc("parley_store_bytes", "What the store takes on disk (badger's figure, refreshed about once a minute).", nil, nil)
+	descCounters   = map[string]*prometheus.Desc{
+		"messages_in":       prometheus.NewDesc("parley_messages_in_total", "Envelopes received from group topics.", nil, nil),
+		"messages_out":      prometheus.NewDesc("parley_messages_out_total", "Envelopes published to group topics.", nil, nil),
+		"messages_rejected": prometheus.NewDesc("parley_messages_rejected_total", "Envelopes rejected by the topic validators.", nil, nil),
+		"forks":             prometheus.NewDesc("parley_forks_total", "Second commits seen on an epoch.", nil, nil),
+		"rollbacks":         prometheus.NewDesc("parley_rollbacks_total", "Moves to another branch.", nil, nil),
+		"sync_requests":     prometheus.NewDesc("parley_sync_requests_total", "Catch-up requests sent.", nil, nil),
+		"state_writes":      prometheus.NewDesc("parley_state_writes_total", "Durable writes of group state (one fsync each).", nil, nil),
+		"state_outputs":     prometheus.NewDesc("parley_state_outputs_total", "Group loop outputs those writes carried (received and sent messages, ticks...).", nil, nil),
+		"gossip_dropped":    prometheus.NewDesc("parley_gossip_dropped_total", "Messages the pubsub queues dropped.", nil, nil),
+	}
+	groupLabels     = []string{"group"}
+	descGroupEpoch  = prometheus.NewDesc("parley_group_epoch", "The group's current epoch.", groupLabels, nil)
+	descGroupFinal  = prometheus.NewDesc("parley_group_final_epoch", "The group's newest final epoch.", groupLabels, nil)
+	descGroupMemb   = prometheus.NewDesc("parley_group_members", "Members of the group's current epoch.", groupLabels, nil)
+	descGroupOnline = prometheus.NewDesc("parley_group_online_peers", "Members of the group connected now.", groupLabels, nil)
+	descGroupOutbox = prometheus.NewDesc("parley_group_outbox", "Own messages whose epoch is not final yet.", groupLabels, nil)
+	descGroupMiss   = prometheus.NewDesc("parley_group_missing_messages", "Messages other members' heads say exist that this member lacks.", groupLabels, nil)
+	descGroupState  = prometheus.NewDesc("parley_group_state", "1 for the group's health state (ok, behind, stalled, syncing, offline, pending, removed, damaged).", []string{"group", "state"}, nil)
+)
+
+func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPeers, descGroups, descStoreBytes, descGroupEpoch, descGroupFinal,
+		descGroupMemb, descGroupOnline, descGroupOutbox, descGroupMiss, descGroupState} {
+		ch <- d
+	}
+	for _, d := range descCounters {
+		ch <- d
+	}
+}
+
+func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(name string, v int64) {
+		ch <- prometheus.MustNewConstMetric(descCounters[name], prometheus.CounterValue, float64(v))
+	}
+	n.mu.Lock()
+	runners := make([]*groupRunner, 0, len(n.groups))
+	var writes, outputs int64
+	for _, g := range n.groups {
+		runners = append(runners, g)
+		writes += g.writes.Load()
+		outputs += g.outputs.Load()
+	}
+	n.mu.Unlock()
+	gauge(descPeers, float64(len(n.p2p.Peers())))
+	gauge(descGroups, float64(len(runners)))
+	if lsm, vlog, other, err := n.st.Size(); err == nil {
+		gauge(descStoreBytes, float64(lsm+vlog+other))
+	}
+	counter("messages_in", n.stats.messagesIn.Load())
+	counter("messages_out", n.stats.messagesOut.Load())
+	counter("messages_rejected", n.stats.rejected.Load())
+	counter("forks", n.stats.forks.Load())
+	counter("rollbacks", n.stats.rollbacks.Load())
+	counter("sync_requests", n.stats.syncRequests.Load())
+	counter("state_writes", writes)
+	counter("state_outputs", outputs)
+	counter("gossip_dropped", int64(n.p2p.Stats().Dropped()))
+	seen := map[string]bool{} // two groups of one name: the first only
+	for _, g := range runners {
+		s := g.status()
+		if seen[s.Name] {
+			continue
+		}
+		seen[s.Name] = true
+		gauge(descGroupEpoch, float64(s.Epoch), s.Name)
+		gauge(descGroupFinal, float64(s.FinalEpoch), s.Name)
+		gauge(descGroupMemb, float64(s.Members), s.Name)
+		gauge(descGroupOnline, float64(s.OnlinePeers), s.Name)
+		gauge(descGroupOutbox, float64(s.Outbox), s.Name)
+		gauge(descGroupMiss, float64(s.Missing), s.Name)
+		state, _, _ := api.Health(s)
+		gauge(descGroupState, 1, s.Name, state)
+	}
 }

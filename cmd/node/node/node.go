@@ -95,6 +95,7 @@ type Node struct {
 	nextSync    uint64
 	stats       counters
 	latency     histogram
+	metrics     registry
 }
 
 // key file and store directory inside the data directory.

@@ -173,7 +173,8 @@ func TestMetricsEndpointServesTheFigures(t *testing.T) {
 	rec := httptest.NewRecorder()
 	bob.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
-	for _, want := range []string{"parley_groups 1", "parley_peers 1", "parley_delivery_latency_seconds_count 1", "# TYPE parley_messages_in_total counter"} {
+	for _, want := range []string{"parley_groups 1", "parley_peers 1", "parley_delivery_latency_seconds_count 1", "# TYPE parley_messages_in_total counter",
+		`parley_group_members{group="m"} 2`, `parley_group_state{group="m",state="ok"} 1`, "# TYPE go_goroutines gauge", "process_resident_memory_bytes "} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
