@@ -249,10 +249,11 @@ func (g *groupRunner) recordChunks(b *store.Batch, out *ordering.Output, skip ma
 			continue
 		}
 		key := binary.BigEndian.AppendUint32(nil, index)
-		if skip[string(key)] {
+		fg := fileGroup(g.gid, id)
+		if skip[skipKey(fg, key)] {
 			continue
 		}
-		b.AppendLog(fileGroup(g.gid, id), store.LogEntry{ID: key, Envelope: data})
+		b.AppendLog(fg, store.LogEntry{ID: key, Envelope: data})
 	}
 }
 

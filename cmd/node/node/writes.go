@@ -271,7 +271,7 @@ func (g *groupRunner) persistAll(ps []*pendingWrite) error {
 			out := p.out
 			afters = append(afters, g.gs.record(b, out.Persist, p.tip, logged))
 			for _, d := range out.Deliveries {
-				if skip[string(d.ID[:])] || !g.showable(d.ContentType) {
+				if skip[skipKey(hist, d.ID[:])] || !g.showable(d.ContentType) {
 					continue
 				}
 				rec, _ := json.Marshal(g.record(d))
@@ -293,8 +293,10 @@ func (g *groupRunner) persistAll(ps []*pendingWrite) error {
 		}
 		err := g.n.st.Write(ctx, b)
 		var dup *store.DuplicateError
-		if errors.As(err, &dup) && attempt < 16 {
-			skip[string(dup.ID)] = true
+		// A duplicate entry is left out and the round written again:
+		// as many times as it has entries that may be duplicates.
+		if errors.As(err, &dup) && attempt < 16+b.Len() {
+			skip[skipKey(dup.Group, dup.ID)] = true
 			continue
 		}
 		if err != nil {
@@ -310,6 +312,12 @@ func (g *groupRunner) persistAll(ps []*pendingWrite) error {
 		return nil
 	}
 }
+
+// skipKey names a log entry left out of a round's write: its log (the
+// history, or one file's chunks) and its id there. Chunk ids are their
+// indexes, the same in every file: a duplicate chunk of one file must
+// not leave out the chunk of the same index of another.
+func skipKey(group, id []byte) string { return string(group) + "\x00" + string(id) }
 
 // appendHistory records a message in the group's history (in b); its
 // position is in g.seqs once b is written. A message recorded already in
