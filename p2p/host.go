@@ -84,7 +84,7 @@ func (n *Node) newHost() (host.Host, error) {
 		// AutoNAT v1 for others, which is how members behind NATs learn
 		// that they are private and start reserving relay slots.
 		opts = append(opts,
-			libp2p.EnableRelayService(relayServiceOptions()...),
+			libp2p.EnableRelayService(n.relayServiceOptions()...),
 			libp2p.EnableNATService(),
 			libp2p.ForceReachabilityPublic())
 	case n.forceReach == network.ReachabilityPrivate:

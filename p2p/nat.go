@@ -144,8 +144,35 @@ func autoRelayOptions() []autorelay.Option {
 // as it is online, and libp2p does not run gossipsub or Parley's streams
 // over limited connections. The number of reservations and circuits stays
 // bounded (libp2p's defaults: 128 reservations, 16 circuits per peer).
-func relayServiceOptions() []relayv2.Option {
-	return []relayv2.Option{relayv2.WithInfiniteLimits()}
+func (n *Node) relayServiceOptions() []relayv2.Option {
+	opts := []relayv2.Option{relayv2.WithInfiniteLimits()}
+	if n.relayKnown != nil {
+		opts = append(opts, relayv2.WithACL(relayACL{n.relayKnown}))
+	}
+	return opts
+}
+
+// WithRelayFor limits what the relay service carries: a circuit only
+// where known says its source or its destination is a peer this node
+// knows (for a Parley node: a member of one of its groups, or a
+// contact). Reservations stay open to all (libp2p bounds them: 128,
+// and one per peer), so that a stranger behind a NAT, given an invite
+// code, can be reached by the member it asks. Without it the relay
+// carries circuits between any peers, with no time or data limit.
+func WithRelayFor(known func(peer.ID) bool) Option {
+	return func(n *Node) error {
+		n.relayKnown = known
+		return nil
+	}
+}
+
+// relayACL is the relay service's filter of WithRelayFor.
+type relayACL struct{ known func(peer.ID) bool }
+
+func (relayACL) AllowReserve(peer.ID, ma.Multiaddr) bool { return true }
+
+func (a relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
+	return a.known(src) || a.known(dest)
 }
 
 // holePunchLog logs the outcome of each hole punch (DCUtR): whether a

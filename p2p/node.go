@@ -34,6 +34,7 @@ type Node struct {
 	dhtMode          DHTMode
 	book             PeerBook
 	relayService     bool
+	relayKnown       func(peer.ID) bool
 	staticRelays     []peer.AddrInfo
 	forceReach       network.Reachability // private: no AutoNAT (loopback tests, where it cannot tell)
 	natPortMap       bool

@@ -136,3 +136,23 @@ func TestStaticRelaysAreDialledAtStart(t *testing.T) {
 	n := startNode(t, nil, WithStaticRelays(relay.AddrInfo()))
 	eventually(t, waitShort, "a connection to the relay", func() bool { return n.Connected(relay.ID()) })
 }
+
+// TestRelayCarriesOnlyCircuitsOfPeersItKnows: a relay told which peers it
+// knows (WithRelayFor: for a Parley node its groups' members and its
+// contacts) carries a circuit from a peer it knows to a private node,
+// and refuses one between two peers it does not know.
+func TestRelayCarriesOnlyCircuitsOfPeersItKnows(t *testing.T) {
+	friend, stranger := startNode(t, nil), startNode(t, nil)
+	relay := startNode(t, nil, WithRelayService(true), WithRelayFor(func(p peer.ID) bool { return p == friend.ID() }))
+	private := startNode(t, nil, behindNAT(), WithStaticRelays(relay.AddrInfo()))
+	reachedThrough(t, friend, relay, private)
+	ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+	defer cancel()
+	err := stranger.Connect(ctx, throughRelay(t, relay, private))
+	if err == nil {
+		t.Fatal("the relay carried a circuit between two peers it does not know")
+	}
+	if stranger.Connected(private.ID()) {
+		t.Error("the stranger is connected to the private node")
+	}
+}

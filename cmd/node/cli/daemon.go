@@ -55,7 +55,9 @@ other commands use. Stops cleanly on Ctrl-C, SIGINT or SIGTERM.
                         their AutoNAT checks: for an always-on node with a
                         public address, through which members behind NATs
                         reach each other (and hole punch a direct
-                        connection where their NATs allow it)
+                        connection where their NATs allow it); it carries
+                        circuits only to or from its groups' members and
+                        its contacts
   --relay ADDRS         comma-separated /p2p/ multiaddrs of relays to use
                         when this node is behind a NAT; may be repeated
                         (default: any connected peer that offers a relay)

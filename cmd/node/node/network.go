@@ -110,7 +110,9 @@ func (n *Node) startHost(ctx context.Context, listen []string) error {
 		opts = append(opts, p2p.WithPubSubDebug(true))
 	}
 	if n.cfg.RelayService {
-		opts = append(opts, p2p.WithRelayService(true))
+		// Circuits only for the members of this node's groups and its
+		// contacts (to or from them): not a relay for the world.
+		opts = append(opts, p2p.WithRelayService(true), p2p.WithRelayFor(n.knownPeer))
 	}
 	if len(n.cfg.Relays) > 0 {
 		opts = append(opts, p2p.WithStaticRelays(n.cfg.Relays...))
@@ -381,4 +383,26 @@ func (n *Node) watchPeers() error {
 		}
 	})
 	return nil
+}
+
+// knownPeer reports whether p is a member of one of this node's groups or
+// one of its contacts.
+func (n *Node) knownPeer(p peer.ID) bool {
+	n.mu.Lock()
+	for _, g := range n.groups {
+		g.mu.Lock()
+		_, member := g.members[p]
+		g.mu.Unlock()
+		if member {
+			n.mu.Unlock()
+			return true
+		}
+	}
+	n.mu.Unlock()
+	for _, c := range n.contactList() {
+		if c.peerID == p {
+			return true
+		}
+	}
+	return false
 }
