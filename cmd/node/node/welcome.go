@@ -261,6 +261,8 @@ func (n *Node) joinWelcome(ctx context.Context, data []byte) error {
 	if old := n.runner(hexID); old != nil {
 		old.close()
 	}
+	// The loop is the group goroutine's once it starts: read it before.
+	epoch := loop.Tip().Number
 	n.mu.Lock()
 	n.groups[hexID] = g
 	n.mu.Unlock()
@@ -268,7 +270,7 @@ func (n *Node) joinWelcome(ctx context.Context, data []byte) error {
 		return err
 	}
 	_ = g.do(ctx, func() error { g.apply(&ordering.Output{Publish: out.Publish, Requests: out.Requests}); return nil })
-	n.log.Info("joined a group", "group", hexID[:8], "name", meta.Name, "epoch", loop.Tip().Number)
+	n.log.Info("joined a group", "group", hexID[:8], "name", meta.Name, "epoch", epoch)
 	info := g.status().Group
 	n.broadcast(apiGroupEvent(info))
 	return nil
