@@ -47,13 +47,9 @@ func runChat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newCommand("chat", chatUsage, false, stdout, stderr)
 	plain := c.fs.Bool("plain", false, "")
-	pos, err := c.parse(args, 1, 1, "GROUP")
+	pos, client, err := c.connect(ctx, args, 1, 1, "GROUP")
 	if err != nil {
 		return err
-	}
-	client, err := c.dial(ctx)
-	if err != nil {
-		return explain(err)
 	}
 	defer client.Close()
 	s, err := openChat(ctx, client, pos[0])

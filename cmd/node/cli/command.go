@@ -88,6 +88,20 @@ func (c *command) parse(args []string, min, max int, names string) ([]string, er
 	return pos, nil
 }
 
+// connect parses args (min to max arguments, named names in the usage
+// errors) and connects to the daemon; the caller closes the client.
+func (c *command) connect(ctx context.Context, args []string, min, max int, names string) ([]string, *api.Client, error) {
+	pos, err := c.parse(args, min, max, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return nil, nil, explain(err)
+	}
+	return pos, client, nil
+}
+
 // dial connects to the daemon of the data directory.
 func (c *command) dial(ctx context.Context) (*api.Client, error) {
 	path, err := socketPath(c.data)

@@ -11,13 +11,9 @@ import (
 
 func runContactRename(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("contact rename", contactUsage, true, stdout, stderr)
-	pos, err := c.parse(args, 2, 2, "CONTACT NAME")
+	pos, client, err := c.connect(ctx, args, 2, 2, "CONTACT NAME")
 	if err != nil {
 		return err
-	}
-	client, err := c.dial(ctx)
-	if err != nil {
-		return explain(err)
 	}
 	defer client.Close()
 	ct, err := client.RenameContact(ctx, pos[0], pos[1])
@@ -36,13 +32,9 @@ func runContactRename(ctx context.Context, args []string, stdout, stderr io.Writ
 
 func runContactRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("contact remove", contactUsage, false, stdout, stderr)
-	pos, err := c.parse(args, 1, 1, "CONTACT")
+	pos, client, err := c.connect(ctx, args, 1, 1, "CONTACT")
 	if err != nil {
 		return err
-	}
-	client, err := c.dial(ctx)
-	if err != nil {
-		return explain(err)
 	}
 	defer client.Close()
 	if err := client.RemoveContact(ctx, pos[0]); err != nil {

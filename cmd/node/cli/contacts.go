@@ -156,13 +156,9 @@ func runContact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func runContactAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("contact add", contactUsage, true, stdout, stderr)
 	name := c.fs.String("name", "", "")
-	pos, err := c.parse(args, 1, 1, "CODE")
+	pos, client, err := c.connect(ctx, args, 1, 1, "CODE")
 	if err != nil {
 		return err
-	}
-	client, err := c.dial(ctx)
-	if err != nil {
-		return explain(err)
 	}
 	defer client.Close()
 	ct, err := client.AddContact(ctx, pos[0], *name)
@@ -193,12 +189,9 @@ through a relay), fingerprint.
 
 func runContacts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("contacts", contactsUsage, true, stdout, stderr)
-	if _, err := c.parse(args, 0, 0, ""); err != nil {
-		return err
-	}
-	client, err := c.dial(ctx)
+	_, client, err := c.connect(ctx, args, 0, 0, "")
 	if err != nil {
-		return explain(err)
+		return err
 	}
 	defer client.Close()
 	list, err := client.Contacts(ctx)

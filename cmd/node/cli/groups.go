@@ -59,13 +59,9 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func runGroupForget(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("group forget", groupUsage, false, stdout, stderr)
 	force := c.fs.Bool("force", false, "")
-	pos, err := c.parse(args, 1, 1, "GROUP")
+	pos, client, err := c.connect(ctx, args, 1, 1, "GROUP")
 	if err != nil {
 		return err
-	}
-	client, err := c.dial(ctx)
-	if err != nil {
-		return explain(err)
 	}
 	defer client.Close()
 	group := pos[0]
@@ -129,12 +125,9 @@ damaged when its saved state cannot be read, with the way out).
 
 func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("groups", groupsUsage, true, stdout, stderr)
-	if _, err := c.parse(args, 0, 0, ""); err != nil {
-		return err
-	}
-	client, err := c.dial(ctx)
+	_, client, err := c.connect(ctx, args, 0, 0, "")
 	if err != nil {
-		return explain(err)
+		return err
 	}
 	defer client.Close()
 	list, err := client.Groups(ctx)
@@ -186,13 +179,9 @@ fingerprint.
 
 func runMembers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("members", membersUsage, true, stdout, stderr)
-	pos, err := c.parse(args, 1, 1, "GROUP")
+	pos, client, err := c.connect(ctx, args, 1, 1, "GROUP")
 	if err != nil {
 		return err
-	}
-	client, err := c.dial(ctx)
-	if err != nil {
-		return explain(err)
 	}
 	defer client.Close()
 	list, err := client.Members(ctx, pos[0])
@@ -249,13 +238,9 @@ adds them. The code lets nobody in by itself.
 func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("invite", inviteUsage, true, stdout, stderr)
 	approve := c.fs.Bool("approve", false, "")
-	pos, err := c.parse(args, 1, 2, "GROUP [CONTACT]")
+	pos, client, err := c.connect(ctx, args, 1, 2, "GROUP [CONTACT]")
 	if err != nil {
 		return err
-	}
-	client, err := c.dial(ctx)
-	if err != nil {
-		return explain(err)
 	}
 	defer client.Close()
 	group := pos[0]
@@ -317,13 +302,9 @@ adds you.
 
 func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("join", joinUsage, true, stdout, stderr)
-	pos, err := c.parse(args, 1, 1, "CODE")
+	pos, client, err := c.connect(ctx, args, 1, 1, "CODE")
 	if err != nil {
 		return err
-	}
-	client, err := c.dial(ctx)
-	if err != nil {
-		return explain(err)
 	}
 	defer client.Close()
 	g, err := client.Join(ctx, pos[0])
@@ -358,13 +339,9 @@ fingerprint) from GROUP. To remove yourself, use 'parley leave GROUP'.
 
 func runRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("remove", removeUsage, false, stdout, stderr)
-	pos, err := c.parse(args, 2, 2, "GROUP MEMBER")
+	pos, client, err := c.connect(ctx, args, 2, 2, "GROUP MEMBER")
 	if err != nil {
 		return err
-	}
-	client, err := c.dial(ctx)
-	if err != nil {
-		return explain(err)
 	}
 	defer client.Close()
 	group, member := pos[0], pos[1]
@@ -392,13 +369,9 @@ them commits it; until then you still receive the group's messages.
 
 func runLeave(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("leave", leaveUsage, false, stdout, stderr)
-	pos, err := c.parse(args, 1, 1, "GROUP")
+	pos, client, err := c.connect(ctx, args, 1, 1, "GROUP")
 	if err != nil {
 		return err
-	}
-	client, err := c.dial(ctx)
-	if err != nil {
-		return explain(err)
 	}
 	defer client.Close()
 	if err := client.Leave(ctx, pos[0]); err != nil {

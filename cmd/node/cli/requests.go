@@ -21,12 +21,9 @@ fingerprint with theirs (they see it with 'parley id'), then
 
 func runRequests(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("requests", requestsUsage, true, stdout, stderr)
-	if _, err := c.parse(args, 0, 0, ""); err != nil {
-		return err
-	}
-	client, err := c.dial(ctx)
+	_, client, err := c.connect(ctx, args, 0, 0, "")
 	if err != nil {
-		return explain(err)
+		return err
 	}
 	defer client.Close()
 	rs, err := client.JoinRequests(ctx)
@@ -78,13 +75,9 @@ func runDecide(ctx context.Context, verb string, args []string, stdout, stderr i
 		usage = denyUsage
 	}
 	c := newCommand(verb, usage, false, stdout, stderr)
-	pos, err := c.parse(args, 1, 1, "ID")
+	pos, client, err := c.connect(ctx, args, 1, 1, "ID")
 	if err != nil {
 		return err
-	}
-	client, err := c.dial(ctx)
-	if err != nil {
-		return explain(err)
 	}
 	defer client.Close()
 	if verb == "approve" {

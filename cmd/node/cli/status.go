@@ -29,12 +29,9 @@ file DIR/key, which anyone who can copy the directory can read.
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("status", statusUsage, true, stdout, stderr)
-	if _, err := c.parse(args, 0, 0, ""); err != nil {
-		return err
-	}
-	client, err := c.dial(ctx)
+	_, client, err := c.connect(ctx, args, 0, 0, "")
 	if err != nil {
-		return explain(err)
+		return err
 	}
 	defer client.Close()
 	st, err := client.Status(ctx)
