@@ -25,9 +25,9 @@ func Health(g GroupStatus) (state, reason, todo string) {
 	missing := ""
 	switch {
 	case g.Missing > 0:
-		missing = fmt.Sprintf("%d messages (%s) to fetch", g.Missing, byteSize(g.MissingBytes))
+		missing = fmt.Sprintf("%s (%s) to fetch", count(g.Missing, "message"), byteSize(g.MissingBytes))
 	case g.BehindEpochs > 0:
-		missing = fmt.Sprintf("%d epochs to fetch", g.BehindEpochs)
+		missing = fmt.Sprintf("%s to fetch", count(int(g.BehindEpochs), "epoch"))
 	}
 	alone := g.Members <= 1
 	switch {
@@ -44,7 +44,7 @@ func Health(g GroupStatus) (state, reason, todo string) {
 	case g.Syncing:
 		return StateSyncing, "asking members for what it lacks", ""
 	case !alone && g.OnlinePeers == 0 && g.Outbox > 0:
-		return StateOffline, fmt.Sprintf("no other member online; %d of your messages wait for one", g.Outbox), "they go out when a member comes online"
+		return StateOffline, fmt.Sprintf("no other member online; %s of yours wait for one", count(g.Outbox, "message")), "they go out when a member comes online"
 	case !alone && g.OnlinePeers == 0:
 		return StateOffline, "no other member online", ""
 	}
@@ -72,4 +72,12 @@ func shellWord(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// count is n and the noun, plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -215,38 +216,37 @@ func (n *Node) connectLoop() {
 }
 
 func (n *Node) connectMembers() {
-	want := map[peer.ID][]string{} // member -> hex ids of groups
-	n.mu.Lock()
-	for hexID, g := range n.groups {
-		g.mu.Lock()
-		for p := range g.members {
-			if p != n.id.PeerID {
-				want[p] = append(want[p], hexID)
-			}
-		}
-		g.mu.Unlock()
-	}
-	n.mu.Unlock()
-	for _, c := range n.contactList() {
-		if _, ok := want[c.peerID]; !ok {
-			want[c.peerID] = nil
-		}
-	}
-	var missing []peer.ID
+	want := n.knownPeers()
+	// Dial the peers not connected, a few at a time: one that is
+	// offline costs up to the dial's timeout, and must not hold up the
+	// others.
+	var (
+		mu      sync.Mutex
+		missing []peer.ID
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, 8)
+	)
 	for p := range want {
 		if n.p2p.Connected(p) {
 			continue
 		}
-		// Redial, not Connect: this loop paces the dials itself, and a
-		// member cut off for a while must be reached as soon as it is
-		// back, not when the swarm's backoff (up to minutes) expires.
-		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-		err := n.p2p.Redial(ctx, peer.AddrInfo{ID: p, Addrs: n.p2p.Host().Peerstore().Addrs(p)})
-		cancel()
-		if err != nil {
-			missing = append(missing, p)
-		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			// Redial, not Connect: this loop paces the dials itself, and
+			// a member cut off for a while must be reached as soon as it
+			// is back, not when the swarm's backoff (up to minutes)
+			// expires.
+			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			defer cancel()
+			if err := n.p2p.Redial(ctx, peer.AddrInfo{ID: p, Addrs: n.p2p.Host().Peerstore().Addrs(p)}); err != nil {
+				mu.Lock()
+				missing = append(missing, p)
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 	if len(missing) == 0 {
 		return
 	}
@@ -385,24 +385,32 @@ func (n *Node) watchPeers() error {
 	return nil
 }
 
-// knownPeer reports whether p is a member of one of this node's groups or
-// one of its contacts.
-func (n *Node) knownPeer(p peer.ID) bool {
+// knownPeers are the members of this node's groups (with the hex ids of
+// the groups they are in) and its contacts (with none), itself left out.
+func (n *Node) knownPeers() map[peer.ID][]string {
+	known := map[peer.ID][]string{}
 	n.mu.Lock()
-	for _, g := range n.groups {
+	for hexID, g := range n.groups {
 		g.mu.Lock()
-		_, member := g.members[p]
-		g.mu.Unlock()
-		if member {
-			n.mu.Unlock()
-			return true
+		for p := range g.members {
+			if p != n.id.PeerID {
+				known[p] = append(known[p], hexID)
+			}
 		}
+		g.mu.Unlock()
 	}
 	n.mu.Unlock()
 	for _, c := range n.contactList() {
-		if c.peerID == p {
-			return true
+		if _, ok := known[c.peerID]; !ok {
+			known[c.peerID] = nil
 		}
 	}
-	return false
+	return known
+}
+
+// knownPeer reports whether p is a member of one of this node's groups or
+// one of its contacts.
+func (n *Node) knownPeer(p peer.ID) bool {
+	_, ok := n.knownPeers()[p]
+	return ok
 }
