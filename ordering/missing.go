@@ -78,5 +78,61 @@ func (l *Loop) Missing() Missing {
 			m.Messages, m.Bytes = msgs, bytes
 		}
 	}
+	// What a requester's list of held envelopes showed, while this
+	// member pages through it by asking back: the requester's head may
+	// be older than those messages (their bytes are not known).
+	m.Messages = max(m.Messages, l.knownLacking())
 	return m
+}
+
+// noteLacking keeps the envelopes a requester listed that this member
+// lacks in its canonical epochs (at most maxBackIDs per epoch, in epochs
+// it holds; dropEpoch forgets an epoch's).
+func (l *Loop) noteLacking(ids map[EpochID][][8]byte) {
+	for epoch, list := range ids {
+		if l.epochs[epoch] == nil {
+			continue
+		}
+		if l.lackKnown == nil {
+			l.lackKnown = map[EpochID]map[[8]byte]bool{}
+		}
+		set := l.lackKnown[epoch]
+		if set == nil {
+			set = map[[8]byte]bool{}
+			l.lackKnown[epoch] = set
+		}
+		for _, id := range list {
+			if len(set) >= maxBackIDs {
+				break
+			}
+			set[id] = true
+		}
+	}
+}
+
+// knownLacking counts the envelopes of lackKnown still not held in
+// canonical epochs, and forgets those that arrived.
+func (l *Loop) knownLacking() int {
+	n := 0
+	for epoch, set := range l.lackKnown {
+		info := l.epochs[epoch]
+		if info == nil {
+			delete(l.lackKnown, epoch)
+			continue
+		}
+		if !l.onCanonical(epoch) {
+			continue
+		}
+		mine := info.heldIDs()
+		for id := range set {
+			if mine[id] {
+				delete(set, id)
+			}
+		}
+		if len(set) == 0 {
+			delete(l.lackKnown, epoch)
+		}
+		n += len(set)
+	}
+	return n
 }

@@ -178,8 +178,11 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 		return
 	}
 	// None of this member's epochs is on the canonical chain, so it can
-	// have missed messages from its oldest held epoch up to the GroupInfo's.
-	missedFrom, missedTo := min(l.graph.Root().Number, gi.GroupContext.Epoch), gi.GroupContext.Epoch
+	// have missed messages from its oldest held epoch up to the
+	// GroupInfo's, and from further back if the winning branch added it
+	// earlier than the branch it joined on did (an add re-issued there,
+	// whose Welcome it did not get): the responder says since when.
+	missedFrom, missedTo := min(l.graph.Root().Number, resp.memberSince, gi.GroupContext.Epoch), gi.GroupContext.Epoch
 	// Start a new history at the GroupInfo's epoch.
 	root := &Node{ID: resp.tip, Number: gi.GroupContext.Epoch, Members: identities(sc.State)}
 	l.startOver(&epochInfo{node: root, seenAt: l.now})
@@ -191,6 +194,13 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 	l.addEpoch(l.epochs[root.ID], sc, env, wire.Sender{Type: wire.SenderNewMemberCommit})
 	l.removed = false
 	old.Destroy()
+	if l.bundle != nil {
+		// The external commit gave this member a new leaf: a Welcome for
+		// the KeyPackage it first joined with can only lead back into a
+		// history it has left.
+		l.bundle.DestroyInitKey()
+		l.bundle, l.spare = nil, nil
+	}
 	l.reconsider()
 	for _, o := range l.outboxInOrder() {
 		if !l.onCanonical(o.epoch) {

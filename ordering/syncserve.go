@@ -113,6 +113,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		skip[h.epoch] = ids
 	}
 	lack, lackIDs := l.lacking(req.heldLogs)
+	l.noteLacking(lackIDs)
 	// addEntry adds a log entry of epoch n, read back from the archive if
 	// it is not in memory; one that cannot be read is left out.
 	addEntry := func(n *Node, e *logEntry) bool {
@@ -467,5 +468,16 @@ func (l *Loop) rejoinResponse(req *syncRequest, status uint8) *syncResponse {
 	if err != nil {
 		return &syncResponse{status: syncRefused}
 	}
-	return &syncResponse{status: status, tip: l.tip.ID, groupInfo: codec.MustMarshal(wire.NewMLSMessage(gi))}
+	return &syncResponse{status: status, tip: l.tip.ID, groupInfo: codec.MustMarshal(wire.NewMLSMessage(gi)), memberSince: l.memberSince(req.requester)}
+}
+
+// memberSince is the first epoch of the canonical chain from which the
+// member has been in every epoch up to the tip (the oldest held, if it
+// was a member of all of them).
+func (l *Loop) memberSince(member string) uint64 {
+	since := l.tip.Number
+	for n := l.tip; n != nil && slices.Contains(n.Members, member); n = n.parent {
+		since = n.Number
+	}
+	return since
 }

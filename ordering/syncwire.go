@@ -254,6 +254,12 @@ type syncResponse struct {
 	envelopes [][]byte
 	groupInfo []byte
 	heads     [][]byte
+	// memberSince, with a GroupInfo to rejoin with, is the first epoch of
+	// the responder's chain from which the requester has been a member
+	// without a break (as far back as the responder holds): the rejoiner
+	// may have missed everything from there, even epochs older than any it
+	// holds, when its add was re-issued on the winning branch.
+	memberSince uint64
 }
 
 func (r *syncResponse) encode() []byte {
@@ -272,6 +278,7 @@ func (r *syncResponse) encode() []byte {
 		}
 	})
 	codec.AddBool(&b, r.more)
+	b.AddUint64(r.memberSince)
 	return b.BytesOrPanic()
 }
 
@@ -293,7 +300,7 @@ func decodeSyncResponse(data []byte) (*syncResponse, error) {
 		}
 		r.heads = append(r.heads, h)
 		return true
-	}) || !codec.ReadBool(&s, &r.more) || !s.Empty() {
+	}) || !codec.ReadBool(&s, &r.more) || !s.ReadUint64(&r.memberSince) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}
 	copy(r.tip[:], tip)
@@ -355,6 +362,9 @@ type SyncResponseForm struct {
 	// More says that envelopes were left out to keep the answer within
 	// its bound.
 	More bool
+	// MemberSince comes with a GroupInfo: the epoch from which the
+	// requester has been a member on the responder's chain.
+	MemberSince uint64
 }
 
 // ParseSyncResponse decodes a catch-up answer.
@@ -363,7 +373,7 @@ func ParseSyncResponse(data []byte) (*SyncResponseForm, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SyncResponseForm{Status: r.status, Tip: r.tip, Envelopes: r.envelopes, GroupInfo: r.groupInfo, Heads: r.heads, More: r.more}, nil
+	return &SyncResponseForm{Status: r.status, Tip: r.tip, Envelopes: r.envelopes, GroupInfo: r.groupInfo, Heads: r.heads, More: r.more, MemberSince: r.memberSince}, nil
 }
 
 // Empty reports whether the answer carries nothing of the group: no
