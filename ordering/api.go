@@ -333,8 +333,10 @@ type Notice struct {
 	MissedTo   uint64
 	Epoch      uint64
 	Added      []string
-	// AddedBy are the identities of the members whose commits added
-	// Added (empty where not known), in the same order.
+	// AddedBy are the identities of the members who asked for each
+	// addition in Added: the sender of the Add proposal, which is the
+	// committer for an Add inline in the commit (empty where not known),
+	// in the same order.
 	AddedBy []string
 	Removed []string
 	// RemovedBy are the identities of the members who asked for each

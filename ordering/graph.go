@@ -23,6 +23,9 @@ type Node struct {
 	// who asked: the sender of the Remove (or of the SelfRemove: the
 	// member itself, which left), where known (not persisted).
 	RemovedBy map[string]string
+	// AddedBy maps each member the epoch's commit added to the member who
+	// asked: the sender of the Add, where known (not persisted).
+	AddedBy map[string]string
 
 	parent   *Node
 	children []*Node

@@ -604,6 +604,7 @@ func (l *Loop) addEpoch(parent *epochInfo, sc *group.StagedCommit, commitEnv []b
 		}
 	}
 	n.RemovedBy = removedBy(parent.state, sc)
+	n.AddedBy = addedBy(parent.state, sc)
 	if !l.graph.Add(n) {
 		return nil
 	}
@@ -771,14 +772,14 @@ func (l *Loop) membershipNotice(old, next *Node) {
 		}
 	}
 	if len(added)+len(removed) > 0 {
-		// Who added whom: the committer of the epoch, between the two,
-		// where each added member appears.
+		// Who added whom: the proposer of the Add in the epoch, between
+		// the two, where each added member appears (Node.adder).
 		by := make([]string, len(added))
 		fork := l.graph.ForkPoint(old, next)
 		for i, m := range added {
 			for n := next; n != nil && n != fork && n.parent != nil; n = n.parent {
 				if n.hasMember(m) && !n.parent.hasMember(m) {
-					by[i] = n.Committer
+					by[i] = n.adder(m)
 				}
 			}
 		}

@@ -14,7 +14,6 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
-	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -34,7 +33,7 @@ const userAgent = "parley"
 func (n *Node) newHost() (host.Host, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Scale(n.rcMemory, n.rcFDs)))
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Scale(n.rcMemory, n.rcFDs)), n.rcmgrMetrics()...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: resource manager: %w", err)
 	}
@@ -52,9 +51,9 @@ func (n *Node) newHost() (host.Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.EnableRelay(),
-		libp2p.EnableHolePunching(holepunch.WithTracer(holePunchLog{n.log})),
+		libp2p.EnableHolePunching(n.holePunchTracer()),
 		libp2p.EnableAutoNATv2(),
-		libp2p.DisableMetrics(),
+		n.hostMetrics(),
 		libp2p.UserAgent(userAgent),
 	}
 	// The relay peer source needs the host, which exists only once

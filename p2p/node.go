@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Node is one Parley peer: a libp2p host with gossipsub, discovery and the
@@ -52,6 +53,7 @@ type Node struct {
 	rendezvousEvery  time.Duration
 	pubsubDebug      bool
 	livenessEvery    time.Duration
+	metricsReg       prometheus.Registerer // nil: no metrics (WithMetrics)
 
 	// Running services, set by Start.
 	host   host.Host
@@ -59,6 +61,7 @@ type Node struct {
 	kad    *dht.IpfsDHT
 	mdns   mdns.Service
 	tracer *dropTracer
+	gossip *gossipMetrics // with WithMetrics, registered while running
 	rr     *reqResp
 	scores atomic.Pointer[map[peer.ID]float64]
 	reach  atomic.Pointer[Reachability]
@@ -173,6 +176,12 @@ func (n *Node) startServices(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("p2p: event bus: %w", err)
 	}
+	if n.metricsReg != nil {
+		if n.gossip, err = registerGossipMetrics(n.metricsReg); err != nil {
+			sub.Close()
+			return err
+		}
+	}
 	if n.ps, err = n.newPubSub(); err != nil {
 		sub.Close()
 		return err
@@ -200,6 +209,10 @@ func (n *Node) startServices(ctx context.Context) error {
 
 // stopServices closes whatever startServices opened. Called with n.mu held.
 func (n *Node) stopServices() error {
+	if n.gossip != nil {
+		n.metricsReg.Unregister(n.gossip)
+		n.gossip = nil
+	}
 	if n.mdns != nil {
 		n.mdns.Close()
 	}

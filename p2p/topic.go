@@ -97,12 +97,12 @@ const validatorConcurrency = 4096
 const maxTopicsPerPeer = 1024
 
 func (n *Node) newPubSub() (*pubsub.PubSub, error) {
-	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
+	opts := []pubsub.Option{
 		pubsub.WithLogger(n.pubsubLogger()),
 		pubsub.WithRPCLogger(n.pubsubLogger()),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMessageIdFn(messageID),
-		pubsub.WithMaxMessageSize(n.gossipLimit+gossipOverhead),
+		pubsub.WithMaxMessageSize(n.gossipLimit + gossipOverhead),
 		pubsub.WithPeerOutboundQueueSize(n.queues.Outbound),
 		pubsub.WithValidateQueueSize(n.queues.Validation),
 		pubsub.WithGossipSubParams(n.gossipParams),
@@ -113,7 +113,11 @@ func (n *Node) newPubSub() (*pubsub.PubSub, error) {
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.storeScores), n.scoreEvery),
 		pubsub.WithSubscriptionFilter(pubsub.WrapLimitSubscriptionFilter(
 			pubsub.NewRegexpSubscriptionFilter(regexp.MustCompile(``)), maxTopicsPerPeer)),
-	)
+	}
+	if n.gossip != nil {
+		opts = append(opts, pubsub.WithRawTracer(n.gossip))
+	}
+	ps, err := pubsub.NewGossipSub(n.ctx, n.host, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: gossipsub: %w", err)
 	}

@@ -190,8 +190,10 @@ type Member struct {
 	Name        string `json:"name"`
 	PeerID      string `json:"peer_id"`
 	Fingerprint string `json:"fingerprint"`
-	// AddedBy is the name of the member whose commit added this one
-	// (empty for the founder, or if not known to this node).
+	// AddedBy is the name of the member who asked for this one's add
+	// (the sender of the Add proposal, who invited it or approved its
+	// join request), whoever committed it; empty for the founder, or if
+	// not known to this node (members added before it joined).
 	AddedBy string `json:"added_by,omitempty"`
 	Online  bool   `json:"online"`
 	// Via says how this node reaches the member's node while Online: "direct",

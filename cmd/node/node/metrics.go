@@ -13,10 +13,12 @@ import (
 
 // The node's metrics go through client_golang with a registry of the
 // node's own (nothing on the global one): the Go runtime and process
-// collectors, the node's counters and gauges read when scraped, and the
-// delivery latency histogram. Per-group series are labelled by the group's
-// name, so their number is the number of groups this node is in. The list
-// is in docs/METRICS.md.
+// collectors, the node's counters and gauges read when scraped, the
+// delivery latency histogram, and libp2p's collectors with the p2p
+// layer's gossipsub counters (p2p.WithMetrics, given the registry when the
+// host is built). Per-group series are labelled by the group's name, so
+// their number is the number of groups this node is in. The list is in
+// docs/METRICS.md.
 
 // latencyBuckets are the upper bounds (seconds) of the delivery latency
 // histogram: from a message's claimed send time to its delivery here.

@@ -98,6 +98,9 @@ func (n *Node) startHost(ctx context.Context, listen []string) error {
 		p2p.WithMDNS(n.cfg.MDNS),
 		p2p.WithPeerBook(n.st),
 		p2p.WithListenAddrs(listen...),
+		// libp2p's metrics and gossipsub's into the node's registry,
+		// served by MetricsHandler (docs/METRICS.md).
+		p2p.WithMetrics(n.registry()),
 	}
 	if n.cfg.DHT {
 		opts = append(opts, p2p.WithDHT(p2p.DHTAuto))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,33 @@ func TestMetricsEndpointServesTheFigures(t *testing.T) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
 	}
+	// libp2p's swarm and resource manager, and gossipsub as p2p counts
+	// it: bob has a connection, streams, and alice's message delivered.
+	for _, name := range []string{"libp2p_swarm_connections_opened_total", "libp2p_rcmgr_connections", "libp2p_rcmgr_streams",
+		"parley_gossipsub_messages_delivered_total", "parley_gossipsub_peers", "parley_gossipsub_topics", "parley_gossipsub_rpcs_total"} {
+		if got := scraped(body, name); got <= 0 {
+			t.Errorf("%s sums to %v in the scrape, want more than 0", name, got)
+		}
+	}
+}
+
+// scraped sums the values of a metric's series in a scrape (text format).
+func scraped(body, name string) float64 {
+	var total float64
+	for line := range strings.Lines(body) {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue // another metric whose name starts with this one
+		}
+		fields := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(fields[0], 64); err == nil {
+			total += v
+		}
+	}
+	return total
 }
 
 // TestHistoryResultNamesTheFinalEpoch: a history record's result says it
