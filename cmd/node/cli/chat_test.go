@@ -12,7 +12,7 @@ import (
 func TestChatErrorsBeforeItStarts(t *testing.T) {
 	none := t.TempDir()
 	runParley(t.Context(), "chat", "friends", "--data", none).check(t, "no daemon", 1,
-		"", `^parley chat: parley daemon is not running \(no socket at .*\); start it with 'parley run'\n$`)
+		"", `^parley chat: parley daemon is not running \(no socket at .*\); start it with 'parley run --data .*'\n$`)
 
 	d := startDaemon(t)
 	d.must("group", "create", "friends")

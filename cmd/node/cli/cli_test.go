@@ -67,7 +67,8 @@ func TestDemoFormsAGroupOnLoopbackAndResolvesTheFork(t *testing.T) {
 		t.Fatalf("demo exited %d: %s\n%s", code, errOut.String(), out.String())
 	}
 	s := out.String()
-	for _, want := range []string{"carol is in \"demo\"", "received \"hi alice!\" from bob", "competing commits on epoch", "carol's history:", "Done in"} {
+	for _, want := range []string{"carol is in \"demo\"", "received \"hi alice!\" from bob", "competing commits on epoch", "won, yours was rolled back",
+		"resolved: every member kept", "carol's history:", "Done in", "'go build -o parley ./cmd/node'"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)
 		}
@@ -81,5 +82,10 @@ func TestDemoFormsAGroupOnLoopbackAndResolvesTheFork(t *testing.T) {
 	}
 	if len(auths) != 3 || auths[0] != auths[1] || auths[1] != auths[2] {
 		t.Errorf("the nodes end on different epochs: %v", auths)
+	}
+	// One refresh each by bob and carol makes one fork, and alice, who
+	// only watches, does not commit in it: each node says so once.
+	if n := strings.Count(s, "competing commits on epoch"); n != 3 {
+		t.Errorf("%d notices of competing commits, want one per node:\n%s", n, s)
 	}
 }

@@ -108,8 +108,25 @@ func (c *command) dial(ctx context.Context) (*api.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return api.Dial(ctx, path)
+	client, err := api.Dial(ctx, path)
+	if errors.Is(err, api.ErrNotRunning) && c.data != "" {
+		// The daemon to start is the one of this --data, which 'parley
+		// run' alone would not find.
+		if dir, derr := dataDir(c.data); derr == nil {
+			return nil, hintedError{err, strings.Replace(err.Error(), "'parley run'", "'parley run --data "+quoteArg(dir)+"'", 1)}
+		}
+	}
+	return client, err
 }
+
+// hintedError is an error with a message of the CLI's own.
+type hintedError struct {
+	err error
+	msg string
+}
+
+func (e hintedError) Error() string { return e.msg }
+func (e hintedError) Unwrap() error { return e.err }
 
 // printJSON prints v as one indented JSON document.
 func (c *command) printJSON(v any) error {

@@ -203,11 +203,14 @@ func TestStateErrorsExplainThemselves(t *testing.T) {
 
 func TestDaemonNotRunning(t *testing.T) {
 	data := t.TempDir()
-	want := `^parley [a-z ]+: parley daemon is not running \(no socket at ` + regexpQuote(filepath.Join(data, socketFile)) + `\); start it with 'parley run'\n$`
+	// With --data, the hint names it: 'parley run' alone would start
+	// another daemon.
+	want := `^parley [a-z ]+: parley daemon is not running \(no socket at ` + regexpQuote(filepath.Join(data, socketFile)) + `\); start it with 'parley run --data ` + regexpQuote(data) + `'\n$`
 	for _, args := range daemonCommands {
 		runParley(context.Background(), withData(args, data)...).check(t, strings.Join(args, " "), 1, "", want)
 	}
-	// PARLEY_DATA is used when --data is not given.
+	// PARLEY_DATA is used when --data is not given, by run too.
+	want = `^parley [a-z ]+: parley daemon is not running \(no socket at ` + regexpQuote(filepath.Join(data, socketFile)) + `\); start it with 'parley run'\n$`
 	t.Setenv("PARLEY_DATA", data)
 	runParley(context.Background(), "groups").check(t, "groups with PARLEY_DATA", 1, "", want)
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -58,11 +59,15 @@ makes two members commit at the same moment and shows the fork resolved.
 type nodeDemo struct {
 	out   io.Writer
 	start time.Time
-	names []string
-	nodes map[string]*node.Node
-	mu    sync.Mutex
-	wg    sync.WaitGroup
-	stop  context.CancelFunc
+	// winner is whose commit the latest rollback notice said won, and
+	// on which epoch (see noteWinner).
+	winner      string
+	winnerEpoch string
+	names       []string
+	nodes       map[string]*node.Node
+	mu          sync.Mutex
+	wg          sync.WaitGroup
+	stop        context.CancelFunc
 }
 
 func (d *nodeDemo) say(format string, args ...any) {
@@ -79,6 +84,26 @@ func (d *nodeDemo) close() {
 		n.Close()
 	}
 	d.wg.Wait()
+}
+
+// wonNotice matches the notice of a rollback (node/notices.go): "commits
+// on epoch N: carol's won, yours was rolled back (1 epoch)".
+var wonNotice = regexp.MustCompile(`^commits on epoch (\d+): (yours|\S+'s) won`)
+
+// noteWinner keeps whose commit a rollback notice of node name says won:
+// the latest such notice at any node is the fork choice they all end on.
+func (d *nodeDemo) noteWinner(name, text string) {
+	m := wonNotice.FindStringSubmatch(text)
+	if m == nil {
+		return
+	}
+	who := strings.TrimSuffix(m[2], "'s")
+	if who == "yours" {
+		who = name
+	}
+	d.mu.Lock()
+	d.winner, d.winnerEpoch = who, m[1]
+	d.mu.Unlock()
 }
 
 // watch prints the events of one node that the demo is about.
@@ -102,6 +127,7 @@ func (d *nodeDemo) watch(ctx context.Context, name string, n *node.Node) error {
 				}
 			case api.EventNotice:
 				d.say("    %-5s %s", name, ev.Text)
+				d.noteWinner(name, ev.Text)
 			case api.EventMembership:
 				if len(ev.Membership.Added) > 0 {
 					d.say("    %-5s sees %s join (epoch %d)", name, strings.Join(ev.Membership.Added, ", "), ev.Membership.Epoch)
@@ -130,12 +156,19 @@ func (d *nodeDemo) run(ctx context.Context, root string) error {
 		if os.Getenv("PARLEY_DEMO_LOG") != "" {
 			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
 		}
+		// alice commits as a node does (her invitations after a short
+		// wait; others' proposals only after the backoff). bob and carol
+		// commit their own changes at once, whatever their rank (a
+		// negative delay): the demo wants exactly those two commits to
+		// cross, every run, and alice to watch the fork, not join it.
+		oc := ordering.Config{CommitDelay: 20 * time.Millisecond, HeadInterval: 50 * time.Millisecond}
+		if name != "alice" {
+			oc.CommitDelay, oc.CommitBackoff = -time.Second, time.Nanosecond
+		}
 		n, err := node.Open(ctx, node.Config{
 			Logger: log,
 			Dir:    dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, UpdateInterval: -1, TickInterval: 20 * time.Millisecond,
-			// Commit at once, with no preferred committer: the demo
-			// wants two members to commit at the same moment.
-			Ordering: ordering.Config{CommitDelay: time.Nanosecond, CommitBackoff: time.Nanosecond, HeadInterval: 50 * time.Millisecond},
+			Ordering: oc,
 		})
 		if err != nil {
 			return err
@@ -202,6 +235,12 @@ func (d *nodeDemo) run(ctx context.Context, root string) error {
 	}
 	if err := d.waitAgreeAfter(ctx, before, 30*time.Second); err != nil {
 		return err
+	}
+	d.mu.Lock()
+	winner, epoch := d.winner, d.winnerEpoch
+	d.mu.Unlock()
+	if winner != "" {
+		d.say("   resolved: every member kept %s's commit on epoch %s; the other refresh, rolled back, was made again\n   on top of it (a change on a losing branch is redone, not lost)", winner, epoch)
 	}
 
 	d.say("\n6. Where everyone stands")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,8 +57,8 @@ func TestStrangerJoinsWithAnInviteCode(t *testing.T) {
 	eventually(t, 20*time.Second, "alice reads dave", func() bool { return len(texts(t, alice, "club")) == 1 })
 	// The code was for one use.
 	eve := testNode(t, "eve")
-	if _, err := eve.Join(ctx, code); !errors.Is(err, api.ErrBadCode) {
-		t.Errorf("second use of the invite code: %v, want ErrBadCode", err)
+	if _, err := eve.Join(ctx, code); !errors.Is(err, api.ErrBadCode) || !strings.Contains(err.Error(), "refused: unknown or used invite code") {
+		t.Errorf("second use of the invite code: %v, want ErrBadCode with the inviter's reason", err)
 	}
 	if _, err := eve.Join(ctx, "parley-invite:garbage"); !errors.Is(err, api.ErrBadCode) {
 		t.Errorf("garbage code: %v, want ErrBadCode", err)

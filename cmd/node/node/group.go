@@ -382,6 +382,8 @@ func (g *groupRunner) notice(no ordering.Notice) {
 		g.n.broadcast(api.Event{Type: api.EventMembership, Group: g.hexID, Membership: mb})
 	case ordering.NoticeBehind:
 		g.n.log.Debug("behind; catching up", "group", short, "from", no.From, "epoch", no.Epoch)
+	case ordering.NoticeSynced:
+		g.n.log.Debug("catch-up answer", "group", short, "from", no.From, "envelopes", no.Count)
 	case ordering.NoticeStorage:
 		g.n.log.Error("a saved message could not be read back; not sent", "group", short, "err", no.Err)
 	}

@@ -359,6 +359,17 @@ func (n *Node) Join(ctx context.Context, code string) (api.Group, error) {
 	if err != nil {
 		var re *p2p.RemoteError
 		if errors.As(err, &re) {
+			if damaged == nil && n.runner(hexID) == nil {
+				// Refused: nothing will come of this join, so the
+				// pending group and its KeyPackage go (they would show
+				// as pending forever after a restart).
+				undo := n.st.NewBatch()
+				undo.DeleteSetting(scopeGroup, hexID)
+				undo.DeleteKeyPackage(bundle.Ref())
+				if werr := n.st.Write(ctx, undo); werr != nil {
+					n.log.Warn("forgetting a refused join", "group", hexID[:8], "err", werr)
+				}
+			}
 			return api.Group{}, fmt.Errorf("%w: the inviting member refused: %s", api.ErrBadCode, re.Message)
 		}
 		return api.Group{}, fmt.Errorf("%w: %v", api.ErrUnavailable, err)
@@ -387,6 +398,9 @@ func (n *Node) serveJoin(ctx context.Context, from peer.ID, req []byte, w p2p.Re
 	if len(req) < 16 {
 		return errors.New("malformed join request")
 	}
+	if err := n.refuseMemberJoin(req[:16], from); err != nil {
+		return err
+	}
 	inv, err := n.takeInvite(ctx, req[:16], time.Now())
 	if err != nil {
 		return err
@@ -406,6 +420,43 @@ func (n *Node) serveJoin(ctx context.Context, from peer.ID, req []byte, w p2p.Re
 		return err
 	}
 	return w.Write([]byte("ok"))
+}
+
+// errJoinedAlready refuses a join with an invite code from a peer that is
+// a member of the group: its node forgot the group (group forget --force,
+// or a store restored from before it joined), and an add of a second leaf
+// of the same identity cannot be committed (RFC 9420 §7.3: a signature key
+// is unique in the tree), so it would wait for it forever.
+var errJoinedAlready = errors.New("you are a member of this group already (your node has forgotten it): ask a member to remove you, then join with this code again")
+
+// refuseMemberJoin refuses, without spending the code, a join by a member
+// of the code's group.
+func (n *Node) refuseMemberJoin(token []byte, from peer.ID) error {
+	raw, err := n.st.Setting(n.ctx, scopeInvite, hex.EncodeToString(token))
+	if err != nil {
+		return nil // unknown: takeInvite says so
+	}
+	inv, ok := parseInvite(raw, time.Now())
+	if !ok {
+		return nil
+	}
+	g, err := n.activeGroup(inv.Group)
+	if err != nil {
+		return nil
+	}
+	if g.isMemberPeer(from) {
+		return errJoinedAlready
+	}
+	return nil
+}
+
+// isMemberPeer reports whether the peer is a member of the canonical
+// epoch.
+func (g *groupRunner) isMemberPeer(p peer.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.members[p]
+	return ok
 }
 
 // Remove implements api.Backend.

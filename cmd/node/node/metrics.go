@@ -93,15 +93,21 @@ var (
 		"state_outputs":     prometheus.NewDesc("parley_state_outputs_total", "Group loop outputs those writes carried (received and sent messages, ticks...).", nil, nil),
 		"gossip_dropped":    prometheus.NewDesc("parley_gossip_dropped_total", "Messages the pubsub queues dropped.", nil, nil),
 	}
-	groupLabels     = []string{"group"}
+	// Per-group series carry the group's name and the first
+	// groupIDLabel hex digits of its id (two groups may share a name).
+	groupLabels     = []string{"group", "id"}
 	descGroupEpoch  = prometheus.NewDesc("parley_group_epoch", "The group's current epoch.", groupLabels, nil)
 	descGroupFinal  = prometheus.NewDesc("parley_group_final_epoch", "The group's newest final epoch.", groupLabels, nil)
 	descGroupMemb   = prometheus.NewDesc("parley_group_members", "Members of the group's current epoch.", groupLabels, nil)
 	descGroupOnline = prometheus.NewDesc("parley_group_online_peers", "Members of the group connected now.", groupLabels, nil)
 	descGroupOutbox = prometheus.NewDesc("parley_group_outbox", "Own messages whose epoch is not final yet.", groupLabels, nil)
 	descGroupMiss   = prometheus.NewDesc("parley_group_missing_messages", "Messages other members' heads say exist that this member lacks.", groupLabels, nil)
-	descGroupState  = prometheus.NewDesc("parley_group_state", "1 for the group's health state (ok, behind, stalled, syncing, offline, pending, removed, damaged).", []string{"group", "state"}, nil)
+	descGroupState  = prometheus.NewDesc("parley_group_state", "1 for the group's health state (ok, behind, stalled, syncing, offline, pending, removed, damaged).", []string{"group", "id", "state"}, nil)
 )
+
+// groupIDLabel is how many hex digits of a group's id label its series:
+// as many as the CLI shows.
+const groupIDLabel = 8
 
 func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPeers, descGroups, descStoreBytes, descGroupEpoch, descGroupFinal,
@@ -123,11 +129,8 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	n.mu.Lock()
 	runners := make([]*groupRunner, 0, len(n.groups))
-	var writes, outputs int64
 	for _, g := range n.groups {
 		runners = append(runners, g)
-		writes += g.writes.Load()
-		outputs += g.outputs.Load()
 	}
 	n.mu.Unlock()
 	gauge(descPeers, float64(len(n.p2p.Peers())))
@@ -141,23 +144,19 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter("forks", n.stats.forks.Load())
 	counter("rollbacks", n.stats.rollbacks.Load())
 	counter("sync_requests", n.stats.syncRequests.Load())
-	counter("state_writes", writes)
-	counter("state_outputs", outputs)
+	counter("state_writes", n.stats.stateWrites.Load())
+	counter("state_outputs", n.stats.stateOutputs.Load())
 	counter("gossip_dropped", int64(n.p2p.Stats().Dropped()))
-	seen := map[string]bool{} // two groups of one name: the first only
 	for _, g := range runners {
 		s := g.status()
-		if seen[s.Name] {
-			continue
-		}
-		seen[s.Name] = true
-		gauge(descGroupEpoch, float64(s.Epoch), s.Name)
-		gauge(descGroupFinal, float64(s.FinalEpoch), s.Name)
-		gauge(descGroupMemb, float64(s.Members), s.Name)
-		gauge(descGroupOnline, float64(s.OnlinePeers), s.Name)
-		gauge(descGroupOutbox, float64(s.Outbox), s.Name)
-		gauge(descGroupMiss, float64(s.Missing), s.Name)
+		id := g.hexID[:groupIDLabel]
+		gauge(descGroupEpoch, float64(s.Epoch), s.Name, id)
+		gauge(descGroupFinal, float64(s.FinalEpoch), s.Name, id)
+		gauge(descGroupMemb, float64(s.Members), s.Name, id)
+		gauge(descGroupOnline, float64(s.OnlinePeers), s.Name, id)
+		gauge(descGroupOutbox, float64(s.Outbox), s.Name, id)
+		gauge(descGroupMiss, float64(s.Missing), s.Name, id)
 		state, _, _ := api.Health(s)
-		gauge(descGroupState, 1, s.Name, state)
+		gauge(descGroupState, 1, s.Name, id, state)
 	}
 }

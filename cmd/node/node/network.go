@@ -32,6 +32,10 @@ var randRead = rand.Read
 // counters are the node's figures for status and metrics.
 type counters struct {
 	messagesIn, messagesOut, rejected, forks, rollbacks, syncRequests atomic.Int64
+	// stateWrites and stateOutputs count the groups' durable writes and
+	// the loop outputs they carried, over every group this node ran
+	// (a forgotten group's stay counted: the counters never go down).
+	stateWrites, stateOutputs atomic.Int64
 }
 
 func (c *counters) add(v *atomic.Int64, d int64) { v.Add(d) }

@@ -175,7 +175,8 @@ func TestMetricsEndpointServesTheFigures(t *testing.T) {
 	bob.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{"parley_groups 1", "parley_peers 1", "parley_delivery_latency_seconds_count 1", "# TYPE parley_messages_in_total counter",
-		`parley_group_members{group="m"} 2`, `parley_group_state{group="m",state="ok"} 1`, "# TYPE go_goroutines gauge", "process_resident_memory_bytes "} {
+		`parley_group_members{group="m",id="` + groupOf(t, bob, "m").ID[:8] + `"} 2`, `parley_group_state{group="m",id="` + groupOf(t, bob, "m").ID[:8] + `",state="ok"} 1`,
+		"# TYPE go_goroutines gauge", "process_resident_memory_bytes "} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}

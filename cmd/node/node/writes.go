@@ -198,6 +198,8 @@ func (g *groupRunner) write(ps []*pendingWrite) bool {
 	}
 	g.writes.Add(1)
 	g.outputs.Add(int64(len(ps)))
+	g.n.stats.stateWrites.Add(1)
+	g.n.stats.stateOutputs.Add(int64(len(ps)))
 	for _, p := range ps {
 		g.act(p.out)
 		if p.then != nil {
@@ -232,6 +234,12 @@ func (g *groupRunner) act(out *ordering.Output) {
 	}
 	for _, no := range out.Notices {
 		g.notice(no)
+	}
+	for _, e := range out.NewEpochs {
+		g.n.log.Debug("epoch", "group", g.hexID[:8], "number", e.Number, "members", len(e.Members))
+	}
+	if len(out.Finalized) > 0 {
+		g.n.log.Debug("messages final", "group", g.hexID[:8], "count", len(out.Finalized), "epoch", out.Finalized[len(out.Finalized)-1].Epoch)
 	}
 	for _, f := range out.Finalized {
 		if seq, ok := g.finalSeqs[f.ID]; ok {
