@@ -129,11 +129,7 @@ type Loop struct {
 	// gossipGrace (see deferAsk).
 	deferred map[string]*deferredAsk
 	// headViews are what the members' latest heads said (see Missing).
-	headViews map[string]headView
-	// lackKnown are envelopes that requesters listed as held in this
-	// member's canonical epochs while it lacked them (see lacking):
-	// Missing counts those it still lacks, which no head may list yet.
-	lackKnown  map[EpochID]map[[8]byte]bool
+	headViews  map[string]headView
 	votesAsked time.Time            // when heads were last asked for (askVotes)
 	votesFrom  map[string]time.Time // when each peer was last asked for heads
 	requests   map[uint64]*outstanding

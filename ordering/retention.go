@@ -135,7 +135,6 @@ func (l *Loop) dropEpoch(id EpochID) {
 	// The delivered ids stay: a copy re-sent on another branch may still
 	// arrive (they are forgotten later, see forgetDelivered).
 	delete(l.byEpoch, id)
-	delete(l.lackKnown, id)
 	for _, e := range info.log {
 		delete(l.seen, e.payload)
 	}

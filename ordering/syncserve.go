@@ -113,7 +113,6 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		skip[h.epoch] = ids
 	}
 	lack, lackIDs := l.lacking(req.heldLogs)
-	l.noteLacking(lackIDs)
 	// addEntry adds a log entry of epoch n, read back from the archive if
 	// it is not in memory; one that cannot be read is left out.
 	addEntry := func(n *Node, e *logEntry) bool {
