@@ -72,12 +72,27 @@ func TestRestartedMemberCatchesUpPastALargeFile(t *testing.T) {
 	step("20 MiB file at bob and carol")
 
 	bob.kill(syscall.SIGKILL)
+	killed := time.Now()
 	var texts []string
 	for i := range 3 {
 		texts = append(texts, fmt.Sprintf("text %d while bob is down", i))
 		alice.must("send", "crew", texts[i])
 	}
 	waitFor(t, 20*time.Second, "carol has the texts", func() bool { return hasTexts(carol, texts) })
+	// A member killed shows offline within the liveness pings' two
+	// misses (5 s each) and a status refresh; it showed online for
+	// about 30 s before the pings.
+	waitFor(t, 20*time.Second, "alice shows bob offline", func() bool {
+		var ms []api.Member
+		decode(t, alice.must("members", "crew", "--json"), &ms)
+		for _, m := range ms {
+			if m.Name == "bob" {
+				return !m.Online
+			}
+		}
+		return false
+	})
+	step(fmt.Sprintf("alice showed bob offline %.1fs after the kill", time.Since(killed).Seconds()))
 	bob.start()
 	back := time.Now()
 	waitFor(t, 5*time.Second, "bob has the three texts", func() bool { return hasTexts(bob, texts) })

@@ -44,6 +44,7 @@ func TestAPIDocumentMatchesTheProgram(t *testing.T) {
 	}
 	examples, events := parseAPIDoc(t, string(doc))
 	checkErrorTable(t, string(doc))
+	documentedMethods(t, examples)
 	if len(examples) < 20 || len(events) < 5 {
 		t.Fatalf("found %d examples and %d event examples in docs/API.md; the parser missed some", len(examples), len(events))
 	}
@@ -132,6 +133,10 @@ func TestAPIDocumentMatchesTheProgram(t *testing.T) {
 				}
 				params["id"] = id
 			}
+		}
+		if ex.method == "auth" {
+			runAuthExample(t, srv, ex)
+			continue
 		}
 		runDocExample(t, c, sock, ex, bobCode, inviteCode, substitute)
 		if ex.method == "invite" {
@@ -301,6 +306,67 @@ func runDocExample(t *testing.T, c *docConn, sock string, ex docExample, contact
 		return
 	}
 	compareResponse(t, where, ex, c.call(t, req))
+}
+
+// runAuthExample runs the auth example where it matters, on a TCP
+// listener of srv with a real token: a request before it is refused
+// (unauthorized), the example with the token in its place gets the
+// documented answer, and requests work after it.
+func runAuthExample(t *testing.T, srv *api.Server, ex docExample) {
+	t.Helper()
+	where := fmt.Sprintf("docs/API.md:%d (auth)", ex.line)
+	token, err := api.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := srv.ListenTCP("127.0.0.1:0", token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &docConn{nc: nc, in: bufio.NewReader(nc)}
+	if resp := c.call(t, map[string]any{"method": "identity"}); fmt.Sprint(resp["error"]) == "<nil>" || !strings.Contains(fmt.Sprint(resp["error"]), "unauthorized") {
+		t.Errorf("%s: a request before auth on TCP got %v, want unauthorized", where, resp)
+	}
+	params, _ := ex.request["params"].(map[string]any)
+	if params == nil {
+		t.Fatalf("%s: the auth example has no params", where)
+	}
+	if f := sameForm(fmt.Sprint(params["token"]), token); f != "" {
+		t.Errorf("%s: the token %v is not of the form of a real one: %s", where, params["token"], f)
+	}
+	params["token"] = token
+	compareResponse(t, where, ex, c.call(t, ex.request))
+	if resp := c.call(t, map[string]any{"method": "identity"}); resp["error"] != nil {
+		t.Errorf("%s: a request after auth on TCP: %v", where, resp)
+	}
+}
+
+// documentedMethods checks that every method the protocol defines (the
+// Method constants of cmd/node/api/protocol.go) has an example.
+func documentedMethods(t *testing.T, examples []docExample) {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "api", "protocol.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, ex := range examples {
+		have[ex.method] = true
+	}
+	defined := regexp.MustCompile(`(?m)^\s*Method[A-Z]\w*\s*=\s*"(\w+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(defined) < 20 {
+		t.Fatalf("found %d Method constants in protocol.go; the pattern missed some", len(defined))
+	}
+	for _, m := range defined {
+		if !have[m[1]] {
+			t.Errorf("docs/API.md has no example of the method %q", m[1])
+		}
+	}
 }
 
 // resultTypes are the Go types of the methods' results, for the fields
