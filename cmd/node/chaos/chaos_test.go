@@ -5,8 +5,11 @@
 // namespace of its own on a bridge the test makes, forms a group through
 // the CLI, removes one member, then plays a schedule drawn from a seed:
 // texts, files, kill -9 and SIGTERM with a restart a few seconds later,
-// and partitions (the links of some members set down for 10-40 s). Then
-// it heals everything and, once the daemons have had a quiet period,
+// partitions (the links of some members set down for 10-40 s), and
+// lossy or slow links (a member's link losing 1-10% of its frames, or
+// limited to 1-20 Mbit/s, for 15-60 s), over a low loss on every link for
+// the whole run (see impair_test.go). Then it heals everything (the
+// background loss stays) and, once the daemons have had a quiet period,
 // reads every daemon through the CLI and checks that nothing was lost,
 // duplicated, reordered, corrupted or leaked to the removed member.
 //
@@ -33,6 +36,10 @@
 //	                           to three times: 64 bytes inverted in the
 //	                           middle of a value log or table while the
 //	                           daemon is down, see damage_test.go)
+//	PARLEY_CHAOS_IMPAIR=0      no lossy or slow links in the schedule
+//	PARLEY_CHAOS_LOSS=P        the share of frames every link loses each
+//	                           way for the whole run, in percent (default:
+//	                           0.25 to 1, drawn from the seed; 0: none)
 //	PARLEY_CHAOS_UPDATE=D      each daemon refreshes its keys this often
 //	                           (parley run --update-interval; default 30s),
 //	                           so that members commit during partitions
@@ -54,12 +61,14 @@
 // daemon's data directory and log (stdout and stderr, across restarts),
 // schedule.txt (the events drawn from the seed) and sent.txt (every text
 // and file the CLI accepted: sender, time, content or SHA-256). A replay
-// repeats the schedule, not the daemons' timing. netem is not used (the
-// machines this runs on lack it): faults are crashes and cut links.
+// repeats the schedule, not the daemons' timing. Links are impaired with
+// netem where the kernel has it, and elsewhere (the machines this runs on
+// lack it) with nftables and tbf, which need nft; the test logs which.
 package chaos
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -82,6 +91,9 @@ type config struct {
 	update   time.Duration // each daemon's --update-interval
 	churn    bool          // membership changes in the schedule
 	damage   bool          // disk damage of the churning member's store
+	impair   bool          // lossy and slow links in the schedule
+	loss     int           // every link's loss for the whole run, basis points
+	lossSet  bool          // loss from PARLEY_CHAOS_LOSS, not the seed
 	keep     bool
 	order    bool // a sender's messages out of order fail the test
 }
@@ -113,6 +125,15 @@ func readConfig(t *testing.T) config {
 	c.big = os.Getenv("PARLEY_CHAOS_BIG") == "1"
 	c.churn = os.Getenv("PARLEY_CHAOS_CHURN") != "0"
 	c.damage = c.churn && os.Getenv("PARLEY_CHAOS_DAMAGE") != "0"
+	c.impair = os.Getenv("PARLEY_CHAOS_IMPAIR") != "0"
+	c.loss = backgroundLoss(c.seed)
+	if s := os.Getenv("PARLEY_CHAOS_LOSS"); s != "" {
+		p, err := strconv.ParseFloat(s, 64)
+		if err != nil || p < 0 || p > 10 {
+			t.Fatalf("PARLEY_CHAOS_LOSS=%q: want a percentage from 0 to 10", s)
+		}
+		c.loss, c.lossSet = int(math.Round(p*100)), true
+	}
 	c.keep = os.Getenv("PARLEY_CHAOS_KEEP") == "1"
 	c.order = os.Getenv("PARLEY_CHAOS_ORDER") != "0"
 	return c
@@ -131,6 +152,12 @@ func (c config) replay() string {
 		cmd += " PARLEY_CHAOS_CHURN=0"
 	} else if !c.damage {
 		cmd += " PARLEY_CHAOS_DAMAGE=0"
+	}
+	if !c.impair {
+		cmd += " PARLEY_CHAOS_IMPAIR=0"
+	}
+	if c.lossSet {
+		cmd += " PARLEY_CHAOS_LOSS=" + strconv.FormatFloat(float64(c.loss)/100, 'f', -1, 64)
 	}
 	if c.quiet != 90*time.Second {
 		cmd += fmt.Sprintf(" PARLEY_CHAOS_QUIET=%v", c.quiet)
@@ -169,7 +196,8 @@ func TestChaos(t *testing.T) {
 			t.Fatalf("the test needs about %v and go test's -timeout leaves %v: pass -timeout", need.Round(time.Minute), time.Until(dl).Round(time.Second))
 		}
 	}
-	t.Logf("seed %d, %d daemons, schedule of %v, big files %v", cfg.seed, cfg.daemons, cfg.duration, cfg.big)
+	t.Logf("seed %d, %d daemons, schedule of %v, big files %v, lossy and slow links %v, background loss %s per link each way",
+		cfg.seed, cfg.daemons, cfg.duration, cfg.big, cfg.impair, percent(cfg.loss))
 
 	work, err := os.MkdirTemp("", "parley-chaos-")
 	if err != nil {
@@ -188,6 +216,10 @@ func TestChaos(t *testing.T) {
 		os.RemoveAll(work)
 	})
 	h.nw = newNetwork(t, fmt.Sprintf("parley-chaos-%d", os.Getpid()), cfg.daemons)
+	if cfg.impair || cfg.loss > 0 {
+		h.imp = newImpairer(t, h.nw, link{loss: cfg.loss})
+		t.Logf("links impaired by %s", h.imp.mechanism())
+	}
 	bin := parleyBinary(t, work)
 	for i := range cfg.daemons {
 		d := newDaemon(t, bin, work, nodeName(i), h.nw.nodes[i], h.nw.addrs[i])
@@ -208,11 +240,18 @@ func TestChaos(t *testing.T) {
 	if cfg.damage {
 		evs = merge(evs, planDamage(cfg.seed, cfg.duration, h.removed))
 	}
+	if cfg.impair {
+		all := make([]int, len(h.ds))
+		for i := range all {
+			all[i] = i
+		}
+		evs = merge(evs, planImpair(cfg.seed, cfg.duration, all))
+	}
 	t.Logf("schedule: %s", summary(evs))
 	record(h, "schedule.txt", evs)
 	h.play(evs)
 	healed := time.Now()
-	h.step("schedule played; all links up and all daemons running")
+	h.step("schedule played; all links up (with the background loss only) and all daemons running")
 
 	problems, disorder, took := h.settle()
 	if len(problems) == 0 {
@@ -265,6 +304,7 @@ type harness struct {
 	work  string
 	begin time.Time
 	nw    *network
+	imp   *impairer // nil when no link is impaired
 	ds    []*daemon
 
 	stay      []int     // the members that stay in the group

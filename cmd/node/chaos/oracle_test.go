@@ -299,8 +299,22 @@ func (h *harness) report() {
 			texts++
 		}
 	}
-	t.Logf("sent and checked: %d texts, %d files (%.1f MiB); injected: %d kill -9, %d SIGTERM, %d restarts, %d partitions, %d membership changes (%d made, with the rejoins after disk damage), %d disk damages",
-		texts, files, float64(bytes)/(1<<20), h.faults[evKill], h.faults[evTerm], h.faults[evRestart], h.faults[evPartition], h.faults[evChurn], h.churned, h.damaged)
+	t.Logf("sent and checked: %d texts, %d files (%.1f MiB); injected: %d kill -9, %d SIGTERM, %d restarts, %d partitions, %d membership changes (%d made, with the rejoins after disk damage), %d disk damages, %d lossy links, %d slow links",
+		texts, files, float64(bytes)/(1<<20), h.faults[evKill], h.faults[evTerm], h.faults[evRestart], h.faults[evPartition], h.faults[evChurn], h.churned, h.damaged, h.faults[evLossy], h.faults[evSlow])
+	if h.imp != nil {
+		line := fmt.Sprintf("links: background loss %s each way", percent(h.imp.base.loss))
+		switch lost, err := h.imp.lost(); {
+		case err != nil:
+			t.Errorf("reading the frames the links lost: %v", err)
+		case lost != nil:
+			var total int64
+			for _, n := range lost {
+				total += n
+			}
+			line += fmt.Sprintf("; frames dropped by the impairment: %d (per link: %v)", total, lost)
+		}
+		t.Log(line)
+	}
 	t.Logf("convergence %s", h.converge.summary())
 	// A member holds every file it sent or received twice at most (the
 	// file, and its chunks in the group's log until the epochs that

@@ -11,8 +11,8 @@ import (
 )
 
 // play runs the schedule in order, each event at its offset (or as soon
-// as the one before it is done), then heals: every link up, every daemon
-// running.
+// as the one before it is done), then heals: every link up and back to
+// the background loss, every daemon running.
 func (h *harness) play(evs []event) {
 	t := h.t
 	files := filepath.Join(h.work, "files")
@@ -52,6 +52,14 @@ func (h *harness) play(evs []event) {
 			if e.kind == evHeal {
 				h.converge.heal(h, time.Now())
 			}
+		case evLossy, evSlow, evRestore:
+			l := e.link
+			if e.kind == evRestore {
+				l = h.imp.base
+			}
+			if err := h.imp.set(e.node, l); err != nil {
+				t.Fatalf("impairing %s's link: %v", h.ds[e.node].name, err)
+			}
 		}
 		h.faults[e.kind]++
 		if e.kind != evText {
@@ -59,6 +67,11 @@ func (h *harness) play(evs []event) {
 		}
 	}
 	h.step("schedule done; healing")
+	if h.imp != nil {
+		if err := h.imp.restore(); err != nil {
+			t.Fatalf("restoring the links: %v", err)
+		}
+	}
 	for i, d := range h.ds {
 		h.nw.setLink(t, i, true)
 		if !d.running() {

@@ -25,10 +25,16 @@ const (
 	evHeal      // and up again
 	evChurn     // node invites the churning member back, or removes it
 	evDamage    // kill -9 the churning member, damage its store, restart it
+	evLossy     // node's link loses frames (and with netem, delays them)
+	evSlow      // node's link is bandwidth-limited
+	evRestore   // node's link back to the background impairment
+
+	kinds = evRestore + 1
 )
 
 func (k kind) String() string {
-	return [...]string{"text", "file", "kill -9", "SIGTERM", "restart", "partition", "heal", "membership change", "disk damage"}[k]
+	return [...]string{"text", "file", "kill -9", "SIGTERM", "restart", "partition", "heal", "membership change", "disk damage",
+		"lossy link", "slow link", "link restored"}[k]
 }
 
 // event is one step of the schedule.
@@ -42,6 +48,7 @@ type event struct {
 	// damage: where in the store the bytes are damaged, as a fraction
 	// (of the files, then of the chosen file) drawn from the seed
 	where [2]float64
+	link  link // lossy, slow: the impairment
 }
 
 func (e event) String() string {
@@ -54,6 +61,10 @@ func (e event) String() string {
 		return fmt.Sprintf("(+%.1fs) membership change by %s", e.at.Seconds(), nodeName(e.node))
 	case evDamage:
 		return fmt.Sprintf("(+%.1fs) disk damage at %s", e.at.Seconds(), nodeName(e.node))
+	case evLossy, evSlow:
+		return fmt.Sprintf("(+%.1fs) %v of %s: %v each way", e.at.Seconds(), e.kind, nodeName(e.node), e.link)
+	case evRestore:
+		return fmt.Sprintf("(+%.1fs) link of %s restored", e.at.Seconds(), nodeName(e.node))
 	case evPartition, evHeal:
 		var who []string
 		for _, i := range e.nodes {
@@ -134,6 +145,52 @@ func planDamage(seed uint64, d time.Duration, node int) []event {
 	return evs
 }
 
+// planImpair draws the windows in which a member's link is lossy (1-10%
+// of frames lost each way, and with netem a delay of 10-80 ms) or slow
+// (1-20 Mbit/s each way), for 15-60 s, one window at a time per member
+// and at most half of them (one at least) at once. Windows that end after
+// d are kept, like restarts: the harness restores every link when the
+// schedule ends. It draws from a stream of its own, so that the rest of a
+// seed's schedule is the same with and without it.
+func planImpair(seed uint64, d time.Duration, nodes []int) []event {
+	r := rand.New(rand.NewPCG(seed, 0x6c696e6b))
+	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(r.Int64N(int64(hi-lo)+1)) }
+	until := map[int]time.Duration{}
+	most := max(1, len(nodes)/2)
+	var evs []event
+	for at := between(5*time.Second, 15*time.Second); at < d; at += between(5*time.Second, 20*time.Second) {
+		var free []int
+		for _, i := range nodes {
+			if until[i] < at {
+				free = append(free, i)
+			}
+		}
+		if len(nodes)-len(free) >= most {
+			continue
+		}
+		i := free[r.IntN(len(free))]
+		until[i] = at + between(15*time.Second, 60*time.Second)
+		e := event{at: at, kind: evLossy, node: i}
+		if r.IntN(2) == 0 {
+			e.link = link{loss: 100 + r.IntN(901), delay: between(10*time.Millisecond, 80*time.Millisecond).Round(time.Millisecond)}
+		} else {
+			e.kind, e.link = evSlow, link{rate: 1000 + r.IntN(19001)}
+		}
+		evs = append(evs, e, event{at: until[i], kind: evRestore, node: i})
+	}
+	slices.SortStableFunc(evs, func(a, b event) int { return int(a.at - b.at) })
+	return evs
+}
+
+// backgroundLoss draws the loss every link has for the whole run, so
+// that every run exercises retransmission: 0.25% to 1% of frames each
+// way, so 0.5% to 2% between two members. It draws from a stream of its
+// own.
+func backgroundLoss(seed uint64) int {
+	r := rand.New(rand.NewPCG(seed, 0x6c6f7373))
+	return 25 * (1 + r.IntN(4))
+}
+
 // merge merges schedules sorted by time into one.
 func merge(a, b []event) []event {
 	out := append(slices.Clone(a), b...)
@@ -177,7 +234,7 @@ func summary(evs []event) string {
 		bytes += e.size
 	}
 	var parts []string
-	for k := evText; k <= evDamage; k++ {
+	for k := range kinds {
 		parts = append(parts, fmt.Sprintf("%d %v", counts[k], k))
 	}
 	return strings.Join(parts, ", ") + fmt.Sprintf(" (%.1f MiB of files)", float64(bytes)/(1<<20))
