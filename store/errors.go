@@ -52,6 +52,13 @@ var (
 	ErrNotStore = errors.New("store: not a parley store")
 	// ErrCorrupt reports damaged database files found while opening.
 	ErrCorrupt = errors.New("store: database corrupted")
+	// ErrDamagedTable reports, wrapped together with ErrCorrupt, that Open
+	// found a damaged table file: Salvage can then recover what is
+	// readable.
+	ErrDamagedTable = errors.New("store: a table file is damaged")
+	// ErrIdentityLost reports that Salvage could not read the identity a
+	// new store cannot do without; the damaged store is left in place.
+	ErrIdentityLost = errors.New("store: identity unreadable")
 	// ErrSchemaTooNew reports a database written by a newer release.
 	ErrSchemaTooNew = errors.New("store: database schema newer than this release")
 	// ErrSchemaTooOld reports a database older than any migration known.

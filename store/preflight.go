@@ -50,7 +50,7 @@ func checkTables(dir string) error {
 			return fmt.Errorf("store: read table: %w", err)
 		}
 		if err := checkTableFooter(data); err != nil {
-			return fmt.Errorf("%w: table %s: %s", ErrCorrupt, e.Name(), err)
+			return fmt.Errorf("%w: %w: %s: %s", ErrCorrupt, ErrDamagedTable, e.Name(), err)
 		}
 	}
 	return nil
@@ -128,7 +128,7 @@ func checkNoTableSkipped(dir string, db *badger.DB) error {
 			continue
 		}
 		if !opened[id] {
-			return fmt.Errorf("%w: table %s failed its checksums", ErrCorrupt, e.Name())
+			return fmt.Errorf("%w: %w: %s failed its checksums", ErrCorrupt, ErrDamagedTable, e.Name())
 		}
 	}
 	return nil

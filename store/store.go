@@ -57,10 +57,21 @@ const (
 // (ErrWrongPassphrase, ErrWrongKeyFile) and a database of a newer schema
 // (ErrSchemaTooNew). Damaged database files give an error, never a panic.
 func Open(dir string, opts ...Option) (*Store, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(c.passphrase)
+	return openConfig(dir, &c)
+}
+
+// newConfig applies opts and checks that exactly one way to seal the store
+// is given.
+func newConfig(opts []Option) (config, error) {
 	c := defaultConfig()
 	for _, o := range opts {
 		if err := o(&c); err != nil {
-			return nil, err
+			return config{}, err
 		}
 	}
 	modes := 0
@@ -71,11 +82,15 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	switch {
 	case modes == 0:
-		return nil, ErrNoKey
+		return config{}, ErrNoKey
 	case modes > 1:
-		return nil, fmt.Errorf("%w: give only one of a passphrase, a key file, or no encryption", ErrInvalidArgument)
+		return config{}, fmt.Errorf("%w: give only one of a passphrase, a key file, or no encryption", ErrInvalidArgument)
 	}
-	defer clear(c.passphrase)
+	return c, nil
+}
+
+// openConfig is Open with its options applied.
+func openConfig(dir string, c *config) (*Store, error) {
 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create directory: %w", err)
@@ -84,7 +99,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := open(dir, &c, lock)
+	s, err := open(dir, c, lock)
 	if err != nil {
 		lock.release()
 		return nil, err
@@ -307,11 +322,15 @@ func verifyTables(dir string, o badger.Options, log *slog.Logger) (err error) {
 	o = o.WithDir(shadow).WithValueDir(shadow).WithReadOnly(true).WithBypassLockGuard(true)
 	db, err := recoverOpen(dir, o)
 	if err != nil {
+		if strings.Contains(err.Error(), "Opening table") {
+			// A table badger cannot open (its last block unreadable).
+			return fmt.Errorf("%w: %w", ErrDamagedTable, err)
+		}
 		return err
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: a table is damaged (badger: %v)", ErrCorrupt, dir, r)
+			err = fmt.Errorf("%w: %w: %s (badger: %v)", ErrCorrupt, ErrDamagedTable, dir, r)
 			return // db is in an unknown state: leave it
 		}
 		if cerr := db.Close(); err == nil && cerr != nil {
@@ -322,7 +341,7 @@ func verifyTables(dir string, o badger.Options, log *slog.Logger) (err error) {
 		return err
 	}
 	if err := db.VerifyChecksum(); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrCorrupt, dir, err)
+		return fmt.Errorf("%w: %w: %s: %w", ErrCorrupt, ErrDamagedTable, dir, err)
 	}
 	return nil
 }

@@ -203,7 +203,9 @@ func ReadIdentity(ctx context.Context, dir string, passphrase []byte) (*Identity
 }
 
 // Open opens the node's data directory and starts it: its host, and a
-// loop for every group it is in.
+// loop for every group it is in. A store whose tables are damaged is
+// salvaged (see salvage.go): the node starts with its identity and
+// contacts, and its groups listed as damaged.
 func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -217,7 +219,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.UpdateAfter == 0 {
 		cfg.UpdateAfter = 1000
 	}
-	st, err := openDataStore(cfg.Dir, cfg.Passphrase, false, cfg.Logger)
+	st, err := openNodeStore(ctx, cfg.Dir, cfg.Passphrase, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -248,6 +250,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if err := n.loadGroups(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if err := n.applySalvageMarks(ctx); err != nil {
 		n.Close()
 		return nil, err
 	}
