@@ -140,7 +140,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "parley %s: %v\n", name, err)
-		if wantsJSON(args) {
+		var na needsAttention
+		if wantsJSON(args) && !errors.As(err, &na) {
 			printJSONError(stdout, err)
 		}
 		return 1

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/parley-p2p/parley/cmd/node/api"
 	"github.com/parley-p2p/parley/cmd/node/node"
 )
 
-const statusUsage = `Usage: parley status [--json] [--data DIR]
+const statusUsage = `Usage: parley status [--check] [--json] [--data DIR]
 
 Shows the daemon's peer ID and number of connected peers, and for each
 group: its epoch and last final epoch, members (and how many are online),
@@ -25,10 +26,14 @@ table, what to do for each group that needs something. It also says
 how the store is sealed at rest: by a passphrase (argon2id), or by the key
 file DIR/key, which anyone who can copy the directory can read.
 
+  --check   for monitors: exit 1 (after the report) if a group is behind,
+            stalled, damaged or removed, naming them on stderr; 0 if
+            every group is ok, syncing, offline or pending
 ` + jsonFlag + commonFlags
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("status", statusUsage, true, stdout, stderr)
+	check := c.fs.Bool("check", false, "")
 	_, client, err := c.connect(ctx, args, 0, 0, "")
 	if err != nil {
 		return err
@@ -38,6 +43,40 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return explain(err)
 	}
+	if err := printStatus(c, st, stdout); err != nil || !*check {
+		return err
+	}
+	return checkHealth(st)
+}
+
+// needsAttention is status --check's failure: the report is printed
+// already (under --json too, with every group's state), so Run prints
+// only this line, on stderr, and exits 1.
+type needsAttention struct{ groups []string }
+
+func (e needsAttention) Error() string {
+	return fmt.Sprintf("%d of the groups need attention: %s", len(e.groups), strings.Join(e.groups, ", "))
+}
+
+// checkHealth fails with the groups whose state needs the user: behind,
+// stalled, damaged or removed (not ok, syncing, offline or pending, which
+// are normal states of a working node).
+func checkHealth(st api.Status) error {
+	var bad []string
+	for _, g := range st.Groups {
+		switch state, _, _ := api.Health(g); state {
+		case api.StateBehind, api.StateStalled, api.StateDamaged, api.StateRemoved:
+			bad = append(bad, fmt.Sprintf("%s (%s)", clean(g.Name), state))
+		}
+	}
+	if len(bad) > 0 {
+		return needsAttention{bad}
+	}
+	return nil
+}
+
+// printStatus prints the status report, as a table or (--json) JSON.
+func printStatus(c *command, st api.Status, stdout io.Writer) error {
 	// The store's seal is read from its header in the data directory:
 	// it needs no key, and the daemon's API does not carry it.
 	var seal *node.StoreSeal
