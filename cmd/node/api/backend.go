@@ -65,9 +65,11 @@ type Backend interface {
 
 	// Send sends a text message and returns its id.
 	Send(ctx context.Context, group, text string) (string, error)
-	// SendFile sends the file at path (on the node's machine), chunked,
-	// and returns the file's message id at once; progress comes as
-	// events. An interrupted transfer resumes when the node restarts.
+	// SendFile announces the file at path (on the node's machine) to the
+	// group and returns the announcement's message id at once; the
+	// members fetch its content over direct streams, from this node or
+	// any member that has it, and progress comes as events. An
+	// interrupted transfer resumes when the node restarts.
 	SendFile(ctx context.Context, group, path string) (string, error)
 	// Read returns the group's history after position after (0: from the
 	// start), at most limit messages (0: all).

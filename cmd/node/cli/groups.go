@@ -22,7 +22,7 @@ default is ` + defaultSuite + `.
 A group keeps its suite for good.
 
 forget removes GROUP (its name or id) from this node, for good: its
-saved state, its history, the chunks of files still arriving. It is
+saved state, its history, the records of files still arriving. It is
 for a group you are no longer in, one still waiting for a member to let
 you in, or one whose saved state is damaged ('parley groups' shows
 which); after it, a member can invite you again (if the group still

@@ -27,10 +27,12 @@ are joined with spaces. Put '--' before a text that starts with '-'.
 A TEXT of '-' alone reads the text from standard input, up to 64 KiB
 (one trailing newline is dropped): some-command | parley send GROUP -
 
-With --file, sends the file at PATH (chunked and encrypted under the
-group's keys) and shows its progress on stderr until it is all sent. If
-the command is interrupted, or the daemon restarts, the daemon goes on
-sending it.
+With --file, announces the file at PATH to the group (its name, size,
+SHA-256 and a fresh key, encrypted under the group's keys); the members
+fetch it over direct streams, sealed chunk by chunk under that key, from
+this node or any member that has it. It shows the progress on stderr
+until every chunk went out once. If the command is interrupted, or the
+daemon restarts, the daemon goes on serving it.
 
   --file PATH  send the file at PATH
   --no-wait    with --file: return once the daemon has the file, without

@@ -5,15 +5,19 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/parley-p2p/parley/cmd/node/api"
@@ -21,11 +25,17 @@ import (
 
 // BenchmarkFileTransfer sends a file from member 0 to the group and
 // measures the time until every receiver has all of it (its last file
-// progress event), beside the floor measured in the same run: the same
-// bytes over one raw libp2p stream between two default hosts on
-// loopback TCP. It reports MB/s for both, the heap's peak during the
-// transfer (all nodes are in this process), and the store bytes per byte
-// of file at the sender and at a receiver once it is done:
+// progress event), beside two floors measured in the same run: the same
+// bytes over one raw libp2p stream between two default hosts on loopback
+// TCP, and between the hosts of two Parley nodes (the hosts a transfer
+// uses: Noise first, resource manager, gossip and the rest running). It
+// reports MB/s for all three; the heap's and the process's resident
+// memory's peaks during the transfer (all nodes are in this process); and,
+// once the transfers are done and the stores' value-log GC has run, the
+// store (LSM and value log) at the sender and at a receiver in MiB, and
+// the disk the store and the files take per byte of file sent
+// ("disk/B-receiver": store plus received files; "disk/B-sender": store
+// plus the file sent):
 //
 //	go test -run XXX -bench FileTransfer -benchtime 1x ./cmd/node/node/
 //
@@ -41,6 +51,7 @@ func BenchmarkFileTransfer(b *testing.B) {
 	}
 	for _, size := range sizes {
 		b.Run(fmt.Sprintf("floor=libp2p-stream/size=%dMiB", size>>20), func(b *testing.B) { benchRawStream(b, size) })
+		b.Run(fmt.Sprintf("floor=parley-hosts/size=%dMiB", size>>20), func(b *testing.B) { benchNodeStream(b, size) })
 		for _, members := range []int{2, 5} {
 			b.Run(fmt.Sprintf("members=%d/size=%dMiB", members, size>>20), func(b *testing.B) { benchFileTransfer(b, members, size) })
 		}
@@ -110,7 +121,7 @@ func benchFileTransfer(b *testing.B, members int, size int64) {
 			}
 		}(events, ids[i])
 	}
-	peak := heapPeak{}
+	peak, rss := heapPeak{}, rssPeak{}
 	b.SetBytes(size)
 	b.ResetTimer()
 	for i := range b.N {
@@ -119,7 +130,7 @@ func benchFileTransfer(b *testing.B, members int, size int64) {
 		writeRandomFile(b, path, size)
 		done.Add(members - 1)
 		left.Store(int64(members - 1))
-		stop := peak.watch()
+		stop, stopRSS := peak.watch(), rss.watch()
 		b.StartTimer()
 		id, err := nodes[0].SendFile(ctx, g.ID, path)
 		if err != nil {
@@ -137,18 +148,86 @@ func benchFileTransfer(b *testing.B, members int, size int64) {
 		}
 		b.StopTimer()
 		stop()
+		stopRSS()
 		os.Remove(path)
 	}
 	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds()/1e6, "MB/s")
 	b.ReportMetric(float64(peak.max.Load())/(1<<20), "heap-peak-MiB")
+	b.ReportMetric(float64(rss.max.Load())/(1<<20), "rss-peak-MiB")
+	sent := float64(size * int64(b.N))
 	for _, who := range []struct {
 		name string
 		n    *Node
-	}{{"sender", nodes[0]}, {"receiver", nodes[1]}} {
-		if lsm, vlog, other, err := who.n.st.Size(); err == nil {
-			b.ReportMetric(float64(lsm+vlog+other)/float64(size*int64(b.N)), "store-bytes/B-"+who.name)
+		// files is what the member keeps of the files besides its
+		// store: a receiver the files received; the sender the file
+		// it sent (one at a time: the benchmark removes each after it
+		// arrived).
+		files int64
+	}{{"sender", nodes[0], size * int64(b.N)}, {"receiver", nodes[1], dirBytes(nodes[1].files)}} {
+		if err := who.n.st.CollectGarbage(ctx); err != nil {
+			b.Fatal(err)
+		}
+		lsm, vlog, _, err := who.n.st.Size()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(lsm+vlog)/(1<<20), "store-MiB-"+who.name)
+		b.ReportMetric((float64(lsm+vlog)+float64(who.files))/sent, "disk/B-"+who.name)
+	}
+}
+
+// dirBytes is the bytes of the files under dir (received files are
+// written whole: no holes).
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return nil
+		}
+		if info, err := e.Info(); err == nil {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// rssPeak samples the process's resident memory while a transfer runs.
+type rssPeak struct{ max atomic.Int64 }
+
+func (r *rssPeak) watch() (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v := residentBytes(); v > r.max.Load() {
+				r.max.Store(v)
+			}
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return func() { close(quit); wg.Wait() }
+}
+
+// residentBytes is the process's VmRSS (0 where /proc is not).
+func residentBytes() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
 		}
 	}
+	return 0
 }
 
 // writeRandomFile writes size random bytes at path.
@@ -204,6 +283,17 @@ func benchRawStream(b *testing.B, size int64) {
 		b.Fatal(err)
 	}
 	defer dst.Close()
+	benchStream(b, src, dst, size)
+}
+
+// benchNodeStream is benchRawStream between the hosts of two Parley
+// nodes.
+func benchNodeStream(b *testing.B, size int64) {
+	src, dst := openBenchNode(b, b, "s"), openBenchNode(b, b, "d")
+	benchStream(b, src.p2p.Host(), dst.p2p.Host(), size)
+}
+
+func benchStream(b *testing.B, src, dst host.Host, size int64) {
 	const proto = "/parley-bench/stream/1"
 	got := make(chan int64, 1)
 	dst.SetStreamHandler(proto, func(s network.Stream) {

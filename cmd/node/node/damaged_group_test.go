@@ -56,7 +56,7 @@ func groupRecordsLeft(t *testing.T, dir string, gid []byte) []string {
 		}
 	}
 	hexID := hex.EncodeToString(gid)
-	for _, scope := range []string{scopeGroup, scopeSending, scopeReceiving, scopeFileDone, scopeAddedBy, scopeInvite} {
+	for _, scope := range []string{scopeGroup, scopeFile, scopeSending, scopeReceiving, scopeFileDone, scopeAddedBy, scopeInvite} {
 		recs, err := st.Settings(ctx, scope)
 		if err != nil {
 			t.Fatal(err)

@@ -3,9 +3,9 @@ package node
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,53 +17,116 @@ import (
 	"github.com/parley-p2p/parley/store"
 )
 
-// Files travel as application messages under the group's keys: a header
-// (contentFile: name, size, SHA-256, chunk count), whose message id is the
-// file's id, then chunks (contentFileChunk: file id, index, data).
-// Receivers keep the chunks in the store, in the same transaction that
-// marks them delivered, and write the file out once all are there and its
-// hash checks. The sender keeps its position in the store, so a transfer
-// resumes after a restart.
+// Files (issue 17). The group carries only a small, ordered announcement
+// of a file: an application message (contentFileAnnounce, filewire.go)
+// with its name, size, SHA-256, chunk size and a fresh random content key,
+// which only the members of the epoch it was sent in can read. The content
+// goes over direct streams: each member that gets the announcement fetches
+// the chunks (parley-file/1, fileserve.go) from the sender, which serves
+// the file from where it lies, or from any member that holds it complete,
+// sealed under the content key, a window of chunks per request with two
+// requests in flight (filefetch.go). Chunks are written into
+// DIR/files/GROUP/.part-ID as they arrive, and the store records which are
+// there; once all are and the SHA-256 checks, the .part file takes the
+// file's name and its member serves it too.
+//
+// Nothing of the content goes into the store or the group's log: each file
+// has one record (scope "file", fileRecord), which holds the content key.
+// The store is sealed at rest (store/keyring.go) as it is for epoch
+// secrets and private keys, which it holds the same way.
 const (
-	chunkSize      = 256 << 10
-	chunksPerTick  = 4 // at the default 100ms tick: 10 MiB/s per file
-	maxFileSize    = 1 << 30
+	chunkSize   = 256 << 10
+	maxFileSize = 1 << 30
+	scopeFile   = "file"
+)
+
+// Scopes of the retired format, in which chunks travelled through the
+// group as ordered messages and were kept in the store: what a store
+// holds of them is dropped (dropRetiredTransfers), and read for the path
+// of a file it completed.
+const (
 	scopeSending   = "sending"
 	scopeReceiving = "receiving"
 	scopeFileDone  = "filedone"
 )
 
-type fileHeader struct {
+// States of a fileRecord.
+const (
+	fileOwn       = "own"       // this member sent it and serves it from Source
+	fileReceiving = "receiving" // arriving into its .part file
+	fileDone      = "done"      // complete at Path, served from there
+	fileCorrupt   = "corrupt"   // arrived with the wrong SHA-256; dropped
+)
+
+// fileRecord is what a member keeps of a file (scope "file", key the
+// group id, "|", the file id: the announcement's message id).
+type fileRecord struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
+	SHA256 string `json:"sha256"` // hex
 	Chunk  int    `json:"chunk"`
-	Chunks int    `json:"chunks"`
+	// Key is the content key: secret, like the epoch secrets in the same
+	// store.
+	Key    []byte `json:"key"`
+	Sender string `json:"sender"` // the sender's member identity
+	State  string `json:"state"`
+	// Source and ModTime are where an own file is and its modification
+	// time when announced: a file that changed since is not served.
+	Source  string `json:"source,omitempty"`
+	ModTime int64  `json:"mtime,omitempty"`
+	// Path is where a received file is once complete.
+	Path string `json:"path,omitempty"`
+	// Have are the chunks of an arriving file that are in its .part file
+	// on disk (bit i%8 of byte i/8): the file resumes from them.
+	Have bitset `json:"have,omitempty"`
 }
 
-// fileSend is a transfer this member has going (scope "sending", key the
-// group id, "|", the file id).
-type fileSend struct {
-	ID     string     `json:"id"` // hex message id of the header
-	Path   string     `json:"path"`
-	Header fileHeader `json:"header"`
-	Next   int        `json:"next"`
-}
+func (r *fileRecord) chunks() int { return chunkCount(r.Size, r.Chunk) }
 
-// fileReceive is a file arriving (scope "receiving").
-type fileReceive struct {
-	Header *fileHeader `json:"header,omitempty"`
-	Have   int         `json:"have"`
-}
+// bitset is a set of chunk indexes.
+type bitset []byte
 
+func newBitset(n int) bitset                   { return make(bitset, (n+7)/8) }
+func (b bitset) has(i int) bool                { return i/8 < len(b) && b[i/8]&(1<<(i%8)) != 0 }
+func (b bitset) set(i int)                     { b[i/8] |= 1 << (i % 8) }
+func (b bitset) clone() bitset                 { return append(bitset(nil), b...) }
 func fileKey(g *groupRunner, id string) string { return g.hexID + "|" + id }
 
-// fileGroup is the store "group" holding the chunks received of a file.
-func fileGroup(gid []byte, id []byte) []byte {
-	return append(append([]byte{'F'}, gid...), id...)
+// fileRecord reads a file's record.
+func (g *groupRunner) fileRecord(ctx context.Context, id string) (*fileRecord, error) {
+	raw, err := g.n.st.Setting(ctx, scopeFile, fileKey(g, id))
+	if err != nil {
+		return nil, err
+	}
+	return unmarshalFileRecord(raw)
 }
 
-// SendFile implements api.Backend.
+func unmarshalFileRecord(raw []byte) (*fileRecord, error) {
+	var r fileRecord
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("%w: file record: %w", store.ErrCorrupt, err)
+	}
+	return &r, nil
+}
+
+func (g *groupRunner) putFileRecord(b *store.Batch, id string, r *fileRecord) {
+	rec, err := json.Marshal(r)
+	if err != nil {
+		panic(err) // a struct of strings, numbers and bytes always marshals
+	}
+	b.PutSetting(scopeFile, fileKey(g, id), rec)
+}
+
+// saveFileRecord writes a file's record on its own.
+func (g *groupRunner) saveFileRecord(id string, r *fileRecord) error {
+	b := g.n.st.NewBatch()
+	g.putFileRecord(b, id, r)
+	return g.n.st.Write(context.Background(), b)
+}
+
+// SendFile implements api.Backend: it announces the file to the group and
+// serves it from where it is; the file must stay there, unchanged, until
+// the members have it.
 func (n *Node) SendFile(ctx context.Context, ref, path string) (string, error) {
 	g, err := n.activeGroup(ref)
 	if err != nil {
@@ -71,11 +134,11 @@ func (n *Node) SendFile(ctx context.Context, ref, path string) (string, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", api.ErrInvalid, err)
+		return "", fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	}
 	f, err := os.Open(abs)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", api.ErrInvalid, err)
+		return "", fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -85,297 +148,89 @@ func (n *Node) SendFile(ctx context.Context, ref, path string) (string, error) {
 	if fi.Size() > maxFileSize {
 		return "", fmt.Errorf("%w: %s is larger than 1 GiB", api.ErrInvalid, abs)
 	}
+	a := fileAnnouncement{name: filepath.Base(abs), size: fi.Size(), chunkSize: chunkSize}
+	if len(a.name) > maxFileName {
+		return "", fmt.Errorf("%w: a file name is at most %d bytes", api.ErrInvalid, maxFileName)
+	}
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if k, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("reading %s: %w", abs, err)
+	} else if k != fi.Size() {
+		return "", fmt.Errorf("%w: %s changed while it was read", api.ErrInvalid, abs)
+	}
+	a.sha256 = [32]byte(h.Sum(nil))
+	if _, err := randRead(a.key[:]); err != nil {
 		return "", err
 	}
-	hdr := fileHeader{Name: filepath.Base(abs), Size: fi.Size(), SHA256: hex.EncodeToString(h.Sum(nil)), Chunk: chunkSize,
-		Chunks: int((fi.Size() + chunkSize - 1) / chunkSize)}
-	body, _ := json.Marshal(hdr)
+	rec := &fileRecord{Name: a.name, Size: a.size, SHA256: hex.EncodeToString(a.sha256[:]), Chunk: a.chunkSize,
+		Key: a.key[:], State: fileOwn, Source: abs, ModTime: fi.ModTime().UnixNano()}
 	var id string
+	alone := false
 	err = g.do(ctx, func() error {
+		rec.Sender = g.loop.Self()
+		alone = len(g.loop.Tip().Members) <= 1
 		var err error
-		fs := &fileSend{Path: abs, Header: hdr}
-		// The transfer is recorded with its header, in one transaction.
-		id, err = g.send(contentFile, body, func(b *store.Batch, id string) {
-			fs.ID = id
-			rec, _ := json.Marshal(fs)
-			b.PutSetting(scopeSending, fileKey(g, id), rec)
-		})
-		if err != nil {
-			return err
-		}
-		fs.ID = id
-		g.sending[id] = fs
-		return nil
+		// The record goes with the announcement, in one transaction: a
+		// member that has the announcement can always fetch the file.
+		id, err = g.send(contentFileAnnounce, a.encode(), func(b *store.Batch, id string) { g.putFileRecord(b, id, rec) })
+		return err
 	})
-	return id, err
-}
-
-// loadSending resumes this member's transfers after a restart.
-func (g *groupRunner) loadSending() {
-	recs, err := g.n.st.Settings(g.n.ctx, scopeSending)
 	if err != nil {
-		return
+		return "", err
 	}
-	for k, v := range recs {
-		if !strings.HasPrefix(k, g.hexID+"|") {
-			continue
-		}
-		var fs fileSend
-		if json.Unmarshal(v, &fs) == nil {
-			g.sending[fs.ID] = &fs
-		}
+	if alone || a.size == 0 {
+		// Nobody to fetch it (or nothing to fetch): it is all sent.
+		g.n.broadcast(api.Event{Type: api.EventFile, Group: g.hexID, File: &api.Progress{ID: id, Name: a.name, Done: a.size, Total: a.size}})
 	}
+	return id, nil
 }
 
-// resumeReceiving finishes, after a restart, the files whose chunks are all
-// in the store: the count of chunks a file record keeps is saved only now
-// and then, and a file whose last chunk arrived before a crash (or whose
-// writing out a crash cut short) got no further chunk to complete it. The
-// store's chunks, not the saved count, decide. It runs on the group's
-// goroutine.
-func (g *groupRunner) resumeReceiving() {
-	recs, err := g.n.st.Settings(g.n.ctx, scopeReceiving)
-	if err != nil {
-		return
-	}
-	for k, v := range recs {
-		id, ok := strings.CutPrefix(k, g.hexID+"|")
-		if !ok {
-			continue
-		}
-		var r fileReceive
-		if json.Unmarshal(v, &r) != nil || r.Header == nil {
-			continue
-		}
-		raw, err := hex.DecodeString(id)
-		if err != nil {
-			continue
-		}
-		chunks, err := g.n.st.Log(g.n.ctx, fileGroup(g.gid, raw), 0, 0)
-		if err != nil {
-			continue
-		}
-		r.Have = len(chunks)
-		g.receiving[id] = &r
-		g.maybeComplete(id, &r)
-	}
-}
-
-// pumpFiles sends the next chunks of the transfers going.
-func (g *groupRunner) pumpFiles() {
-	for id, fs := range g.sending {
-		if g.loop.Removed() {
-			return
-		}
-		for range chunksPerTick {
-			if fs.Next >= fs.Header.Chunks {
-				break
-			}
-			data, err := readChunk(fs.Path, fs.Next)
-			if err != nil {
-				g.n.log.Error("file transfer stopped: cannot read the file", "file", fs.Path, "err", err)
-				g.dropSending(id)
-				break
-			}
-			raw, _ := hex.DecodeString(id)
-			body := make([]byte, 0, len(raw)+4+len(data))
-			body = append(body, raw...)
-			body = binary.BigEndian.AppendUint32(body, uint32(fs.Next))
-			body = append(body, data...)
-			next := *fs
-			next.Next++
-			rec, _ := json.Marshal(&next)
-			if _, err := g.send(contentFileChunk, body, func(b *store.Batch, _ string) {
-				b.PutSetting(scopeSending, fileKey(g, id), rec)
-			}); err != nil {
-				g.n.log.Error("file transfer stopped", "file", fs.Path, "err", err)
-				g.dropSending(id)
-				break
-			}
-			fs.Next++
-		}
-		g.n.broadcast(api.Event{Type: api.EventFile, Group: g.hexID, File: &api.Progress{
-			ID: id, Name: fs.Header.Name, Done: min(int64(fs.Next)*int64(fs.Header.Chunk), fs.Header.Size), Total: fs.Header.Size}})
-		if fs.Next >= fs.Header.Chunks {
-			g.dropSending(id)
-		}
-	}
-}
-
-func (g *groupRunner) dropSending(id string) {
-	delete(g.sending, id)
-	b := g.n.st.NewBatch()
-	b.DeleteSetting(scopeSending, fileKey(g, id))
-	if err := g.n.st.Write(context.Background(), b); err != nil {
-		g.n.log.Warn("forgetting a finished transfer", "err", err)
-	}
-}
-
-func readChunk(path string, i int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	buf := make([]byte, chunkSize)
-	k, err := f.ReadAt(buf, int64(i)*chunkSize)
-	if err != nil && err != io.EOF {
-		return nil, err
-	}
-	if k == 0 {
-		return nil, fmt.Errorf("the file shrank")
-	}
-	return buf[:k], nil
-}
-
-// chunkEntry splits a chunk message body.
-func chunkEntry(body []byte) (id []byte, index uint32, data []byte, ok bool) {
-	if len(body) < 20 {
-		return nil, 0, nil, false
-	}
-	return body[:16], binary.BigEndian.Uint32(body[16:20]), body[20:], true
-}
-
-// recordChunks adds the received chunks of out to b (called by persist).
-func (g *groupRunner) recordChunks(b *store.Batch, out *ordering.Output, skip map[string]bool) {
-	for _, d := range out.Deliveries {
-		if d.ContentType != contentFileChunk {
-			continue
-		}
-		id, index, data, ok := chunkEntry(d.Body)
-		if !ok {
-			continue
-		}
-		key := binary.BigEndian.AppendUint32(nil, index)
-		fg := fileGroup(g.gid, id)
-		if skip[skipKey(fg, key)] {
-			continue
-		}
-		b.AppendLog(fg, store.LogEntry{ID: key, Envelope: data})
-	}
-}
-
-// receiving returns the state of a file arriving.
-func (g *groupRunner) receivingState(id string) *fileReceive {
-	if r := g.receiving[id]; r != nil {
-		return r
-	}
-	r := &fileReceive{}
-	if raw, err := g.n.st.Setting(g.n.ctx, scopeReceiving, fileKey(g, id)); err == nil {
-		json.Unmarshal(raw, r)
-	}
-	g.receiving[id] = r
-	return r
-}
-
-func (g *groupRunner) saveReceiving(id string, r *fileReceive) {
-	rec, _ := json.Marshal(r)
-	b := g.n.st.NewBatch()
-	b.PutSetting(scopeReceiving, fileKey(g, id), rec)
-	if err := g.n.st.Write(context.Background(), b); err != nil {
-		g.n.log.Warn("recording a file's progress", "err", err)
-	}
-}
-
-func (g *groupRunner) fileHeader(d ordering.Delivery) {
-	var h fileHeader
-	if json.Unmarshal(d.Body, &h) != nil || h.Chunks < 0 || h.Size < 0 || h.Size > maxFileSize || h.Chunk <= 0 {
+// announced acts on a delivered file announcement: a member that is not
+// its sender fetches the file (its record was written with the delivery,
+// see recordAnnouncements).
+func (g *groupRunner) announced(d ordering.Delivery) {
+	if g.own(d.Sender) {
 		return
 	}
 	id := hex.EncodeToString(d.ID[:])
-	r := g.receivingState(id)
-	r.Header = &h
-	g.saveReceiving(id, r)
-	g.maybeComplete(id, r)
+	rec, err := g.fileRecord(g.n.ctx, id)
+	if err != nil {
+		g.n.log.Warn("a file announced without its record", "group", g.hexID[:8], "file", id, "err", err)
+		return
+	}
+	if rec.State == fileReceiving {
+		g.files.fetch(id, rec)
+	}
 }
 
-func (g *groupRunner) fileChunk(d ordering.Delivery) {
-	raw, _, _, ok := chunkEntry(d.Body)
-	if !ok {
-		return
-	}
-	id := hex.EncodeToString(raw)
-	r := g.receivingState(id)
-	r.Have++
-	if r.Header != nil {
-		g.n.broadcast(api.Event{Type: api.EventFile, Group: g.hexID, File: &api.Progress{
-			ID: id, Name: r.Header.Name, Done: min(int64(r.Have)*int64(r.Header.Chunk), r.Header.Size), Total: r.Header.Size}})
-	}
-	if r.Have%16 == 0 || r.Header != nil && r.Have >= r.Header.Chunks {
-		g.saveReceiving(id, r)
-	}
-	g.maybeComplete(id, r)
+// own reports whether a member identity is this node's.
+func (g *groupRunner) own(identity string) bool {
+	p, _, err := ParseMemberID(identity)
+	return err == nil && p == g.n.id.PeerID
 }
 
-// maybeComplete writes a file out once all its chunks are in the store and
-// its hash checks, then drops the chunks.
-func (g *groupRunner) maybeComplete(id string, r *fileReceive) {
-	if r.Header == nil || r.Have < r.Header.Chunks {
-		return
-	}
-	raw, _ := hex.DecodeString(id)
-	fg := fileGroup(g.gid, raw)
-	chunks, err := g.n.st.Log(g.n.ctx, fg, 0, 0)
-	if err != nil {
-		g.n.log.Error("reading a received file", "err", err)
-		return
-	}
-	byIndex := map[uint32][]byte{}
-	for _, c := range chunks {
-		if len(c.ID) == 4 {
-			byIndex[binary.BigEndian.Uint32(c.ID)] = c.Envelope
+// recordAnnouncements adds to b the record of every file that out
+// announces to this member, in the transaction that records the
+// announcement as delivered (called by persistAll). skip are the history
+// entries already there: their files are recorded already.
+func (g *groupRunner) recordAnnouncements(ctx context.Context, b *store.Batch, out *ordering.Output, skip map[string]bool) {
+	hist := historyGroup(g.gid)
+	for _, d := range out.Deliveries {
+		if d.ContentType != contentFileAnnounce || skip[skipKey(hist, d.ID[:])] || g.own(d.Sender) {
+			continue
 		}
-	}
-	if len(byIndex) < r.Header.Chunks {
-		r.Have = len(byIndex)
-		return
-	}
-	dir := filepath.Join(g.n.files, g.hexID[:16])
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		g.n.log.Error("making the files directory", "err", err)
-		return
-	}
-	name := safeName(r.Header.Name)
-	tmp, err := os.CreateTemp(dir, ".part-*")
-	if err != nil {
-		g.n.log.Error("writing a received file", "err", err)
-		return
-	}
-	h := sha256.New()
-	w := io.MultiWriter(tmp, h)
-	var size int64
-	for i := range r.Header.Chunks {
-		k, _ := w.Write(byIndex[uint32(i)])
-		size += int64(k)
-	}
-	ok := size == r.Header.Size && hex.EncodeToString(h.Sum(nil)) == r.Header.SHA256
-	if err := tmp.Sync(); err != nil {
-		ok = false
-	}
-	tmp.Close()
-	b := g.n.st.NewBatch()
-	b.DeleteGroup(fg)
-	b.DeleteSetting(scopeReceiving, fileKey(g, id))
-	if !ok {
-		os.Remove(tmp.Name())
-		g.n.log.Warn("received file does not match its hash; dropped", "file", r.Header.Name)
-		b.PutSetting(scopeFileDone, fileKey(g, id), []byte("!corrupt"))
-	} else {
-		final := uniquePath(filepath.Join(dir, name))
-		if err := os.Rename(tmp.Name(), final); err != nil {
-			g.n.log.Error("saving a received file", "err", err)
-			return
+		a, err := decodeAnnouncement(d.Body)
+		if err != nil {
+			g.n.log.Warn("a file announcement that does not decode; the file is not fetched", "group", g.hexID[:8], "from", d.Sender, "err", err)
+			continue
 		}
-		b.PutSetting(scopeFileDone, fileKey(g, id), []byte(final))
-		g.n.log.Info("file received", "group", g.hexID[:8], "file", final, "bytes", size)
+		id := hex.EncodeToString(d.ID[:])
+		if _, err := g.n.st.Setting(ctx, scopeFile, fileKey(g, id)); err == nil {
+			continue // delivered again after a crash: the record has its progress
+		}
+		g.putFileRecord(b, id, &fileRecord{Name: a.name, Size: a.size, SHA256: hex.EncodeToString(a.sha256[:]), Chunk: a.chunkSize,
+			Key: a.key[:], Sender: d.Sender, State: fileReceiving, Have: newBitset(chunkCount(a.size, a.chunkSize))})
 	}
-	if err := g.n.st.Write(context.Background(), b); err != nil {
-		g.n.log.Warn("dropping a received file's chunks", "err", err)
-	}
-	delete(g.receiving, id)
-	g.n.broadcast(api.Event{Type: api.EventFile, Group: g.hexID, File: &api.Progress{ID: id, Name: r.Header.Name, Done: size, Total: r.Header.Size}})
 }
 
 // fileState fills in how much of a file arrived and where it is.
@@ -384,20 +239,88 @@ func (g *groupRunner) fileState(m *api.Message) {
 		m.File.Received = m.File.Size
 		return
 	}
-	if p, err := g.n.st.Setting(g.n.ctx, scopeFileDone, fileKey(g, m.ID)); err == nil {
-		if !strings.HasPrefix(string(p), "!") {
-			m.File.Path = string(p)
-			m.File.Received = m.File.Size
+	if got, ok := g.files.received(m.ID); ok {
+		m.File.Received = got
+		return
+	}
+	rec, err := g.fileRecord(g.n.ctx, m.ID)
+	if err == nil {
+		switch rec.State {
+		case fileDone:
+			m.File.Path, m.File.Received = rec.Path, m.File.Size
+		case fileReceiving:
+			m.File.Received = min(int64(rec.Have.count())*int64(rec.Chunk), m.File.Size)
 		}
 		return
 	}
-	if raw, err := g.n.st.Setting(g.n.ctx, scopeReceiving, fileKey(g, m.ID)); err == nil {
-		var r fileReceive
-		if json.Unmarshal(raw, &r) == nil && r.Header != nil {
-			m.File.Received = min(int64(r.Have)*int64(r.Header.Chunk), m.File.Size)
+	// A file completed in the retired format.
+	if p, err := g.n.st.Setting(g.n.ctx, scopeFileDone, fileKey(g, m.ID)); err == nil && !strings.HasPrefix(string(p), "!") {
+		m.File.Path, m.File.Received = string(p), m.File.Size
+	}
+}
+
+func (b bitset) count() int {
+	n := 0
+	for _, x := range b {
+		for ; x != 0; x &= x - 1 {
+			n++
+		}
+	}
+	return n
+}
+
+// dropRetiredTransfers deletes what the store holds of this group's
+// transfers in the retired format (chunks through the group): records of
+// files being sent or received, and the chunks received. Those files do
+// not arrive; their senders may send them again.
+func (g *groupRunner) dropRetiredTransfers() {
+	ctx := g.n.ctx
+	dropped := 0
+	b := g.n.st.NewBatch()
+	for _, scope := range []string{scopeSending, scopeReceiving} {
+		recs, err := g.n.st.Settings(ctx, scope)
+		if err != nil {
+			g.n.log.Warn("reading transfers of the retired format; left", "group", g.hexID[:8], "scope", scope, "err", err)
+			continue
+		}
+		for k := range recs {
+			if strings.HasPrefix(k, g.hexID+"|") {
+				b.DeleteSetting(scope, k)
+				dropped++
+			}
+		}
+	}
+	var chunkLogs [][]byte
+	if ids, err := g.n.st.Groups(ctx); err == nil {
+		prefix := append([]byte{'F'}, g.gid...)
+		for _, id := range ids {
+			if len(id) > len(prefix) && string(id[:len(prefix)]) == string(prefix) {
+				chunkLogs = append(chunkLogs, id)
+			}
+		}
+	}
+	if dropped == 0 && len(chunkLogs) == 0 {
+		return
+	}
+	g.n.log.Warn("transfers of the retired format (chunks through the group) dropped; their files do not arrive",
+		"group", g.hexID[:8], "records", dropped, "chunk_logs", len(chunkLogs))
+	if err := g.n.st.Write(ctx, b); err != nil {
+		g.n.log.Warn("dropping transfers of the retired format", "group", g.hexID[:8], "err", err)
+	}
+	// One write per file's chunks: a large file's may not fit in one
+	// transaction with others.
+	for _, id := range chunkLogs {
+		b := g.n.st.NewBatch()
+		b.DeleteGroup(id)
+		if err := g.n.st.Write(ctx, b); err != nil {
+			g.n.log.Warn("dropping the chunks of a file of the retired format", "group", g.hexID[:8], "err", err)
 		}
 	}
 }
+
+// errNoFile answers a member's request for a file this node does not
+// serve.
+var errNoFile = errors.New("file not held here")
 
 // safeName keeps a received file's name inside the files directory.
 func safeName(name string) string {

@@ -86,7 +86,7 @@ func (n *Node) groupRecords(ctx context.Context) (metas map[string][]byte, unrea
 			gid = id[1:] // a group's history (historyGroup)
 		}
 		if len(gid) != 32 {
-			continue // file chunks (fileGroup)
+			continue // file chunks of the retired format
 		}
 		hexID := hex.EncodeToString(gid)
 		if _, ok := metas[hexID]; ok {
@@ -190,7 +190,7 @@ func (n *Node) deleteGroupRecords(ctx context.Context, g *groupRunner) error {
 // what it holds of the group is harmless once the group is gone.
 func (n *Node) groupSettings(ctx context.Context, hexID string) [][2]string {
 	var out [][2]string
-	for _, scope := range []string{scopeSending, scopeReceiving, scopeFileDone, scopeAddedBy, scopeInvite} {
+	for _, scope := range []string{scopeFile, scopeSending, scopeReceiving, scopeFileDone, scopeAddedBy, scopeInvite} {
 		recs, err := n.st.Settings(ctx, scope)
 		if err != nil {
 			n.log.Warn("forgetting a group: records unreadable; left", "group", hexID[:8], "scope", scope, "err", err)

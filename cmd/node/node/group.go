@@ -89,10 +89,8 @@ type groupRunner struct {
 	// known maps the peers of the members of every epoch the loop holds
 	// to their identities (see identityOf).
 	known map[peer.ID]string
-	// sending are the file transfers this member has going.
-	sending map[string]*fileSend
-	// receiving are the files arriving, by file id.
-	receiving map[string]*fileReceive
+	// files are the files arriving and what was served of those sent.
+	files *fileTransfers
 	// histHandles are the history records of the write being made, seqs
 	// their positions once written, finalSeqs the positions of the
 	// messages it marked final.
@@ -125,8 +123,8 @@ func (n *Node) newRunner(gid []byte, meta groupMeta, loop *ordering.Loop, gs *gr
 	g := &groupRunner{
 		n: n, gid: gid, hexID: hex.EncodeToString(gid), meta: meta, loop: loop, gs: gs,
 		in: make(chan func(), 1024), done: make(chan struct{}), members: map[peer.ID]string{},
-		sending: map[string]*fileSend{}, receiving: map[string]*fileReceive{},
 	}
+	g.files = newFileTransfers(g)
 	g.topicName = topicName(meta.TopicSecret, gid)
 	g.ctx, g.stop = context.WithCancel(n.ctx)
 	return g
@@ -149,8 +147,7 @@ func (g *groupRunner) start() error {
 	}
 	g.refresh()
 	if g.loop != nil {
-		g.loadSending()
-		g.resumeReceiving()
+		g.files.resume()
 	}
 	go g.run()
 	return nil
@@ -230,7 +227,6 @@ func (g *groupRunner) run() {
 		case <-tick.C:
 			if g.loop != nil {
 				g.handle(ordering.Tick{})
-				g.pumpFiles()
 			}
 		case <-g.ctx.Done():
 			if g.loop != nil {
@@ -244,10 +240,12 @@ func (g *groupRunner) run() {
 	}
 }
 
-// close stops the goroutine after it saved the group's snapshots.
+// close stops the goroutine after it saved the group's snapshots, and
+// waits for the files arriving to stop.
 func (g *groupRunner) close() {
 	g.stop()
 	<-g.done
+	g.files.wait()
 }
 
 // do runs f on the group's goroutine and waits for it, and for the write

@@ -20,15 +20,24 @@ import (
 
 // Content types of Parley application messages.
 const (
-	contentText      uint16 = 1 // UTF-8 text
-	contentFile      uint16 = 2 // a fileHeader (JSON)
-	contentFileChunk uint16 = 3 // a chunk of a file
+	contentText uint16 = 1 // UTF-8 text
+	// contentFileAnnounce is a fileAnnouncement (filewire.go): the file
+	// itself travels over direct streams.
+	contentFileAnnounce uint16 = 4
+)
+
+// Content types of the retired file format, in which files travelled
+// through the group: a JSON header (2), then chunks (3). They are
+// ignored.
+const (
+	contentRetiredFile      uint16 = 2
+	contentRetiredFileChunk uint16 = 3
 )
 
 // maxText bounds a text message.
 const maxText = 64 << 10
 
-func (g *groupRunner) showable(ct uint16) bool { return ct == contentText || ct == contentFile }
+func (g *groupRunner) showable(ct uint16) bool { return ct == contentText || ct == contentFileAnnounce }
 
 // record is the history record of a delivered message.
 func (g *groupRunner) record(d ordering.Delivery) api.Message {
@@ -45,10 +54,9 @@ func (g *groupRunner) record(d ordering.Delivery) api.Message {
 	switch d.ContentType {
 	case contentText:
 		m.Text = string(d.Body)
-	case contentFile:
-		var h fileHeader
-		if json.Unmarshal(d.Body, &h) == nil {
-			m.File = &api.FileInfo{Name: h.Name, Size: h.Size, SHA256: h.SHA256}
+	case contentFileAnnounce:
+		if a, err := decodeAnnouncement(d.Body); err == nil {
+			m.File = &api.FileInfo{Name: a.name, Size: a.size, SHA256: hex.EncodeToString(a.sha256[:])}
 		}
 	}
 	return m
@@ -57,17 +65,17 @@ func (g *groupRunner) record(d ordering.Delivery) api.Message {
 // delivered acts on a delivered message (after it was saved).
 func (g *groupRunner) delivered(d ordering.Delivery) {
 	switch d.ContentType {
-	case contentText, contentFile:
+	case contentText, contentFileAnnounce:
 		m := g.record(d)
 		m.Final = d.Final
 		m.Seq = g.seqs[d.ID]
 		g.n.observeLatency(m.SentAt)
 		g.n.broadcast(api.Event{Type: api.EventMessage, Group: g.hexID, Message: &m})
-		if d.ContentType == contentFile {
-			g.fileHeader(d)
+		if d.ContentType == contentFileAnnounce {
+			g.announced(d)
 		}
-	case contentFileChunk:
-		g.fileChunk(d)
+	case contentRetiredFile, contentRetiredFileChunk:
+		g.n.log.Info("a file message of the retired format ignored", "group", g.hexID[:8], "from", d.Sender, "msg_type", d.ContentType)
 	}
 }
 

@@ -137,6 +137,7 @@ func (n *Node) startHost(ctx context.Context, listen []string) error {
 		protoJoin:        n.serveJoin,
 		protoAddrs:       n.serveAddrs,
 		protoWelcomeKeep: n.serveWelcomeKeep,
+		protoFile:        n.serveFile,
 	}
 	for name, h := range handlers {
 		if err := node.Handle(name, h); err != nil {

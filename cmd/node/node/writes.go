@@ -291,7 +291,7 @@ func (g *groupRunner) persistAll(ps []*pendingWrite) error {
 					g.finalSeqs[f.ID] = r.Seq
 				}
 			}
-			g.recordChunks(b, out, skip)
+			g.recordAnnouncements(ctx, b, out, skip)
 			if p.extra != nil {
 				p.extra(b)
 			}
@@ -321,10 +321,8 @@ func (g *groupRunner) persistAll(ps []*pendingWrite) error {
 	}
 }
 
-// skipKey names a log entry left out of a round's write: its log (the
-// history, or one file's chunks) and its id there. Chunk ids are their
-// indexes, the same in every file: a duplicate chunk of one file must
-// not leave out the chunk of the same index of another.
+// skipKey names a log entry left out of a round's write: its log and its
+// id there.
 func skipKey(group, id []byte) string { return string(group) + "\x00" + string(id) }
 
 // appendHistory records a message in the group's history (in b); its
@@ -357,7 +355,7 @@ func outputSize(out *ordering.Output) int {
 		}
 	}
 	for _, d := range out.Deliveries {
-		n += 2 * len(d.Body) // the history record or the file chunk
+		n += 2 * len(d.Body) // the history record
 	}
 	return n
 }
