@@ -60,6 +60,11 @@ type SalvagePlan struct {
 	// Logs picks the groups whose log is copied, entry by entry with its
 	// result, in order; the entries are numbered again from 1 (nil: none).
 	Logs func(group []byte) bool
+	// KeyPackage picks the stored KeyPackages (by their value) whose
+	// private keys are copied (nil: none). Only one meant to be used any
+	// number of times (a last-resort KeyPackage) is safe to keep: an
+	// older copy of a single-use one could be used twice.
+	KeyPackage func(value []byte) bool
 	// Finish, if set, runs on the new store once the records are copied,
 	// before it takes the damaged store's place: what it writes is there
 	// as surely as they are.
@@ -81,8 +86,9 @@ type SalvageReport struct {
 	// pass their checksum, and key ranges whose listing stopped at a
 	// damaged block; nothing of them is copied.
 	Unreadable int
-	// KeyPackages counts the KeyPackage private keys left out.
-	KeyPackages int
+	// KeyPackages counts the KeyPackage private keys left out, and
+	// KeyPackagesKept those copied (see SalvagePlan.KeyPackage).
+	KeyPackages, KeyPackagesKept int
 }
 
 // salvaged are the records read from a damaged store.
@@ -479,7 +485,14 @@ func (r *salvaged) read(db *badger.DB, plan SalvagePlan) {
 			r.rep.Settings++
 		})
 	}
-	safeScan(db, r.rep, []byte{nsKeyPackage}, func(k, v []byte) { r.rep.KeyPackages++ })
+	safeScan(db, r.rep, []byte{nsKeyPackage}, func(k, v []byte) {
+		if plan.KeyPackage != nil && plan.KeyPackage(v) {
+			keep(k, v)
+			r.rep.KeyPackagesKept++
+			return
+		}
+		r.rep.KeyPackages++
+	})
 	// Groups are found in their index and, should the index be unreadable,
 	// by their keys.
 	found := map[string]bool{}

@@ -181,6 +181,35 @@ func TestDamagedStoreIsSalvagedAndTheMemberRejoins(t *testing.T) {
 	if _, err := os.Stat(moved[0]); err != nil {
 		t.Errorf("the damaged store directory is gone: %v", err)
 	}
+
+	// An invitation while bob is offline uses the KeyPackage of the
+	// contact code he gave before the damage (his last-resort one): the
+	// salvage kept its private keys, so he can open the Welcome.
+	bob.Close()
+	if _, err := alice.CreateGroup(ctx, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Invite(ctx, "h", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	bob = openTestNodeAt(t, bobDir, bobAddrs...)
+	eventually(t, 30*time.Second, "bob in h, invited while offline", func() bool {
+		for _, g := range groupsOf(t, bob) {
+			if g.Name == "h" && !g.Pending && g.Members == 2 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func groupsOf(t testing.TB, n *Node) []api.Group {
+	t.Helper()
+	gs, err := n.Groups(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gs
 }
 
 func TestDamagedStoreWithoutItsIdentityFailsAndKeepsIt(t *testing.T) {

@@ -12,6 +12,11 @@ import (
 	"path/filepath"
 	"sort"
 
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/wire"
 	"github.com/parley-p2p/parley/store"
 )
 
@@ -39,14 +44,29 @@ const damageSalvaged = "the store was damaged and salvaged; this group's state w
 // salvagePlan is what a salvage copies (see above); it marks every group
 // salvaged before the new store takes the old one's place.
 var salvagePlan = store.SalvagePlan{
-	Identity: identityKey,
-	Settings: []string{scopeContact, scopeNode, scopeGroup},
-	Logs:     func(g []byte) bool { return len(g) == 33 && g[0] == 'H' }, // historyGroup
-	Finish:   markSalvagedGroups,
+	Identity:   identityKey,
+	Settings:   []string{scopeContact, scopeNode, scopeGroup},
+	Logs:       func(g []byte) bool { return len(g) == 33 && g[0] == 'H' }, // historyGroup
+	KeyPackage: isLastResortBundle,
+	Finish:     markSalvagedGroups,
+}
+
+// isLastResortBundle reports whether a stored KeyPackage (encodeBundle) is
+// a last-resort one: the contact codes given out carry it, for
+// invitations while this node is offline, and it may be used any number
+// of times, so a salvage keeps it (a Welcome made with it can be opened).
+func isLastResortBundle(data []byte) bool {
+	s := cryptobyte.String(data)
+	var kpb []byte
+	var m wire.MLSMessage
+	if !codec.ReadOpaque(&s, &kpb) || codec.Unmarshal(kpb, &m) != nil || m.KeyPackage == nil {
+		return false
+	}
+	return m.KeyPackage.Extensions.Has(group.ExtensionLastResort)
 }
 
 // salvageNotKept says what a salvage leaves behind, for the log.
-const salvageNotKept = "every group's ordering and MLS state, outbox and delivered ids; KeyPackage private keys (contact codes given out before carry a KeyPackage that no longer works); invite codes; join requests; file transfers; Welcomes kept for joiners; who-added-whom notes"
+const salvageNotKept = "every group's ordering and MLS state, outbox and delivered ids; single-use KeyPackage private keys (the last-resort one, which contact codes carry, is kept); invite codes; join requests; file transfers; Welcomes kept for joiners; who-added-whom notes"
 
 // openNodeStore opens the store of the data directory dir, salvaging it
 // if its tables are damaged (it reuses the passphrase given: nothing is
@@ -80,7 +100,7 @@ func openNodeStore(ctx context.Context, dir string, passphrase []byte, log *slog
 	contacts, _ := st.Settings(ctx, scopeContact)
 	log.Error("store salvaged: the damaged store was moved aside and a new one made; every group must be rejoined",
 		"damaged", damagedFiles(rep), "moved_to", rep.MovedTo,
-		"kept", fmt.Sprintf("the identity, %d contacts, %d peer book entries, %d settings and group records, %d history messages", len(contacts), rep.Peers, rep.Settings, rep.LogEntries),
+		"kept", fmt.Sprintf("the identity, %d contacts, %d peer book entries, %d settings and group records, %d history messages, %d last-resort KeyPackages", len(contacts), rep.Peers, rep.Settings, rep.LogEntries, rep.KeyPackagesKept),
 		"groups_damaged", marked, "groups_lost", lost,
 		"not_kept", salvageNotKept,
 		"unreadable", rep.Unreadable,
