@@ -34,16 +34,7 @@ func (s *syncBuffer) String() string {
 // print in full, never as libp2p's "<peer.ID 12*...>" short form.
 func TestDebugLogTellsTheCatchUp(t *testing.T) {
 	ctx := context.Background()
-	alice := testNode(t, "alice")
-	bob, bobDir := testNodeIn(t, "bob")
-	befriend(t, alice, bob)
-	if _, err := alice.CreateGroup(ctx, "club"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Invite(ctx, "club", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, "club").Members == 2 })
+	alice, bob, bobDir := pairInDir(t, "club")
 	addrs := listenAddrs(bob)
 	bob.Close()
 	for _, text := range []string{"one", "two", "three"} {

@@ -43,8 +43,17 @@ func testNodeIn(t testing.TB, name string) (*Node, string) {
 // name that alice created and bob joined.
 func pairIn(t testing.TB, name string) (alice, bob *Node) {
 	t.Helper()
+	alice, bob, _ = pairInDir(t, name)
+	return alice, bob
+}
+
+// pairInDir is pairIn that also returns bob's data directory, for a test
+// that closes bob and opens him again.
+func pairInDir(t testing.TB, name string) (alice, bob *Node, bobDir string) {
+	t.Helper()
 	ctx := context.Background()
-	alice, bob = testNode(t, "alice"), testNode(t, "bob")
+	alice = testNode(t, "alice")
+	bob, bobDir = testNodeIn(t, "bob")
 	befriend(t, alice, bob)
 	if _, err := alice.CreateGroup(ctx, name); err != nil {
 		t.Fatal(err)
@@ -53,7 +62,7 @@ func pairIn(t testing.TB, name string) (alice, bob *Node) {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, name).Members == 2 })
-	return alice, bob
+	return alice, bob, bobDir
 }
 
 func openTestNode(t testing.TB, dir string) *Node {

@@ -17,19 +17,7 @@ import (
 // the code and answered ok, and the joiner waited, pending, forever.
 func TestMemberThatForgotTheGroupIsToldWhyItCannotJoinAgain(t *testing.T) {
 	ctx := context.Background()
-	alice := testNode(t, "alice")
-	bob, bobDir := testNodeIn(t, "bob")
-	befriend(t, alice, bob)
-	if _, err := alice.CreateGroup(ctx, "club"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Invite(ctx, "club", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob in the club", func() bool {
-		g := groupOf(t, bob, "club")
-		return !g.Pending && g.Members == 2
-	})
+	alice, bob, bobDir := pairInDir(t, "club")
 	if err := bob.ForgetGroup(ctx, "club", true); err != nil {
 		t.Fatal(err)
 	}

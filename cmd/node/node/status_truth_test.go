@@ -34,16 +34,7 @@ func groupStatus(t testing.TB, n *Node, name string) api.GroupStatus {
 // group's creator.
 func TestStatusFiguresAddUp(t *testing.T) {
 	ctx := context.Background()
-	alice := testNode(t, "alice")
-	bob, bobDir := testNodeIn(t, "bob")
-	befriend(t, alice, bob)
-	if _, err := alice.CreateGroup(ctx, "club"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Invite(ctx, "club", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, "club").Members == 2 })
+	alice, bob, bobDir := pairInDir(t, "club")
 	eventually(t, 20*time.Second, "alice's group ok, its epoch final", func() bool {
 		g := groupStatus(t, alice, "club")
 		return g.State == api.StateOK && g.FinalEpoch == g.Epoch && g.Outbox == 0
