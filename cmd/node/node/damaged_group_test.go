@@ -297,17 +297,7 @@ func TestDamagedMemberRejoins(t *testing.T) {
 		t.Fatalf("bob's group after the damage: %+v, want it damaged", got)
 	}
 
-	if err := alice.Remove(ctx, "g", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob out at alice", func() bool { return groupOf(t, alice, "g").Members == 1 })
-	if err := alice.Invite(ctx, "g", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob back in", func() bool {
-		got := groupOf(t, bob, "g")
-		return got.Damaged == "" && got.Members == 2
-	})
+	reinvite(t, alice, bob, "g", 20*time.Second)
 	if _, err := bob.Send(ctx, "g", "two"); err != nil {
 		t.Fatalf("send after rejoining: %v", err)
 	}
@@ -321,4 +311,23 @@ func TestDamagedMemberRejoins(t *testing.T) {
 	if got := groupOf(t, bob, "g"); got.Damaged != "" || got.Members != 2 {
 		t.Errorf("bob's group after a restart: %+v", got)
 	}
+}
+
+// reinvite is the way back of a member whose group state is damaged, in a
+// group of two: alice removes bob, invites him again, and he is back in
+// within timeout, the damage gone.
+func reinvite(t *testing.T, alice, bob *Node, group string, timeout time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	if err := alice.Remove(ctx, group, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "bob out at alice", func() bool { return groupOf(t, alice, group).Members == 1 })
+	if err := alice.Invite(ctx, group, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, timeout, "bob back in", func() bool {
+		got := groupOf(t, bob, group)
+		return got.Damaged == "" && got.Members == 2
+	})
 }

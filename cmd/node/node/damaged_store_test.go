@@ -143,17 +143,7 @@ func TestDamagedStoreIsSalvagedAndTheMemberRejoins(t *testing.T) {
 	if err := bob.ForgetGroup(ctx, "g", false); err != nil {
 		t.Fatal(err)
 	}
-	if err := alice.Remove(ctx, "g", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob out at alice", func() bool { return groupOf(t, alice, "g").Members == 1 })
-	if err := alice.Invite(ctx, "g", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "bob back in", func() bool {
-		got := groupOf(t, bob, "g")
-		return got.Damaged == "" && got.Members == 2
-	})
+	reinvite(t, alice, bob, "g", 30*time.Second)
 	if _, err := bob.Send(ctx, "g", "two"); err != nil {
 		t.Fatalf("send after rejoining: %v", err)
 	}

@@ -398,7 +398,7 @@ func (n *Node) serveJoin(ctx context.Context, from peer.ID, req []byte, w p2p.Re
 	if len(req) < 16 {
 		return errors.New("malformed join request")
 	}
-	if err := n.refuseMemberJoin(req[:16], from); err != nil {
+	if err := n.refuseMemberJoin(ctx, req[:16], from); err != nil {
 		return err
 	}
 	inv, err := n.takeInvite(ctx, req[:16], time.Now())
@@ -431,8 +431,8 @@ var errJoinedAlready = errors.New("you are a member of this group already (your 
 
 // refuseMemberJoin refuses, without spending the code, a join by a member
 // of the code's group.
-func (n *Node) refuseMemberJoin(token []byte, from peer.ID) error {
-	raw, err := n.st.Setting(n.ctx, scopeInvite, hex.EncodeToString(token))
+func (n *Node) refuseMemberJoin(ctx context.Context, token []byte, from peer.ID) error {
+	raw, err := n.st.Setting(ctx, scopeInvite, hex.EncodeToString(token))
 	if err != nil {
 		return nil // unknown: takeInvite says so
 	}
