@@ -42,6 +42,10 @@ func TestDebugLogTellsTheCatchUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Past gossipsub's message cache (6 heartbeats of 1 s, gossiped for
+	// 4; p2p/params.go): a bob back sooner may get the texts by gossip
+	// (IHAVE/IWANT), with no catch-up to log.
+	time.Sleep(7 * time.Second)
 	var logs syncBuffer
 	bob, err := Open(ctx, Config{
 		Dir: bobDir, Listen: addrs, TickInterval: 50 * time.Millisecond, UpdateInterval: -1,
