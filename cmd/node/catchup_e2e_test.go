@@ -169,7 +169,7 @@ func groupState(t *testing.T, p *peer) api.GroupStatus {
 
 // logTail prints the last n lines of p's daemon log.
 func logTail(t *testing.T, p *peer, n int) {
-	data, err := os.ReadFile(filepath.Join(filepath.Dir(p.dir), p.name+".log"))
+	data, err := os.ReadFile(p.logPath())
 	if err != nil {
 		t.Logf("%s's log: %v", p.name, err)
 		return

@@ -97,7 +97,7 @@ func (p *peer) must(args ...string) string {
 // start runs the daemon and waits until its API answers.
 func (p *peer) start() {
 	p.t.Helper()
-	log, err := os.OpenFile(filepath.Join(filepath.Dir(p.dir), p.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	log, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -130,6 +130,19 @@ func (p *peer) start() {
 	}
 }
 
+// logPath is where the daemon's log goes: beside its data directory, or
+// under $PARLEY_E2E_LOGS/TEST/ when that is set, to be kept after the
+// test (a failure to read at leisure).
+func (p *peer) logPath() string {
+	if dir := os.Getenv("PARLEY_E2E_LOGS"); dir != "" {
+		dir = filepath.Join(dir, strings.ReplaceAll(p.t.Name(), "/", "_"))
+		if err := os.MkdirAll(dir, 0o700); err == nil {
+			return filepath.Join(dir, p.name+".log")
+		}
+	}
+	return filepath.Join(filepath.Dir(p.dir), p.name+".log")
+}
+
 // kill stops the daemon with a signal and waits for it to exit.
 func (p *peer) kill(sig syscall.Signal) {
 	if p.daemon == nil {
@@ -155,9 +168,17 @@ func decode(t *testing.T, s string, v any) {
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	waitForOr(t, timeout, what, cond, func() {})
+}
+
+// waitForOr is waitFor that calls explain (to log what helps find why)
+// before it fails the test.
+func waitForOr(t *testing.T, timeout time.Duration, what string, cond func() bool, explain func()) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
+			explain()
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -346,7 +367,7 @@ func TestEndToEnd(t *testing.T) {
 	alice.must("send", "crew", "--file", path)
 	for _, n := range live[1:] {
 		var got string
-		waitFor(t, 5*time.Minute, "the file at "+n, func() bool {
+		waitForOr(t, 5*time.Minute, "the file at "+n, func() bool {
 			for _, m := range peers[n].messages("crew") {
 				if m.File != nil && m.File.Path != "" {
 					got = m.File.Path
@@ -354,6 +375,9 @@ func TestEndToEnd(t *testing.T) {
 				}
 			}
 			return false
+		}, func() {
+			logTail(t, peers[n], 80)
+			logTail(t, alice, 40)
 		})
 		back, err := os.ReadFile(got)
 		if err != nil || sha256.Sum256(back) != sum {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -320,5 +321,60 @@ func TestRetiredTransfersAreDroppedAtStart(t *testing.T) {
 	}
 	if left, err := st.Log(ctx, chunks, 0, 0); err != nil || len(left) != 0 {
 		t.Errorf("the retired chunks after a start: %d, %v; want none", len(left), err)
+	}
+}
+
+// TestAFileReceivedStaysReceivedWhenASaveOfItsProgressRacesTheEnd: the
+// progress of a file arriving is recorded every second beside the
+// fetch; a save that began before the last chunk was checked and ended
+// after the file was moved into place wrote the record back to
+// "receiving", with no path (the file was on disk, `read` never showed
+// it, and a restart fetched it again; seen in the end-to-end test). The
+// hooks hold a save open across the end.
+func TestAFileReceivedStaysReceivedWhenASaveOfItsProgressRacesTheEnd(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := pairIn(t, "files")
+	var ending atomic.Bool
+	beforeFinish := func() {
+		ending.Store(true)
+		time.Sleep(saveEvery + saveEvery/2) // a tick of the save loop, if it still runs
+	}
+	saveRecord := func(f *fetch) {
+		if !ending.Load() {
+			return
+		}
+		// Hold the save until the file is recorded done (or long
+		// enough that it cannot be, if the save loop is stopped first).
+		deadline := time.Now().Add(3 * saveEvery)
+		for time.Now().Before(deadline) {
+			if rec, err := f.t.g.fileRecord(ctx, f.id); err == nil && rec.State == fileDone {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	testHookBeforeFinish.Store(&beforeFinish)
+	testHookSaveRecord.Store(&saveRecord)
+	t.Cleanup(func() {
+		testHookBeforeFinish.Store(nil)
+		testHookSaveRecord.Store(nil)
+	})
+	path, data := writeTestFile(t, "late.bin", 8*chunkSize)
+	id, err := alice.SendFile(ctx, "files", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForFile(t, bob, "files", id, data, 30*time.Second)
+	// Past any save that could still land.
+	time.Sleep(4 * saveEvery)
+	rec, err := bob.runner(groupOf(t, bob, "files").ID).fileRecord(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != fileDone || rec.Path == "" {
+		t.Fatalf("bob's record of the file he received: state %q, path %q", rec.State, rec.Path)
+	}
+	if f := fileInfo(t, bob, "files", id); f == nil || f.Path == "" {
+		t.Fatalf("bob's history shows the file without its path: %+v", f)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -41,6 +42,14 @@ const (
 	retryMax = 8 * time.Second
 	// dialTimeout bounds a dial to a member to fetch from.
 	dialTimeout = 5 * time.Second
+)
+
+// testHookBeforeFinish, if set, runs before a file arrived whole is
+// checked and moved into place; testHookSaveRecord, before the progress
+// of a file arriving is recorded: tests widen the window between the two.
+var (
+	testHookBeforeFinish atomic.Pointer[func()]
+	testHookSaveRecord   atomic.Pointer[func(*fetch)]
 )
 
 // errFetchStopped ends a fetch for good: this member left the group, or
@@ -109,20 +118,32 @@ func (f *fetch) run(ctx context.Context) {
 	// must not stop the stream.
 	hashed := make(chan hashResult, 1)
 	go func() { hashed <- f.hashChunks(ctx) }()
+	saveCtx, endSaveLoop := context.WithCancel(ctx)
 	saving := make(chan struct{})
 	go func() {
 		defer close(saving)
-		f.saveLoop(ctx, log)
+		f.saveLoop(saveCtx, log)
 	}()
+	stopSaving := func() {
+		endSaveLoop()
+		<-saving
+	}
 	defer func() {
 		cancel()
-		<-saving
+		stopSaving()
 	}()
 	retries := map[peer.ID]*retry{}
 	for ctx.Err() == nil {
 		if f.complete() {
 			select {
 			case h := <-hashed:
+				// The record finish writes is the last: a save of the
+				// progress under way would write it back to
+				// "receiving", with no path, after it.
+				stopSaving()
+				if hook := testHookBeforeFinish.Load(); hook != nil {
+					(*hook)()
+				}
 				f.finish(log, h)
 			case <-ctx.Done():
 			}
@@ -532,6 +553,9 @@ func (f *fetch) save() error {
 	f.mu.Unlock()
 	if err := f.part.Sync(); err != nil {
 		return fmt.Errorf("%w: %w", errLocalWrite, err)
+	}
+	if hook := testHookSaveRecord.Load(); hook != nil {
+		(*hook)(f)
 	}
 	rec := f.rec
 	rec.Have = have
