@@ -129,7 +129,10 @@ type Loop struct {
 	// gossipGrace (see deferAsk).
 	deferred map[string]*deferredAsk
 	// headViews are what the members' latest heads said (see Missing).
-	headViews  map[string]headView
+	headViews map[string]headView
+	// sketchHint is the size of the next sketch of an epoch's log held,
+	// where one did not peel (see sketchesFailed).
+	sketchHint map[EpochID]int
 	votesAsked time.Time            // when heads were last asked for (askVotes)
 	votesFrom  map[string]time.Time // when each peer was last asked for heads
 	requests   map[uint64]*outstanding
@@ -235,6 +238,9 @@ type outstanding struct {
 	to   string
 	sent time.Time
 	ask  syncAsk // asked for again, with what arrived since, when the answer says there is more
+	// sketched are the logs the request sketched, with the cells each
+	// had: if one did not peel, the next sketch of it is larger.
+	sketched map[EpochID]int
 }
 
 // Self returns this member's identity.

@@ -22,14 +22,34 @@ type headView struct {
 	tip   EpochID
 	epoch uint64
 	logs  []LogDigest
+	// held is how many application messages this member held, when the
+	// head came, of each epoch in logs (on its own chain): what it took
+	// in since, the head's sender most likely holds too (see difference).
+	held []uint32
 }
 
-// noteHead keeps what a member's accepted head says, for Missing.
+// noteHead keeps what a member's accepted head says, for Missing and for
+// sketches of held logs.
 func (l *Loop) noteHead(identity string, h *Head) {
 	if l.headViews == nil {
 		l.headViews = map[string]headView{}
 	}
-	l.headViews[identity] = headView{tip: h.Tip, epoch: h.Epoch, logs: h.Logs}
+	v := headView{tip: h.Tip, epoch: h.Epoch, logs: h.Logs, held: make([]uint32, len(h.Logs))}
+	if len(h.Logs) > 0 {
+		oldest := h.Logs[len(h.Logs)-1].Epoch
+		for n := l.tip; n != nil && n.Number >= oldest; n = n.parent {
+			info := l.epochs[n.ID]
+			if info == nil {
+				continue
+			}
+			for i, d := range h.Logs {
+				if d.Epoch == n.Number {
+					v.held[i] = info.appCount
+				}
+			}
+		}
+	}
+	l.headViews[identity] = v
 }
 
 // Missing compares this member's logs with the latest head of every member

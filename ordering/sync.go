@@ -163,6 +163,7 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 	default:
 		req.heldLogs = l.heldLogs(held, ask.logs, func(i int, _ *Node) bool { return i < 8 })
 	}
+	sketched := l.sketchHeld(peer, req.heldLogs, sketchKey(req.nonce))
 	req.maxBytes = maxSyncBytes
 	if len(l.requests) > 0 && !ask.page {
 		req.maxBytes = firstPageBytes
@@ -173,7 +174,7 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 	}
 	req.signature = sig
 	l.nextReq++
-	l.requests[l.nextReq] = &outstanding{to: peer, sent: l.now, ask: ask}
+	l.requests[l.nextReq] = &outstanding{to: peer, sent: l.now, ask: ask, sketched: sketched}
 	l.behindAsk[peer] = l.now
 	if l.removed {
 		l.removedAsk = l.now

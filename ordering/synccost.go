@@ -24,6 +24,9 @@ type SyncCost struct {
 	// had not seen and took in (Stats.SyncNewBytes); Empty counts the
 	// answers with envelopes that brought nothing it took in.
 	NewBytes, Empty int
+	// Sketches counts the logs requests sketched (see logSketch), and
+	// Relists the answers that said one of a request's did not peel.
+	Sketches, Relists int
 }
 
 // Add returns s plus c, field by field.
@@ -41,6 +44,7 @@ func (s SyncCost) combine(c SyncCost, sign int) SyncCost {
 		Envelopes: s.Envelopes + sign*c.Envelopes, Heads: s.Heads + sign*c.Heads, Refusals: s.Refusals + sign*c.Refusals,
 		RefusalCount: s.RefusalCount + sign*c.RefusalCount, GroupInfo: s.GroupInfo + sign*c.GroupInfo,
 		NewBytes: s.NewBytes + sign*c.NewBytes, Empty: s.Empty + sign*c.Empty,
+		Sketches: s.Sketches + sign*c.Sketches, Relists: s.Relists + sign*c.Relists,
 	}
 }
 
@@ -52,7 +56,12 @@ func (c *SyncCost) countRequest(r *syncRequest, body []byte) {
 	c.Logs += 20 * len(r.logs)
 	c.HeldVotes += heldVoteLen * len(r.held)
 	for _, h := range r.heldLogs {
-		c.HeldLogs += 32 + 4 + 8*len(h.ids)
+		if h.sketch != nil {
+			c.Sketches++
+			c.HeldLogs += 32 + 1 + 4 + sketchCellLen*len(h.sketch.cells)
+			continue
+		}
+		c.HeldLogs += 32 + 1 + 4 + 8*len(h.ids)
 	}
 }
 

@@ -46,7 +46,13 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 		// A page that brought nothing this member could take in (what
 		// it refuses, or cannot place) would come again the same: the
 		// next one waits for the usual triggers.
-		if took == 0 {
+		// A sketch of held envelopes that did not peel left out a log:
+		// asked again at once with a larger one.
+		if resp.relist {
+			l.sketchesFailed(r.sketched)
+			l.stats.Sync.Relists++
+			resp.more = true
+		} else if took == 0 {
 			resp.more = false
 			l.stats.Sync.Empty++
 			if r.ask.view != ([32]byte{}) {

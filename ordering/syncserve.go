@@ -104,19 +104,13 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		return true
 	}
 	// What the requester holds of each epoch's log is not sent again.
-	skip := make(map[EpochID]map[[8]byte]bool, len(req.heldLogs))
-	for _, h := range req.heldLogs {
-		ids := make(map[[8]byte]bool, len(h.ids))
-		for _, id := range h.ids {
-			ids[id] = true
-		}
-		skip[h.epoch] = ids
-	}
-	lack, lackIDs := l.lacking(req.heldLogs)
+	holds, only, relist := l.requesterHolds(req)
+	r.relist = relist
+	lack, lackIDs := l.lacking(req.heldLogs, only)
 	// addEntry adds a log entry of epoch n, read back from the archive if
 	// it is not in memory; one that cannot be read is left out.
 	addEntry := func(n *Node, e *logEntry) bool {
-		if skip[n.ID][[8]byte(e.payload[:8])] {
+		if hs := holds[n.ID]; hs != nil && hs([8]byte(e.payload[:8])) {
 			return true
 		}
 		if size+e.size > limit && len(r.envelopes) > 0 {
@@ -250,12 +244,13 @@ func (info *epochInfo) heldIDs() map[[8]byte]bool {
 }
 
 // lacking returns this member's digests of its canonical epochs where a
-// requester lists as held an envelope this member does not hold: the
+// requester lists as held an envelope this member does not hold (only
+// has those of the sketched logs, see requesterHolds): the
 // requester took in a message that this member never saw, or refuses
 // here. A member asks only a peer whose head shows more messages than it
 // holds (see behind), so the one that holds fewer but not all of them
 // learns that it lacks some here, from the other's request, and asks back.
-func (l *Loop) lacking(held []heldLog) ([]LogDigest, map[EpochID][][8]byte) {
+func (l *Loop) lacking(held []heldLog, only map[EpochID][][8]byte) ([]LogDigest, map[EpochID][][8]byte) {
 	var out []LogDigest
 	var ids map[EpochID][][8]byte
 	for _, h := range held {
@@ -263,13 +258,16 @@ func (l *Loop) lacking(held []heldLog) ([]LogDigest, map[EpochID][][8]byte) {
 		if info == nil || info.state == nil || !l.onCanonical(h.epoch) {
 			continue
 		}
-		mine := info.heldIDs()
-		var missing [][8]byte
-		for _, id := range h.ids {
-			if !mine[id] && len(missing) < maxBackIDs {
-				missing = append(missing, id)
+		missing := only[h.epoch]
+		if h.sketch == nil {
+			mine := info.heldIDs()
+			for _, id := range h.ids {
+				if !mine[id] {
+					missing = append(missing, id)
+				}
 			}
 		}
+		missing = missing[:min(len(missing), maxBackIDs)]
 		if len(missing) > 0 {
 			out = append(out, LogDigest{Epoch: info.node.Number, Count: info.appCount, Digest: info.appDigest})
 			if ids == nil {
@@ -279,6 +277,54 @@ func (l *Loop) lacking(held []heldLog) ([]LogDigest, map[EpochID][][8]byte) {
 		}
 	}
 	return out, ids
+}
+
+// requesterHolds reads what a request says its requester holds of each
+// epoch's log: for each epoch listed, whether it holds an envelope (by
+// the first 8 bytes of its MessageHash). Of a sketched log, it also
+// returns the envelopes the requester holds and this member does not
+// (only). relist says that a sketch did not peel: the requester is told
+// to ask again with a larger one (syncResponse.relist), and of that log
+// only what peeled is sent now.
+func (l *Loop) requesterHolds(req *syncRequest) (holds map[EpochID]func([8]byte) bool, only map[EpochID][][8]byte, relist bool) {
+	holds = make(map[EpochID]func([8]byte) bool, len(req.heldLogs))
+	only = map[EpochID][][8]byte{}
+	peeled := true
+	key := sketchKey(req.nonce)
+	for _, h := range req.heldLogs {
+		if h.sketch == nil {
+			ids := make(map[[8]byte]bool, len(h.ids))
+			for _, id := range h.ids {
+				ids[id] = true
+			}
+			holds[h.epoch] = func(id [8]byte) bool { return ids[id] }
+			continue
+		}
+		info := l.epochs[h.epoch]
+		if info == nil {
+			continue // nothing of it to send
+		}
+		mine := newLogSketch(len(h.sketch.cells))
+		for id := range info.heldIDs() {
+			mine.add(key, id, 1)
+		}
+		h.sketch.subtract(mine)
+		// What peeled of a sketch too small is still what the requester
+		// lacks (a cell that peels holds one id, but for a checksum
+		// collision of 2^-32): sent now, it is not in the difference the
+		// next, larger sketch must tell.
+		theirs, lacks, ok := h.sketch.peel(key)
+		peeled = peeled && ok
+		send := make(map[[8]byte]bool, len(lacks))
+		for _, id := range lacks {
+			send[id] = true
+		}
+		holds[h.epoch] = func(id [8]byte) bool { return !send[id] }
+		if len(theirs) > 0 {
+			only[h.epoch] = theirs
+		}
+	}
+	return holds, only, !peeled
 }
 
 // maxBackIDs bounds the envelopes a member remembers lacking per epoch

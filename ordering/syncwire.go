@@ -40,7 +40,11 @@ const maxSyncBytes = 4 << 20
 //
 //	struct {
 //	    opaque epoch_id[32];
-//	    opaque ids<V>;            // the first 8 bytes of the MessageHash of each envelope held in the epoch's log
+//	    uint8 form;               // 0: ids, 1: sketch
+//	    select (form) {
+//	    case 0: opaque ids<V>;    // the first 8 bytes of the MessageHash of each envelope held in the epoch's log (and refused there)
+//	    case 1: opaque cells<V>;  // a logSketch of the same ids, keyed by the nonce: {uint16 count; uint64 ids; uint32 check} each
+//	    };
 //	} HeldLog;
 //
 // held_logs make catch-up page: an answer carries only what the requester
@@ -76,11 +80,20 @@ type syncRequest struct {
 }
 
 // heldLog lists the envelopes a requester holds of one epoch's log, by
-// the first 8 bytes of their MessageHash.
+// the first 8 bytes of their MessageHash, or sketches them (see
+// logSketch) when it expects the responder's log to differ from its own
+// by much less than the log.
 type heldLog struct {
-	epoch EpochID
-	ids   [][8]byte
+	epoch  EpochID
+	ids    [][8]byte
+	sketch *logSketch
 }
+
+// HeldLog forms.
+const (
+	heldIDs    = 0
+	heldSketch = 1
+)
 
 // firstPageBytes bounds the answer to a request made while others are
 // outstanding: they may bring the same envelopes.
@@ -143,6 +156,12 @@ func (r *syncRequest) body(b *cryptobyte.Builder) {
 	codec.AddVector(b, func(b *cryptobyte.Builder) {
 		for _, h := range r.heldLogs {
 			b.AddBytes(h.epoch[:])
+			if h.sketch != nil {
+				b.AddUint8(heldSketch)
+				codec.AddVector(b, h.sketch.marshal)
+				continue
+			}
+			b.AddUint8(heldIDs)
 			codec.AddVector(b, func(b *cryptobyte.Builder) {
 				for _, id := range h.ids {
 					b.AddBytes(id[:])
@@ -181,18 +200,34 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 		return nil, ErrMalformedRequest
 	}
 	r.requester, r.responder, r.nonce = string(requester), string(responder), [16]byte(nonce)
-	total := 0
+	total, cells := 0, 0
 	for !heldLogs.Empty() {
 		var h heldLog
 		var epoch []byte
+		var form uint8
 		var ids cryptobyte.String
-		if !heldLogs.ReadBytes(&epoch, 32) || !codec.ReadVector(&heldLogs, &ids) || len(ids)%8 != 0 {
-			return nil, ErrMalformedRequest
-		}
-		if total += len(ids) / 8; total > maxHeldIDs || len(r.heldLogs) >= 4*logDigests {
+		if !heldLogs.ReadBytes(&epoch, 32) || !heldLogs.ReadUint8(&form) || !codec.ReadVector(&heldLogs, &ids) || len(r.heldLogs) >= 4*logDigests {
 			return nil, ErrMalformedRequest
 		}
 		h.epoch = EpochID(epoch)
+		if form == heldSketch {
+			if cells += len(ids) / sketchCellLen; cells > maxSketchCells {
+				return nil, ErrMalformedRequest
+			}
+			sk, err := parseLogSketch(ids)
+			if err != nil {
+				return nil, ErrMalformedRequest
+			}
+			h.sketch = sk
+			r.heldLogs = append(r.heldLogs, h)
+			continue
+		}
+		if form != heldIDs || len(ids)%8 != 0 {
+			return nil, ErrMalformedRequest
+		}
+		if total += len(ids) / 8; total > maxHeldIDs {
+			return nil, ErrMalformedRequest
+		}
 		h.ids = make([][8]byte, 0, len(ids)/8)
 		for !ids.Empty() {
 			var id []byte
@@ -246,6 +281,8 @@ const (
 //	    opaque group_info<V>;  // encoded MLSMessage, for syncRejoin
 //	    opaque heads<V>;       // opaque head<V>: signed head envelopes, for syncRefused
 //	    bool more;             // envelopes were left out to keep within maxSyncBytes: ask again
+//	    uint64 member_since;   // with a GroupInfo: the epoch from which the requester has been a member
+//	    bool relist;           // a HeldLog sketch did not peel: ask again, listing those ids in full
 //	} SyncResponse;
 type syncResponse struct {
 	more      bool
@@ -260,6 +297,10 @@ type syncResponse struct {
 	// may have missed everything from there, even epochs older than any it
 	// holds, when its add was re-issued on the winning branch.
 	memberSince uint64
+	// relist says that a sketch of what the requester holds of a log
+	// (see logSketch) told more differences than it could: nothing of
+	// that log was sent, and the requester asks again with its ids.
+	relist bool
 }
 
 func (r *syncResponse) encode() []byte {
@@ -279,6 +320,7 @@ func (r *syncResponse) encode() []byte {
 	})
 	codec.AddBool(&b, r.more)
 	b.AddUint64(r.memberSince)
+	codec.AddBool(&b, r.relist)
 	return b.BytesOrPanic()
 }
 
@@ -300,7 +342,7 @@ func decodeSyncResponse(data []byte) (*syncResponse, error) {
 		}
 		r.heads = append(r.heads, h)
 		return true
-	}) || !codec.ReadBool(&s, &r.more) || !s.ReadUint64(&r.memberSince) || !s.Empty() {
+	}) || !codec.ReadBool(&s, &r.more) || !s.ReadUint64(&r.memberSince) || !codec.ReadBool(&s, &r.relist) || !s.Empty() {
 		return nil, ErrMalformedRequest
 	}
 	copy(r.tip[:], tip)
@@ -365,6 +407,9 @@ type SyncResponseForm struct {
 	// MemberSince comes with a GroupInfo: the epoch from which the
 	// requester has been a member on the responder's chain.
 	MemberSince uint64
+	// Relist says that a sketch of held envelopes did not peel: ask
+	// again listing them.
+	Relist bool
 }
 
 // ParseSyncResponse decodes a catch-up answer.
@@ -373,7 +418,7 @@ func ParseSyncResponse(data []byte) (*SyncResponseForm, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SyncResponseForm{Status: r.status, Tip: r.tip, Envelopes: r.envelopes, GroupInfo: r.groupInfo, Heads: r.heads, More: r.more, MemberSince: r.memberSince}, nil
+	return &SyncResponseForm{Status: r.status, Tip: r.tip, Envelopes: r.envelopes, GroupInfo: r.groupInfo, Heads: r.heads, More: r.more, MemberSince: r.memberSince, Relist: r.relist}, nil
 }
 
 // Empty reports whether the answer carries nothing of the group: no

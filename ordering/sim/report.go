@@ -57,6 +57,8 @@ type Row struct {
 	SyncRefusalCount int `json:"sync_refusal_count"`
 	SyncGroupInfo    int `json:"sync_group_info"`
 	SyncEmpty        int `json:"sync_empty"`
+	SyncSketches     int `json:"sync_sketches"`
+	SyncRelists      int `json:"sync_relists"`
 	// ConvergenceMS is the time from the network healing to agreement;
 	// -1 when the members never came to agree.
 	ConvergenceMS  float64 `json:"convergence_ms"`
@@ -94,6 +96,7 @@ func NewRow(cfg Config, r *Result) Row {
 	row.SyncAnswers, row.SyncAnswerBytes = c.Answers, c.AnswerBytes
 	row.SyncEnvelopes, row.SyncHeads, row.SyncRefusals = c.Envelopes, c.Heads, c.Refusals
 	row.SyncRefusalCount, row.SyncGroupInfo, row.SyncEmpty = c.RefusalCount, c.GroupInfo, c.Empty
+	row.SyncSketches, row.SyncRelists = c.Sketches, c.Relists
 	if m.SyncMissed > 0 {
 		row.SyncOverhead = float64(m.SyncBytes) / float64(m.SyncMissed)
 	}
@@ -258,6 +261,8 @@ var rowColumns = []column{
 	intCol("sync_refusal_count", func(r *Row) *int { return &r.SyncRefusalCount }),
 	intCol("sync_group_info", func(r *Row) *int { return &r.SyncGroupInfo }),
 	intCol("sync_empty", func(r *Row) *int { return &r.SyncEmpty }),
+	intCol("sync_sketches", func(r *Row) *int { return &r.SyncSketches }),
+	intCol("sync_relists", func(r *Row) *int { return &r.SyncRelists }),
 	floatCol("convergence_ms", func(r *Row) *float64 { return &r.ConvergenceMS }),
 	floatCol("latency_p50_ms", func(r *Row) *float64 { return &r.LatencyP50MS }),
 	floatCol("latency_p99_ms", func(r *Row) *float64 { return &r.LatencyP99MS }),
