@@ -89,6 +89,12 @@
 // not made again until the digests on either side, or this member's tip,
 // change; one peer at a time is asked for an unknown tip or a log (the
 // others would send the same), another when that request times out.
+// A request says what it holds of each log the responder may send, so
+// that nothing comes twice: as a list of envelope ids, or, where the
+// responder's last head shows the two logs differ by much less than the
+// log holds, as a sketch of them (logSketch) in about the size of the
+// difference; a sketch that does not peel is answered with what did and
+// a relist, and the next one is larger.
 //
 // Votes. Heads travel by gossip: those sent during a partition never
 // cross it, and a removed member sends no more, so two members that both
