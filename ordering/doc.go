@@ -97,12 +97,15 @@
 // a relist, and the next one is larger.
 //
 // Votes. Heads travel by gossip: those sent during a partition never
-// cross it, and a removed member sends no more, so two members that both
-// hold the two branches of a fork can still count different votes and
-// choose differently. A member that keeps seeing heads from another
-// branch it has held for a SyncTimeout asks that member for all the signed
-// heads it holds (at most once per SyncTimeout) and counts the newer ones;
-// with the union of the votes both choose alike.
+// cross it, and a removed member sends no more (but one, for the last
+// epoch it was a member of, when the fork choice moved it onto the branch
+// that removed it: its previous head would keep counting for the branch it
+// left), so two members that both hold the two branches of a fork can
+// still count different votes and choose differently. A member that keeps
+// seeing heads from another branch it has held for a SyncTimeout asks
+// that member for all the signed heads it holds (at most once per
+// SyncTimeout) and counts the newer ones; with the union of the votes
+// both choose alike.
 //
 // Removal. A member removed on a branch it cannot read learns it from the
 // members on that branch: asked for catch-up, they refuse it as removed,
@@ -119,7 +122,9 @@
 // A member that holds itself removed asks at most one peer per
 // SyncTimeout, and a peer that refused it not again for removedRecheck
 // SyncTimeouts: heads of the others, and of epochs it holds, still count,
-// so a removal that loses brings it back.
+// so a removal that loses brings it back. A Welcome it cannot read (added
+// again on the winning branch, with the KeyPackage it spent) ends that
+// wait, and its requests then ask for a GroupInfo to rejoin from.
 // Its intents to remove members are carried into a history that starts
 // over (a rejoin), and redone if that history lacks them.
 //
@@ -137,9 +142,11 @@
 // own leaf, and an external commit is accepted only as such a resync: it
 // replaces exactly one leaf, of the same client (mls/group checks RFC 9420
 // §12.4.3.2), leaves the members as they were, and its member has not been
-// removed on the canonical chain (checkResync). New members come in only
-// through a member's commit and Welcome. Envelopes buffered for epochs not
-// known yet are bounded in count and bytes, for the group and per sender.
+// removed on the canonical chain by an epoch final here (checkResync; a
+// removal not final yet races the resync as any commit does). New members
+// come in only through a member's commit and Welcome. Envelopes buffered
+// for epochs not known yet are bounded in count and bytes, for the group
+// and per sender.
 //
 // Hostile input. Envelopes that do not decode, messages that do not
 // authenticate, replays and messages from non-members are dropped with a

@@ -26,33 +26,38 @@ func (l *Loop) maybeHead() {
 	}
 }
 
-func (l *Loop) publishHead() {
-	s := l.epochs[l.tip.ID].state
+func (l *Loop) publishHead() { l.publishHeadFor(l.tip) }
+
+// publishHeadFor publishes a head for epoch tip, which this member holds
+// the state of: its tip, or the last epoch it was a member of on the
+// canonical chain (see reconsider).
+func (l *Loop) publishHeadFor(tip *Node) {
+	s := l.epochs[tip.ID].state
 	// The counter follows the clock so that it keeps increasing across a
 	// restart without being persisted on every head.
 	l.headSeq = max(l.headSeq+1, uint64(l.now.UnixMilli()))
 	h := &Head{
 		GroupID:      l.groupID,
-		Epoch:        l.tip.Number,
-		Tip:          l.tip.ID,
+		Epoch:        tip.Number,
+		Tip:          tip.ID,
 		Leaf:         uint32(s.OwnLeaf()),
 		Seq:          l.headSeq,
 		SignatureKey: s.Signer().PublicKey(),
 	}
-	h.Logs = l.headLogs()
-	h.Span = l.spanDigest(l.spanStart())
+	h.Logs = l.headLogsFrom(tip)
+	h.Span = l.spanDigestAt(tip, l.spanStartAt(tip))
 	sig, err := s.Suite().SignWithLabel(s.Signer(), headLabel, h.tbs(), l.cfg.Rand)
 	if err != nil {
 		return
 	}
 	h.Signature = sig
-	env := &Envelope{Kind: KindHead, Epoch: l.tip.ID, Payload: codec.MustMarshal(h)}
+	env := &Envelope{Kind: KindHead, Epoch: tip.ID, Payload: codec.MustMarshal(h)}
 	l.out.Publish = append(l.out.Publish, env.Encode())
 	l.seen[MessageHash(env.Payload)] = struct{}{}
 	l.stats.Heads++
 	l.lastHead, l.headDirty = l.now, false
-	l.graph.Vote(l.self, Vote{Seq: l.headSeq, Tip: l.tip.ID})
-	l.voteEpoch[l.self] = l.tip.Number
+	l.graph.Vote(l.self, Vote{Seq: l.headSeq, Tip: tip.ID})
+	l.voteEpoch[l.self] = tip.Number
 }
 
 // head handles a member's head: a vote for the fork choice, and a sign
@@ -276,9 +281,12 @@ const logDigests = 16
 
 // headLogs returns the digests a head lists one by one: those of the
 // newest logDigests canonical epochs with messages, newest first.
-func (l *Loop) headLogs() []LogDigest {
+func (l *Loop) headLogs() []LogDigest { return l.headLogsFrom(l.tip) }
+
+// headLogsFrom is headLogs for a head of epoch tip.
+func (l *Loop) headLogsFrom(tip *Node) []LogDigest {
 	var logs []LogDigest
-	for n := l.tip; n != nil && len(logs) < logDigests; n = n.parent {
+	for n := tip; n != nil && len(logs) < logDigests; n = n.parent {
 		if info := l.epochs[n.ID]; info != nil && info.appCount > 0 {
 			logs = append(logs, LogDigest{Epoch: n.Number, Count: info.appCount, Bytes: info.appBytes, Digest: info.appDigest})
 		}
@@ -288,9 +296,12 @@ func (l *Loop) headLogs() []LogDigest {
 
 // spanStart is the oldest canonical epoch whose messages this member can
 // vouch for: the oldest one it holds, within Retention of the tip.
-func (l *Loop) spanStart() uint64 {
-	from := l.tip.Number
-	for n := l.tip; n != nil && int(l.tip.Number-n.Number) < l.cfg.Retention; n = n.parent {
+func (l *Loop) spanStart() uint64 { return l.spanStartAt(l.tip) }
+
+// spanStartAt is spanStart for a head of epoch tip.
+func (l *Loop) spanStartAt(tip *Node) uint64 {
+	from := tip.Number
+	for n := tip; n != nil && int(tip.Number-n.Number) < l.cfg.Retention; n = n.parent {
 		if info := l.epochs[n.ID]; info == nil || info.state == nil {
 			break
 		}
@@ -301,9 +312,12 @@ func (l *Loop) spanStart() uint64 {
 
 // spanDigest combines the message digests of the canonical epochs from
 // epoch from up to the tip.
-func (l *Loop) spanDigest(from uint64) LogDigest {
+func (l *Loop) spanDigest(from uint64) LogDigest { return l.spanDigestAt(l.tip, from) }
+
+// spanDigestAt is spanDigest for a head of epoch tip.
+func (l *Loop) spanDigestAt(tip *Node, from uint64) LogDigest {
 	d := LogDigest{Epoch: from}
-	for n := l.tip; n != nil && n.Number >= from; n = n.parent {
+	for n := tip; n != nil && n.Number >= from; n = n.parent {
 		info := l.epochs[n.ID]
 		if info == nil {
 			continue

@@ -51,6 +51,10 @@ type epochInfo struct {
 	// sentSinceSave counts this member's messages protected in the epoch
 	// since its last snapshot.
 	sentSinceSave int
+	// missedFrom is, for the epoch a rejoin started a history at, the
+	// first epoch of the range this member missed (see memberSince; not
+	// persisted).
+	missedFrom uint64
 }
 
 // maxRefused bounds the envelopes an epoch remembers as refused.
@@ -165,6 +169,10 @@ type Loop struct {
 	// member's messages sorted by SentAt are in the order it sent them.
 	lastSentAt uint64
 	removed    bool
+	// readded is set when a Welcome this member could not read came
+	// while it held itself removed: its requests ask for a GroupInfo
+	// while it still does (see Handle, WelcomeIn).
+	readded bool
 	// bundle is the KeyPackage a joiner joined with, kept (with spare
 	// Welcomes for it) until its join epoch is final.
 	bundle *group.KeyPackageBundle
@@ -444,9 +452,20 @@ func (l *Loop) Handle(now time.Time, ev Event) *Output {
 		// A member that concluded it was removed (its branch lost, and
 		// the winners, who could not yet count it a member, refused it)
 		// and is then added again on the winning branch starts there.
-		if l.removed {
-			l.restartFromSpareWelcome()
+		if l.removed && !l.restartFromSpareWelcome() {
+			// One it cannot read (its KeyPackage's init key was spent
+			// when its join epoch became final) still says that a
+			// member added it again, on a branch it cannot see, after
+			// the refusals it got: those peers are asked again at
+			// once, not after removedRecheck, and for a GroupInfo, so
+			// that one that counts it a member and holds none of its
+			// epochs answers with a way back (a rejoin) instead of
+			// "unknown".
+			l.refusedFrom, l.readded = nil, true
 		}
+	}
+	if !l.removed {
+		l.readded = false
 	}
 	if _, isTick := ev.(Tick); !isTick {
 		l.maybeCommit()
@@ -735,6 +754,17 @@ func (l *Loop) reconsider() {
 		if !l.removed {
 			l.removed = true
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRemoved, Epoch: next.Number})
+			// A removed member sends no more heads, and its last one
+			// was for the branch it left: members still on that branch
+			// would count it there for ever, and stay (its vote was what
+			// kept them). One last head, for the newest epoch it was a
+			// member of on the branch that removed it, moves its vote
+			// where it now is.
+			if p := next.parent; p != nil && fork != old {
+				if in := l.epochs[p.ID]; in != nil && in.state != nil {
+					l.publishHeadFor(p)
+				}
+			}
 			// Only this member holds the Welcomes of its commits, and it
 			// will see no more votes: the epoch that removed it was built
 			// on them, so they go out now.

@@ -229,8 +229,16 @@ func (l *Loop) dropBuffered(i int) {
 // §12.4.3.2, that a Remove in an external commit is of the joiner's own
 // old leaf), so the members are those of parent; and that member has not
 // been removed on this member's canonical chain after parent, when parent
-// is on it. A peer that is not a member, or no longer one, cannot enter
-// this way even with a GroupInfo.
+// is on it, by an epoch that is final here. A peer that is not a member,
+// or no longer one, cannot enter this way even with a GroupInfo.
+//
+// A removal not final yet is one commit among others: the member may have
+// resynced before it heard of it (a removal re-issued after a partition
+// races the removed member's rejoin on the same epoch). Refused here and
+// taken in by members that saw it first, the resync would leave the
+// members with different graphs, those that refused it unable to follow
+// its branch if it won; kept, it is a sibling that the fork choice
+// decides, as a commit of any member of parent is.
 func (l *Loop) checkResync(parent *epochInfo, sc *group.StagedCommit) error {
 	if len(sc.Removed) != 1 {
 		return fmt.Errorf("%w: it removes %d leaves", ErrExternalCommit, len(sc.Removed))
@@ -245,7 +253,7 @@ func (l *Loop) checkResync(parent *epochInfo, sc *group.StagedCommit) error {
 		return fmt.Errorf("%w: it replaces this member's own leaf", ErrExternalCommit)
 	case !slices.Equal(identities(sc.State), parent.node.Members):
 		return fmt.Errorf("%w: the members after it differ from those before", ErrExternalCommit)
-	case l.onCanonical(parent.node.ID) && !l.tip.hasMember(identity) && !l.epochs[l.tip.ID].opaque:
+	case l.onCanonical(parent.node.ID) && l.removedFinal(parent.node, identity):
 		// A member removed after parent on this member's chain would
 		// fork its way back in. (On a branch this member does not follow,
 		// the resync is one commit among others: refusing it there would
@@ -253,4 +261,16 @@ func (l *Loop) checkResync(parent *epochInfo, sc *group.StagedCommit) error {
 		return fmt.Errorf("%w: %s was removed on the canonical chain", ErrExternalCommit, identity)
 	}
 	return nil
+}
+
+// removedFinal reports whether identity, a member of parent (an epoch on
+// the canonical chain), was removed after it on the canonical chain by an
+// epoch that is final here.
+func (l *Loop) removedFinal(parent *Node, identity string) bool {
+	for n := l.tip; n != nil && n != parent && n.parent != nil; n = n.parent {
+		if info := l.epochs[n.ID]; info != nil && info.final && !n.hasMember(identity) && n.parent.hasMember(identity) {
+			return true
+		}
+	}
+	return false
 }

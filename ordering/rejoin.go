@@ -185,7 +185,7 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 	missedFrom, missedTo := min(l.graph.Root().Number, resp.memberSince, gi.GroupContext.Epoch), gi.GroupContext.Epoch
 	// Start a new history at the GroupInfo's epoch.
 	root := &Node{ID: resp.tip, Number: gi.GroupContext.Epoch, Members: identities(sc.State)}
-	l.startOver(&epochInfo{node: root, seenAt: l.now})
+	l.startOver(&epochInfo{node: root, seenAt: l.now, missedFrom: missedFrom})
 	env := (&Envelope{Kind: KindHandshake, Epoch: resp.tip, Payload: sc.Message}).Encode()
 	l.seen[MessageHash(sc.Message)] = struct{}{}
 	l.out.Publish = append(l.out.Publish, env)

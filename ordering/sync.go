@@ -20,12 +20,6 @@ func (l *Loop) askSync(peer string) {
 	l.askSyncFor(peer, syncAsk{})
 }
 
-// askSyncLogs asks peer for catch-up and for the logs of the canonical
-// epochs where its messages differ from the digests given.
-func (l *Loop) askSyncLogs(peer string, logs []LogDigest) bool {
-	return l.askSyncFor(peer, syncAsk{logs: logs})
-}
-
 // askVotes asks peer for catch-up and for the signed heads it holds: the
 // two follow different branches of a fork both know, so they count
 // different votes (heads lost in a partition, from members since removed
@@ -114,6 +108,9 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 	}
 	if l.wantVotesFrom(peer) {
 		ask.wantVotes = true
+	}
+	if l.removed && l.readded {
+		ask.wantGroupInfo = true
 	}
 	if ask.wantVotes {
 		l.votesFrom[peer] = l.now

@@ -187,7 +187,20 @@ func TestConvergesAfterALongPartition(t *testing.T) {
 	// winners before they added it again, must start from the Welcome of
 	// that add when it comes (it stayed out once catch-up requests were
 	// served only to members).
-	results := runSeeds(t, 6, longPartitionScenario, 14, 19)
+	// Seeds 28 and 30: a member refused as removed, then added again on
+	// the winning branch with the KeyPackage whose init key it had spent,
+	// must rejoin when that Welcome comes (it waited out removedRecheck;
+	// in 30 the members that count it again hold none of its epochs and
+	// give a GroupInfo only when asked for one).
+	// Seeds 70 and 231: a member that moved to the winning branch and was
+	// removed there must move its vote with a last head (its head for the
+	// branch it left kept the members still there from following).
+	// Seed 76: a member that rejoins from the GroupInfo of one that itself
+	// rejoined must report as missed the epochs before that one's history.
+	// Seed 247: a rejoin racing the member's re-issued removal on the same
+	// epoch must be taken in by every member (those that held the removal
+	// canonical refused it, and could not follow the branch built on it).
+	results := runSeeds(t, 6, longPartitionScenario, 14, 19, 28, 30, 70, 76, 231, 247)
 	var conv []float64
 	for _, r := range results {
 		conv = append(conv, r.Metrics.ConvergenceTime.Seconds())
