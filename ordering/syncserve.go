@@ -2,8 +2,6 @@ package ordering
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -138,7 +136,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	sendStart := true
 	// Epochs that differ deeper than this member's heads list one by one
 	// (see askBack).
-	var deep, theirsDeep []LogDigest
+	var deep []LogDigest
 	floor := l.headLogsFloor()
 	for _, d := range req.logs {
 		n := byNumber[d.Epoch]
@@ -158,7 +156,6 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		}
 		if n.Number < floor {
 			deep = append(deep, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
-			theirsDeep = append(theirsDeep, d)
 		}
 		for _, e := range info.log {
 			if !addEntry(n, e) {
@@ -194,9 +191,6 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	}
 	respond(r)
 	back := backAsk{ids: lackIDs, deep: len(deep) > 0}
-	if len(lack) == 0 {
-		back.view = deepView(deep, theirsDeep)
-	}
 	for _, d := range lack {
 		if !slices.ContainsFunc(deep, func(x LogDigest) bool { return x.Epoch == d.Epoch }) {
 			deep = append(deep, d)
@@ -213,32 +207,6 @@ type backAsk struct {
 	logs []LogDigest
 	ids  map[EpochID][][8]byte
 	deep bool
-	// view, for an ask of deep logs only, is what it depends on (see
-	// deepView): asked once for nothing, it is not asked again while the
-	// digests on either side stay the same.
-	view [32]byte
-}
-
-// deepView summarizes an ask back for deep logs: this member's digests of
-// those epochs and the requester's. The tip's digest, which goes along
-// and changes with every message, is left out: two members that differ
-// deep for good (one holds messages the other refuses, and lists as held)
-// asked each other back for ever, every SyncTimeout, each request and
-// answer bringing nothing (most of the catch-up of the large sweep's seed
-// 1: 12,000 answers of 13,000).
-func deepView(mine, theirs []LogDigest) [32]byte {
-	b := sha256.New()
-	var buf [20]byte
-	for _, ds := range [][]LogDigest{mine, theirs} {
-		for _, d := range ds {
-			binary.BigEndian.PutUint64(buf[:8], d.Epoch)
-			binary.BigEndian.PutUint32(buf[8:12], d.Count)
-			copy(buf[12:], d.Digest[:])
-			b.Write(buf[:])
-		}
-		b.Write([]byte{0xff})
-	}
-	return [32]byte(b.Sum(nil))
 }
 
 // done reports whether a pending ask back is no longer needed: it was
@@ -375,13 +343,13 @@ const maxBackIDs = 256
 // send the tip's log if it has nothing more there.
 func (l *Loop) askBack(from string, back backAsk) {
 	deep := back.logs
-	if len(deep) == 0 || (back.view != [32]byte{} && l.fruitless[from] == back.view) {
+	if len(deep) == 0 {
 		return
 	}
 	if info := l.epochs[l.tip.ID]; info != nil && !slices.ContainsFunc(deep, func(d LogDigest) bool { return d.Epoch == l.tip.Number }) {
 		deep = append([]LogDigest{{Epoch: l.tip.Number, Count: info.appCount, Digest: info.appDigest}}, deep...)
 	}
-	if l.askingLogs(deep) || !l.askSyncFor(from, syncAsk{logs: deep, view: back.view}) {
+	if l.askingLogs(deep) || !l.askSyncFor(from, syncAsk{logs: deep}) {
 		// Asked later (see askBackPending): the requester may not ask
 		// again, and nothing else tells this member what it lacks.
 		if l.backPending == nil || len(l.backPending) >= maxFruitless {
@@ -407,8 +375,7 @@ func (l *Loop) askBackPending() {
 			delete(l.backPending, p)
 			continue
 		}
-		back := l.backPending[p]
-		if ds := l.currentDigests(back.logs); !l.askingLogs(ds) && l.askSyncFor(p, syncAsk{logs: ds, view: back.view}) {
+		if ds := l.currentDigests(l.backPending[p].logs); !l.askingLogs(ds) && l.askSyncFor(p, syncAsk{logs: ds}) {
 			delete(l.backPending, p)
 		}
 	}
