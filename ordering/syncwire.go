@@ -91,8 +91,8 @@ type heldLog struct {
 
 // HeldLog forms.
 const (
-	heldIDs    = 0
-	heldSketch = 1
+	heldFormIDs    = 0
+	heldFormSketch = 1
 )
 
 // firstPageBytes bounds the answer to a request made while others are
@@ -157,11 +157,11 @@ func (r *syncRequest) body(b *cryptobyte.Builder) {
 		for _, h := range r.heldLogs {
 			b.AddBytes(h.epoch[:])
 			if h.sketch != nil {
-				b.AddUint8(heldSketch)
+				b.AddUint8(heldFormSketch)
 				codec.AddVector(b, h.sketch.marshal)
 				continue
 			}
-			b.AddUint8(heldIDs)
+			b.AddUint8(heldFormIDs)
 			codec.AddVector(b, func(b *cryptobyte.Builder) {
 				for _, id := range h.ids {
 					b.AddBytes(id[:])
@@ -210,7 +210,7 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 			return nil, ErrMalformedRequest
 		}
 		h.epoch = EpochID(epoch)
-		if form == heldSketch {
+		if form == heldFormSketch {
 			if cells += len(ids) / sketchCellLen; cells > maxSketchCells {
 				return nil, ErrMalformedRequest
 			}
@@ -222,7 +222,7 @@ func decodeSyncRequest(data []byte) (*syncRequest, error) {
 			r.heldLogs = append(r.heldLogs, h)
 			continue
 		}
-		if form != heldIDs || len(ids)%8 != 0 {
+		if form != heldFormIDs || len(ids)%8 != 0 {
 			return nil, ErrMalformedRequest
 		}
 		if total += len(ids) / 8; total > maxHeldIDs {

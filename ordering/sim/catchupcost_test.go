@@ -51,20 +51,12 @@ func TestRemovedMemberStopsAsking(t *testing.T) {
 // again, removed members asking every member every SyncTimeout, and the
 // same envelopes brought by several answers at once.
 func TestTextCatchUpCostsAboutWhatWasMissed(t *testing.T) {
-	var cost ordering.SyncCost
-	syncBytes, missed := 0, 0
-	for seed := uint64(1); seed <= 5; seed++ {
+	syncBytes, missed, cost := catchUpCost(t, 5, func(seed uint64) Config {
 		cfg := DefaultConfig(seed, 10)
 		cfg.Partitions = []Window{{cfg.Duration / 3, cfg.Duration}}
 		cfg.DiscardSnapshots = true
-		r := New(cfg).Run()
-		for _, v := range r.Violations {
-			t.Errorf("seed %d: %s", seed, v)
-		}
-		syncBytes += r.Metrics.SyncBytes
-		missed += r.Metrics.SyncMissed
-		cost = cost.Add(r.Metrics.Sync)
-	}
+		return cfg
+	})
 	if missed == 0 {
 		t.Fatal("nothing was missed: the scenario does not test catch-up")
 	}
@@ -126,23 +118,15 @@ func TestCatchUpOfABusyEpochNamesWhatIsHeldInAboutWhatIsMissed(t *testing.T) {
 	if raceEnabled {
 		t.Skip("CPU-bound simulation: CI runs it without the race detector")
 	}
-	var cost ordering.SyncCost
-	syncBytes, missed := 0, 0
-	for seed := uint64(1); seed <= 3; seed++ {
+	syncBytes, missed, cost := catchUpCost(t, 3, func(seed uint64) Config {
 		cfg := DefaultConfig(seed, 10)
 		cfg.MessageRate, cfg.OpRate = 5, 0.05
 		cfg.Duration = 40 * time.Second
 		cfg.Partitions = []Window{{At: 25 * time.Second, Until: 35 * time.Second}}
 		cfg.Crashes = []Window{{At: 8 * time.Second, Until: 14 * time.Second}}
 		cfg.Offline = []Window{{At: 16 * time.Second, Until: 22 * time.Second}}
-		r := New(cfg).Run()
-		for _, v := range r.Violations {
-			t.Errorf("seed %d: %s", seed, v)
-		}
-		syncBytes += r.Metrics.SyncBytes
-		missed += r.Metrics.SyncMissed
-		cost = cost.Add(r.Metrics.Sync)
-	}
+		return cfg
+	})
 	if missed == 0 || cost.Sketches == 0 {
 		t.Fatalf("missed %d bytes, %d logs sketched: the scenario does not test sketches", missed, cost.Sketches)
 	}
@@ -162,4 +146,21 @@ func TestCatchUpOfABusyEpochNamesWhatIsHeldInAboutWhatIsMissed(t *testing.T) {
 	if cost.Relists*5 > cost.Sketches {
 		t.Errorf("%d of %d sketches did not peel, want at most a fifth", cost.Relists, cost.Sketches)
 	}
+}
+
+// catchUpCost runs seeds 1 to n of a scenario, fails the test on any
+// violation, and sums what catch-up cost and brought: its bytes, the bytes
+// its answers brought that their requesters had missed, and its parts.
+func catchUpCost(t *testing.T, n uint64, mk func(seed uint64) Config) (syncBytes, missed int, cost ordering.SyncCost) {
+	t.Helper()
+	for seed := uint64(1); seed <= n; seed++ {
+		r := New(mk(seed)).Run()
+		for _, v := range r.Violations {
+			t.Errorf("seed %d: %s", seed, v)
+		}
+		syncBytes += r.Metrics.SyncBytes
+		missed += r.Metrics.SyncMissed
+		cost = cost.Add(r.Metrics.Sync)
+	}
+	return syncBytes, missed, cost
 }
