@@ -49,7 +49,11 @@
 // Exactly once. Heads carry digests of the application messages of the
 // newest epochs with messages, one by one, and of the whole span the
 // member holds; a member whose digests differ asks for the logs that
-// differ. A member that joined later holds a shorter span and cannot
+// differ. A digest covers what a member has seen of an epoch: the
+// messages it holds and those it refuses (a member that took in a message
+// before it saw its sender's removal, and one that saw the removal first,
+// have nothing to give each other, and compared by what each holds they
+// would ask each other for ever). A member that joined later holds a shorter span and cannot
 // compare an older member's; the older member can, and asks it, and the
 // newer member, serving that request, asks back for the epochs that differ
 // deeper than heads list (askBack): that is how it gets messages sent on

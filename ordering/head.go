@@ -287,8 +287,10 @@ func (l *Loop) headLogs() []LogDigest { return l.headLogsFrom(l.tip) }
 func (l *Loop) headLogsFrom(tip *Node) []LogDigest {
 	var logs []LogDigest
 	for n := tip; n != nil && len(logs) < logDigests; n = n.parent {
-		if info := l.epochs[n.ID]; info != nil && info.appCount > 0 {
-			logs = append(logs, LogDigest{Epoch: n.Number, Count: info.appCount, Bytes: info.appBytes, Digest: info.appDigest})
+		if info := l.epochs[n.ID]; info != nil {
+			if d := info.digest(n.Number); d.Count > 0 {
+				logs = append(logs, d)
+			}
 		}
 	}
 	return logs
@@ -322,10 +324,9 @@ func (l *Loop) spanDigestAt(tip *Node, from uint64) LogDigest {
 		if info == nil {
 			continue
 		}
-		d.Count += info.appCount
-		for i := range d.Digest {
-			d.Digest[i] ^= info.appDigest[i]
-		}
+		e := info.digest(n.Number)
+		d.Count += e.Count
+		xor8(&d.Digest, e.Digest)
 	}
 	return d
 }
@@ -357,12 +358,11 @@ func (l *Loop) logsToAsk(h *Head) []LogDigest {
 			if (!ok && !listed[n.Number]) || info == nil {
 				continue
 			}
+			e := info.digest(n.Number)
 			theirsDeep.Count -= d.Count
-			mine.Count -= info.appCount
-			for i := range mine.Digest {
-				theirsDeep.Digest[i] ^= d.Digest[i]
-				mine.Digest[i] ^= info.appDigest[i]
-			}
+			mine.Count -= e.Count
+			xor8(&theirsDeep.Digest, d.Digest)
+			xor8(&mine.Digest, e.Digest)
 		}
 		// A peer whose span starts later cannot compare this member's
 		// span with its own: this member asks when they differ (and the
@@ -371,7 +371,7 @@ func (l *Loop) logsToAsk(h *Head) []LogDigest {
 		if mine != theirsDeep && (h.Span.Epoch > l.spanStart() || behind(theirsDeep, mine.Count, mine.Digest)) {
 			for n := l.tip; n != nil && n.Number >= h.Span.Epoch && len(want) < 4*logDigests; n = n.parent {
 				info := l.epochs[n.ID]
-				want = append(want, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
+				want = append(want, info.digest(n.Number))
 			}
 			return want
 		}
@@ -389,11 +389,9 @@ func (l *Loop) logsToAsk(h *Head) []LogDigest {
 			continue
 		}
 		info := l.epochs[n.ID]
-		if info == nil || (behind(d, info.appCount, info.appDigest) && !info.heldWithRefused(d)) {
-			mine := LogDigest{Epoch: n.Number}
-			if info != nil {
-				mine.Count, mine.Digest = info.appCount, info.appDigest
-			}
+		if info == nil {
+			want = append(want, LogDigest{Epoch: n.Number})
+		} else if mine := info.digest(n.Number); behind(d, mine.Count, mine.Digest) {
 			want = append(want, mine)
 		}
 	}
@@ -409,23 +407,6 @@ func (l *Loop) logsToAsk(h *Head) []LogDigest {
 // and the one that only lacks is not asked for nothing.
 func behind(d LogDigest, count uint32, mine [8]byte) bool {
 	return d.Count > count || (d.Count == count && d.Digest != mine)
-}
-
-// heldWithRefused reports whether d is the digest of exactly the
-// application messages this member holds of the epoch and those it
-// refuses there for now: a peer that took in what this member refuses
-// has nothing more to give it.
-func (info *epochInfo) heldWithRefused(d LogDigest) bool {
-	if len(info.refused) == 0 || d.Count != info.appCount+uint32(len(info.refused)) {
-		return false
-	}
-	digest := info.appDigest
-	for id := range info.refused {
-		for i := range digest {
-			digest[i] ^= id[i]
-		}
-	}
-	return digest == d.Digest
 }
 
 // canonicalState returns the newest state on the canonical chain that this

@@ -44,6 +44,8 @@ type epochInfo struct {
 	// refused are application envelopes refused for now (see
 	// noteRefused), listed as held in catch-up requests.
 	refused map[[8]byte]string // by payload hash prefix, the sender's identity
+	// refusedDigest is the XOR of refused's keys (see digest).
+	refusedDigest [8]byte
 	// jumped is set on a restored epoch whose sending ratchets jumped
 	// past its snapshot and whose new position is not saved yet (see
 	// saveJumps).
@@ -67,8 +69,42 @@ func (info *epochInfo) noteRefused(h [32]byte, sender string) {
 	if info.refused == nil {
 		info.refused = map[[8]byte]string{}
 	}
+	id := [8]byte(h[:8])
+	if _, ok := info.refused[id]; ok {
+		info.refused[id] = sender
+		return
+	}
 	if len(info.refused) < maxRefused {
-		info.refused[[8]byte(h[:8])] = sender
+		info.refused[id] = sender
+		xor8(&info.refusedDigest, id)
+	}
+}
+
+// unrefuse forgets that an envelope was refused: it may be taken now.
+func (info *epochInfo) unrefuse(id [8]byte) {
+	if _, ok := info.refused[id]; ok {
+		delete(info.refused, id)
+		xor8(&info.refusedDigest, id)
+	}
+}
+
+// digest returns the LogDigest of epoch number n as this member compares
+// it with others' (in heads and catch-up requests): the application
+// messages it holds there and those it refuses there, every message it
+// has seen of the epoch. A member that refuses what another took in (its
+// sender's removal came first here) has nothing to get from it; compared
+// by what each holds, the two would differ for good and ask each other
+// for ever. Bytes are those of the messages held.
+func (info *epochInfo) digest(n uint64) LogDigest {
+	d := LogDigest{Epoch: n, Count: info.appCount + uint32(len(info.refused)), Bytes: info.appBytes, Digest: info.appDigest}
+	xor8(&d.Digest, info.refusedDigest)
+	return d
+}
+
+// xor8 XORs b into a.
+func xor8(a *[8]byte, b [8]byte) {
+	for i := range a {
+		a[i] ^= b[i]
 	}
 }
 
@@ -730,7 +766,7 @@ func (l *Loop) reconsider() {
 	for _, info := range l.epochs {
 		for id, sender := range info.refused {
 			if next.hasMember(sender) {
-				delete(info.refused, id)
+				info.unrefuse(id)
 			}
 		}
 	}

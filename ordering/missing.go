@@ -44,7 +44,7 @@ func (l *Loop) noteHead(identity string, h *Head) {
 			}
 			for i, d := range h.Logs {
 				if d.Epoch == n.Number {
-					v.held[i] = info.appCount
+					v.held[i] = info.digest(n.Number).Count
 				}
 			}
 		}
@@ -86,10 +86,14 @@ func (l *Loop) Missing() Missing {
 		msgs, bytes := 0, uint64(0)
 		for _, d := range v.logs {
 			info := byNumber[d.Epoch]
-			if info == nil || d.Count <= info.appCount {
+			if info == nil {
 				continue
 			}
-			msgs += int(d.Count - info.appCount)
+			mine := info.digest(d.Epoch)
+			if d.Count <= mine.Count {
+				continue
+			}
+			msgs += int(d.Count - mine.Count)
 			if d.Bytes > info.appBytes {
 				bytes += d.Bytes - info.appBytes
 			}

@@ -221,6 +221,14 @@ func (l *Loop) sketchHeld(peer string, held []heldLog, key [2]uint64) map[EpochI
 		if m*sketchCellLen+1 >= 8*len(h.ids) || total+m > maxSketchCells {
 			continue
 		}
+		// A sketch of the log failed before: the estimate was low, by an
+		// unknown factor (after a partition, both sides hold messages the
+		// other lacks, which no head count tells), and the larger one may
+		// fail too. Unless it is well under the ids' size, the ids go,
+		// which cannot fail.
+		if l.sketchHint[h.epoch] > 0 && 2*m*sketchCellLen >= 8*len(h.ids) {
+			continue
+		}
 		total += m
 		sk := newLogSketch(m)
 		for _, id := range h.ids {
@@ -246,13 +254,14 @@ func (v headView) difference(info *epochInfo) (int, bool) {
 	n := info.node.Number
 	for i, d := range v.logs {
 		if d.Epoch == n {
-			held := info.appCount
+			mine := info.digest(n).Count
+			held := mine
 			if i < len(v.held) && v.held[i] > 0 {
 				held = min(held, v.held[i])
 			}
 			// And what this member holds beyond the head's count: the
 			// sender may lack it (or have taken it in since).
-			return max(0, int(d.Count)-int(held)) + max(0, int(info.appCount)-int(d.Count)), true
+			return max(0, int(d.Count)-int(held)) + max(0, int(mine)-int(d.Count)), true
 		}
 	}
 	// Not listed: no messages there on the head's chain, unless the

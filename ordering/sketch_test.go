@@ -145,3 +145,57 @@ func TestSyncRequestCarriesSketches(t *testing.T) {
 		t.Error("a sketch of 2 cells parsed")
 	}
 }
+
+// TestProposalsGoWhenASketchDoesNotPeel: a requester whose sketch of an
+// epoch's log is far too small (it was on the other side of a partition
+// there) is told to relist, and of that log gets only what peeled, but
+// the epoch's proposals all go now: a commit that refers to one it lacks
+// would otherwise wait, and every epoch after it with it. Of a sketch that
+// peels, a proposal the requester holds is left out.
+func TestProposalsGoWhenASketchDoesNotPeel(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	epoch := EpochID{7}
+	info := &epochInfo{}
+	var proposal [8]byte
+	for i, id := range randomIDs(r, 300) {
+		kind := KindApplication
+		if i == 150 {
+			kind, proposal = KindHandshake, id
+		}
+		var payload [32]byte
+		copy(payload[:], id[:])
+		info.log = append(info.log, newLogEntry(kind, nil, payload))
+	}
+	l := &Loop{epochs: map[EpochID]*epochInfo{epoch: info}}
+	req := &syncRequest{nonce: [16]byte{1}}
+	key := sketchKey(req.nonce)
+
+	// The requester holds 20 of the 300 and 200 of its own: a sketch sized
+	// for a difference of 5 does not peel.
+	small := newLogSketch(sketchCells(5))
+	for _, e := range info.log[:20] {
+		small.add(key, [8]byte(e.payload[:8]), 1)
+	}
+	for _, id := range randomIDs(r, 200) {
+		small.add(key, id, 1)
+	}
+	req.heldLogs = []heldLog{{epoch: epoch, sketch: small}}
+	holds, _, relist := l.requesterHolds(req)
+	if !relist {
+		t.Fatal("a sketch of 23 cells for a difference of 480 peeled")
+	}
+	if holds[epoch](proposal, KindHandshake) {
+		t.Error("the epoch's proposal is held back until the sketch peels")
+	}
+
+	// The requester holds all of it: the proposal is not sent again.
+	full := newLogSketch(sketchCells(5))
+	for _, e := range info.log {
+		full.add(key, [8]byte(e.payload[:8]), 1)
+	}
+	req.heldLogs = []heldLog{{epoch: epoch, sketch: full}}
+	holds, _, relist = l.requesterHolds(req)
+	if relist || !holds[epoch](proposal, KindHandshake) {
+		t.Errorf("a sketch of the same log: relist %v, proposal held %v", relist, holds[epoch](proposal, KindHandshake))
+	}
+}

@@ -258,7 +258,7 @@ func (l *Loop) currentDigests(ds []LogDigest) []LogDigest {
 	out := make([]LogDigest, 0, len(ds))
 	for n := l.tip; n != nil && len(out) < len(ds); n = n.parent {
 		if info := l.epochs[n.ID]; info != nil && want[n.Number] {
-			out = append(out, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
+			out = append(out, info.digest(n.Number))
 		}
 	}
 	return out

@@ -110,7 +110,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	// addEntry adds a log entry of epoch n, read back from the archive if
 	// it is not in memory; one that cannot be read is left out.
 	addEntry := func(n *Node, e *logEntry) bool {
-		if hs := holds[n.ID]; hs != nil && hs([8]byte(e.payload[:8])) {
+		if hs := holds[n.ID]; hs != nil && hs([8]byte(e.payload[:8]), e.kind) {
 			return true
 		}
 		if size+e.size > limit && len(r.envelopes) > 0 {
@@ -144,7 +144,8 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 			continue
 		}
 		info := l.epochs[n.ID]
-		same := info.appCount == d.Count && info.appDigest == d.Digest
+		mine := info.digest(n.Number)
+		same := mine.Count == d.Count && mine.Digest == d.Digest
 		if n == start {
 			sendStart = !same
 			continue
@@ -155,7 +156,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 			continue
 		}
 		if n.Number < floor {
-			deep = append(deep, LogDigest{Epoch: n.Number, Count: info.appCount, Digest: info.appDigest})
+			deep = append(deep, mine)
 		}
 		for _, e := range info.log {
 			if !addEntry(n, e) {
@@ -175,11 +176,16 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		if n != start && info.commit != nil && !add(info.commit) {
 			break
 		}
-		if n == start && !sendStart {
-			continue
-		}
 		full := false
 		for _, e := range info.log {
+			// The requester's digest of start counts application messages
+			// only: when it says the requester has them all, the
+			// proposals there still go (those it holds are left out), or
+			// a commit that refers to one it lacks waits, and every log
+			// after it with it.
+			if n == start && !sendStart && e.kind == KindApplication {
+				continue
+			}
 			if !addEntry(n, e) {
 				full = true
 				break
@@ -269,7 +275,7 @@ func (l *Loop) lacking(held []heldLog, only map[EpochID][][8]byte) ([]LogDigest,
 		}
 		missing = missing[:min(len(missing), maxBackIDs)]
 		if len(missing) > 0 {
-			out = append(out, LogDigest{Epoch: info.node.Number, Count: info.appCount, Digest: info.appDigest})
+			out = append(out, info.digest(info.node.Number))
 			if ids == nil {
 				ids = map[EpochID][][8]byte{}
 			}
@@ -285,9 +291,11 @@ func (l *Loop) lacking(held []heldLog, only map[EpochID][][8]byte) ([]LogDigest,
 // returns the envelopes the requester holds and this member does not
 // (only). relist says that a sketch did not peel: the requester is told
 // to ask again with a larger one (syncResponse.relist), and of that log
-// only what peeled is sent now.
-func (l *Loop) requesterHolds(req *syncRequest) (holds map[EpochID]func([8]byte) bool, only map[EpochID][][8]byte, relist bool) {
-	holds = make(map[EpochID]func([8]byte) bool, len(req.heldLogs))
+// only what peeled is sent now, and its proposals: a commit after it that
+// refers to one the requester lacks would wait, and every log after the
+// commit with it, until the sketch peels.
+func (l *Loop) requesterHolds(req *syncRequest) (holds map[EpochID]func([8]byte, Kind) bool, only map[EpochID][][8]byte, relist bool) {
+	holds = make(map[EpochID]func([8]byte, Kind) bool, len(req.heldLogs))
 	only = map[EpochID][][8]byte{}
 	peeled := true
 	key := sketchKey(req.nonce)
@@ -297,7 +305,7 @@ func (l *Loop) requesterHolds(req *syncRequest) (holds map[EpochID]func([8]byte)
 			for _, id := range h.ids {
 				ids[id] = true
 			}
-			holds[h.epoch] = func(id [8]byte) bool { return ids[id] }
+			holds[h.epoch] = func(id [8]byte, _ Kind) bool { return ids[id] }
 			continue
 		}
 		info := l.epochs[h.epoch]
@@ -319,7 +327,7 @@ func (l *Loop) requesterHolds(req *syncRequest) (holds map[EpochID]func([8]byte)
 		for _, id := range lacks {
 			send[id] = true
 		}
-		holds[h.epoch] = func(id [8]byte) bool { return !send[id] }
+		holds[h.epoch] = func(id [8]byte, kind Kind) bool { return !send[id] && (ok || kind == KindApplication) }
 		if len(theirs) > 0 {
 			only[h.epoch] = theirs
 		}
@@ -347,7 +355,7 @@ func (l *Loop) askBack(from string, back backAsk) {
 		return
 	}
 	if info := l.epochs[l.tip.ID]; info != nil && !slices.ContainsFunc(deep, func(d LogDigest) bool { return d.Epoch == l.tip.Number }) {
-		deep = append([]LogDigest{{Epoch: l.tip.Number, Count: info.appCount, Digest: info.appDigest}}, deep...)
+		deep = append([]LogDigest{info.digest(l.tip.Number)}, deep...)
 	}
 	if l.askingLogs(deep) || !l.askSyncFor(from, syncAsk{logs: deep}) {
 		// Asked later (see askBackPending): the requester may not ask

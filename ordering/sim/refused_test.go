@@ -1,0 +1,79 @@
+package sim
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/parley-p2p/parley/ordering"
+)
+
+// TestMembersWhoRefuseWhatOthersHoldStopAsking: m4 sends a text while it
+// and m1 are cut off from the rest, and m0 removes m4 on the other side.
+// After the heal m1 holds the text (it took it in before it saw the
+// removal) and m0, m2 and m3 refuse it (the removal came first). Then
+// twenty epochs with messages push that epoch below what heads list one
+// by one. The two kinds of member differ there for good, and neither
+// has anything the other would take: compared by what each holds, they
+// asked each other for it, and back, every SyncTimeout for as long as the
+// group lived. Compared by what each has seen (held or refused), a
+// quiet group makes no catch-up requests.
+func TestMembersWhoRefuseWhatOthersHoldStopAsking(t *testing.T) {
+	s := quietGroup(t, 11, 5)
+	s.advance(5 * time.Second)
+	m0, m1, m4 := s.byName["m0"], s.byName["m1"], s.byName["m4"]
+	m1.side, m4.side = 1, 1
+	s.sendBody(m4, 1, []byte("sent as m0 removes me"))
+	s.advance(2 * time.Second)
+	s.handle(m0, ordering.RemoveMember{Identity: "m4"})
+	s.advance(5 * time.Second)
+	m4.offline = true
+	m1.side, m4.side = 0, 0
+	s.advance(20 * time.Second)
+	if slices.Contains(m0.loop.Tip().Members, "m4") {
+		t.Fatalf("m4 was not removed (m0 on epoch %d)", m0.loop.Tip().Number)
+	}
+	// m1 took the text in; m0 did not.
+	text := func(n *node) int {
+		got := 0
+		for id, k := range n.delivered {
+			if s.sent[id].from == "m4" {
+				got += k
+			}
+		}
+		return got
+	}
+	if text(m1) != 1 || text(m0) != 0 {
+		t.Fatalf("m4's text delivered %d times at m1 and %d at m0, want 1 and 0: the scenario did not split the group", text(m1), text(m0))
+	}
+	// Nor does m0 count the text as missing: it has seen it.
+	for _, n := range s.nodes[:4] {
+		if m := n.loop.Missing(); !m.OK() {
+			t.Errorf("%s says it misses %+v", n.name, m)
+		}
+	}
+	for i := range 20 {
+		s.send(s.nodes[i%4])
+		s.advance(time.Second)
+		s.handle(m0, ordering.UpdateKeys{})
+		s.advance(3 * time.Second)
+	}
+	s.advance(30 * time.Second)
+	for _, n := range s.nodes[:4] {
+		if n.loop.Tip().ID != m0.loop.Tip().ID {
+			t.Fatalf("%s is on epoch %d, m0 on %d", n.name, n.loop.Tip().Number, m0.loop.Tip().Number)
+		}
+	}
+	requests := func() int {
+		total := 0
+		for _, n := range s.nodes[:4] {
+			total += n.loop.Stats().Sync.Requests
+		}
+		return total
+	}
+	before := requests()
+	s.advance(5 * time.Minute)
+	if got := requests() - before; got > 0 {
+		t.Errorf("a quiet group of four made %d catch-up requests in 5 minutes", got)
+	}
+}
