@@ -349,10 +349,20 @@ func (l *Loop) commit(info *epochInfo, open []*intent) {
 	sc, err := st.Commit(opts)
 	if err != nil {
 		// A cached proposal may make the list invalid (this member's own
-		// departure, which only another member can commit): try with
-		// this member's own changes only, if it has any. An empty commit
-		// would only make a new epoch in which the same happens again.
+		// departure, which only another member can commit; an add whose
+		// key is in the tree already): try with this member's own
+		// changes only, if it has any, by value, those it proposed here
+		// too (by reference they would go only with the whole cache). An
+		// empty commit would only make a new epoch in which the same
+		// happens again.
 		opts.IncludePending = false
+		for _, in := range open {
+			if (in.kind == intentAdd || in.kind == intentRemove) && in.proposedIn == info.node.ID {
+				if p := l.proposalFor(in, st); p != nil {
+					opts.Proposals = append(opts.Proposals, p)
+				}
+			}
+		}
 		if len(opts.Proposals) == 0 && !opts.ForcePath {
 			info.committed = true
 			return
