@@ -185,6 +185,9 @@ type Loop struct {
 	// fruitless is, per peer, the view (see askFor) whose request for
 	// the logs that differ brought nothing.
 	fruitless map[string][32]byte
+	// unanswered are the peers whose last request failed or timed out
+	// (see widenSync).
+	unanswered map[string]bool
 	// refusedFrom is when each peer last refused this member's request
 	// (see removedRecheck).
 	refusedFrom map[string]time.Time

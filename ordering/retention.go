@@ -8,6 +8,7 @@ func (l *Loop) tick() {
 	for id, r := range l.requests {
 		if l.now.Sub(r.sent) > l.cfg.SyncTimeout {
 			delete(l.requests, id)
+			l.noteUnanswered(r.to)
 		}
 	}
 	l.maybeRejoin()

@@ -283,17 +283,33 @@ const maxFruitless = 4096
 // widenSync asks the members of this member's epoch that were not asked
 // lately, when the members it heard from could not help: those that share
 // its history, or say it was removed, may be quiet ones (a removed member
-// sends no heads).
+// sends no heads). Those that answered no request lately go last: members
+// added on a branch that lost may never have come up, and four of them
+// first in the list took every request there was, for good, while members
+// that would have answered were never asked.
 func (l *Loop) widenSync() {
 	if l.removed {
 		return
 	}
-	for _, m := range l.tip.Members {
-		if m == l.self || l.refusedBy[m] || l.goneBy[m] {
-			continue
+	for _, silent := range []bool{false, true} {
+		for _, m := range l.tip.Members {
+			if m == l.self || l.refusedBy[m] || l.goneBy[m] {
+				continue
+			}
+			if l.unanswered[m] == silent {
+				l.askSyncFor(m, syncAsk{})
+			}
 		}
-		l.askSyncFor(m, syncAsk{})
 	}
+}
+
+// noteUnanswered remembers that a request to peer failed or timed out
+// (see widenSync).
+func (l *Loop) noteUnanswered(peer string) {
+	if l.unanswered == nil || len(l.unanswered) >= maxFruitless {
+		l.unanswered = map[string]bool{}
+	}
+	l.unanswered[peer] = true
 }
 
 // removedRecheck is how many SyncTimeouts a member that holds itself

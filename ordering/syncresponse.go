@@ -12,9 +12,13 @@ import (
 func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 	r := l.requests[id]
 	delete(l.requests, id)
+	if r != nil && err != nil {
+		l.noteUnanswered(r.to)
+	}
 	if r == nil || err != nil {
 		return
 	}
+	delete(l.unanswered, r.to)
 	resp, derr := decodeSyncResponse(body)
 	if derr != nil {
 		l.reject(r.to, derr)
