@@ -334,24 +334,14 @@ func voteFor(b *testing.B, g *groupRunner, vg *virtualGroup) time.Duration {
 		return 0
 	}
 	seq := uint64(time.Now().UnixMilli())
-	var next atomic.Int64
 	var refused atomic.Int64
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= need {
-					return
-				}
-				v := vg.virtuals[i]
-				if g.validate(context.Background(), v.id.PeerID, virtualHead(v, vg.leaves[i], g.gid, tip, seq)) != p2p.Accept {
-					refused.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	inParallel(need, func(i int) error {
+		v := vg.virtuals[i]
+		if g.validate(context.Background(), v.id.PeerID, virtualHead(v, vg.leaves[i], g.gid, tip, seq)) != p2p.Accept {
+			refused.Add(1)
+		}
+		return nil
+	})
 	if k := refused.Load(); k > 0 {
 		b.Errorf("%d of %d virtual heads not accepted", k, need)
 	}
@@ -456,31 +446,15 @@ func benchGroupsMemory(b *testing.B, k int) {
 	befriend(b, na, nb)
 	befriend(b, nb, na)
 	ids := make([]string, k)
-	var wg sync.WaitGroup
-	var failed atomic.Pointer[error]
-	var next atomic.Int64
-	for range 8 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= k {
-					return
-				}
-				g, err := na.CreateGroup(ctx, fmt.Sprintf("g%03d", i))
-				if err == nil {
-					err = na.Invite(ctx, g.ID, "b")
-				}
-				if err != nil {
-					failed.CompareAndSwap(nil, &err)
-					return
-				}
-				ids[i] = g.ID
-			}
-		})
-	}
-	wg.Wait()
-	if err := failed.Load(); err != nil {
-		b.Fatal(*err)
+	if err := inParallel(k, func(i int) error {
+		g, err := na.CreateGroup(ctx, fmt.Sprintf("g%03d", i))
+		if err != nil {
+			return err
+		}
+		ids[i] = g.ID
+		return na.Invite(ctx, g.ID, "b")
+	}); err != nil {
+		b.Fatal(err)
 	}
 	eventually(b, scaleWait+time.Duration(k)*time.Second, "b in every group, and a topic peer of a in each", func() bool {
 		joined := 0
@@ -532,4 +506,31 @@ func benchGroupsMemory(b *testing.B, k int) {
 		got[ev.Group] = true
 	}
 	b.Run("sent", report)
+}
+
+// inParallel runs fn for 0 to n-1 on eight goroutines and returns the
+// first error; a goroutine stops at its first error.
+func inParallel(n int, fn func(i int) error) error {
+	var next atomic.Int64
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
