@@ -65,7 +65,11 @@
 // When most of the members of its epoch that still send heads keep voting,
 // for a while, for epochs below its root that it does not hold, it asks
 // them for a GroupInfo (want_group_info) and rejoins where they are
-// (checkAbandoned). The other way round, a member does not rejoin from a
+// (checkAbandoned). A member added again on a branch it cannot see, whose
+// Welcome it cannot read (its init key spent), asks, once it holds itself
+// removed, about heads below its root too, for a GroupInfo (readded): the
+// winning branch may be fewer epochs long than the one it joined on. The
+// other way round, a member does not rejoin from a
 // GroupInfo of a history that starts after its own (syncOlder, the
 // fallback of a member far behind) while most of its epoch's members that
 // send heads vote on its own chain (historyAlive): that later history may
@@ -100,7 +104,11 @@
 // difference; a sketch that does not peel is answered with what did and
 // a relist, and the next one is larger.
 //
-// Votes. Heads travel by gossip: those sent during a partition never
+// Votes. A member sends a head when its epoch changes, at most every
+// HeadInterval, and every HeadKeepalive; the committer of a new epoch
+// votes for it sooner (at most every HeadInterval/8): the epoch's
+// finality, and so the Welcome of a member it added, waits for its vote.
+// Heads travel by gossip: those sent during a partition never
 // cross it, and a removed member sends no more (but one, for the last
 // epoch it was a member of, when the fork choice moved it onto the branch
 // that removed it: its previous head would keep counting for the branch it

@@ -15,13 +15,20 @@ import (
 )
 
 // maybeHead publishes a head when the member's epoch changed (at most
-// every HeadInterval) or the keepalive is due.
+// every HeadInterval) or the keepalive is due. The committer of a new
+// epoch votes for it sooner, at most every HeadInterval/8: its vote is
+// one of those the epoch's finality, and so the Welcome of a member it
+// added, waits for, and in a small group the one that decides. The other
+// members' heads keep to HeadInterval: coming at once after a commit,
+// their digests of the last epoch's log would call for what gossip is
+// still carrying.
 func (l *Loop) maybeHead() {
 	if l.removed || l.epochs[l.tip.ID].state == nil {
 		return
 	}
 	since := l.now.Sub(l.lastHead)
-	if (l.headDirty && since >= l.cfg.HeadInterval) || since >= l.cfg.HeadKeepalive || l.lastHead.IsZero() {
+	own := l.tip.Committer == l.self && l.tip.Number > l.headEpoch && since >= l.cfg.HeadInterval/8
+	if (l.headDirty && (since >= l.cfg.HeadInterval || own)) || since >= l.cfg.HeadKeepalive || l.lastHead.IsZero() {
 		l.publishHead()
 	}
 }
@@ -55,7 +62,7 @@ func (l *Loop) publishHeadFor(tip *Node) {
 	l.out.Publish = append(l.out.Publish, env.Encode())
 	l.seen[MessageHash(env.Payload)] = struct{}{}
 	l.stats.Heads++
-	l.lastHead, l.headDirty = l.now, false
+	l.lastHead, l.headDirty, l.headEpoch = l.now, false, tip.Number
 	l.graph.Vote(l.self, Vote{Seq: l.headSeq, Tip: tip.ID})
 	l.voteEpoch[l.self] = tip.Number
 }
@@ -95,7 +102,7 @@ func (l *Loop) head(from string, env *Envelope) {
 			// A member this member does not know yet: the head still
 			// tells it that it may be behind, or that there is a branch
 			// it has not seen.
-			if h.Epoch >= l.graph.Root().Number {
+			if l.mayBeAhead(&h) {
 				l.askSync(from)
 			}
 			return
@@ -197,9 +204,19 @@ func (l *Loop) askDeferred() {
 // epoch or messages.
 func (l *Loop) headNeedsSync(h *Head) bool {
 	if l.graph.Get(h.Tip) == nil {
-		return h.Epoch >= l.graph.Root().Number
+		return l.mayBeAhead(h)
 	}
 	return len(l.logsToAsk(h)) > 0
+}
+
+// mayBeAhead reports whether head h, for an epoch not in the graph, may
+// name one this member lacks: any at or above its root (tips below it
+// were pruned here), and, for a member that holds itself removed and was
+// added again on a branch it cannot see (readded), any at all: after a
+// long partition the winning branch may have made fewer commits than the
+// one this member joined on, and only its members can take it back.
+func (l *Loop) mayBeAhead(h *Head) bool {
+	return h.Epoch >= l.graph.Root().Number || (l.removed && l.readded)
 }
 
 // askFor asks peer for what its head h shows this member lacks; once
@@ -389,10 +406,16 @@ func (l *Loop) logsToAsk(h *Head) []LogDigest {
 			continue
 		}
 		info := l.epochs[n.ID]
-		if info == nil {
+		switch {
+		case info == nil:
 			want = append(want, LogDigest{Epoch: n.Number})
-		} else if mine := info.digest(n.Number); behind(d, mine.Count, mine.Digest) {
-			want = append(want, mine)
+		case info.state == nil:
+			// Held without its state (see inbound): its messages could
+			// not be read here.
+		default:
+			if mine := info.digest(n.Number); behind(d, mine.Count, mine.Digest) {
+				want = append(want, mine)
+			}
 		}
 	}
 	return want

@@ -136,6 +136,8 @@ type Loop struct {
 	headSeq   uint64
 	lastHead  time.Time
 	headDirty bool
+	// headEpoch is the epoch number of the last head published.
+	headEpoch uint64
 
 	outbox    map[MessageID]*outgoing
 	intents   []*intent
@@ -208,9 +210,10 @@ type Loop struct {
 	// member's messages sorted by SentAt are in the order it sent them.
 	lastSentAt uint64
 	removed    bool
-	// readded is set when a Welcome this member could not read came
-	// while it held itself removed: its requests ask for a GroupInfo
-	// while it still does (see Handle, WelcomeIn).
+	// readded is set when a Welcome this member could not read came:
+	// while it holds itself removed, its requests ask for a GroupInfo,
+	// and heads for epochs below its root that it does not hold make it
+	// ask (see Handle, WelcomeIn). A history that starts over clears it.
 	readded bool
 	// bundle is the KeyPackage a joiner joined with, kept (with spare
 	// Welcomes for it) until its join epoch is final.
@@ -491,20 +494,20 @@ func (l *Loop) Handle(now time.Time, ev Event) *Output {
 		// A member that concluded it was removed (its branch lost, and
 		// the winners, who could not yet count it a member, refused it)
 		// and is then added again on the winning branch starts there.
-		if l.removed && !l.restartFromSpareWelcome() {
-			// One it cannot read (its KeyPackage's init key was spent
-			// when its join epoch became final) still says that a
-			// member added it again, on a branch it cannot see, after
-			// the refusals it got: those peers are asked again at
-			// once, not after removedRecheck, and for a GroupInfo, so
-			// that one that counts it a member and holds none of its
-			// epochs answers with a way back (a rejoin) instead of
-			// "unknown".
+		// One it cannot read (its KeyPackage's init key was spent when
+		// its join epoch became final) still says that a member added it
+		// again, on a branch it cannot see, after any refusals it got:
+		// those peers are asked again at once, not after
+		// removedRecheck, and, once it holds itself removed, for a
+		// GroupInfo, so that one that counts it a member and holds none
+		// of its epochs answers with a way back (a rejoin) instead of
+		// "unknown". That holds whether the Welcome comes before or
+		// after it concludes it was removed.
+		switch {
+		case l.removed && l.restartFromSpareWelcome():
+		case l.removed || l.bundle == nil || l.bundle.InitKey == nil:
 			l.refusedFrom, l.readded = nil, true
 		}
-	}
-	if !l.removed {
-		l.readded = false
 	}
 	if _, isTick := ev.(Tick); !isTick {
 		l.maybeCommit()
@@ -548,8 +551,16 @@ func (l *Loop) inbound(from string, data []byte) {
 		return
 	}
 	info := l.epochs[env.Epoch]
-	if info == nil || info.state == nil {
+	switch {
+	case info == nil || info.opaque:
 		l.buffer(from, env, data)
+		return
+	case info.state == nil:
+		// An epoch this member holds no state of and never will: the one
+		// a rejoin started its history at (it had a GroupInfo, not the
+		// epoch's secrets), or one restored without a snapshot. Its
+		// messages cannot be read here; kept, they would fill the buffer
+		// and call for catch-up that brings them again.
 		return
 	}
 	switch env.Kind {

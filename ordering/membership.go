@@ -1,6 +1,7 @@
 package ordering
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -176,6 +177,13 @@ func (l *Loop) signerEpoch(req *syncRequest) *epochInfo {
 func (l *Loop) buffer(from string, env *Envelope, data []byte) {
 	if len(data) > l.cfg.MaxBufferedPerSender {
 		return
+	}
+	// One copy is enough, and a copy that came again (with a catch-up
+	// answer that pages the same log) is no progress.
+	for _, b := range l.buffered {
+		if len(b.data) == len(data) && bytes.Equal(b.data, data) {
+			return
+		}
 	}
 	if l.bufferedBy == nil {
 		l.bufferedBy = map[string]int{}

@@ -130,7 +130,7 @@ func (l *Loop) restartFromSpareWelcome() bool {
 	root := &Node{ID: EpochIDOf(best), Number: best.Epoch(), Members: identities(best)}
 	l.startOver(&epochInfo{node: root, state: best, seenAt: l.now, member: true, dirty: true})
 	l.headDirty = true
-	l.removed = false
+	l.removed, l.readded = false, false
 	for _, o := range l.outboxInOrder() {
 		l.stats.Resent++
 		l.transmit(o)
@@ -192,7 +192,7 @@ func (l *Loop) rejoin(from string, resp *syncResponse) {
 	l.stats.Rejoin++
 	l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejoined, MissedFrom: missedFrom, MissedTo: missedTo, Epoch: sc.State.Epoch()})
 	l.addEpoch(l.epochs[root.ID], sc, env, wire.Sender{Type: wire.SenderNewMemberCommit})
-	l.removed = false
+	l.removed, l.readded = false, false
 	old.Destroy()
 	if l.bundle != nil {
 		// The external commit gave this member a new leaf: a Welcome for

@@ -151,8 +151,10 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 			continue
 		}
 		// Epochs after start follow with their commits below: sent here
-		// too, their logs went twice.
-		if same || n.Number > start.Number {
+		// too, their logs went twice. Nor does the log of an epoch the
+		// requester was not a member of go: it could not read it (it
+		// rejoined after it), and it is not the requester's to have.
+		if same || n.Number > start.Number || !slices.Contains(n.Members, req.requester) {
 			continue
 		}
 		if n.Number < floor {
