@@ -25,14 +25,17 @@ import (
 
 // BenchmarkFileTransfer sends a file from member 0 to the group and
 // measures the time until every receiver has all of it (its last file
-// progress event), beside two floors measured in the same run: the same
+// progress event), beside three floors measured in the same run: the same
 // bytes over one raw libp2p stream between two default hosts on loopback
 // TCP, and between the hosts of two Parley nodes (the hosts a transfer
-// uses: Noise first, resource manager, gossip and the rest running). It
-// reports MB/s for all three; the heap's and the process's resident
-// memory's peaks during the transfer (all nodes are in this process); and,
-// once the transfers are done and the stores' value-log GC has run, the
-// store (LSM and value log) at the sender and at a receiver in MiB, and
+// uses: Noise first, resource manager, gossip and the rest running), and
+// the first with the receiver writing the bytes to a file it syncs at the
+// end (floor=libp2p-stream-to-disk: the stream and this machine's disk,
+// which a received file goes to). It reports MB/s for all four; the
+// heap's and the process's resident memory's peaks during the transfer
+// (all nodes are in this process); and, once the transfers are done and
+// the stores' value-log GC has run, the store (LSM and value log) at the
+// sender and at a receiver in MiB, and
 // the disk the store and the files take per byte of file sent
 // ("disk/B-receiver": store plus received files; "disk/B-sender": store
 // plus the file sent):
@@ -50,7 +53,8 @@ func BenchmarkFileTransfer(b *testing.B) {
 		sizes = append(sizes, 1<<30)
 	}
 	for _, size := range sizes {
-		b.Run(fmt.Sprintf("floor=libp2p-stream/size=%dMiB", size>>20), func(b *testing.B) { benchRawStream(b, size) })
+		b.Run(fmt.Sprintf("floor=libp2p-stream/size=%dMiB", size>>20), func(b *testing.B) { benchRawStream(b, size, false) })
+		b.Run(fmt.Sprintf("floor=libp2p-stream-to-disk/size=%dMiB", size>>20), func(b *testing.B) { benchRawStream(b, size, true) })
 		b.Run(fmt.Sprintf("floor=parley-hosts/size=%dMiB", size>>20), func(b *testing.B) { benchNodeStream(b, size) })
 		for _, members := range []int{2, 5} {
 			b.Run(fmt.Sprintf("members=%d/size=%dMiB", members, size>>20), func(b *testing.B) { benchFileTransfer(b, members, size) })
@@ -272,7 +276,7 @@ func (h *heapPeak) watch() (stop func()) {
 
 // benchRawStream copies size bytes over one libp2p stream between two
 // default hosts on loopback TCP: the floor of a file transfer.
-func benchRawStream(b *testing.B, size int64) {
+func benchRawStream(b *testing.B, size int64, toDisk bool) {
 	src, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 	if err != nil {
 		b.Fatal(err)
@@ -283,22 +287,48 @@ func benchRawStream(b *testing.B, size int64) {
 		b.Fatal(err)
 	}
 	defer dst.Close()
-	benchStream(b, src, dst, size)
+	benchStream(b, src, dst, size, toDisk)
 }
 
 // benchNodeStream is benchRawStream between the hosts of two Parley
 // nodes.
 func benchNodeStream(b *testing.B, size int64) {
 	src, dst := openBenchNode(b, b, "s"), openBenchNode(b, b, "d")
-	benchStream(b, src.p2p.Host(), dst.p2p.Host(), size)
+	benchStream(b, src.p2p.Host(), dst.p2p.Host(), size, false)
 }
 
-func benchStream(b *testing.B, src, dst host.Host, size int64) {
+// benchStream sends size bytes over one stream from src to dst, b.N
+// times; with toDisk the receiver writes them to a file and syncs it, as
+// a node writes a file it receives (the floor of this machine's disk
+// beside the stream's).
+func benchStream(b *testing.B, src, dst host.Host, size int64, toDisk bool) {
 	const proto = "/parley-bench/stream/1"
 	got := make(chan int64, 1)
+	dir := b.TempDir()
 	dst.SetStreamHandler(proto, func(s network.Stream) {
-		n, _ := io.Copy(io.Discard, s)
-		s.Close()
+		defer s.Close()
+		if !toDisk {
+			n, _ := io.Copy(io.Discard, s)
+			got <- n
+			return
+		}
+		f, err := os.CreateTemp(dir, "recv-*")
+		if err != nil {
+			b.Error(err)
+			got <- -1
+			return
+		}
+		defer os.Remove(f.Name())
+		n, err := io.Copy(f, s)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			b.Error(err)
+		}
 		got <- n
 	})
 	ctx := context.Background()

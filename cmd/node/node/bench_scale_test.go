@@ -55,9 +55,11 @@ import (
 //     brings them, eight at a time; their signing is in the measured
 //     time (a few ms), the gossip hop that would bring them is not.
 //
-// The inviter's own vote is its next head, which goes out at most every
-// ordering.Config.HeadInterval (500 ms) after its previous one: with the
-// votes in, the Welcome may still wait up to that long.
+// The inviter's own vote is its next head: the committer of a new epoch
+// votes for it at most HeadInterval/8 (about 60 ms) after its previous
+// head, other members at most every HeadInterval (500 ms). The text
+// waits for the commit (CommitDelay, 200 ms, gathering proposals), then
+// for the votes and the Welcome.
 //
 // Sub-benchmarks and what they report:
 //

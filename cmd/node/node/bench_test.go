@@ -56,6 +56,10 @@ import (
 //	floor=badger-sync-write      store.Write of one log entry and its
 //	                             delivered mark, SyncWrites on (as the node
 //	                             writes a received message)
+//	floor=badger-sync-write/stores=K
+//	                             the same write by K stores at once, each
+//	                             store's time a sample: the receivers of
+//	                             one message share this machine's disk
 //	floor=mls-protect-unprotect  EncryptApplication of 1 KiB by one member
 //	                             and its processing by another (suite 1)
 
@@ -89,6 +93,11 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 		b.Run(fmt.Sprintf("floor=gossipsub/members=%d", n), func(b *testing.B) { cs.get(b, "raw", n).latency(b) })
 	}
 	b.Run("floor=badger-sync-write", benchSyncWrite)
+	for _, n := range benchSizes() {
+		if n > 2 {
+			b.Run(fmt.Sprintf("floor=badger-sync-write/stores=%d", n-1), func(b *testing.B) { benchSyncWrites(b, n-1) })
+		}
+	}
 	b.Run("floor=mls-protect-unprotect", benchProtectUnprotect)
 }
 
@@ -579,28 +588,49 @@ func reportPercentiles(b *testing.B, samples []time.Duration, prefix string) {
 // benchSyncWrite is the floor of one durable write: a store opened as the
 // node opens it (encrypted, SyncWrites) writing a received 1 KiB message
 // to a log with its delivered mark, as in store's BenchmarkDurableWrite.
-func benchSyncWrite(b *testing.B) {
-	dir := b.TempDir()
-	s, err := store.Open(filepath.Join(dir, "db"), store.WithKeyFile(filepath.Join(dir, "key")), store.WithGCInterval(0))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+func benchSyncWrite(b *testing.B) { benchSyncWrites(b, 1) }
+
+// benchSyncWrites is the floor of the receivers' durable writes of one
+// message when k of them share this machine's disk, as the members of a
+// benchmarked cluster do: k stores each write it at the same moment, and
+// every store's time to its acknowledged write is a sample. On its own
+// disk each receiver would pay benchSyncWrite.
+func benchSyncWrites(b *testing.B, k int) {
 	ctx := context.Background()
-	g := []byte("bench-group")
-	env := []byte(strings.Repeat("e", benchTextSize))
-	samples := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for i := range b.N {
-		start := time.Now()
-		batch := s.NewBatch()
-		id := fmt.Appendf(nil, "env-%d", i)
-		batch.AppendLog(g, store.LogEntry{ID: id, Envelope: env, Result: []byte("ok")})
-		batch.MarkDelivered(g, id, 1)
-		if err := s.Write(ctx, batch); err != nil {
+	stores := make([]*store.Store, k)
+	for i := range stores {
+		dir := b.TempDir()
+		s, err := store.Open(filepath.Join(dir, "db"), store.WithKeyFile(filepath.Join(dir, "key")), store.WithGCInterval(0))
+		if err != nil {
 			b.Fatal(err)
 		}
-		samples = append(samples, time.Since(start))
+		defer s.Close()
+		stores[i] = s
+	}
+	g := []byte("bench-group")
+	env := []byte(strings.Repeat("e", benchTextSize))
+	samples := make([]time.Duration, 0, k*b.N)
+	var mu sync.Mutex
+	b.ResetTimer()
+	for i := range b.N {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for _, s := range stores {
+			wg.Go(func() {
+				batch := s.NewBatch()
+				id := fmt.Appendf(nil, "env-%d", i)
+				batch.AppendLog(g, store.LogEntry{ID: id, Envelope: env, Result: []byte("ok")})
+				batch.MarkDelivered(g, id, 1)
+				if err := s.Write(ctx, batch); err != nil {
+					b.Error(err)
+				}
+				d := time.Since(start)
+				mu.Lock()
+				samples = append(samples, d)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
 	}
 	b.StopTimer()
 	reportPercentiles(b, samples, "")
