@@ -129,7 +129,11 @@
 // removing branch all the same). The member records that commit as an opaque epoch and
 // counts the refusers' votes, and the relayed ones, there, so the fork
 // choice, not one peer's word, decides whether it is out (a refuser can
-// leave heads out but not forge one). A member alone in its epoch that a
+// leave heads out but not forge one). A refuser's later heads, for epochs
+// the member cannot hold, count there too, though the refuser is no
+// member of its canonical epoch: verified with its key in a held epoch
+// (placedSigner); dropped, its older vote counted elsewhere, and two sides
+// that removed each other kept their own branches. A member alone in its epoch that a
 // live member refuses is out too: nobody is left to vouch for its branch.
 // A member that holds itself removed asks at most one peer per
 // SyncTimeout, and a peer that refused it not again for removedRecheck

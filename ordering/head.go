@@ -97,8 +97,9 @@ func (l *Loop) head(from string, env *Envelope) {
 		if st == nil {
 			return
 		}
-		li, ok := st.Tree().FindSignatureKey(h.SignatureKey)
-		if !ok {
+		if li, ok := st.Tree().FindSignatureKey(h.SignatureKey); ok {
+			identity = Identity(st.Tree().Leaf(li))
+		} else if identity = l.placedSigner(h.SignatureKey); identity == "" {
 			// A member this member does not know yet: the head still
 			// tells it that it may be behind, or that there is a branch
 			// it has not seen.
@@ -107,7 +108,6 @@ func (l *Loop) head(from string, env *Envelope) {
 			}
 			return
 		}
-		identity = Identity(st.Tree().Leaf(li))
 	}
 	if old, ok := l.graph.votes[identity]; ok && old.Seq >= h.Seq {
 		return // not newer than the head held: nothing to verify
@@ -146,6 +146,29 @@ func (l *Loop) head(from string, env *Envelope) {
 		l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeBehind, From: from, Epoch: h.Epoch})
 	}
 	l.deferAsk(from, &h)
+}
+
+// placedSigner returns the member with signature key key in a held epoch
+// whose vote is placed (see Graph.Place): one that refused this member
+// as removed on a branch it cannot read, and is no member of its
+// canonical epoch. Its newer heads, for epochs not here, must keep
+// counting where it was placed; dropped, its older vote counted where
+// it was, and two members holding each other removed counted different
+// votes and kept their own branches.
+func (l *Loop) placedSigner(key []byte) string {
+	for _, info := range l.epochs {
+		if info.state == nil {
+			continue
+		}
+		if li, ok := info.state.Tree().FindSignatureKey(key); ok {
+			id := Identity(info.state.Tree().Leaf(li))
+			if _, placed := l.graph.placed[id]; placed {
+				return id
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // deferredAsk is a catch-up request a head called for, waiting out
