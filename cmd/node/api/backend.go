@@ -43,12 +43,16 @@ type Backend interface {
 	// reach a member and hand over a KeyPackage, which that member then
 	// adds to the group with a commit.
 	InviteCode(ctx context.Context, group string, opts ...InviteOption) (string, error)
-	// JoinRequests lists the joins waiting for this node's approval
-	// (invite codes made WithApproval).
+	// JoinRequests lists the joins waiting for this node's approval:
+	// those with its own invite codes made WithApproval, and those with
+	// any member's codes made WithApprovalByMembers.
 	JoinRequests(ctx context.Context) ([]JoinRequest, error)
-	// Approve adds the joiner of a join request to its group.
+	// Approve adds the joiner of a join request to its group (a request
+	// shared with the members: and tells them it is decided). A joiner
+	// that is a member already is ErrExists.
 	Approve(ctx context.Context, request string) error
-	// Deny drops a join request; its invite code stays spent.
+	// Deny drops a join request (a shared one: for every member); its
+	// invite code stays spent.
 	Deny(ctx context.Context, request string) error
 	// Join uses an invite code. The group appears as pending until the
 	// Welcome arrives.
@@ -128,11 +132,40 @@ type InviteSettings struct {
 	// approve it (JoinRequests, Approve, Deny) instead of being added
 	// at once.
 	Approve bool
+	// ByMembers (with Approve): the join request goes to every member of
+	// the group, and any of them may approve or deny it, also while the
+	// inviting node is offline.
+	ByMembers bool
 }
 
-// WithApproval makes an invite code whose joins wait for approval.
+// Who approves the joins with an invite code (InviteSettings.ApproveBy).
+const (
+	ApproveByInviter = "inviter"
+	ApproveByMembers = "members"
+)
+
+// ApproveBy says who approves the joins with the code: "" (nobody: a
+// joiner is added at once), ApproveByInviter or ApproveByMembers.
+func (s InviteSettings) ApproveBy() string {
+	switch {
+	case s.Approve && s.ByMembers:
+		return ApproveByMembers
+	case s.Approve:
+		return ApproveByInviter
+	}
+	return ""
+}
+
+// WithApproval makes an invite code whose joins wait for the approval of
+// this node's user.
 func WithApproval() InviteOption {
 	return func(s *InviteSettings) { s.Approve = true }
+}
+
+// WithApprovalByMembers makes an invite code whose joins wait for the
+// approval of any member of the group.
+func WithApprovalByMembers() InviteOption {
+	return func(s *InviteSettings) { s.Approve, s.ByMembers = true, true }
 }
 
 // NewInviteSettings applies opts to the zero settings.
@@ -153,6 +186,11 @@ type JoinRequest struct {
 	PeerID      string    `json:"peer_id"`
 	Fingerprint string    `json:"fingerprint"`
 	At          time.Time `json:"at"`
+	// InvitedBy is the name of the member whose invite code the joiner
+	// used; ApproveBy who may decide (ApproveByInviter: this node only,
+	// ApproveByMembers: any member).
+	InvitedBy string `json:"invited_by"`
+	ApproveBy string `json:"approve_by"`
 }
 
 // NewGroupSettings applies opts to the zero settings.

@@ -77,8 +77,13 @@ func (c *Client) Invite(ctx context.Context, group, contact string) error {
 }
 
 func (c *Client) InviteCode(ctx context.Context, group string, opts ...InviteOption) (string, error) {
-	var r codeResult
-	err := c.call(ctx, MethodInviteCode, inviteCodeParams{Group: group, Approve: NewInviteSettings(opts...).Approve}, &r)
+	var r inviteCodeResult
+	s := NewInviteSettings(opts...)
+	p := inviteCodeParams{Group: group, Approve: s.Approve}
+	if s.ByMembers {
+		p.ApproveBy = s.ApproveBy() // an older daemon refuses the field rather than make another code
+	}
+	err := c.call(ctx, MethodInviteCode, p, &r)
 	return r.Code, err
 }
 

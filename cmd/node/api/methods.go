@@ -137,11 +137,19 @@ var methods = map[string]handler{
 			return nil, err
 		}
 		var opts []InviteOption
-		if p.Approve {
+		switch {
+		case p.ApproveBy == ApproveByMembers:
+			opts = append(opts, WithApprovalByMembers())
+		case p.ApproveBy == ApproveByInviter || p.ApproveBy == "" && p.Approve:
 			opts = append(opts, WithApproval())
+		case p.ApproveBy != "":
+			return nil, fmt.Errorf("%w: %s: params.approve_by is %q or %q, not %q", ErrInvalid, MethodInviteCode, ApproveByInviter, ApproveByMembers, p.ApproveBy)
 		}
 		code, err := b.InviteCode(ctx, p.Group, opts...)
-		return codeResult{Code: code}, err
+		if err != nil {
+			return nil, err
+		}
+		return inviteCodeResult{Code: code, ApproveBy: NewInviteSettings(opts...).ApproveBy()}, nil
 	},
 	MethodJoin: func(ctx context.Context, b Backend, raw json.RawMessage) (any, error) {
 		var p codeParams

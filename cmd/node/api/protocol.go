@@ -114,8 +114,9 @@ type (
 		Code string `json:"code"`
 	}
 	inviteCodeParams struct {
-		Group   string `json:"group"`
-		Approve bool   `json:"approve,omitempty"`
+		Group     string `json:"group"`
+		Approve   bool   `json:"approve,omitempty"`
+		ApproveBy string `json:"approve_by,omitempty"`
 	}
 	requestParams struct {
 		ID string `json:"id"`
@@ -146,6 +147,11 @@ type (
 type (
 	codeResult struct {
 		Code string `json:"code"`
+	}
+	// inviteCodeResult describes the code too: who approves its join.
+	inviteCodeResult struct {
+		Code      string `json:"code"`
+		ApproveBy string `json:"approve_by,omitempty"`
 	}
 	idResult struct {
 		ID string `json:"id"`

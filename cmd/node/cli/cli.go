@@ -27,7 +27,8 @@ Commands that talk to the running daemon:
   groups     list your groups
   members    list the members of a group
   invite     add a contact to a group, or print an invite code
-             (--approve: you approve each join with it)
+             (--approve: you approve each join with it; --approve-by
+             members: any member does)
   requests   list the joins waiting for your approval
   approve    add the joiner of a request: parley approve ID (deny ID: not)
   join       join a group with an invite code

@@ -32,6 +32,7 @@ var daemonCommands = [][]string{
 	{"invite", "friends", "bob"},
 	{"invite", "friends"},
 	{"invite", "friends", "--approve"},
+	{"invite", "friends", "--approve-by", "members"},
 	{"requests"},
 	{"approve", "0123"},
 	{"deny", "0123"},
@@ -378,12 +379,57 @@ func TestJoinsWaitForApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.run("requests").check(t, "requests", 0,
-		`^ID +GROUP +NAME +ASKED +FINGERPRINT\n`+first+` +friends +erin +\S+ ago +\d{5}.*\n`+second+` +friends +frank +.*\n\ncompare each fingerprint with theirs, then: parley approve ID, or parley deny ID\n$`, "")
+		`^ID +GROUP +NAME +INVITED BY +DECIDES +ASKED +FINGERPRINT\n`+first+` +friends +erin +alice +you +\S+ ago +\d{5}.*\n`+second+` +friends +frank +alice +you +.*\n\ncompare each fingerprint with theirs, then: parley approve ID, or parley deny ID\n$`, "")
 	d.run("approve", first).check(t, "approve", 0, `^approved `+first+`: they are added to the group and join when their node is online\n$`, "")
 	d.run("deny", second).check(t, "deny", 0, `^denied `+second+`\n$`, "")
 	d.run("approve", first).check(t, "approve again", 1, "", `^parley approve: no join request `+first+`; 'parley requests' lists them\n$`)
 	d.run("deny", "nope").check(t, "deny of nothing", 1, "", `^parley deny: no join request nope; 'parley requests' lists them\n$`)
 	d.run("approve").check(t, "approve without an id", 1, "", `^parley approve: missing ID`)
+	d.run("members", "friends").check(t, "members", 0, `(?m)^erin +`, "")
+	var rs []api.JoinRequest
+	if err := json.Unmarshal([]byte(d.must("requests", "--json")), &rs); err != nil || len(rs) != 0 {
+		t.Errorf("requests --json after both: %v %v", rs, err)
+	}
+}
+
+// TestJoinsAnyMemberApproves: an invite code made with --approve-by
+// members says that any member approves; the requests list says who
+// invited each joiner and who decides; approve and deny take either kind;
+// a bad --approve-by, or one with --approve or a contact, is refused.
+func TestJoinsAnyMemberApproves(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	d.run("invite", "friends", "--approve-by", "members").check(t, "invite --approve-by members", 0, `^pi1-friends\n$`,
+		`^give this code to the person you invite; when they run 'parley join CODE', any member of friends approves them: 'parley requests' shows them to every member and 'parley approve ID' adds them\n$`)
+	var out struct {
+		Code      string `json:"code"`
+		ApproveBy string `json:"approve_by"`
+	}
+	if err := json.Unmarshal([]byte(d.must("invite", "friends", "--approve-by", "members", "--json")), &out); err != nil || out.ApproveBy != "members" {
+		t.Errorf("invite --approve-by members --json: %+v, %v; want approve_by members", out, err)
+	}
+	if err := json.Unmarshal([]byte(d.must("invite", "friends", "--approve-by", "inviter", "--json")), &out); err != nil || out.ApproveBy != "inviter" {
+		t.Errorf("invite --approve-by inviter --json: %+v, %v; want approve_by inviter", out, err)
+	}
+	d.run("invite", "friends", "--approve-by", "everyone").check(t, "invite --approve-by everyone", 1, "", `^parley invite: --approve-by is inviter or members, not "everyone"\n$`)
+	d.run("invite", "friends", "--approve", "--approve-by", "members").check(t, "invite --approve --approve-by members", 1, "", `^parley invite: --approve is --approve-by inviter; give one of them\n$`)
+	d.run("invite", "friends", "bob", "--approve-by", "members").check(t, "invite a contact --approve-by members", 1, "", `^parley invite: --approve is for an invite code`)
+	if got := d.b.LastInviteSettings(); got != (api.InviteSettings{Approve: true}) {
+		t.Errorf("the last code made was made with %+v, want the inviter's approval", got)
+	}
+
+	shared, err := d.b.RequestSharedJoin("friends", "erin", "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := d.b.RequestJoin("friends", "frank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.run("requests").check(t, "requests", 0,
+		`^ID +GROUP +NAME +INVITED BY +DECIDES +ASKED +FINGERPRINT\n`+shared+` +friends +erin +bob +any member +\S+ ago +\d{5}.*\n`+own+` +friends +frank +alice +you +\S+ ago +\d{5}.*\n\ncompare each fingerprint with theirs, then: parley approve ID, or parley deny ID\n$`, "")
+	d.run("approve", shared).check(t, "approve the shared request", 0, `^approved `+shared+`: they are added to the group and join when their node is online\n$`, "")
+	d.run("deny", own).check(t, "deny", 0, `^denied `+own+`\n$`, "")
 	d.run("members", "friends").check(t, "members", 0, `(?m)^erin +`, "")
 	var rs []api.JoinRequest
 	if err := json.Unmarshal([]byte(d.must("requests", "--json")), &rs); err != nil || len(rs) != 0 {

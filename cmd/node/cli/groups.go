@@ -219,7 +219,7 @@ func runMembers(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 const inviteUsage = `Usage: parley invite GROUP CONTACT [--json] [--data DIR]
-       parley invite GROUP [--approve] [--json] [--data DIR]
+       parley invite GROUP [--approve | --approve-by inviter|members] [--json] [--data DIR]
 
 With CONTACT (a name from 'parley contacts', a peer ID or a fingerprint),
 adds that contact to GROUP. They need not be online: their Welcome waits
@@ -232,25 +232,38 @@ adds them. The code lets nobody in by itself.
   --approve  the join waits for you: 'parley requests' lists who asks
              (name and fingerprint, to compare with theirs), 'parley
              approve ID' adds them, 'parley deny ID' does not
+  --approve-by inviter|members
+             who approves the join: inviter is --approve; members sends
+             the request to the group, and any member decides it with
+             'parley requests', 'parley approve ID' or 'parley deny ID'
+             (also while your node is offline)
 
 ` + jsonFlag + commonFlags
 
 func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("invite", inviteUsage, true, stdout, stderr)
 	approve := c.fs.Bool("approve", false, "")
+	approveBy := c.fs.String("approve-by", "", "")
 	pos, client, err := c.connect(ctx, args, 1, 2, "GROUP [CONTACT]")
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 	group := pos[0]
-	if *approve && len(pos) == 2 {
-		return fmt.Errorf("--approve is for an invite code (parley invite GROUP --approve): a contact you invite is added at once")
+	by, err := approver(*approve, *approveBy)
+	if err != nil {
+		return err
+	}
+	if by != "" && len(pos) == 2 {
+		return fmt.Errorf("--approve is for an invite code (parley invite GROUP --approve, or --approve-by members): a contact you invite is added at once")
 	}
 	if len(pos) == 1 {
 		var opts []api.InviteOption
-		if *approve {
+		switch by {
+		case api.ApproveByInviter:
 			opts = append(opts, api.WithApproval())
+		case api.ApproveByMembers:
+			opts = append(opts, api.WithApprovalByMembers())
 		}
 		code, err := client.InviteCode(ctx, group, opts...)
 		if err != nil {
@@ -258,15 +271,19 @@ func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		if c.json {
 			out := map[string]any{"group": group, "code": code}
-			if *approve {
+			if by != "" {
 				out["approve"] = true
+				out["approve_by"] = by
 			}
 			return c.printJSON(out)
 		}
 		fmt.Fprintln(stdout, code)
-		if *approve {
+		switch by {
+		case api.ApproveByInviter:
 			fmt.Fprintf(stderr, "give this code to the person you invite; when they run 'parley join CODE', 'parley requests' shows them and 'parley approve ID' adds them to %s\n", clean(group))
-		} else {
+		case api.ApproveByMembers:
+			fmt.Fprintf(stderr, "give this code to the person you invite; when they run 'parley join CODE', any member of %s approves them: 'parley requests' shows them to every member and 'parley approve ID' adds them\n", clean(group))
+		default:
 			fmt.Fprintf(stderr, "give this code to the person you invite; they run 'parley join CODE' and a member of %s adds them\n", clean(group))
 		}
 		return nil
@@ -290,6 +307,20 @@ func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "invited %s to %s; they join when their node is online\n", clean(contact), clean(group))
 	return nil
+}
+
+// approver reads --approve and --approve-by: who approves the joins with
+// an invite code ("" for nobody).
+func approver(approve bool, by string) (string, error) {
+	switch {
+	case by != "" && by != api.ApproveByInviter && by != api.ApproveByMembers:
+		return "", usageError{fmt.Errorf("--approve-by is %s or %s, not %q", api.ApproveByInviter, api.ApproveByMembers, by)}
+	case approve && by == api.ApproveByMembers:
+		return "", usageError{fmt.Errorf("--approve is --approve-by %s; give one of them", api.ApproveByInviter)}
+	case approve:
+		return api.ApproveByInviter, nil
+	}
+	return by, nil
 }
 
 const joinUsage = `Usage: parley join CODE [--json] [--data DIR]

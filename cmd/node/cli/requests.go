@@ -13,9 +13,12 @@ import (
 const requestsUsage = `Usage: parley requests [--json] [--data DIR]
 
 Lists the joins that wait for your approval: people who used an invite
-code you made with 'parley invite GROUP --approve'. Compare the
-fingerprint with theirs (they see it with 'parley id'), then
-'parley approve ID' adds them to the group, 'parley deny ID' does not.
+code you made with 'parley invite GROUP --approve', or one any member
+made with 'parley invite GROUP --approve-by members' (INVITED BY names
+who; DECIDES says "any member" for those: the first member to approve
+or deny decides for all). Compare the fingerprint with theirs (they see
+it with 'parley id'), then 'parley approve ID' adds them to the group,
+'parley deny ID' does not.
 
 ` + jsonFlag + commonFlags
 
@@ -41,10 +44,14 @@ func runRequests(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return nil
 	}
 	tw := newTable(stdout)
-	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tASKED\tFINGERPRINT")
+	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tINVITED BY\tDECIDES\tASKED\tFINGERPRINT")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\n", clean(r.ID), clean(r.GroupName), clean(r.Name),
-			time.Since(r.At).Round(time.Second), clean(r.Fingerprint))
+		decides := "you"
+		if r.ApproveBy == api.ApproveByMembers {
+			decides = "any member"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s ago\t%s\n", clean(r.ID), clean(r.GroupName), clean(r.Name),
+			clean(r.InvitedBy), decides, time.Since(r.At).Round(time.Second), clean(r.Fingerprint))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -57,13 +64,16 @@ const (
 	approveUsage = `Usage: parley approve ID [--data DIR]
 
 Adds the person of a join request ('parley requests' lists them) to its
-group. 'parley deny ID' drops a request instead.
+group. 'parley deny ID' drops a request instead. A request that any
+member decides (an invite code made with --approve-by members) is
+decided for all the members: it leaves their lists too.
 
 ` + commonFlags
 	denyUsage = `Usage: parley deny ID [--data DIR]
 
 Drops a join request ('parley requests' lists them): its person is not
 added, and the invite code they used stays spent (they need a new one).
+A request that any member decides is denied for all the members.
 
 ` + commonFlags
 )
@@ -88,6 +98,8 @@ func runDecide(ctx context.Context, verb string, args []string, stdout, stderr i
 	switch {
 	case errors.Is(err, api.ErrNotFound):
 		return explainf(err, "no join request %s; 'parley requests' lists them", quoteArg(pos[0]))
+	case errors.Is(err, api.ErrExists):
+		return explainf(err, "the person of join request %s is a member of the group already", quoteArg(pos[0]))
 	case err != nil:
 		return explain(err)
 	}

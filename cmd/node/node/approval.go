@@ -21,7 +21,9 @@ import (
 // random id), tells the user with an event, and answers the joiner that
 // it waits; Approve adds the joiner as an ordinary invite would, Deny
 // drops the request. A code admits one request, so a stranger with a
-// code costs one record.
+// code costs one record. A code made with api.WithApprovalByMembers
+// shares the request with the group instead (joinshare.go): the same
+// records, marked Shared, at every member.
 
 const scopeJoinRequest = "join_request"
 
@@ -34,6 +36,12 @@ type joinRequestRecord struct {
 	From       string    `json:"from"`  // the joiner's peer ID
 	KeyPackage []byte    `json:"key_package"`
 	At         time.Time `json:"at"`
+	// Shared: any member decides (a code made WithApprovalByMembers);
+	// Addrs are then the joiner's addresses, InvitedBy the inviter's name
+	// (empty in the records from before: this node).
+	Shared    bool     `json:"shared,omitempty"`
+	Addrs     []string `json:"addrs,omitempty"`
+	InvitedBy string   `json:"invited_by,omitempty"`
 }
 
 // holdJoin keeps a join to g from peer from (its KeyPackage checked) as
@@ -59,7 +67,13 @@ func (n *Node) holdJoin(ctx context.Context, g *groupRunner, from peer.ID, kp []
 
 // joinRequest is the API's view of a stored request.
 func (n *Node) joinRequest(id string, rec joinRequestRecord) api.JoinRequest {
-	r := api.JoinRequest{ID: id, Group: rec.Group, PeerID: rec.From, At: rec.At}
+	r := api.JoinRequest{ID: id, Group: rec.Group, PeerID: rec.From, At: rec.At, InvitedBy: rec.InvitedBy, ApproveBy: api.ApproveByInviter}
+	if r.InvitedBy == "" {
+		r.InvitedBy = n.id.Name
+	}
+	if rec.Shared {
+		r.ApproveBy = api.ApproveByMembers
+	}
 	if g := n.runner(rec.Group); g != nil {
 		r.GroupName = g.meta.Name
 	}
@@ -90,6 +104,22 @@ func (n *Node) JoinRequests(ctx context.Context) ([]api.JoinRequest, error) {
 	return out, nil
 }
 
+// readJoinRequest reads the request id.
+func (n *Node) readJoinRequest(ctx context.Context, id string) (joinRequestRecord, error) {
+	var rec joinRequestRecord
+	raw, err := n.st.Setting(ctx, scopeJoinRequest, id)
+	switch {
+	case isNotFound(err):
+		return rec, fmt.Errorf("%w: no join request %q; 'parley requests' lists them", api.ErrNotFound, id)
+	case err != nil:
+		return rec, err
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return rec, fmt.Errorf("join request %q unreadable: %w", id, err)
+	}
+	return rec, nil
+}
+
 // takeJoinRequest reads and deletes the request id in one write, so
 // that of an Approve and a Deny at once exactly one has it.
 func (n *Node) takeJoinRequest(ctx context.Context, id string) (joinRequestRecord, error) {
@@ -109,6 +139,11 @@ func (n *Node) takeJoinRequest(ctx context.Context, id string) (joinRequestRecor
 
 // Approve implements api.Backend: the joiner is added, by this node.
 func (n *Node) Approve(ctx context.Context, id string) error {
+	if rec, err := n.readJoinRequest(ctx, id); err != nil {
+		return err
+	} else if rec.Shared {
+		return n.decideShared(ctx, id, rec, true)
+	}
 	rec, err := n.takeJoinRequest(ctx, id)
 	if err != nil {
 		return err
@@ -120,6 +155,9 @@ func (n *Node) Approve(ctx context.Context, id string) error {
 	from, err := peer.Decode(rec.From)
 	if err != nil {
 		return fmt.Errorf("join request %q: %w", id, err)
+	}
+	if g.isMemberPeer(from) {
+		return fmt.Errorf("%w: the joiner of request %q is a member of %q already", api.ErrExists, id, g.meta.Name)
 	}
 	// The KeyPackage was valid when it came; it may have expired since.
 	if err := n.checkKeyPackage(rec.KeyPackage, from, g.suite()); err != nil {
@@ -134,6 +172,11 @@ func (n *Node) Approve(ctx context.Context, id string) error {
 
 // Deny implements api.Backend.
 func (n *Node) Deny(ctx context.Context, id string) error {
+	if rec, err := n.readJoinRequest(ctx, id); err != nil {
+		return err
+	} else if rec.Shared {
+		return n.decideShared(ctx, id, rec, false)
+	}
 	rec, err := n.takeJoinRequest(ctx, id)
 	if err != nil {
 		return err

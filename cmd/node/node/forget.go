@@ -108,11 +108,12 @@ func (n *Node) groupRecords(ctx context.Context) (metas map[string][]byte, unrea
 
 // ForgetGroup implements api.Backend: it stops the group's loop and
 // deletes what the node keeps of it (its record, ordering state, history,
-// outbox, file chunks and transfer records, who-added-whom notes and
-// unused invite codes) in one write. Files already received stay where
-// they are, and so do Welcomes kept for joiners (they are the joiners',
-// and expire). Without force, a group the node is a member of is refused:
-// leaving tells the other members, forgetting does not.
+// outbox, file chunks and transfer records, who-added-whom notes, unused
+// invite codes, join requests and the marks of decided ones) in one
+// write. Files already received stay where they are, and so do Welcomes
+// kept for joiners (they are the joiners', and expire). Without force, a
+// group the node is a member of is refused: leaving tells the other
+// members, forgetting does not.
 func (n *Node) ForgetGroup(ctx context.Context, ref string, force bool) error {
 	n.joinMu.Lock()
 	defer n.joinMu.Unlock()
@@ -160,7 +161,7 @@ func (n *Node) deleteGroupRecords(ctx context.Context, g *groupRunner) error {
 		func(b *store.Batch) { b.DeleteGroup(historyGroup(g.gid)) },
 		func(b *store.Batch) { b.DeleteGroup(g.gid) },
 	)
-	settings := n.groupSettings(ctx, g.hexID)
+	settings := n.groupSettings(ctx, g.hexID, scopeFile, scopeSending, scopeReceiving, scopeFileDone, scopeAddedBy, scopeInvite, scopeJoinRequest, scopeJoinDecided)
 	parts = append(parts, func(b *store.Batch) {
 		for _, s := range settings {
 			b.DeleteSetting(s[0], s[1])
@@ -185,12 +186,13 @@ func (n *Node) deleteGroupRecords(ctx context.Context, g *groupRunner) error {
 	return nil
 }
 
-// groupSettings lists the settings (scope, key) that belong to a group
-// besides its record. A scope that cannot be read is logged and skipped:
-// what it holds of the group is harmless once the group is gone.
-func (n *Node) groupSettings(ctx context.Context, hexID string) [][2]string {
+// groupSettings lists the settings (scope, key) of the scopes that
+// belong to a group besides its record. A scope that cannot be read is
+// logged and skipped: what it holds of the group is harmless once the
+// group is gone.
+func (n *Node) groupSettings(ctx context.Context, hexID string, scopes ...string) [][2]string {
 	var out [][2]string
-	for _, scope := range []string{scopeFile, scopeSending, scopeReceiving, scopeFileDone, scopeAddedBy, scopeInvite} {
+	for _, scope := range scopes {
 		recs, err := n.st.Settings(ctx, scope)
 		if err != nil {
 			n.log.Warn("forgetting a group: records unreadable; left", "group", hexID[:8], "scope", scope, "err", err)
@@ -198,9 +200,13 @@ func (n *Node) groupSettings(ctx context.Context, hexID string) [][2]string {
 		}
 		for k, v := range recs {
 			mine := strings.HasPrefix(k, hexID+"|")
-			if scope == scopeInvite {
+			switch scope {
+			case scopeInvite:
 				var inv inviteRecord
 				mine = json.Unmarshal(v, &inv) == nil && inv.Group == hexID
+			case scopeJoinRequest:
+				var rec joinRequestRecord
+				mine = json.Unmarshal(v, &rec) == nil && rec.Group == hexID
 			}
 			if mine {
 				out = append(out, [2]string{scope, k})

@@ -107,6 +107,9 @@ type groupRunner struct {
 	// failed is set once a write of group state failed: nothing more is
 	// written (the group is stopping).
 	failed bool
+	// joinsWritten is what the join messages of the last write leave to
+	// do once it is acted on (joinshare.go).
+	joinsWritten []func()
 	// writes counts the transactions of group state, outputs the loop
 	// outputs they carried.
 	writes, outputs atomic.Int64
@@ -362,6 +365,7 @@ func (g *groupRunner) notice(no ordering.Notice) {
 		g.n.log.Info("removed from the group", "group", short, "epoch", no.Epoch)
 		g.meta.State = stateRemoved
 		g.saveMeta()
+		g.dropJoinRequests(true, func(joinRequestRecord) bool { return true }) // nobody here can decide them now
 		g.n.broadcast(api.Event{Type: api.EventNotice, Group: g.hexID, Text: "you were removed from the group"})
 	case ordering.NoticeRejoined:
 		g.n.log.Warn("rejoined after a long absence", "group", short, "missed_from", no.MissedFrom, "missed_to", no.MissedTo)
@@ -373,6 +377,7 @@ func (g *groupRunner) notice(no ordering.Notice) {
 				g.noteAddedBy(m, names(no.AddedBy[i : i+1])[0])
 			}
 		}
+		g.dropJoinedRequests(no.Added)
 		mb := &api.Membership{Epoch: no.Epoch, Added: names(no.Added), Removed: names(no.Removed)}
 		if slices.ContainsFunc(no.RemovedBy, func(s string) bool { return s != "" }) {
 			mb.RemovedBy = names(no.RemovedBy)

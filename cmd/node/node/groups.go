@@ -261,24 +261,28 @@ func (n *Node) Invite(ctx context.Context, ref, contactRef string) error {
 // addMember asks the group's loop to add the owner of a KeyPackage, and
 // records who asked.
 func (g *groupRunner) addMember(ctx context.Context, kp []byte, by string) error {
-	return g.do(ctx, func() error {
-		out := g.handle(ordering.AddMember{KeyPackage: kp})
-		for _, no := range out.Notices {
-			if no.Kind == ordering.NoticeRejected && no.Err != nil {
-				return fmt.Errorf("%w: %v", api.ErrInvalid, no.Err)
-			}
+	return g.do(ctx, func() error { return g.addMemberNow(kp, by) })
+}
+
+// addMemberNow is addMember on the group's goroutine.
+func (g *groupRunner) addMemberNow(kp []byte, by string) error {
+	out := g.handle(ordering.AddMember{KeyPackage: kp})
+	for _, no := range out.Notices {
+		if no.Kind == ordering.NoticeRejected && no.Err != nil {
+			return fmt.Errorf("%w: %v", api.ErrInvalid, no.Err)
 		}
-		var m wire.MLSMessage
-		if err := wireUnmarshal(kp, &m); err == nil && m.KeyPackage != nil {
-			g.noteAddedBy(ordering.Identity(&m.KeyPackage.LeafNode), by)
-		}
-		return nil
-	})
+	}
+	var m wire.MLSMessage
+	if err := wireUnmarshal(kp, &m); err == nil && m.KeyPackage != nil {
+		g.noteAddedBy(ordering.Identity(&m.KeyPackage.LeafNode), by)
+	}
+	return nil
 }
 
 // InviteCode implements api.Backend: a one-use token the inviting node
 // keeps for 7 days, with its addresses; with api.WithApproval, the join
-// it admits waits for this node's user (see approval.go).
+// it admits waits for this node's user (see approval.go), with
+// api.WithApprovalByMembers for any member's (see joinshare.go).
 func (n *Node) InviteCode(ctx context.Context, ref string, opts ...api.InviteOption) (string, error) {
 	g, err := n.activeGroup(ref)
 	if err != nil {
@@ -288,7 +292,11 @@ func (n *Node) InviteCode(ctx context.Context, ref string, opts ...api.InviteOpt
 	if _, err := rand.Read(token); err != nil {
 		return "", err
 	}
-	rec, _ := json.Marshal(inviteRecord{Group: g.hexID, Expires: time.Now().Add(7 * 24 * time.Hour), Approve: api.NewInviteSettings(opts...).Approve})
+	set := api.NewInviteSettings(opts...)
+	rec, err := json.Marshal(inviteRecord{Group: g.hexID, Expires: time.Now().Add(7 * 24 * time.Hour), Approve: set.Approve, ByMembers: set.Approve && set.ByMembers})
+	if err != nil {
+		return "", err
+	}
 	b := n.st.NewBatch()
 	b.PutSetting(scopeInvite, hex.EncodeToString(token), rec)
 	if err := n.st.Write(ctx, b); err != nil {
@@ -303,8 +311,10 @@ const scopeInvite = "invite"
 type inviteRecord struct {
 	Group   string    `json:"group"`
 	Expires time.Time `json:"expires"`
-	// Approve: the join waits for this node's user (a join request).
-	Approve bool `json:"approve,omitempty"`
+	// Approve: the join waits for this node's user (a join request);
+	// with ByMembers, for any member's (the request goes to the group).
+	Approve   bool `json:"approve,omitempty"`
+	ByMembers bool `json:"by_members,omitempty"`
 }
 
 // Join implements api.Backend: it hands a KeyPackage and the token to the
@@ -413,7 +423,10 @@ func (n *Node) serveJoin(ctx context.Context, from peer.ID, req []byte, w p2p.Re
 	if err := n.checkKeyPackage(kp, from, g.suite()); err != nil {
 		return fmt.Errorf("bad KeyPackage: %v", err)
 	}
-	if inv.Approve {
+	switch {
+	case inv.Approve && inv.ByMembers:
+		return n.shareJoin(ctx, g, from, kp, w)
+	case inv.Approve:
 		return n.holdJoin(ctx, g, from, kp, w)
 	}
 	if err := g.addMember(ctx, kp, n.id.Name); err != nil {

@@ -14,7 +14,8 @@ import (
 // hex of the token, until they are used or expire. A join request spends
 // its token with takeInvite: one store transaction reads and deletes it,
 // so of two joins with one token exactly one gets in. Expired tokens are
-// purged when the node starts and every invitePurgeInterval.
+// purged when the node starts and every invitePurgeInterval, with the
+// expired marks of decided join requests (joinshare.go).
 
 // invitePurgeInterval is how often the node deletes expired invites.
 const invitePurgeInterval = time.Hour
@@ -65,8 +66,8 @@ func (n *Node) purgeInvites(ctx context.Context, now time.Time) (int, error) {
 	})
 }
 
-// inviteLoop purges expired invites now and every invitePurgeInterval
-// until the node closes.
+// inviteLoop purges expired invites (and join marks) now and every
+// invitePurgeInterval until the node closes.
 func (n *Node) inviteLoop() {
 	t := time.NewTicker(invitePurgeInterval)
 	defer t.Stop()
@@ -76,6 +77,12 @@ func (n *Node) inviteLoop() {
 			n.log.Warn("purging expired invites", "err", err)
 		case k > 0:
 			n.log.Info("purged expired invites", "count", k)
+		}
+		switch k, err := n.purgeJoinMarks(n.ctx, time.Now()); {
+		case err != nil && n.ctx.Err() == nil:
+			n.log.Warn("purging the marks of decided join requests", "err", err)
+		case k > 0:
+			n.log.Debug("purged the marks of decided join requests", "count", k)
 		}
 		select {
 		case <-n.ctx.Done():

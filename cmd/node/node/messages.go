@@ -24,6 +24,11 @@ const (
 	// contentFileAnnounce is a fileAnnouncement (filewire.go): the file
 	// itself travels over direct streams.
 	contentFileAnnounce uint16 = 4
+	// contentJoinRequest and contentJoinDecision share a join request
+	// with the members and tell them it was decided (joinwire.go,
+	// joinshare.go). They are not shown.
+	contentJoinRequest  uint16 = 5
+	contentJoinDecision uint16 = 6
 )
 
 // Content types of the retired file format, in which files travelled

@@ -209,7 +209,18 @@ func (g *groupRunner) write(ps []*pendingWrite) bool {
 			fn(nil)
 		}
 	}
+	g.joinsActed()
 	return true
+}
+
+// joinsActed does what the join messages of the last write left to do
+// (joinshare.go).
+func (g *groupRunner) joinsActed() {
+	fns := g.joinsWritten
+	g.joinsWritten = nil
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 // act carries out a saved output's decisions.
@@ -257,7 +268,11 @@ func (g *groupRunner) act(out *ordering.Output) {
 // deliveries and final marks, and extra (the caller's own records), in
 // one transaction.
 func (g *groupRunner) persist(out *ordering.Output, extra func(*store.Batch)) error {
-	return g.persistAll([]*pendingWrite{{out: out, extra: extra, tip: g.loop.Tip().Number}})
+	err := g.persistAll([]*pendingWrite{{out: out, extra: extra, tip: g.loop.Tip().Number}})
+	if err == nil {
+		g.joinsActed()
+	}
+	return err
 }
 
 // persistAll writes what persist writes for each output, in order, in one
@@ -269,6 +284,7 @@ func (g *groupRunner) persistAll(ps []*pendingWrite) error {
 	}
 	skip := map[string]bool{}
 	hist := historyGroup(g.gid)
+	joins := g.joinShares(ctx, ps)
 	for attempt := 0; ; attempt++ {
 		b := g.n.st.NewBatch()
 		g.histHandles = map[ordering.MessageID]*store.Appended{}
@@ -296,6 +312,9 @@ func (g *groupRunner) persistAll(ps []*pendingWrite) error {
 				p.extra(b)
 			}
 		}
+		if joins != nil {
+			joins.apply(b)
+		}
 		if b.Len() == 0 {
 			return nil
 		}
@@ -312,6 +331,9 @@ func (g *groupRunner) persistAll(ps []*pendingWrite) error {
 		}
 		for _, after := range afters {
 			after()
+		}
+		if joins != nil {
+			g.joinsWritten = append(g.joinsWritten, joins.after...)
 		}
 		g.seqs = make(map[ordering.MessageID]uint64, len(g.histHandles))
 		for id, a := range g.histHandles {

@@ -43,6 +43,7 @@ type Backend struct {
 	self     api.Identity
 	contacts []api.Contact
 	requests []api.JoinRequest
+	invite   api.InviteSettings // of the last InviteCode
 	groups   []*group
 	subs     map[*sub]struct{}
 	next     uint64
@@ -384,7 +385,21 @@ func (b *Backend) Invite(ctx context.Context, group, contact string) error {
 // RequestJoin makes a join request from name to group, as a join with
 // an invite code made WithApproval does, and returns its id.
 func (b *Backend) RequestJoin(group, name string) (string, error) {
+	return b.requestJoin(group, name, "", api.ApproveByInviter)
+}
+
+// RequestSharedJoin makes a join request from name to group, as a join
+// with an invite code that the member invitedBy made
+// WithApprovalByMembers does, and returns its id.
+func (b *Backend) RequestSharedJoin(group, name, invitedBy string) (string, error) {
+	return b.requestJoin(group, name, invitedBy, api.ApproveByMembers)
+}
+
+func (b *Backend) requestJoin(group, name, invitedBy, approveBy string) (string, error) {
 	b.mu.Lock()
+	if invitedBy == "" {
+		invitedBy = b.self.Name
+	}
 	g, err := b.activeGroup(group)
 	if err != nil {
 		b.mu.Unlock()
@@ -392,7 +407,7 @@ func (b *Backend) RequestJoin(group, name string) (string, error) {
 	}
 	b.next++
 	r := api.JoinRequest{ID: fmt.Sprintf("%016x", b.next), Group: g.ID, GroupName: g.Name, Name: name,
-		PeerID: peerID(name), Fingerprint: fingerprint(name), At: b.now}
+		PeerID: peerID(name), Fingerprint: fingerprint(name), At: b.now, InvitedBy: invitedBy, ApproveBy: approveBy}
 	b.requests = append(b.requests, r)
 	b.mu.Unlock()
 	b.publish(api.Event{Type: api.EventJoinRequest, Group: r.Group, JoinRequest: &r})
@@ -464,7 +479,15 @@ func (b *Backend) InviteCode(ctx context.Context, group string, opts ...api.Invi
 	if err != nil {
 		return "", err
 	}
+	b.invite = api.NewInviteSettings(opts...)
 	return InvitePrefix + g.Name, nil
+}
+
+// LastInviteSettings returns the options of the last InviteCode.
+func (b *Backend) LastInviteSettings() api.InviteSettings {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.invite
 }
 
 func (b *Backend) Join(ctx context.Context, code string) (api.Group, error) {
