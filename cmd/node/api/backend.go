@@ -214,8 +214,12 @@ type Group struct {
 	// read.
 	Suite     uint16 `json:"suite,omitempty"`
 	SuiteName string `json:"suite_name,omitempty"`
-	// Pending is set while the node waits for its Welcome.
-	Pending bool `json:"pending,omitempty"`
+	// Pending is set while the node waits for its Welcome; Approval
+	// then says who must approve the join first: ApproveByInviter (the
+	// member whose invite code it used), ApproveByMembers (any member),
+	// or empty (nobody: the inviter adds it once online).
+	Pending  bool   `json:"pending,omitempty"`
+	Approval string `json:"approval,omitempty"`
 	// Removed is set once the node is no longer a member.
 	Removed bool `json:"removed,omitempty"`
 	// Damaged, if not empty, says why the group's saved state could not

@@ -35,6 +35,10 @@ func Health(g GroupStatus) (state, reason, todo string) {
 		return StateDamaged, g.Damaged, fmt.Sprintf("run parley group forget %s, then ask a member to remove and re-invite you", shellWord(g.Name))
 	case g.Removed:
 		return StateRemoved, "you are no longer a member", fmt.Sprintf("parley group forget %s drops it from this node", shellWord(g.Name))
+	case g.Pending && g.Approval == ApproveByInviter:
+		return StatePending, "waiting for the member who invited you to approve your join", "ask them to run parley requests, then parley approve; compare fingerprints when they ask"
+	case g.Pending && g.Approval == ApproveByMembers:
+		return StatePending, "waiting for a member to approve your join", "ask any member to run parley requests, then parley approve; compare fingerprints when they ask"
 	case g.Pending:
 		return StatePending, "waiting for a member to add you", "the member you joined through must be online; it adds you when it is"
 	case missing != "" && g.OnlinePeers == 0:

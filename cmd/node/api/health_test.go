@@ -19,6 +19,8 @@ func TestHealthSaysWhatIsWrongAndWhatToDo(t *testing.T) {
 		{"nobody online, outbox", GroupStatus{Group: group(3), Outbox: 2}, StateOffline, "no other member online; 2 messages of yours wait for one", true},
 		{"nobody online", GroupStatus{Group: group(3)}, StateOffline, "no other member online", false},
 		{"pending", GroupStatus{Group: Group{Name: "x", Pending: true}}, StatePending, "waiting for a member to add you", true},
+		{"pending, the inviter approves", GroupStatus{Group: Group{Name: "x", Pending: true, Approval: ApproveByInviter}}, StatePending, "waiting for the member who invited you to approve your join", true},
+		{"pending, a member approves", GroupStatus{Group: Group{Name: "x", Pending: true, Approval: ApproveByMembers}}, StatePending, "waiting for a member to approve your join", true},
 		{"removed", GroupStatus{Group: Group{Name: "x", Removed: true, Members: 2}}, StateRemoved, "you are no longer a member", true},
 		{"damaged", GroupStatus{Group: Group{Name: "book club", Damaged: "ordering state missing"}, Missing: 4}, StateDamaged, "ordering state missing", true},
 	} {

@@ -392,6 +392,18 @@ func TestJoinsWaitForApproval(t *testing.T) {
 	}
 }
 
+// TestJoinTellsWhoApproves: a join whose code waits for an approval says
+// whose, and so does status, with what to do.
+func TestJoinTellsWhoApproves(t *testing.T) {
+	d := startDaemon(t)
+	d.run("join", "pi1-chess@inviter").check(t, "join, the inviter approves", 0,
+		`^joining chess; the member who invited you approves each join: it shows as pending in 'parley groups' until they do\n$`, "")
+	d.run("join", "pi1-go@members").check(t, "join, a member approves", 0,
+		`^joining go; a member of the group approves each join: it shows as pending in 'parley groups' until one does\n$`, "")
+	d.run("status").check(t, "status", 0,
+		`(?s)\nchess +0 .* +pending: waiting for the member who invited you to approve your join\ngo +0 .* +pending: waiting for a member to approve your join\n.*\nchess: ask them to run parley requests, then parley approve; compare fingerprints when they ask\ngo: ask any member to run parley requests, then parley approve; compare fingerprints when they ask\n`, "")
+}
+
 // TestJoinsAnyMemberApproves: an invite code made with --approve-by
 // members says that any member approves; the requests list says who
 // invited each joiner and who decides; approve and deny take either kind;

@@ -353,9 +353,14 @@ func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if c.json {
 		return c.printJSON(g)
 	}
-	if g.Pending {
+	switch {
+	case g.Pending && g.Approval == api.ApproveByInviter:
+		fmt.Fprintf(stdout, "joining %s; the member who invited you approves each join: it shows as pending in 'parley groups' until they do\n", clean(g.Name))
+	case g.Pending && g.Approval == api.ApproveByMembers:
+		fmt.Fprintf(stdout, "joining %s; a member of the group approves each join: it shows as pending in 'parley groups' until one does\n", clean(g.Name))
+	case g.Pending:
 		fmt.Fprintf(stdout, "joining %s; it shows as pending in 'parley groups' until a member adds you\n", clean(g.Name))
-	} else {
+	default:
 		fmt.Fprintf(stdout, "joined %s\n", clean(g.Name))
 	}
 	return nil

@@ -27,9 +27,14 @@ import (
 
 const scopeJoinRequest = "join_request"
 
-// joinRequestReply is serveJoin's answer to a join that waits for
-// approval ("ok" is the answer to one added at once).
-const joinRequestReply = "approval"
+// joinRequestReply is serveJoin's answer to a join that waits for the
+// inviter's approval, joinRequestReplyMembers to one that waits for any
+// member's ("ok" is the answer to one added at once). A joiner from
+// before the second takes it for "ok": it waits all the same.
+const (
+	joinRequestReply        = "approval"
+	joinRequestReplyMembers = "approval-members"
+)
 
 type joinRequestRecord struct {
 	Group      string    `json:"group"` // hex id

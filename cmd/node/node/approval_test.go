@@ -28,8 +28,10 @@ func TestInviteWithApprovalWaitsForTheInviter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := carol.Join(ctx, code); err != nil {
+	if g, err := carol.Join(ctx, code); err != nil {
 		t.Fatal(err)
+	} else if !g.Pending || g.Approval != api.ApproveByInviter {
+		t.Errorf("carol's join: pending %v, approval %q; want pending, %q", g.Pending, g.Approval, api.ApproveByInviter)
 	}
 	var req api.JoinRequest
 	eventually(t, 10*time.Second, "a join request at alice", func() bool {
@@ -57,13 +59,16 @@ func TestInviteWithApprovalWaitsForTheInviter(t *testing.T) {
 	if g := groupOf(t, alice, "friends"); g.Members != 1 {
 		t.Fatalf("friends has %d members before the approval, want 1", g.Members)
 	}
-	if g := groupOf(t, carol, "friends"); !g.Pending {
-		t.Fatalf("carol's friends before the approval: %+v, want pending", g)
+	if g := groupOf(t, carol, "friends"); !g.Pending || g.Approval != api.ApproveByInviter {
+		t.Fatalf("carol's friends before the approval: %+v, want pending, the inviter's approval", g)
 	}
 	if err := alice.Approve(ctx, req.ID); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "carol in friends", func() bool { return groupOf(t, carol, "friends").Members == 2 })
+	if g := groupOf(t, carol, "friends"); g.Pending || g.Approval != "" {
+		t.Errorf("carol's friends once in: %+v, want neither pending nor waiting for approval", g)
+	}
 	if err := alice.Approve(ctx, req.ID); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("approving the same request again: %v, want not found", err)
 	}

@@ -40,6 +40,10 @@ type groupMeta struct {
 	// Suite is the group's cipher suite; records from before groups had
 	// suites have none, and their groups are in Suite.
 	Suite uint16 `json:"suite,omitempty"`
+	// Approval is who must approve a pending join (api.ApproveByInviter
+	// or api.ApproveByMembers), as the inviting member answered; empty
+	// if the join needs nobody's.
+	Approval string `json:"approval,omitempty"`
 }
 
 const (
@@ -409,7 +413,7 @@ func (g *groupRunner) refresh() {
 	if g.loop == nil {
 		g.mu.Lock()
 		g.view = api.GroupStatus{Group: g.withSuite(api.Group{ID: g.hexID, Name: g.meta.Name,
-			Pending: g.meta.State == statePending && g.damaged == "", Damaged: g.damaged})}
+			Pending: g.meta.State == statePending && g.damaged == "", Approval: g.approval(), Damaged: g.damaged})}
 		g.mu.Unlock()
 		return
 	}
@@ -447,7 +451,7 @@ func (g *groupRunner) refresh() {
 	g.members, g.recent, g.known = members, recent, known
 	g.view = api.GroupStatus{
 		Group: g.withSuite(api.Group{ID: g.hexID, Name: g.meta.Name, Epoch: tip.Number, Members: len(tip.Members),
-			Pending: g.meta.State == statePending, Removed: g.loop.Removed()}),
+			Pending: g.meta.State == statePending, Approval: g.approval(), Removed: g.loop.Removed()}),
 		FinalEpoch: g.loop.FinalEpoch(), Forks: st.Forks, Rollbacks: st.Rollbacks, Syncing: g.loop.Syncing(),
 		Missing: missing.Messages, MissingBytes: missing.Bytes, BehindEpochs: missing.Epochs,
 		Outbox: g.loop.Unconfirmed(), OnlinePeers: online,
@@ -459,6 +463,14 @@ func (g *groupRunner) status() api.GroupStatus {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.view
+}
+
+// approval is who must approve this node's join while it is pending.
+func (g *groupRunner) approval() string {
+	if g.meta.State != statePending {
+		return ""
+	}
+	return g.meta.Approval
 }
 
 func (g *groupRunner) saveMeta() {

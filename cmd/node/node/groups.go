@@ -384,11 +384,36 @@ func (n *Node) Join(ctx context.Context, code string) (api.Group, error) {
 		}
 		return api.Group{}, fmt.Errorf("%w: %v", api.ErrUnavailable, err)
 	}
-	if string(reply) == joinRequestReply {
+	switch string(reply) {
+	case joinRequestReply:
+		meta.Approval = api.ApproveByInviter
 		n.log.Info("the inviting member approves each join; waiting", "group", hexID[:8])
+	case joinRequestReplyMembers:
+		meta.Approval = api.ApproveByMembers
+		n.log.Info("a member approves each join; waiting", "group", hexID[:8])
 	}
 	g := n.runner(hexID)
+	if g != nil && meta.Approval != "" {
+		// The runner of a damaged group joined again started before
+		// the answer.
+		if err := g.do(ctx, func() error {
+			g.meta.Approval = meta.Approval
+			g.saveMeta()
+			g.refresh()
+			return nil
+		}); err != nil {
+			return api.Group{}, err
+		}
+	}
 	if g == nil {
+		if meta.Approval != "" {
+			b := n.st.NewBatch()
+			rec, _ := json.Marshal(meta)
+			b.PutSetting(scopeGroup, hexID, rec)
+			if err := n.st.Write(ctx, b); err != nil {
+				return api.Group{}, err
+			}
+		}
 		g = n.newRunner(c.GroupID, meta, nil, newGroupStore(n.st, c.GroupID, n.retention()))
 		n.mu.Lock()
 		n.groups[hexID] = g

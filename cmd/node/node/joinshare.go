@@ -94,7 +94,7 @@ func (n *Node) shareJoin(ctx context.Context, g *groupRunner, from peer.ID, kp [
 	r := n.joinRequest(key, rec)
 	n.log.Info("join request sent to the group; any member may approve it", "group", g.hexID[:8], "name", r.Name, "from", from.String(), "request", key)
 	n.broadcast(api.Event{Type: api.EventJoinRequest, Group: g.hexID, JoinRequest: &r})
-	return w.Write([]byte(joinRequestReply))
+	return w.Write([]byte(joinRequestReplyMembers))
 }
 
 func addrStrings(addrs []ma.Multiaddr) []string {

@@ -52,8 +52,10 @@ func shareJoinOf(t testing.TB, inviter, joiner *Node, group string, holders ...*
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := joiner.Join(ctx, code); err != nil {
+	if g, err := joiner.Join(ctx, code); err != nil {
 		t.Fatal(err)
+	} else if !g.Pending || g.Approval != api.ApproveByMembers {
+		t.Errorf("%s's join: pending %v, approval %q; want pending, %q", joiner.id.Name, g.Pending, g.Approval, api.ApproveByMembers)
 	}
 	var req api.JoinRequest
 	for _, h := range append([]*Node{inviter}, holders...) {

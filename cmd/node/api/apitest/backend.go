@@ -495,11 +495,14 @@ func (b *Backend) Join(ctx context.Context, code string) (api.Group, error) {
 		return api.Group{}, err
 	}
 	name, ok := strings.CutPrefix(code, InvitePrefix)
+	// A code ending in @inviter or @members is one whose joins wait for
+	// that approval.
+	name, approval, _ := strings.Cut(name, "@")
 	if !ok || name == "" {
 		return api.Group{}, fmt.Errorf("invite code %q does not decode: %w", abbrev(code), api.ErrBadCode)
 	}
 	b.mu.Lock()
-	g := &group{Group: api.Group{ID: b.id("group"), Name: name, Pending: true}}
+	g := &group{Group: api.Group{ID: b.id("group"), Name: name, Pending: true, Approval: approval}}
 	b.groups = append(b.groups, g)
 	info := g.Group
 	ev := api.Event{Type: api.EventGroup, Group: g.ID, GroupInfo: &info}
