@@ -796,6 +796,17 @@ func (l *Loop) reconsider() {
 				l.stats.QuorumFinalRollbacks++
 			}
 		}
+		// An intent made on the branch left counts as done by any epoch
+		// after the fork point on this one: its number, from the other
+		// branch, may be past this branch's tip (a shorter branch won),
+		// and no epoch here could show it done, so an add already done
+		// was redone and made the commit carrying it invalid.
+		for _, in := range l.intents {
+			if in.since > fork.Number+1 {
+				in.since = fork.Number + 1
+				l.changes.touch()
+			}
+		}
 	}
 	l.tip = next
 	l.headDirty = true

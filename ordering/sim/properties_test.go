@@ -148,7 +148,12 @@ func TestConvergesWhenMembersAskAtOnce(t *testing.T) {
 		if raceEnabled {
 			t.Skip("minutes of CPU-bound simulation: CI runs it without the race detector")
 		}
-		runSeeds(t, 3, withGrace(longPartitionScenario))
+		// Seed 79: an intent made on a branch that lost, longer than
+		// the one that won, was numbered past the winner's tip, so no
+		// epoch could show it done; the add it redid was in the tree
+		// already and made invalid the commit that also carried the
+		// member's removal of another (never carried out).
+		runSeeds(t, 3, withGrace(longPartitionScenario), 79)
 	})
 }
 
