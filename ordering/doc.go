@@ -133,8 +133,9 @@
 // the member cannot hold, count there too, though the refuser is no
 // member of its canonical epoch: verified with its key in a held epoch
 // (placedSigner); dropped, its older vote counted elsewhere, and two sides
-// that removed each other kept their own branches. A member alone in its epoch that a
-// live member refuses is out too: nobody is left to vouch for its branch.
+// that removed each other kept their own branches. A member alone in its
+// epoch that a live member refuses is out too: nobody is left to vouch
+// for its branch.
 // A member that holds itself removed asks at most one peer per
 // SyncTimeout, and a peer that refused it not again for removedRecheck
 // SyncTimeouts: heads of the others, and of epochs it holds, still count,
