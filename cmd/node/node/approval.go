@@ -111,25 +111,21 @@ func (n *Node) JoinRequests(ctx context.Context) ([]api.JoinRequest, error) {
 
 // readJoinRequest reads the request id.
 func (n *Node) readJoinRequest(ctx context.Context, id string) (joinRequestRecord, error) {
-	var rec joinRequestRecord
 	raw, err := n.st.Setting(ctx, scopeJoinRequest, id)
-	switch {
-	case isNotFound(err):
-		return rec, fmt.Errorf("%w: no join request %q; 'parley requests' lists them", api.ErrNotFound, id)
-	case err != nil:
-		return rec, err
-	}
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return rec, fmt.Errorf("join request %q unreadable: %w", id, err)
-	}
-	return rec, nil
+	return parseJoinRequest(id, raw, err)
 }
 
 // takeJoinRequest reads and deletes the request id in one write, so
 // that of an Approve and a Deny at once exactly one has it.
 func (n *Node) takeJoinRequest(ctx context.Context, id string) (joinRequestRecord, error) {
-	var rec joinRequestRecord
 	raw, err := n.st.TakeSetting(ctx, scopeJoinRequest, id)
+	return parseJoinRequest(id, raw, err)
+}
+
+// parseJoinRequest decodes the record of request id as the store
+// returned it (raw, err).
+func parseJoinRequest(id string, raw []byte, err error) (joinRequestRecord, error) {
+	var rec joinRequestRecord
 	switch {
 	case isNotFound(err):
 		return rec, fmt.Errorf("%w: no join request %q; 'parley requests' lists them", api.ErrNotFound, id)
