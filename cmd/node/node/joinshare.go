@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -45,6 +47,11 @@ const (
 	// member flooding the group with requests costs this much).
 	maxSharedRequests = 64
 )
+
+// maxJoinMarks bounds the marks of decisions that came before their
+// request, per group: a member flooding the group with decisions on ids
+// nobody holds costs this much (a variable for the tests).
+var maxJoinMarks = 256
 
 // joinMark is the value of a scopeJoinDecided setting.
 type joinMark struct {
@@ -119,12 +126,7 @@ func (g *groupRunner) tipHasPeer(p peer.ID) bool {
 // tipHasMember reports whether a member identity is of the canonical
 // epoch (on the group's goroutine).
 func (g *groupRunner) tipHasMember(identity string) bool {
-	for _, m := range g.loop.Tip().Members {
-		if m == identity {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(g.loop.Tip().Members, identity)
 }
 
 // joinShares are the effects of the join messages a write delivers:
@@ -193,7 +195,7 @@ var (
 	errJoinNotMember = errors.New("node: join message from a peer that is not a member")
 	errJoinKnown     = errors.New("node: join request known or decided already")
 	errJoinMember    = errors.New("node: join request of a member")
-	errJoinTooMany   = errors.New("node: too many shared join requests held")
+	errJoinTooMany   = errors.New("node: too many shared join requests, or decisions on requests not held, kept")
 )
 
 // heldRequest returns the request id as the store holds it after the
@@ -292,6 +294,21 @@ func (g *groupRunner) takeDecision(ctx context.Context, js *joinShares, d orderi
 		return err
 	}
 	key := joinMarkKey(g.hexID, id)
+	if rec == nil || rec.Group != g.hexID {
+		marks, err := g.n.st.Settings(ctx, scopeJoinDecided)
+		if err != nil {
+			return err
+		}
+		held := len(js.marks)
+		for k := range marks {
+			if strings.HasPrefix(k, g.hexID+"|") {
+				held++
+			}
+		}
+		if held >= maxJoinMarks {
+			return errJoinTooMany
+		}
+	}
 	mark, _ := json.Marshal(joinMark{Expires: time.Now().Add(joinMarkTTL).UTC()})
 	js.put(scopeJoinDecided, key, mark)
 	js.marks[key] = true

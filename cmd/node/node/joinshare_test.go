@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -499,5 +500,40 @@ func drain(ch <-chan api.Event) []api.Event {
 		default:
 			return out
 		}
+	}
+}
+
+// TestDecisionsOnRequestsNotHeldAreBounded: a member sending decisions on
+// ids nobody holds leaves at most maxJoinMarks marks at the others; the
+// decisions past it are rejected, and the group goes on.
+func TestDecisionsOnRequestsNotHeldAreBounded(t *testing.T) {
+	old := maxJoinMarks
+	maxJoinMarks = 2
+	t.Cleanup(func() { maxJoinMarks = old })
+	ctx := context.Background()
+	alice, bob := pairIn(t, "friends")
+	g, err := alice.findGroup("friends")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		sendRaw(t, alice, "friends", contentJoinDecision, (&joinDecisionMsg{id: [joinIDLen]byte{0xd0, byte(i)}}).encode())
+	}
+	if _, err := alice.Send(ctx, "friends", "after"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "bob reads alice's text", func() bool { return slices.Contains(texts(t, bob, "friends"), "alice: after") })
+	marks := 0
+	recs, err := bob.st.Settings(ctx, scopeJoinDecided)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range recs {
+		if strings.HasPrefix(k, g.hexID+"|") {
+			marks++
+		}
+	}
+	if marks != maxJoinMarks {
+		t.Errorf("bob keeps %d marks of decisions on requests not held, want %d (the bound)", marks, maxJoinMarks)
 	}
 }
