@@ -225,3 +225,26 @@ func groupKnown(ctx context.Context, client api.Backend, group string) bool {
 	}
 	return n == 1
 }
+
+// printList prints the list a command read: under --json as a JSON array
+// (none as []); else, when there is none and empty is given, that line;
+// else a table of header and one row per item. done reports that the
+// list went as JSON or as the empty line, so the caller adds nothing.
+func printList[T any](c *command, list []T, empty, header string, row func(T) string) (done bool, err error) {
+	if c.json {
+		if list == nil {
+			list = []T{}
+		}
+		return true, c.printJSON(list)
+	}
+	if len(list) == 0 && empty != "" {
+		fmt.Fprintln(c.stdout, empty)
+		return true, nil
+	}
+	tw := newTable(c.stdout)
+	fmt.Fprintln(tw, header)
+	for _, x := range list {
+		fmt.Fprintln(tw, row(x))
+	}
+	return false, tw.Flush()
+}

@@ -198,22 +198,11 @@ func runContacts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return explain(err)
 	}
-	if c.json {
-		if list == nil {
-			list = []api.Contact{}
-		}
-		return c.printJSON(list)
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(stdout, "no contacts yet; add one with 'parley contact add CODE'")
-		return nil
-	}
-	tw := newTable(stdout)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tFINGERPRINT")
-	for _, ct := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", clean(ct.Name), onOffVia(ct.Online, ct.Via), clean(ct.Fingerprint))
-	}
-	return tw.Flush()
+	_, err = printList(c, list, "no contacts yet; add one with 'parley contact add CODE'", "NAME\tSTATUS\tFINGERPRINT",
+		func(ct api.Contact) string {
+			return fmt.Sprintf("%s\t%s\t%s", clean(ct.Name), onOffVia(ct.Online, ct.Via), clean(ct.Fingerprint))
+		})
+	return err
 }
 
 // quoteArg quotes s for a shell if it needs it.

@@ -134,22 +134,11 @@ func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return explain(err)
 	}
-	if c.json {
-		if list == nil {
-			list = []api.Group{}
-		}
-		return c.printJSON(list)
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(stdout, "no groups yet; create one with 'parley group create NAME' or join one with 'parley join CODE'")
-		return nil
-	}
-	tw := newTable(stdout)
-	fmt.Fprintln(tw, "NAME\tID\tEPOCH\tMEMBERS\tSTATE")
-	for _, g := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", clean(g.Name), g.ID, g.Epoch, g.Members, groupState(g))
-	}
-	return tw.Flush()
+	_, err = printList(c, list, "no groups yet; create one with 'parley group create NAME' or join one with 'parley join CODE'",
+		"NAME\tID\tEPOCH\tMEMBERS\tSTATE", func(g api.Group) string {
+			return fmt.Sprintf("%s\t%s\t%d\t%d\t%s", clean(g.Name), g.ID, g.Epoch, g.Members, groupState(g))
+		})
+	return err
 }
 
 func groupState(g api.Group) string {
@@ -188,15 +177,7 @@ func runMembers(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return groupError(err, pos[0])
 	}
-	if c.json {
-		if list == nil {
-			list = []api.Member{}
-		}
-		return c.printJSON(list)
-	}
-	tw := newTable(stdout)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tADDED BY\tFINGERPRINT")
-	for _, m := range list {
+	if done, err := printList(c, list, "", "NAME\tSTATUS\tADDED BY\tFINGERPRINT", func(m api.Member) string {
 		name, online := clean(m.Name), m.Online
 		if m.Self {
 			name, online = name+" (you)", true
@@ -205,9 +186,8 @@ func runMembers(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if addedBy == "" {
 			addedBy = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, onOffVia(online, m.Via), addedBy, clean(m.Fingerprint))
-	}
-	if err := tw.Flush(); err != nil {
+		return fmt.Sprintf("%s\t%s\t%s\t%s", name, onOffVia(online, m.Via), addedBy, clean(m.Fingerprint))
+	}); done || err != nil {
 		return err
 	}
 	if list, err := client.Groups(ctx); err == nil {

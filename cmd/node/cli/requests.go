@@ -33,27 +33,15 @@ func runRequests(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return explain(err)
 	}
-	if c.json {
-		if rs == nil {
-			rs = []api.JoinRequest{}
-		}
-		return c.printJSON(rs)
-	}
-	if len(rs) == 0 {
-		fmt.Fprintln(stdout, "no joins wait for your approval; 'parley invite GROUP --approve' makes a code whose joins do")
-		return nil
-	}
-	tw := newTable(stdout)
-	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tINVITED BY\tDECIDES\tASKED\tFINGERPRINT")
-	for _, r := range rs {
-		decides := "you"
-		if r.ApproveBy == api.ApproveByMembers {
-			decides = "any member"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s ago\t%s\n", clean(r.ID), clean(r.GroupName), clean(r.Name),
-			clean(r.InvitedBy), decides, time.Since(r.At).Round(time.Second), clean(r.Fingerprint))
-	}
-	if err := tw.Flush(); err != nil {
+	if done, err := printList(c, rs, "no joins wait for your approval; 'parley invite GROUP --approve' makes a code whose joins do",
+		"ID\tGROUP\tNAME\tINVITED BY\tDECIDES\tASKED\tFINGERPRINT", func(r api.JoinRequest) string {
+			decides := "you"
+			if r.ApproveBy == api.ApproveByMembers {
+				decides = "any member"
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s ago\t%s", clean(r.ID), clean(r.GroupName), clean(r.Name),
+				clean(r.InvitedBy), decides, time.Since(r.At).Round(time.Second), clean(r.Fingerprint))
+		}); done || err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "\ncompare each fingerprint with theirs, then: parley approve ID, or parley deny ID")
