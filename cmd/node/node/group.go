@@ -97,8 +97,9 @@ type groupRunner struct {
 	files *fileTransfers
 	// histHandles are the history records of the write being made, seqs
 	// their positions once written, finalSeqs the positions of the
-	// messages it marked final.
+	// messages it marked final, histFinal the epoch each is final in.
 	histHandles map[ordering.MessageID]*store.Appended
+	histFinal   map[ordering.MessageID]uint64
 	seqs        map[ordering.MessageID]uint64
 	finalSeqs   map[ordering.MessageID]uint64
 	// grouping is set during a round (see writes.go); pending are the

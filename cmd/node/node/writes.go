@@ -289,6 +289,15 @@ func (g *groupRunner) persistAll(ps []*pendingWrite) error {
 		b := g.n.st.NewBatch()
 		g.histHandles = map[ordering.MessageID]*store.Appended{}
 		g.finalSeqs = map[ordering.MessageID]uint64{}
+		// A message recorded by this write and marked final by it (both
+		// copies of a fork came at once) is recorded with its last mark.
+		g.histFinal = map[ordering.MessageID]uint64{}
+		var markedHere []ordering.MessageID // delivered and marked: their final events
+		for _, p := range ps {
+			for _, f := range p.out.Finalized {
+				g.histFinal[f.ID] = f.Epoch
+			}
+		}
 		logged := map[[16]byte]bool{}
 		afters := make([]func(), 0, len(ps))
 		for _, p := range ps {
@@ -300,12 +309,25 @@ func (g *groupRunner) persistAll(ps []*pendingWrite) error {
 				}
 				rec, _ := json.Marshal(g.record(d))
 				g.appendHistory(b, d.ID, rec, d.Final)
+				if _, ok := g.histFinal[d.ID]; ok {
+					markedHere = append(markedHere, d.ID)
+				}
 			}
 			for _, f := range out.Finalized {
-				if r, err := g.n.st.LogByID(ctx, hist, f.ID[:]); err == nil {
-					b.SetLogResult(hist, r.Seq, finalResult(f.Epoch))
-					g.finalSeqs[f.ID] = r.Seq
+				if g.histHandles[f.ID] != nil {
+					continue // recorded by this write, with its mark
 				}
+				r, err := g.n.st.LogByID(ctx, hist, f.ID[:])
+				switch {
+				case err == nil:
+					b.SetLogResult(hist, r.Seq, finalResult(g.histFinal[f.ID]))
+					g.finalSeqs[f.ID] = r.Seq
+				case !errors.Is(err, store.ErrNotFound):
+					return fmt.Errorf("marking a message final: %w", err)
+				}
+				// Not found: a message with no history record (a file
+				// chunk), or one this write records later (a message
+				// sent, recorded with the caller's changes).
 			}
 			g.recordAnnouncements(ctx, b, out, skip)
 			if p.extra != nil {
@@ -339,6 +361,9 @@ func (g *groupRunner) persistAll(ps []*pendingWrite) error {
 		for id, a := range g.histHandles {
 			g.seqs[id] = a.Seq()
 		}
+		for _, id := range markedHere {
+			g.finalSeqs[id] = g.seqs[id]
+		}
 		return nil
 	}
 }
@@ -355,7 +380,9 @@ func (g *groupRunner) appendHistory(b *store.Batch, id ordering.MessageID, rec [
 		return
 	}
 	var res []byte
-	if final {
+	if epoch, ok := g.histFinal[id]; ok {
+		res = finalResult(epoch) // marked final by this write
+	} else if final {
 		res = []byte("f") // final in the epoch it was delivered in
 	}
 	g.histHandles[id] = b.AppendLog(historyGroup(g.gid), store.LogEntry{ID: id[:], Envelope: rec, Result: res})
