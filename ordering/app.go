@@ -73,7 +73,7 @@ func (l *Loop) transmit(o *outgoing) {
 	env := (&Envelope{Kind: KindApplication, Epoch: l.tip.ID, Payload: enc}).Encode()
 	h := MessageHash(enc)
 	l.seen[h] = struct{}{}
-	l.logEnvelope(info, KindApplication, env, h)
+	l.logEnvelope(info, KindApplication, env, h, o.msg.ID)
 	info.noteApp(h, len(env))
 	l.out.Publish = append(l.out.Publish, env)
 	l.out.Transmitted = append(l.out.Transmitted, Transmission{ID: o.msg.ID, Epoch: o.epoch})
@@ -160,7 +160,7 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 		return true
 	}
 	h := MessageHash(env.Payload)
-	l.logEnvelope(info, KindApplication, data, h)
+	l.logEnvelope(info, KindApplication, data, h, m.ID)
 	info.noteApp(h, len(data))
 	l.byEpoch[env.Epoch] = append(l.byEpoch[env.Epoch], m.ID)
 	d := l.delivered[m.ID]

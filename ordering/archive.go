@@ -51,11 +51,12 @@ func (l *Loop) spills(n int) bool {
 }
 
 // logEnvelope appends an envelope, whose payload's MessageHash is payload,
-// to an epoch's log, in memory and in the changes to save.
-func (l *Loop) logEnvelope(info *epochInfo, kind Kind, env []byte, payload [32]byte) {
+// to an epoch's log, in memory and in the changes to save. msg is the id
+// of the application message it carries, if read.
+func (l *Loop) logEnvelope(info *epochInfo, kind Kind, env []byte, payload [32]byte, msg MessageID) {
 	e := newLogEntry(kind, env, payload)
 	info.log = append(info.log, e)
-	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: info.node.ID, Envelope: env})
+	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: info.node.ID, Envelope: env, Message: msg})
 	if l.spillable(e) {
 		l.toSpill = append(l.toSpill, e)
 	}

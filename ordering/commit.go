@@ -315,7 +315,7 @@ func (l *Loop) proposeIntents(info *epochInfo, open []*intent) {
 		env := (&Envelope{Kind: KindHandshake, Epoch: info.node.ID, Payload: msg}).Encode()
 		h := MessageHash(msg)
 		l.seen[h] = struct{}{}
-		l.logEnvelope(info, KindHandshake, env, h)
+		l.logEnvelope(info, KindHandshake, env, h, MessageID{})
 		l.out.Publish = append(l.out.Publish, env)
 		l.changes.touch()
 	}

@@ -622,7 +622,7 @@ func (l *Loop) handshake(from string, info *epochInfo, env *Envelope, data []byt
 	}
 	if res.Commit == nil {
 		// A proposal: cached in the epoch's state, kept for catch-up.
-		l.logEnvelope(info, env.Kind, data, MessageHash(env.Payload))
+		l.logEnvelope(info, env.Kind, data, MessageHash(env.Payload), MessageID{})
 		info.dirty = true
 		if info.pendSeen.IsZero() {
 			info.pendSeen = l.now
@@ -844,6 +844,28 @@ func (l *Loop) reconsider() {
 		l.resend(fork)
 	}
 	l.updateFinality()
+	if fork != old {
+		l.refinalize(old, fork)
+		l.refinalize(next, fork)
+	}
+}
+
+// refinalize checks again whether the messages seen in the epochs from
+// tip back to fork are final on the new canonical chain, after a
+// rollback. A message final in an epoch of the branch left (a
+// quorum-final epoch can still, rarely, lose) is final in the epoch of
+// its copy here, and a copy that came while its epoch here was off the
+// canonical chain counts now; updateFinality, which looks only at the
+// epochs becoming final, would never look at either again (an epoch of
+// this branch may have been final before the member left it).
+func (l *Loop) refinalize(tip, fork *Node) {
+	for n := tip; n != nil && n != fork; n = n.parent {
+		for _, id := range l.byEpoch[n.ID] {
+			if d := l.delivered[id]; d != nil {
+				l.checkMessageFinal(id, d)
+			}
+		}
+	}
 }
 
 func (l *Loop) membershipNotice(old, next *Node) {

@@ -23,6 +23,11 @@ type SavedEpoch struct {
 type LogEntry struct {
 	Epoch    EpochID
 	Envelope []byte
+	// Message is the id of the application message the envelope carries,
+	// if it was read (zero otherwise). Restore learns from it which
+	// epochs a delivered message was seen in, so that it is marked final
+	// when one of them becomes final after a restart.
+	Message MessageID
 }
 
 // OutboxEntry is an own application message not yet final.
@@ -356,6 +361,10 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		}
 		le := newLogEntry(env.Kind, e.Envelope, MessageHash(env.Payload))
 		info.log = append(info.log, le)
+		if d := l.delivered[e.Message]; d != nil && e.Message != (MessageID{}) {
+			d.epochs = append(d.epochs, e.Epoch)
+			l.byEpoch[e.Epoch] = append(l.byEpoch[e.Epoch], e.Message)
+		}
 		if l.spillable(le) {
 			l.toSpill = append(l.toSpill, le) // saved as this entry
 		}

@@ -441,10 +441,12 @@ func (s *Sim) check() *Result {
 			continue
 		}
 		var epoch *ordering.EpochInfo
+		finalIn := map[uint64]bool{} // the numbers of its canonical copies' epochs
 		for _, c := range s.copies[id] {
 			if canonical[c] {
 				e := s.epochs[c]
 				epoch = &e
+				finalIn[e.Number] = true
 			}
 		}
 		if epoch == nil {
@@ -453,7 +455,20 @@ func (s *Sim) check() *Result {
 		}
 		for _, name := range epoch.Members {
 			n := s.byName[name]
-			if name == sm.from || !finalMembers[name] || n == nil || n.loop == nil {
+			if !finalMembers[name] || n == nil || n.loop == nil || n.reportedMissing(epoch.Number) {
+				continue
+			}
+			// Final: a message of an epoch the member holds final is
+			// marked final, in the epoch of a canonical copy (not one
+			// that lost), the sender's own included.
+			if epoch.Number <= n.loop.FinalEpoch() && !finalIn[n.finalIn[id]] {
+				if e, ok := n.finalIn[id]; ok {
+					r.violate("final: %s has message %v from %s final in epoch %d, not in its canonical copy's (%d)", name, id, sm.from, e, epoch.Number)
+				} else {
+					r.violate("final: %s has message %v from %s (epoch %d) not final; epoch %d is final", name, id, sm.from, epoch.Number, n.loop.FinalEpoch())
+				}
+			}
+			if name == sm.from {
 				continue
 			}
 			if n.delivered[id] != 1 && !n.reportedMissing(epoch.Number) {

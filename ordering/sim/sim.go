@@ -120,8 +120,11 @@ type node struct {
 	passive  bool
 	member   bool
 	welcomes [][]byte // Welcomes waiting for this node
-	// delivered counts deliveries per message id.
+	// delivered counts deliveries per message id; finalIn is the epoch
+	// number each delivered or sent message was last marked final in (as
+	// a node's history records it), across restarts.
 	delivered map[ordering.MessageID]int
+	finalIn   map[ordering.MessageID]uint64
 	// missed are the epoch ranges the member reported missing when it
 	// rejoined.
 	missed [][2]uint64
@@ -222,7 +225,7 @@ func (s *Sim) latency() time.Duration {
 }
 
 func (s *Sim) newNode(name string) *node {
-	n := &node{idx: len(s.nodes), name: name, store: newMemStore(), up: true, delivered: map[ordering.MessageID]int{}, cfg: s.nodeConfig()}
+	n := &node{idx: len(s.nodes), name: name, store: newMemStore(), up: true, delivered: map[ordering.MessageID]int{}, finalIn: map[ordering.MessageID]uint64{}, cfg: s.nodeConfig()}
 	n.store.discard = s.cfg.DiscardSnapshots
 	// Members read large application messages back from what they saved,
 	// as a node does with file chunks (see DefaultConfig's SpillSize).
@@ -331,9 +334,15 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 	}
 	for _, d := range out.Deliveries {
 		n.delivered[d.ID]++
+		if d.Final {
+			n.finalIn[d.ID] = d.Epoch
+		}
 		if sm := s.sent[d.ID]; sm != nil {
 			s.M.latencies = append(s.M.latencies, s.now.Sub(sm.at))
 		}
+	}
+	for _, f := range out.Finalized {
+		n.finalIn[f.ID] = f.Epoch
 	}
 	for _, no := range out.Notices {
 		s.log("%8.3fs %s: notice %d %+v", s.now.Sub(s.start).Seconds(), n.name, no.Kind, no)

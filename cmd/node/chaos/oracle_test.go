@@ -85,6 +85,9 @@ func (h *harness) check(verified map[string]bool) []string {
 	first := map[string]sighting{} // by message id
 	for _, i := range h.stay {
 		d := h.ds[i]
+		// The status is read first: what it says final, the messages
+		// read after are final in.
+		gs, gsErr := d.groupStatus(group)
 		ms, err := d.messages(group)
 		if err != nil {
 			add("[cli] %v", err)
@@ -103,6 +106,12 @@ func (h *harness) check(verified map[string]bool) []string {
 			}
 			count[key]++
 			pos[key], got[key] = i, m
+			// A message of an epoch the member holds final is final
+			// (one shown as of an epoch that lost, never marked final
+			// in the winner's, is not).
+			if gsErr == nil && m.Epoch <= gs.FinalEpoch && !m.Final {
+				add("[final] %s shows %q as of epoch %d, not final, while epoch %d is final", d.name, key, m.Epoch, gs.FinalEpoch)
+			}
 			// Receivers agree on the epoch of a message: the lowest
 			// canonical epoch they saw a copy of it in. The sender is
 			// left out: one restored from a snapshot forgets which
@@ -130,10 +139,9 @@ func (h *harness) check(verified map[string]bool) []string {
 			}
 		}
 		h.checkOrder(d, pos, add)
-		gs, err := d.groupStatus(group)
 		switch {
-		case err != nil:
-			add("[cli] %v", err)
+		case gsErr != nil:
+			add("[cli] %v", gsErr)
 		case gs.Missing != 0 || gs.MissingBytes != 0 || gs.BehindEpochs != 0 || gs.Syncing || gs.Damaged != "" || gs.State != "ok":
 			add("[status] %s's status of %s is not ok: %s (%s); missing %d (%d bytes), behind %d epochs, syncing %v, damaged %q",
 				d.name, group, gs.State, gs.Reason, gs.Missing, gs.MissingBytes, gs.BehindEpochs, gs.Syncing, gs.Damaged)

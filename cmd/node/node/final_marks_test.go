@@ -81,3 +81,38 @@ func TestFinalMarkInTheWriteThatRecordsTheMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestLogKeepsTheMessageEachEnvelopeCarries: the group's log saves, with
+// each envelope, the id of the message it carried, and a restart reads it
+// back (ordering.Restore learns from it which epochs a delivered message
+// was seen in, so that it becomes final when one of them does); entries
+// saved without one, as before, still load.
+func TestLogKeepsTheMessageEachEnvelopeCarries(t *testing.T) {
+	ctx := context.Background()
+	n := testNode(t, "alice")
+	gid := []byte("group-of-the-log-test")
+	epoch := ordering.EpochID{7}
+	want := []ordering.LogEntry{
+		{Epoch: epoch, Envelope: []byte("a commit"), Message: ordering.MessageID{}},
+		{Epoch: epoch, Envelope: []byte("a text"), Message: ordering.MessageID{1, 2, 3}},
+		{Epoch: epoch, Envelope: []byte("another text"), Message: ordering.MessageID{4}},
+	}
+	gs := newGroupStore(n.st, gid, 4)
+	b := n.st.NewBatch()
+	gs.record(b, &ordering.Changes{Meta: []byte("meta"), Log: want}, 1, map[[16]byte]bool{})()
+	if err := n.st.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := newGroupStore(n.st, gid, 4).load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Log) != len(want) {
+		t.Fatalf("%d log entries loaded, want %d", len(saved.Log), len(want))
+	}
+	for i, e := range saved.Log {
+		if e.Epoch != want[i].Epoch || string(e.Envelope) != string(want[i].Envelope) || e.Message != want[i].Message {
+			t.Errorf("entry %d: loaded %+v, want %+v", i, e, want[i])
+		}
+	}
+}

@@ -99,7 +99,12 @@ func (g *groupStore) load(ctx context.Context) (*ordering.Saved, error) {
 	}
 	for _, r := range log {
 		var id ordering.EpochID
-		if len(r.Result) != len(id) {
+		var msg ordering.MessageID
+		switch len(r.Result) {
+		case len(id) + len(msg):
+			copy(msg[:], r.Result[len(id):])
+		case len(id):
+		default:
 			return nil, fmt.Errorf("%w: log entry %d without its epoch", store.ErrCorrupt, r.Seq)
 		}
 		copy(id[:], r.Result)
@@ -108,7 +113,7 @@ func (g *groupStore) load(ctx context.Context) (*ordering.Saved, error) {
 		}
 		g.seqs[id] = append(g.seqs[id], logRef{r.Seq, [16]byte(r.ID)})
 		g.logged[[16]byte(r.ID)] = true
-		saved.Log = append(saved.Log, ordering.LogEntry{Epoch: id, Envelope: r.Envelope})
+		saved.Log = append(saved.Log, ordering.LogEntry{Epoch: id, Envelope: r.Envelope, Message: msg})
 	}
 	out, err := g.st.Outbox(ctx, g.gid)
 	if err != nil {
@@ -172,7 +177,13 @@ func (g *groupStore) record(b *store.Batch, c *ordering.Changes, tip uint64, see
 		}
 		seen[id] = true
 		epoch := e.Epoch
-		a := b.AppendLog(g.gid, store.LogEntry{ID: id[:], Envelope: e.Envelope, Result: epoch[:]})
+		// The result is the epoch's id, then the id of the message it
+		// carries, if read.
+		res := epoch[:]
+		if e.Message != (ordering.MessageID{}) {
+			res = append(res[:len(res):len(res)], e.Message[:]...)
+		}
+		a := b.AppendLog(g.gid, store.LogEntry{ID: id[:], Envelope: e.Envelope, Result: res})
 		added = append(added, appended{epoch, id, a})
 	}
 	for _, o := range c.Outbox {
