@@ -19,7 +19,11 @@
 // deleted, so no member can be made to roll back further than Retention.
 // Quorum finality is a member's judgement on what it has seen: with
 // adversarial delays a quorum-final epoch can still lose (the member then
-// reports the rollback); depth finality cannot.
+// reports the rollback); depth finality cannot. A message is final once
+// an epoch on the canonical chain it was seen in is final: the lowest,
+// when it was seen in several. After a rollback it is final again in its
+// copy on the new chain, and after a restart the saved log says which
+// epochs it was seen in (LogEntry.Message).
 //
 // Few forks. Each epoch has a preferred committer (members ranked by a
 // hash of the epoch id and their identity); the others send proposals and
