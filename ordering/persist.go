@@ -361,7 +361,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		}
 		le := newLogEntry(env.Kind, e.Envelope, MessageHash(env.Payload))
 		info.log = append(info.log, le)
-		if d := l.delivered[e.Message]; d != nil && e.Message != (MessageID{}) {
+		if d := l.delivered[e.Message]; e.Message != (MessageID{}) && d != nil {
 			d.epochs = append(d.epochs, e.Epoch)
 			l.byEpoch[e.Epoch] = append(l.byEpoch[e.Epoch], e.Message)
 		}

@@ -461,17 +461,18 @@ func (s *Sim) check() *Result {
 			// Final: a message of an epoch the member holds final is
 			// marked final, in the epoch of a canonical copy (not one
 			// that lost), the sender's own included.
-			if epoch.Number <= n.loop.FinalEpoch() && !finalIn[n.finalIn[id]] {
-				if e, ok := n.finalIn[id]; ok {
-					r.violate("final: %s has message %v from %s final in epoch %d, not in its canonical copy's (%d)", name, id, sm.from, e, epoch.Number)
-				} else {
+			if epoch.Number <= n.loop.FinalEpoch() {
+				switch e, ok := n.finalIn[id]; {
+				case !ok:
 					r.violate("final: %s has message %v from %s (epoch %d) not final; epoch %d is final", name, id, sm.from, epoch.Number, n.loop.FinalEpoch())
+				case !finalIn[e]:
+					r.violate("final: %s has message %v from %s final in epoch %d, not in its canonical copy's (%d)", name, id, sm.from, e, epoch.Number)
 				}
 			}
 			if name == sm.from {
 				continue
 			}
-			if n.delivered[id] != 1 && !n.reportedMissing(epoch.Number) {
+			if n.delivered[id] != 1 {
 				r.violate("exactly once: %s got message %v from %s (epoch %d) %d times", name, id, sm.from, epoch.Number, n.delivered[id])
 			}
 		}

@@ -181,7 +181,7 @@ func (g *groupStore) record(b *store.Batch, c *ordering.Changes, tip uint64, see
 		// carries, if read.
 		res := epoch[:]
 		if e.Message != (ordering.MessageID{}) {
-			res = append(res[:len(res):len(res)], e.Message[:]...)
+			res = append(res, e.Message[:]...) // res is full: a new array
 		}
 		a := b.AppendLog(g.gid, store.LogEntry{ID: id[:], Envelope: e.Envelope, Result: res})
 		added = append(added, appended{epoch, id, a})
