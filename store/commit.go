@@ -121,5 +121,6 @@ func (s *Store) commitGroup(group []*commitReq) {
 // group rather than from the store.
 func ownFailure(err error) bool {
 	return errors.Is(err, ErrDuplicate) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrCorrupt) ||
-		errors.Is(err, ErrTooLarge) || errors.Is(err, ErrInvalidArgument)
+		errors.Is(err, ErrTooLarge) || errors.Is(err, ErrInvalidArgument) ||
+		errors.Is(err, ErrNoSpace) // the group's bytes may not fit where one Write's do
 }

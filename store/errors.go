@@ -21,6 +21,11 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrTooLarge reports a Write too large for one transaction.
 	ErrTooLarge = errors.New("store: write too large for one transaction")
+	// ErrNoSpace reports a write refused because the store's file system
+	// has too little free space for it to be made safely (see space.go).
+	// Nothing was written; the store stays usable, and the write may be
+	// tried again once space is freed.
+	ErrNoSpace = errors.New("store: not enough free disk space")
 
 	// ErrLocked reports that another process (or another Store in this
 	// process) has the directory open.

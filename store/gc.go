@@ -52,7 +52,11 @@ func (s *Store) CollectGarbage(ctx context.Context) error {
 		if err := s.enter(); err != nil {
 			return err
 		}
-		err := s.db.RunValueLogGC(s.gcRatio)
+		// A rewrite copies up to a value-log file's live values.
+		err := s.space.check(0, s.vlogFileSize)
+		if err == nil {
+			err = s.db.RunValueLogGC(s.gcRatio)
+		}
 		s.mu.RUnlock()
 		switch {
 		case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):

@@ -385,6 +385,9 @@ func (s *Store) PutPeer(ctx context.Context, id string, record []byte) error {
 		return err
 	}
 	defer s.mu.RUnlock()
+	if err := s.space.check(int64(len(record)), 0); err != nil {
+		return fmt.Errorf("store: write peer: %w", err)
+	}
 	err := s.db.Update(func(txn *badger.Txn) error { return set(txn, peerKey(id), record) })
 	if err != nil {
 		return fmt.Errorf("store: write peer: %w", err)

@@ -20,6 +20,9 @@ func (s *Store) update(ctx context.Context, what string, fn func(txn *badger.Txn
 		return err
 	}
 	defer s.mu.RUnlock()
+	if err := s.space.check(0, 0); err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
 	for attempt := 0; ; attempt++ {
 		err := s.db.Update(fn)
 		switch {

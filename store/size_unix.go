@@ -16,3 +16,13 @@ func diskBytes(info fs.FileInfo) int64 {
 	}
 	return info.Size()
 }
+
+// freeBytes is what the file system holding dir lets an unprivileged
+// process write (blocks available, not counting those kept for root).
+func freeBytes(dir string) (int64, bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * int64(st.Bsize), true
+}

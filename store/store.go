@@ -24,6 +24,10 @@ type Store struct {
 	log     *slog.Logger
 	lock    *dirLock
 	gcRatio float64
+	// space refuses writes the file system may not have room for
+	// (space.go); vlogFileSize is what a value-log rewrite may take.
+	space        *spaceGuard
+	vlogFileSize int64
 
 	protection Protection
 
@@ -128,10 +132,12 @@ func open(dir string, c *config, lock *dirLock) (*Store, error) {
 		log:     c.logger,
 		lock:    lock,
 		gcRatio: c.gcRatio,
+		space:   newSpaceGuard(dir, c.memTableSize, c.vlogFileSize),
 		gcStop:  make(chan struct{}),
 		gcDone:  make(chan struct{}),
 
-		protection: protectionOf(c),
+		protection:   protectionOf(c),
+		vlogFileSize: c.vlogFileSize,
 	}
 	if err := s.checkSchema(c); err != nil {
 		db.Close()

@@ -45,6 +45,13 @@ func (s *Store) Write(ctx context.Context, batches ...*Batch) error {
 // writeBatches commits the batches in one transaction, retrying on conflicts
 // with the store's other transactions (settings taken, peers).
 func (s *Store) writeBatches(ctx context.Context, batches []*Batch, n int) error {
+	var size int64
+	for _, b := range batches {
+		size += b.bytes()
+	}
+	if err := s.space.check(size, 0); err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		err := s.db.Update(func(txn *badger.Txn) error {
 			w := &writer{txn: txn, registered: map[string]bool{}, next: map[string]uint64{}}

@@ -318,6 +318,10 @@ type GroupStatus struct {
 	Missing      int    `json:"missing,omitempty"`
 	MissingBytes uint64 `json:"missing_bytes,omitempty"`
 	BehindEpochs uint64 `json:"behind_epochs,omitempty"`
+	// Stopped, if not empty, says why the group stopped: its state could
+	// not be saved (the disk full, an I/O error). It starts again by
+	// itself from what was saved, and catches up, once it can.
+	Stopped string `json:"stopped,omitempty"`
 	// Outbox is the number of own messages not final yet.
 	Outbox      int `json:"outbox"`
 	OnlinePeers int `json:"online_peers"`

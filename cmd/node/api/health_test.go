@@ -23,6 +23,8 @@ func TestHealthSaysWhatIsWrongAndWhatToDo(t *testing.T) {
 		{"pending, a member approves", GroupStatus{Group: Group{Name: "x", Pending: true, Approval: ApproveByMembers}}, StatePending, "waiting for a member to approve your join", true},
 		{"removed", GroupStatus{Group: Group{Name: "x", Removed: true, Members: 2}}, StateRemoved, "you are no longer a member", true},
 		{"damaged", GroupStatus{Group: Group{Name: "book club", Damaged: "ordering state missing"}, Missing: 4}, StateDamaged, "ordering state missing", true},
+		{"stopped, disk full", GroupStatus{Group: group(3), OnlinePeers: 1, Missing: 2, Stopped: "the disk is full: 3 MiB free"}, StateStopped, "the disk is full: 3 MiB free", true},
+		{"stopped", GroupStatus{Group: group(3), Stopped: "its state could not be saved: EIO"}, StateStopped, "its state could not be saved: EIO", true},
 	} {
 		state, why, todo := Health(c.g)
 		if state != c.state || why != c.why || (todo != "") != c.todoPresent {

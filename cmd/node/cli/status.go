@@ -21,13 +21,15 @@ members' latest heads say exists), behind (with how many messages and
 bytes, or epochs, it still has to fetch, from members online), stalled
 (it lacks something and no member is online to fetch it from), syncing
 (catch-up requests outstanding), offline (no other member online),
-pending, removed, or damaged (its saved state cannot be read). Below the
+pending, removed, damaged (its saved state cannot be read), or stopped
+(its state could not be saved, as when the disk is full: it starts
+again by itself, from what was saved, once it can). Below the
 table, what to do for each group that needs something. It also says
 how the store is sealed at rest: by a passphrase (argon2id), or by the key
 file DIR/key, which anyone who can copy the directory can read.
 
   --check   for monitors: exit 1 (after the report) if a group is behind,
-            stalled, damaged or removed, naming them on stderr; 0 if
+            stalled, damaged, stopped or removed, naming them on stderr; 0 if
             every group is ok, syncing, offline or pending
 ` + jsonFlag + commonFlags
 
@@ -65,7 +67,7 @@ func checkHealth(st api.Status) error {
 	var bad []string
 	for _, g := range st.Groups {
 		switch state, _, _ := api.Health(g); state {
-		case api.StateBehind, api.StateStalled, api.StateDamaged, api.StateRemoved:
+		case api.StateBehind, api.StateStalled, api.StateDamaged, api.StateStopped, api.StateRemoved:
 			bad = append(bad, fmt.Sprintf("%s (%s)", clean(g.Name), state))
 		}
 	}

@@ -110,8 +110,11 @@ type groupRunner struct {
 	pendingIDs   map[ordering.MessageID]bool
 	pendingBytes int
 	// failed is set once a write of group state failed: nothing more is
-	// written (the group is stopping).
-	failed bool
+	// written (the group is stopping, to start again: reopen.go).
+	// reopenDelay is the pause before this runner started, if it
+	// replaced a stopped one; a successful write sets it to zero.
+	failed      bool
+	reopenDelay time.Duration
 	// joinsWritten is what the join messages of the last write leave to
 	// do once it is acted on (joinshare.go).
 	joinsWritten []func()
@@ -272,7 +275,7 @@ func (g *groupRunner) do(ctx context.Context, f func() error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-g.done:
-		return errStopped
+		return g.stoppedErr()
 	}
 	select {
 	case err := <-errc:
@@ -285,7 +288,7 @@ func (g *groupRunner) do(ctx context.Context, f func() error) error {
 			return err
 		default:
 		}
-		return errStopped
+		return g.stoppedErr()
 	}
 }
 
@@ -449,6 +452,10 @@ func (g *groupRunner) refresh() {
 		}
 	}
 	g.mu.Lock()
+	stopped := ""
+	if g.failed {
+		stopped = g.view.Stopped // set by halt
+	}
 	g.members, g.recent, g.known = members, recent, known
 	g.view = api.GroupStatus{
 		Group: g.withSuite(api.Group{ID: g.hexID, Name: g.meta.Name, Epoch: tip.Number, Members: len(tip.Members),
@@ -456,6 +463,7 @@ func (g *groupRunner) refresh() {
 		FinalEpoch: g.loop.FinalEpoch(), Forks: st.Forks, Rollbacks: st.Rollbacks, Syncing: g.loop.Syncing(),
 		Missing: missing.Messages, MissingBytes: missing.Bytes, BehindEpochs: missing.Epochs,
 		Outbox: g.loop.Unconfirmed(), OnlinePeers: online,
+		Stopped: stopped,
 	}
 	g.mu.Unlock()
 }

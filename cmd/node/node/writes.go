@@ -186,9 +186,8 @@ func (g *groupRunner) write(ps []*pendingWrite) bool {
 		return false
 	}
 	if err := g.persistAll(ps); err != nil {
-		g.n.log.Error("group state not saved; stopping the group", "group", g.hexID[:8], "err", err)
-		g.failed = true
-		g.stop()
+		g.n.log.Error("group state not saved; stopping the group until it can be", "group", g.hexID[:8], "err", err)
+		g.halt(err)
 		for _, p := range ps {
 			for _, fn := range p.done {
 				fn(fmt.Errorf("%w: %w", errStopped, err))
@@ -196,6 +195,7 @@ func (g *groupRunner) write(ps []*pendingWrite) bool {
 		}
 		return false
 	}
+	g.reopenDelay = 0
 	g.writes.Add(1)
 	g.outputs.Add(int64(len(ps)))
 	g.n.stats.stateWrites.Add(1)
