@@ -378,3 +378,49 @@ func TestAFileReceivedStaysReceivedWhenASaveOfItsProgressRacesTheEnd(t *testing.
 		t.Fatalf("bob's history shows the file without its path: %+v", f)
 	}
 }
+
+// TestFileIsServedInTheMomentBeforeItsMoveIntoPlace: a receiver records a
+// file as received, then moves its .part file into place (so that a crash
+// between the two leaves a .part that resume moves). Asked for the file
+// in between, it served nothing ("a file to serve is gone", seen in a
+// long chaos run); it serves the .part file, whole and checked. Here bob's
+// file is put back where it was before the move, alice is gone, and
+// carol must get the file from bob.
+func TestFileIsServedInTheMomentBeforeItsMoveIntoPlace(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := testNode(t, "alice"), testNode(t, "bob")
+	carol, carolDir := testNodeIn(t, "carol")
+	befriend(t, alice, bob)
+	befriend(t, alice, carol)
+	if _, err := alice.CreateGroup(ctx, "files"); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"bob", "carol"} {
+		if err := alice.Invite(ctx, "files", who); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []*Node{alice, bob, carol} {
+		eventually(t, 30*time.Second, n.id.Name+" sees three members", func() bool { return groupOf(t, n, "files").Members == 3 })
+	}
+	eventually(t, 30*time.Second, "carol connected to bob", func() bool { return carol.p2p.Connected(bob.id.PeerID) })
+	carolAddrs := listenAddrs(carol)
+	if err := carol.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path, data := writeTestFile(t, "report.pdf", 5*chunkSize+77)
+	id, err := alice.SendFile(ctx, "files", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForFile(t, bob, "files", id, data, 30*time.Second)
+	if err := alice.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g := bob.runner(groupOf(t, bob, "files").ID)
+	if err := os.Rename(fileInfo(t, bob, "files", id).Path, g.files.partPath(id)); err != nil {
+		t.Fatal(err)
+	}
+	carol = openTestNodeAt(t, carolDir, carolAddrs...)
+	waitForFile(t, carol, "files", id, data, time.Minute)
+}

@@ -168,6 +168,12 @@ func (t *fileTransfers) serve(ctx context.Context, r *fileRequest, w p2p.Respons
 		return fmt.Errorf("chunks %d to %d asked of %d", r.first, r.first+r.count, chunks)
 	}
 	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) && rec.State == fileDone {
+		// Recorded as received a moment before its move into place
+		// (finish), or before a crash that resume mends: the .part file
+		// is whole, checked and synced.
+		f, err = os.Open(t.partPath(id))
+	}
 	if err != nil {
 		g.n.log.Warn("a file to serve is gone", "group", g.hexID[:8], "file", id[:8], "path", path, "err", err)
 		return errNoFile
