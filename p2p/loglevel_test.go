@@ -49,3 +49,27 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestHarmlessGossipsubWarningsAreDebug: gossipsub's "error bumping
+// delivery tag" (the connection manager's tag queue full in a burst) is
+// passed on at debug, and only with WithPubSubDebug; its other warnings
+// stay warnings.
+func TestHarmlessGossipsubWarningsAreDebug(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		var buf lockedBuffer
+		n := &Node{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), pubsubDebug: on}
+		l := n.pubsubLogger()
+		l.Warn("error bumping delivery tag", "err", "queue full (len=128)")
+		l.Warn("slow heartbeat", "took", "150ms")
+		out := buf.String()
+		if !strings.Contains(out, "level=WARN msg=\"slow heartbeat\"") {
+			t.Errorf("WithPubSubDebug(%v): another warning is not a warning:\n%s", on, out)
+		}
+		if strings.Contains(out, "level=WARN msg=\"error bumping") {
+			t.Errorf("WithPubSubDebug(%v): the tag warning stayed a warning:\n%s", on, out)
+		}
+		if got := strings.Contains(out, "level=DEBUG msg=\"error bumping"); got != on {
+			t.Errorf("WithPubSubDebug(%v): the tag line at debug: %v\n%s", on, got, out)
+		}
+	}
+}
