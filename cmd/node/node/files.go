@@ -194,6 +194,9 @@ func (g *groupRunner) announced(d ordering.Delivery) {
 	}
 	id := hex.EncodeToString(d.ID[:])
 	rec, err := g.fileRecord(g.n.ctx, id)
+	if err != nil && g.n.ctx.Err() != nil {
+		return // the node is closing: resume fetches it at the next start
+	}
 	if err != nil {
 		g.n.log.Warn("a file announced without its record", "group", g.hexID[:8], "file", id, "err", err)
 		return

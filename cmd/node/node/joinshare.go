@@ -414,6 +414,9 @@ func (n *Node) decideShared(ctx context.Context, id string, rec joinRequestRecor
 // joiner (drop: the joiner is a member now) and on removal (all).
 func (g *groupRunner) dropJoinRequests(all bool, drop func(rec joinRequestRecord) bool) {
 	ctx := g.n.ctx
+	if ctx.Err() != nil {
+		ctx = context.Background() // a closing node still drops them
+	}
 	recs, err := g.n.st.Settings(ctx, scopeJoinRequest)
 	if err != nil {
 		g.n.log.Warn("join requests unreadable; not dropped", "group", g.hexID[:8], "err", err)
