@@ -341,6 +341,8 @@ func explainOpen(err error, dir string) error {
 		return fmt.Errorf("the key file %s does not open the store", node.KeyFile(dir))
 	case errors.Is(err, store.ErrCorrupt):
 		return fmt.Errorf("the store in %s is damaged: %v", dir, err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, store.ErrNoSpace):
+		return fmt.Errorf("the disk holding %s is full: free some space on it and start again (nothing was lost: %v)", dir, err)
 	}
 	return err
 }
