@@ -400,7 +400,8 @@ func (l *Loop) commit(info *epochInfo, open []*intent) {
 	if added := l.addEpoch(info, sc, env, wire.MemberSender(uint32(st.OwnLeaf()))); added != nil && l.graph.Get(added.node.ID) != nil {
 		// The Welcomes go out once the epoch is final, so that a joiner
 		// never joins a branch that loses.
-		added.welcomes = welcomes
+		added.welcomes = welcomes // saved with Meta until they go out
+		l.changes.touch()
 		// Vote for the new epoch at once: the committer is on it.
 		l.reconsider()
 	}

@@ -833,6 +833,7 @@ func (l *Loop) reconsider() {
 				if in := l.epochs[n.ID]; in != nil && len(in.welcomes) > 0 {
 					l.out.Welcomes = append(l.out.Welcomes, in.welcomes...)
 					in.welcomes = nil
+					l.changes.touch()
 				}
 			}
 		}

@@ -88,7 +88,10 @@ type Saved struct {
 // metaVersion 2 added the count of messages sent since the last refresh
 // and moved the outbox's epochs from Meta into the outbox records, so that
 // Meta does not grow with the outbox; a version 1 state still restores.
-const metaVersion = 2
+// Version 3 added the Welcomes of this member's commits that wait for
+// their epoch to be final: kept only in memory, they were lost when the
+// committer crashed before, and the members it added never joined.
+const metaVersion = 3
 
 // restoreSkip is how far a restored member's sending ratchets jump: more
 // than the messages it may send between snapshots (a snapshot is saved
@@ -170,6 +173,22 @@ func (l *Loop) encodeMeta() []byte {
 			codec.AddBool(b, in.reissue)
 		}
 	})
+	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+		for _, n := range nodes {
+			info := l.epochs[n.ID]
+			if len(info.welcomes) == 0 {
+				continue
+			}
+			b.AddBytes(n.ID[:])
+			codec.AddVector(b, func(b *cryptobyte.Builder) {
+				for _, w := range info.welcomes {
+					codec.AddOpaque(b, []byte(w.Identity))
+					codec.AddOpaque(b, w.KeyPackageRef)
+					codec.AddOpaque(b, w.Welcome)
+				}
+			})
+		}
+	})
 	return b.BytesOrPanic()
 }
 
@@ -193,7 +212,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 	var headSeq, lastUpdate, prunedBelow uint64
 	var sentSince uint32
 	var removed bool
-	if !s.ReadUint16(&version) || (version != 1 && version != metaVersion) || !codec.ReadOpaque(&s, &groupID) || !codec.ReadOpaque(&s, &self) ||
+	if !s.ReadUint16(&version) || version < 1 || version > metaVersion || !codec.ReadOpaque(&s, &groupID) || !codec.ReadOpaque(&s, &self) ||
 		!s.ReadBytes(&rootB, 32) || !s.ReadBytes(&tipB, 32) || !s.ReadUint64(&headSeq) || !s.ReadUint64(&lastUpdate) ||
 		!s.ReadUint64(&prunedBelow) || !codec.ReadBool(&s, &removed) || (version >= 2 && !s.ReadUint32(&sentSince)) {
 		return nil, bad("header")
@@ -302,6 +321,29 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		return true
 	}) {
 		return nil, bad("intents")
+	}
+	if version >= 3 && !codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
+		var id []byte
+		if !s.ReadBytes(&id, 32) {
+			return false
+		}
+		var ws []OutWelcome
+		if !codec.ReadVectorElems(s, func(s *cryptobyte.String) bool {
+			var identity, ref, welcome []byte
+			if !codec.ReadOpaque(s, &identity) || !codec.ReadOpaque(s, &ref) || !codec.ReadOpaque(s, &welcome) {
+				return false
+			}
+			ws = append(ws, OutWelcome{Identity: string(identity), KeyPackageRef: append([]byte(nil), ref...), Welcome: append([]byte(nil), welcome...)})
+			return true
+		}) {
+			return false
+		}
+		if info := l.epochs[EpochID(id)]; info != nil {
+			info.welcomes = ws
+		}
+		return true
+	}) {
+		return nil, bad("welcomes")
 	}
 	if version == 1 {
 		// Version 1: the outbox's ids and epochs in Meta, bare records.
