@@ -22,14 +22,7 @@ import (
 // landed code bob never got the texts: every catch-up answer repeated the
 // first 4 MiB of the epoch's file chunks.)
 func TestRestartedMemberCatchesUpPastALargeFile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test: builds the binary and runs three daemons")
-	}
-	if raceEnabled {
-		t.Skip("run without -race (the daemons are not race-built; .ci/run runs it in its own step)")
-	}
-	start := time.Now()
-	step := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
+	step := endToEnd(t, "three daemons")
 	peers := formCrew(t, "alice", "bob", "carol")
 	alice, bob, carol := peers["alice"], peers["bob"], peers["carol"]
 	t.Cleanup(func() {

@@ -23,17 +23,10 @@ import (
 // freed, start the group again by itself and catch up on every text, with
 // no restart. It needs root to mount the tmpfs (CI runs as root).
 func TestDiskFullStopsTheGroupAndItResumes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test: builds the binary and runs two daemons")
-	}
-	if raceEnabled {
-		t.Skip("run without -race (the daemons are not race-built; .ci/run runs it in its own step)")
-	}
+	step := endToEnd(t, "two daemons")
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to mount a small tmpfs as a full disk")
 	}
-	start := time.Now()
-	step := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
 
 	// alice's data directory is the mount point; her log is beside it.
 	alice := &peer{t: t, name: "alice", dir: filepath.Join(t.TempDir(), "alice")}

@@ -237,6 +237,24 @@ func formCrew(t *testing.T, names ...string) map[string]*peer {
 	return peers
 }
 
+// endToEnd skips an end-to-end test under -short and -race (the daemons
+// are not race-built; .ci/run runs these in their own step), and returns
+// a step logger that prints the time since the test began.
+func endToEnd(t *testing.T, daemons string) (step func(what string)) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: builds the binary and runs " + daemons)
+	}
+	if raceEnabled {
+		t.Skip("run without -race (the daemons are not race-built; .ci/run runs it in its own step)")
+	}
+	start := time.Now()
+	return func(what string) {
+		t.Helper()
+		t.Logf("%6.1fs %s", time.Since(start).Seconds(), what)
+	}
+}
+
 // contact makes other a contact of p.
 func (p *peer) contact(other *peer) {
 	p.t.Helper()

@@ -241,6 +241,14 @@ func TestReceiverRestartedMidFileResumes(t *testing.T) {
 // alice sent a file, comes back after alice went away for good; she gets
 // the announcement from bob, and the file from bob, who has it complete.
 func TestFileCompletesFromAnotherMemberWhenSenderIsGone(t *testing.T) {
+	fileFromBobAfterAliceLeft(t, nil)
+}
+
+// fileFromBobAfterAliceLeft: alice sends a file while carol is offline;
+// bob has it complete; alice goes away for good (her copy deleted); then
+// bob's is changed by meddle (if not nil), and carol, back, must get the
+// file from bob.
+func fileFromBobAfterAliceLeft(t *testing.T, meddle func(bob *Node, id string)) {
 	ctx := context.Background()
 	alice, bob := testNode(t, "alice"), testNode(t, "bob")
 	carol, carolDir := testNodeIn(t, "carol")
@@ -273,6 +281,9 @@ func TestFileCompletesFromAnotherMemberWhenSenderIsGone(t *testing.T) {
 	}
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
+	}
+	if meddle != nil {
+		meddle(bob, id)
 	}
 	carol = openTestNodeAt(t, carolDir, carolAddrs...)
 	waitForFile(t, carol, "files", id, data, time.Minute)
@@ -387,40 +398,10 @@ func TestAFileReceivedStaysReceivedWhenASaveOfItsProgressRacesTheEnd(t *testing.
 // file is put back where it was before the move, alice is gone, and
 // carol must get the file from bob.
 func TestFileIsServedInTheMomentBeforeItsMoveIntoPlace(t *testing.T) {
-	ctx := context.Background()
-	alice, bob := testNode(t, "alice"), testNode(t, "bob")
-	carol, carolDir := testNodeIn(t, "carol")
-	befriend(t, alice, bob)
-	befriend(t, alice, carol)
-	if _, err := alice.CreateGroup(ctx, "files"); err != nil {
-		t.Fatal(err)
-	}
-	for _, who := range []string{"bob", "carol"} {
-		if err := alice.Invite(ctx, "files", who); err != nil {
+	fileFromBobAfterAliceLeft(t, func(bob *Node, id string) {
+		g := bob.runner(groupOf(t, bob, "files").ID)
+		if err := os.Rename(fileInfo(t, bob, "files", id).Path, g.files.partPath(id)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for _, n := range []*Node{alice, bob, carol} {
-		eventually(t, 30*time.Second, n.id.Name+" sees three members", func() bool { return groupOf(t, n, "files").Members == 3 })
-	}
-	eventually(t, 30*time.Second, "carol connected to bob", func() bool { return carol.p2p.Connected(bob.id.PeerID) })
-	carolAddrs := listenAddrs(carol)
-	if err := carol.Close(); err != nil {
-		t.Fatal(err)
-	}
-	path, data := writeTestFile(t, "report.pdf", 5*chunkSize+77)
-	id, err := alice.SendFile(ctx, "files", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitForFile(t, bob, "files", id, data, 30*time.Second)
-	if err := alice.Close(); err != nil {
-		t.Fatal(err)
-	}
-	g := bob.runner(groupOf(t, bob, "files").ID)
-	if err := os.Rename(fileInfo(t, bob, "files", id).Path, g.files.partPath(id)); err != nil {
-		t.Fatal(err)
-	}
-	carol = openTestNodeAt(t, carolDir, carolAddrs...)
-	waitForFile(t, carol, "files", id, data, time.Minute)
+	})
 }
