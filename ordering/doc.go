@@ -111,7 +111,9 @@
 // Votes. A member sends a head when its epoch changes, at most every
 // HeadInterval, and every HeadKeepalive; the committer of a new epoch
 // votes for it sooner (at most every HeadInterval/8): the epoch's
-// finality, and so the Welcome of a member it added, waits for its vote.
+// finality, and so the Welcome of a member it added, waits for its vote
+// (the committer saves its Welcomes with its state until they go out, so
+// that a crash in between does not strand the members it added).
 // Heads travel by gossip: those sent during a partition never
 // cross it, and a removed member sends no more (but one, for the last
 // epoch it was a member of, when the fork choice moved it onto the branch
