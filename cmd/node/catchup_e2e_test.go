@@ -119,16 +119,21 @@ func TestRestartedMemberCatchesUpPastALargeFile(t *testing.T) {
 		}
 	}
 	for _, p := range []*peer{bob, carol} {
-		for _, text := range texts {
-			n := 0
-			for _, m := range p.messages("crew") {
-				if m.Text == text {
-					n++
-				}
-			}
-			if n != 1 {
-				t.Errorf("%s has %q %d times", p.name, text, n)
-			}
+		eachTextOnce(t, p, texts)
+	}
+}
+
+// eachTextOnce fails the test unless p has read each text in crew exactly
+// once.
+func eachTextOnce(t *testing.T, p *peer, texts []string) {
+	t.Helper()
+	n := map[string]int{}
+	for _, m := range p.messages("crew") {
+		n[m.Text]++
+	}
+	for _, text := range texts {
+		if n[text] != 1 {
+			t.Errorf("%s has %q %d times", p.name, text, n[text])
 		}
 	}
 }

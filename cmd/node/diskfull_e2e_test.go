@@ -108,17 +108,7 @@ func TestDiskFullStopsTheGroupAndItResumes(t *testing.T) {
 	default:
 	}
 	for _, p := range []*peer{alice, bob} {
-		for _, text := range append(texts, "before the disk is full", "after the disk was freed") {
-			n := 0
-			for _, m := range p.messages("crew") {
-				if m.Text == text {
-					n++
-				}
-			}
-			if n != 1 {
-				t.Errorf("%s has %q %d times", p.name, text, n)
-			}
-		}
+		eachTextOnce(t, p, append(texts, "before the disk is full", "after the disk was freed"))
 	}
 }
 
