@@ -34,10 +34,8 @@ func Health(g GroupStatus) (state, reason, todo string) {
 	switch {
 	case g.Damaged != "":
 		return StateDamaged, g.Damaged, fmt.Sprintf("run parley group forget %s, then ask a member to remove and re-invite you", shellWord(g.Name))
-	case g.Stopped != "" && strings.Contains(g.Stopped, "disk is full"):
-		return StateStopped, g.Stopped, "free space on the disk of the data directory; the group starts again by itself and catches up"
 	case g.Stopped != "":
-		return StateStopped, g.Stopped, "the group starts again by itself and catches up; the daemon's log says more"
+		return StateStopped, g.Stopped, "it starts again by itself once it can save (if the disk is full, free space on it) and catches up; the daemon's log says more"
 	case g.Removed:
 		return StateRemoved, "you are no longer a member", fmt.Sprintf("parley group forget %s drops it from this node", shellWord(g.Name))
 	case g.Pending && g.Approval == ApproveByInviter:
