@@ -311,6 +311,34 @@ func (n *Node) Host() host.Host {
 	return n.host
 }
 
+// PeerAddrs returns the addresses the peerstore holds for p, or nil when
+// the node is not running. Unlike Host().Peerstore(), it is safe to call
+// from goroutines that may outlive the node.
+func (n *Node) PeerAddrs(p peer.ID) []ma.Multiaddr {
+	if n.running() != nil {
+		return nil
+	}
+	return n.host.Peerstore().Addrs(p)
+}
+
+// AddPeerAddrs remembers addresses for p for ttl; it does nothing when the
+// node is not running.
+func (n *Node) AddPeerAddrs(p peer.ID, addrs []ma.Multiaddr, ttl time.Duration) {
+	if n.running() != nil || len(addrs) == 0 {
+		return
+	}
+	n.host.Peerstore().AddAddrs(p, addrs, ttl)
+}
+
+// ListenAddresses returns the addresses the node listens on (before any
+// NAT mapping), or nil when it is not running.
+func (n *Node) ListenAddresses() []ma.Multiaddr {
+	if n.running() != nil {
+		return nil
+	}
+	return n.host.Network().ListenAddresses()
+}
+
 // AddrInfo returns the node's ID and listen addresses, for handing to
 // another node's Connect or WithBootstrapPeers.
 func (n *Node) AddrInfo() peer.AddrInfo {

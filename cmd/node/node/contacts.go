@@ -103,8 +103,8 @@ func (n *Node) AddContact(ctx context.Context, code, name string) (api.Contact, 
 	if err := n.st.Write(ctx, b); err != nil {
 		return api.Contact{}, err
 	}
-	n.p2p.Host().Peerstore().AddAddrs(c.PeerID, c.Addrs, peerstoreTTL)
-	go n.dial(n.ctx, c.PeerID, c.Addrs)
+	n.p2p.AddPeerAddrs(c.PeerID, c.Addrs, peerstoreTTL)
+	n.goBackground(func() { n.dial(n.ctx, c.PeerID, c.Addrs) })
 	return n.apiContact(&contact{peerID: c.PeerID, name: name, code: c}), nil
 }
 

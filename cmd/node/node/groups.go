@@ -329,7 +329,7 @@ func (n *Node) Join(ctx context.Context, code string) (api.Group, error) {
 	if g := n.runner(hexID); g != nil && g.loop != nil && !g.status().Removed {
 		return g.status().Group, fmt.Errorf("%w: you are in %q already", api.ErrExists, g.meta.Name)
 	}
-	n.p2p.Host().Peerstore().AddAddrs(c.PeerID, c.Addrs, peerstoreTTL)
+	n.p2p.AddPeerAddrs(c.PeerID, c.Addrs, peerstoreTTL)
 	if err := n.dial(ctx, c.PeerID, c.Addrs); err != nil {
 		return api.Group{}, fmt.Errorf("%w: cannot reach the inviting member: %v", api.ErrUnavailable, err)
 	}

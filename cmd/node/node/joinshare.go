@@ -75,7 +75,7 @@ func (n *Node) shareJoin(ctx context.Context, g *groupRunner, from peer.ID, kp [
 	if err != nil {
 		return err
 	}
-	addrs := n.p2p.Host().Peerstore().Addrs(from)
+	addrs := n.p2p.PeerAddrs(from)
 	msg := joinRequestMsg{id: id, joiner: from, addrs: addrs[:min(len(addrs), maxJoinAddrs)], keyPackage: kp}
 	body := msg.encode()
 	if len(body) > maxJoinMessage {
@@ -270,7 +270,7 @@ func (g *groupRunner) takeSharedRequest(ctx context.Context, js *joinShares, d o
 	js.put(scopeJoinRequest, id, raw)
 	js.requests[id] = &rec
 	js.after = append(js.after, func() {
-		g.n.p2p.Host().Peerstore().AddAddrs(m.joiner, m.addrs, welcomeMaxAge) // for the Welcome, whoever commits
+		g.n.p2p.AddPeerAddrs(m.joiner, m.addrs, welcomeMaxAge) // for the Welcome, whoever commits
 		r := g.n.joinRequest(id, rec)
 		g.n.log.Info("join request shared by a member waits for approval", "group", g.hexID[:8], "name", r.Name, "from", rec.From, "by", inviter, "request", id)
 		g.n.broadcast(api.Event{Type: api.EventJoinRequest, Group: g.hexID, JoinRequest: &r})
@@ -403,7 +403,7 @@ func (n *Node) decideShared(ctx context.Context, id string, rec joinRequestRecor
 				addrs = append(addrs, a)
 			}
 		}
-		n.p2p.Host().Peerstore().AddAddrs(from, addrs, welcomeMaxAge)
+		n.p2p.AddPeerAddrs(from, addrs, welcomeMaxAge)
 		n.log.Info("shared join request approved", "group", g.hexID[:8], "request", id, "from", rec.From)
 		return g.addMemberNow(rec.KeyPackage, n.id.Name)
 	})

@@ -66,7 +66,7 @@ func (n *Node) startNetwork(ctx context.Context) error {
 		return err
 	}
 	var addrs []string
-	for _, a := range n.p2p.Host().Network().ListenAddresses() {
+	for _, a := range n.p2p.ListenAddresses() {
 		// The relay transport's /p2p-circuit comes with the host.
 		if s := a.String(); !strings.Contains(s, "/p2p-circuit") {
 			addrs = append(addrs, s)
@@ -247,7 +247,7 @@ func (n *Node) connectMembers() {
 			// expires.
 			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 			defer cancel()
-			if err := n.p2p.Redial(ctx, peer.AddrInfo{ID: p, Addrs: n.p2p.Host().Peerstore().Addrs(p)}); err != nil {
+			if err := n.p2p.Redial(ctx, peer.AddrInfo{ID: p, Addrs: n.p2p.PeerAddrs(p)}); err != nil {
 				mu.Lock()
 				missing = append(missing, p)
 				mu.Unlock()
@@ -330,7 +330,7 @@ func (n *Node) serveAddrs(_ context.Context, from peer.ID, req []byte, w p2p.Res
 	}
 	var infos []peer.AddrInfo
 	for _, p := range peers {
-		addrs := n.p2p.Host().Peerstore().Addrs(p)
+		addrs := n.p2p.PeerAddrs(p)
 		if p == n.id.PeerID {
 			addrs = n.p2p.AddrInfo().Addrs
 		}

@@ -79,6 +79,9 @@ type Node struct {
 	ctx     context.Context
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
+	// trackMu orders goBackground's wg.Add against Close's wg.Wait: once
+	// ctx is canceled and trackMu passed, nothing more is started.
+	trackMu sync.Mutex
 	files   string // directory of received files
 
 	// contactMu orders the changes of the contact book (add, rename,
@@ -267,8 +270,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// goBackground runs f until the node closes.
+// goBackground runs f in a goroutine that Close waits for; f should end
+// soon after n.ctx is canceled. Once the node is closing, f does not run.
 func (n *Node) goBackground(f func()) {
+	n.trackMu.Lock()
+	defer n.trackMu.Unlock()
+	if n.ctx.Err() != nil {
+		return
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -280,6 +289,10 @@ func (n *Node) goBackground(f func()) {
 // and the store.
 func (n *Node) Close() error {
 	n.stop()
+	// A barrier: no goBackground starts after this, so wg.Wait below
+	// cannot race with its wg.Add.
+	n.trackMu.Lock()
+	n.trackMu.Unlock()
 	n.mu.Lock()
 	runners := make([]*groupRunner, 0, len(n.groups))
 	for _, g := range n.groups {

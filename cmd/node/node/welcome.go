@@ -45,7 +45,7 @@ func welcomeKey(identity string, welcome []byte) string {
 // only the member that invited it), and tries to hand it over now.
 func (n *Node) sendWelcomeSoon(identity string, gid, welcome []byte) {
 	n.keepWelcome(identity, gid, welcome)
-	go n.shareWelcome(identity, gid, welcome)
+	n.goBackground(func() { n.shareWelcome(identity, gid, welcome) })
 }
 
 // keepWelcome stores a Welcome for a joiner and tries to hand it over.
@@ -61,7 +61,7 @@ func (n *Node) keepWelcome(identity string, gid, welcome []byte) {
 	if err := n.st.Write(context.Background(), b); err != nil {
 		n.log.Error("keeping a Welcome", "for", identity, "err", err)
 	}
-	go n.pushWelcome(key, pw)
+	n.goBackground(func() { n.pushWelcome(key, pw) })
 }
 
 // pushWelcome hands a kept Welcome to its joiner; once the joiner has it,
@@ -73,7 +73,7 @@ func (n *Node) pushWelcome(key string, pw pendingWelcome) bool {
 		return false
 	}
 	if !n.p2p.Connected(p) {
-		if err := n.dial(n.ctx, p, n.p2p.Host().Peerstore().Addrs(p)); err != nil {
+		if err := n.dial(n.ctx, p, n.p2p.PeerAddrs(p)); err != nil {
 			n.log.Debug("joiner not reachable for its Welcome", "to", p.String(), "err", err)
 			return false
 		}
