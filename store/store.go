@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -247,7 +246,7 @@ func removeEmptyLogs(dir string, log *slog.Logger) error {
 // badgerOptions are the badger options of the store in dir.
 func badgerOptions(dir string, c *config, dataKey []byte) badger.Options {
 	o := badger.DefaultOptions(dir).
-		WithLogger(badgerLogger{c.logger}).
+		WithLogger(newBadgerLogger(c.logger)).
 		WithSyncWrites(c.syncWrites).
 		WithMemTableSize(c.memTableSize).
 		WithNumMemtables(3).
@@ -447,19 +446,3 @@ func (s *Store) enter() error {
 	}
 	return nil
 }
-
-// badgerLogger sends badger's messages to slog; its informational chatter
-// goes to debug level.
-type badgerLogger struct{ l *slog.Logger }
-
-func (b badgerLogger) logf(level slog.Level, format string, args ...any) {
-	if !b.l.Enabled(context.Background(), level) {
-		return
-	}
-	b.l.Log(context.Background(), level, strings.TrimSpace(fmt.Sprintf(format, args...)), "component", "badger")
-}
-
-func (b badgerLogger) Errorf(f string, a ...any)   { b.logf(slog.LevelError, f, a...) }
-func (b badgerLogger) Warningf(f string, a ...any) { b.logf(slog.LevelWarn, f, a...) }
-func (b badgerLogger) Infof(f string, a ...any)    { b.logf(slog.LevelDebug, f, a...) }
-func (b badgerLogger) Debugf(f string, a ...any)   { b.logf(slog.LevelDebug-4, f, a...) }
