@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -404,4 +405,34 @@ func TestFileIsServedInTheMomentBeforeItsMoveIntoPlace(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A received file moved into place between openReceived's two opens (it
+// looked for the file, which was not there yet, then for the .part file,
+// which was gone already) is found at its path: seen once in chaos seed 6
+// as "a file to serve is gone".
+func TestReceivedFileMovedBetweenOpensIsFound(t *testing.T) {
+	dir := t.TempDir()
+	path, part := filepath.Join(dir, "f.bin"), filepath.Join(dir, ".part-f")
+	if err := os.WriteFile(part, []byte("whole"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	betweenOpens = func() {
+		if err := os.Rename(part, path); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { betweenOpens = nil }()
+	f, err := openReceived(path, part)
+	if err != nil {
+		t.Fatalf("a file moved into place between the opens: %v", err)
+	}
+	defer f.Close()
+	if b, _ := io.ReadAll(f); string(b) != "whole" {
+		t.Fatalf("read %q", b)
+	}
+	betweenOpens = nil
+	if _, err := openReceived(filepath.Join(dir, "none"), filepath.Join(dir, ".part-none")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a file that is nowhere: %v, want ErrNotExist", err)
+	}
 }

@@ -167,12 +167,11 @@ func (t *fileTransfers) serve(ctx context.Context, r *fileRequest, w p2p.Respons
 	if chunks := rec.chunks(); int64(r.first)+int64(r.count) > int64(chunks) {
 		return fmt.Errorf("chunks %d to %d asked of %d", r.first, r.first+r.count, chunks)
 	}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) && rec.State == fileDone {
-		// Recorded as received a moment before its move into place
-		// (finish), or before a crash that resume mends: the .part file
-		// is whole, checked and synced.
-		f, err = os.Open(t.partPath(id))
+	var f *os.File
+	if rec.State == fileDone {
+		f, err = openReceived(path, t.partPath(id))
+	} else {
+		f, err = os.Open(path)
 	}
 	if err != nil {
 		g.n.log.Warn("a file to serve is gone", "group", g.hexID[:8], "file", id[:8], "path", path, "err", err)
@@ -274,4 +273,26 @@ func (t *fileTransfers) noteServed(id string, rec *fileRecord, i int) {
 	if event {
 		t.g.n.broadcast(api.Event{Type: api.EventFile, Group: t.g.hexID, File: &api.Progress{ID: id, Name: rec.Name, Done: done, Total: rec.Size}})
 	}
+}
+
+// betweenOpens, if set, runs between openReceived's opens (tests).
+var betweenOpens func()
+
+// openReceived opens a received file at path, or its .part file: a file
+// is recorded as received a moment before its move into place (finish),
+// or before a crash that resume mends, and its .part file is then whole,
+// checked and synced. A move between the two opens finds the file at path.
+func openReceived(path, part string) (*os.File, error) {
+	f, err := os.Open(path)
+	if !errors.Is(err, os.ErrNotExist) {
+		return f, err
+	}
+	if betweenOpens != nil {
+		betweenOpens()
+	}
+	f, err = os.Open(part)
+	if !errors.Is(err, os.ErrNotExist) {
+		return f, err
+	}
+	return os.Open(path)
 }
