@@ -65,13 +65,15 @@ type syncAsk struct {
 	tip, along EpochID
 }
 
-// alongTip returns whether an epoch lies on the chain from the fork
-// point of this member's tip and tip, up to tip: a responder whose tip
-// that is starts from one of them.
+// alongTip returns whether an epoch lies on one of the two chains from
+// the fork point of this member's tip and tip, up to either: a responder
+// whose tip that was when it sent its head starts from one of them, and
+// from this member's own tip when it has gone on since (a head is older
+// than its member's state), whose log then goes whole unless listed.
 func (l *Loop) alongTip(tip *Node) func(int, *Node) bool {
 	fork := l.graph.ForkPoint(l.tip, tip)
 	return func(_ int, n *Node) bool {
-		return fork != nil && n.Number >= fork.Number && l.graph.IsAncestor(n.ID, tip.ID)
+		return fork != nil && n.Number >= fork.Number && (l.graph.IsAncestor(n.ID, tip.ID) || l.graph.IsAncestor(n.ID, l.tip.ID))
 	}
 }
 
