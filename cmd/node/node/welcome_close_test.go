@@ -1,10 +1,10 @@
 package node
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -25,9 +25,15 @@ func TestWelcomeKeptAsTheNodeClosesDoesNotOutliveIt(t *testing.T) {
 		if err := n.Close(); err != nil {
 			t.Fatal(err)
 		}
-		// Close waited for the push: the node's tracked goroutines are done.
+		// Once Close has begun nothing more starts: a goroutine asked for
+		// now never runs, so wg.Wait below would have waited for it.
+		var ran atomic.Bool
+		n.goBackground(func() { ran.Store(true) })
 		n.wg.Wait()
-		if n.p2p.PeerAddrs(peer.ID(p)) != nil {
+		if ran.Load() {
+			t.Fatal("a background goroutine started after Close")
+		}
+		if n.p2p.PeerAddrs(p) != nil {
 			t.Fatal("a closed node still answers for its peerstore")
 		}
 	}
