@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash"
 	"slices"
 	"sort"
 	"time"
@@ -301,19 +302,21 @@ func (l *Loop) logsView(h *Head, mine []LogDigest) [32]byte {
 	}
 	b := sha256.New()
 	b.Write(l.tip.ID[:])
-	put := func(d LogDigest) {
-		var buf [20]byte
-		binary.BigEndian.PutUint64(buf[:8], d.Epoch)
-		binary.BigEndian.PutUint32(buf[8:12], d.Count)
-		copy(buf[12:], d.Digest[:])
-		b.Write(buf[:])
-	}
-	put(h.Span)
+	putDigest(b, h.Span)
 	for _, d := range mine {
-		put(d)
-		put(theirs[d.Epoch])
+		putDigest(b, d)
+		putDigest(b, theirs[d.Epoch])
 	}
 	return [32]byte(b.Sum(nil))
+}
+
+// putDigest writes a LogDigest to a view's hash (whose Write never fails).
+func putDigest(w hash.Hash, d LogDigest) {
+	var buf [20]byte
+	binary.BigEndian.PutUint64(buf[:8], d.Epoch)
+	binary.BigEndian.PutUint32(buf[8:12], d.Count)
+	copy(buf[12:], d.Digest[:])
+	w.Write(buf[:])
 }
 
 // logDigests is how many recent epochs a head summarizes one by one.

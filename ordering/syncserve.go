@@ -2,6 +2,7 @@ package ordering
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -205,7 +206,44 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		}
 	}
 	back.logs = deep
+	back.view = l.backView(deep, req.logs, lackIDs)
 	l.askBack(from, back)
+}
+
+// backView summarizes what an ask back depends on: this member's tip, its
+// digests of the epochs it would ask about (mine), the requester's digests
+// of them (from its request), and the envelopes the requester listed that
+// this member lacks. An ask back that brought nothing is not made again
+// while all of these stay the same (see Loop.fruitless): two members that
+// differ by envelopes neither can send (one refused them, the other never
+// saw them) asked each other back for ever, thousands of requests a
+// second in a group of 100.
+func (l *Loop) backView(mine, theirs []LogDigest, lack map[EpochID][][8]byte) [32]byte {
+	them := map[uint64]LogDigest{}
+	for _, d := range theirs {
+		them[d.Epoch] = d
+	}
+	b := sha256.New()
+	b.Write([]byte("back"))
+	b.Write(l.tip.ID[:])
+	for _, d := range mine {
+		putDigest(b, d)
+		putDigest(b, them[d.Epoch])
+	}
+	epochs := make([]EpochID, 0, len(lack))
+	for e := range lack {
+		epochs = append(epochs, e)
+	}
+	slices.SortFunc(epochs, func(a, b EpochID) int { return bytes.Compare(a[:], b[:]) })
+	for _, e := range epochs {
+		b.Write(e[:])
+		ids := slices.Clone(lack[e])
+		slices.SortFunc(ids, func(a, b [8]byte) int { return bytes.Compare(a[:], b[:]) })
+		for _, id := range ids {
+			b.Write(id[:])
+		}
+	}
+	return [32]byte(b.Sum(nil))
 }
 
 // backAsk is what to ask a requester back for: the logs of epochs where
@@ -215,6 +253,7 @@ type backAsk struct {
 	logs []LogDigest
 	ids  map[EpochID][][8]byte
 	deep bool
+	view [32]byte // see backView
 }
 
 // done reports whether a pending ask back is no longer needed: it was
@@ -353,13 +392,13 @@ const maxBackIDs = 256
 // send the tip's log if it has nothing more there.
 func (l *Loop) askBack(from string, back backAsk) {
 	deep := back.logs
-	if len(deep) == 0 {
-		return
+	if len(deep) == 0 || l.fruitless[from] == back.view {
+		return // nothing to ask, or asked already and it brought nothing
 	}
 	if info := l.epochs[l.tip.ID]; info != nil && !slices.ContainsFunc(deep, func(d LogDigest) bool { return d.Epoch == l.tip.Number }) {
 		deep = append([]LogDigest{info.digest(l.tip.Number)}, deep...)
 	}
-	if l.askingLogs(deep) || !l.askSyncFor(from, syncAsk{logs: deep}) {
+	if l.askingLogs(deep) || !l.askSyncFor(from, syncAsk{logs: deep, view: back.view}) {
 		// Asked later (see askBackPending): the requester may not ask
 		// again, and nothing else tells this member what it lacks.
 		if l.backPending == nil || len(l.backPending) >= maxFruitless {
@@ -381,11 +420,12 @@ func (l *Loop) askBackPending() {
 	}
 	sort.Strings(peers)
 	for _, p := range peers {
-		if !l.IsMember(p) || l.backDone(l.backPending[p]) {
+		back := l.backPending[p]
+		if !l.IsMember(p) || l.backDone(back) || l.fruitless[p] == back.view {
 			delete(l.backPending, p)
 			continue
 		}
-		if ds := l.currentDigests(l.backPending[p].logs); !l.askingLogs(ds) && l.askSyncFor(p, syncAsk{logs: ds}) {
+		if ds := l.currentDigests(back.logs); !l.askingLogs(ds) && l.askSyncFor(p, syncAsk{logs: ds, view: back.view}) {
 			delete(l.backPending, p)
 		}
 	}
