@@ -106,7 +106,10 @@
 // responder's last head shows the two logs differ by much less than the
 // log holds, as a sketch of them (logSketch) in about the size of the
 // difference; a sketch that does not peel is answered with what did and
-// a relist, and the next one is larger.
+// a relist, and the next one is larger. An ask back that brought nothing
+// is not made again until something it depends on changes either (see
+// backView): two members can differ for good by envelopes neither can
+// send (one refused them, the other never saw them).
 //
 // Votes. A member sends a head when its epoch changes, at most every
 // HeadInterval, and every HeadKeepalive; the committer of a new epoch
