@@ -60,6 +60,11 @@ type Config struct {
 	// MaxBufferedPerSender the bytes kept from one member (default a
 	// quarter of MaxBufferedBytes).
 	MaxBufferedBytes, MaxBufferedPerSender int
+	// MaxRefusedKept bounds the bytes, per epoch, of the application
+	// messages refused as sent by a removed member that are kept to serve
+	// in catch-up to members that never saw them (default 1 MiB; negative
+	// keeps none; see the package doc, "Exactly once").
+	MaxRefusedKept int
 	// MLS is the MLS policy (credential validation, PSKs, randomness).
 	MLS *group.Config
 	// Rand is the randomness for message ids; nil means crypto/rand. The
@@ -105,6 +110,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.MaxBufferedPerSender <= 0 {
 		out.MaxBufferedPerSender = out.MaxBufferedBytes / 4
+	}
+	if out.MaxRefusedKept == 0 {
+		out.MaxRefusedKept = defaultRefusedKept
 	}
 	if out.MLS == nil {
 		out.MLS = &group.Config{}

@@ -130,7 +130,7 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 		// Listed as held in catch-up requests, so that members who took
 		// it in (before they saw the removal) do not send it again with
 		// every answer.
-		info.noteRefused(MessageHash(env.Payload), refusedSender)
+		info.noteRefused(MessageHash(env.Payload), refusedSender, data, l.cfg.MaxRefusedKept)
 		return false
 	}
 	if errors.Is(err, secrettree.ErrTooFarAhead) {
@@ -145,7 +145,7 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 		l.reject(from, fmt.Errorf("application message in epoch %d: %w", info.node.Number, err))
 		// Refused for good; listed as held so that catch-up answers do
 		// not bring it again.
-		info.noteRefused(MessageHash(env.Payload), "")
+		info.noteRefused(MessageHash(env.Payload), "", nil, 0)
 		return true
 	}
 	info.dirty = true

@@ -57,7 +57,11 @@
 // messages it holds and those it refuses (a member that took in a message
 // before it saw its sender's removal, and one that saw the removal first,
 // have nothing to give each other, and compared by what each holds they
-// would ask each other for ever). A member that joined later holds a shorter span and cannot
+// would ask each other for ever). A member that refused a message as its
+// sender's removal came first keeps it (Config.MaxRefusedKept) and serves
+// it to members that never saw it, so that they see it too: with the
+// members that took it in gone, the two would differ for good. A member
+// that joined later holds a shorter span and cannot
 // compare an older member's; the older member can, and asks it, and the
 // newer member, serving that request, asks back for the epochs that differ
 // deeper than heads list (askBack): that is how it gets messages sent on

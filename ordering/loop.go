@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"time"
 
@@ -46,6 +47,12 @@ type epochInfo struct {
 	refused map[[8]byte]string // by payload hash prefix, the sender's identity
 	// refusedDigest is the XOR of refused's keys (see digest).
 	refusedDigest [8]byte
+	// refusedKept are the envelopes refused for now whose sender was
+	// named (its removal came first here), in arrival order, within
+	// Config.MaxRefusedKept bytes (refusedKeptBytes), served in catch-up to
+	// members that never saw them (see noteRefused).
+	refusedKept      []*logEntry
+	refusedKeptBytes int
 	// jumped is set on a restored epoch whose sending ratchets jumped
 	// past its snapshot and whose new position is not saved yet (see
 	// saveJumps).
@@ -62,10 +69,24 @@ type epochInfo struct {
 // maxRefused bounds the envelopes an epoch remembers as refused.
 const maxRefused = 1 << 14
 
+// defaultRefusedKept is Config.MaxRefusedKept's default: the messages a
+// member sent around its removal are a few; a removed member that floods
+// the epochs it still holds keys of gets no more than this per epoch
+// passed on.
+const defaultRefusedKept = 1 << 20
+
 // noteRefused remembers an application envelope refused for now (its
 // sender is not a member of the canonical epoch) by its payload hash's
-// first 8 bytes.
-func (info *epochInfo) noteRefused(h [32]byte, sender string) {
+// first 8 bytes. When its sender is named (it authenticated as a member
+// removed on the canonical chain), its bytes env are kept too (within
+// keep bytes for the epoch), and served
+// in catch-up to members that never saw it: they refuse it in their turn
+// (or take it in, on a branch where its sender is a member), and the
+// digests of the epoch agree. Otherwise two members that differ only by
+// such envelopes (one refused them, the other never saw them, and the
+// members that took them in are gone) differ for good, and each change of
+// view sends one of them asking the other again.
+func (info *epochInfo) noteRefused(h [32]byte, sender string, env []byte, keep int) {
 	if info.refused == nil {
 		info.refused = map[[8]byte]string{}
 	}
@@ -77,6 +98,10 @@ func (info *epochInfo) noteRefused(h [32]byte, sender string) {
 	if len(info.refused) < maxRefused {
 		info.refused[id] = sender
 		xor8(&info.refusedDigest, id)
+		if sender != "" && env != nil && info.refusedKeptBytes+len(env) <= keep {
+			info.refusedKept = append(info.refusedKept, newLogEntry(KindApplication, env, h))
+			info.refusedKeptBytes += len(env)
+		}
 	}
 }
 
@@ -85,7 +110,23 @@ func (info *epochInfo) unrefuse(id [8]byte) {
 	if _, ok := info.refused[id]; ok {
 		delete(info.refused, id)
 		xor8(&info.refusedDigest, id)
+		info.refusedKept = slices.DeleteFunc(info.refusedKept, func(e *logEntry) bool {
+			if [8]byte(e.payload[:8]) != id {
+				return false
+			}
+			info.refusedKeptBytes -= e.size
+			return true
+		})
 	}
+}
+
+// servable returns the envelopes of the epoch that catch-up may send: its
+// log, then the refused envelopes it keeps.
+func (info *epochInfo) servable() []*logEntry {
+	if len(info.refusedKept) == 0 {
+		return info.log
+	}
+	return slices.Concat(info.log, info.refusedKept)
 }
 
 // digest returns the LogDigest of epoch number n as this member compares
@@ -616,7 +657,7 @@ func (l *Loop) handshake(from string, info *epochInfo, env *Envelope, data []byt
 			return false
 		default:
 			l.reject(from, fmt.Errorf("handshake in epoch %d: %w", info.node.Number, err))
-			info.noteRefused(MessageHash(env.Payload), "")
+			info.noteRefused(MessageHash(env.Payload), "", nil, 0)
 		}
 		return true
 	}

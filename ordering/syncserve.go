@@ -161,7 +161,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 		if n.Number < floor {
 			deep = append(deep, mine)
 		}
-		for _, e := range info.log {
+		for _, e := range info.servable() {
 			if !addEntry(n, e) {
 				break
 			}
@@ -180,7 +180,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 			break
 		}
 		full := false
-		for _, e := range info.log {
+		for _, e := range info.servable() {
 			// The requester's digest of start counts application messages
 			// only: when it says the requester has them all, the
 			// proposals there still go (those it holds are left out), or
