@@ -78,11 +78,10 @@ const defaultRefusedKept = 1 << 20
 // noteRefused remembers an application envelope refused for now (its
 // sender is not a member of the canonical epoch) by its payload hash's
 // first 8 bytes. When its sender is named (it authenticated as a member
-// removed on the canonical chain), its bytes env are kept too (within
-// keep bytes for the epoch), and served
-// in catch-up to members that never saw it: they refuse it in their turn
-// (or take it in, on a branch where its sender is a member), and the
-// digests of the epoch agree. Otherwise two members that differ only by
+// removed on the canonical chain), its bytes env are kept too, within
+// keep bytes for the epoch, and served in catch-up to members that never
+// saw it: they refuse it in their turn (or take it in, caught up from
+// before the removal), and the digests of the epoch agree. Otherwise two members that differ only by
 // such envelopes (one refused them, the other never saw them, and the
 // members that took them in are gone) differ for good, and each change of
 // view sends one of them asking the other again.
