@@ -81,10 +81,10 @@ const defaultRefusedKept = 1 << 20
 // removed on the canonical chain), its bytes env are kept too, within
 // keep bytes for the epoch, and served in catch-up to members that never
 // saw it: they refuse it in their turn (or take it in, caught up from
-// before the removal), and the digests of the epoch agree. Otherwise two members that differ only by
-// such envelopes (one refused them, the other never saw them, and the
-// members that took them in are gone) differ for good, and each change of
-// view sends one of them asking the other again.
+// before the removal), and the digests of the epoch agree. Otherwise two
+// members that differ only by such envelopes (one refused them, the other
+// never saw them, and the members that took them in are gone) differ for
+// good, and each change of view sends one of them asking the other again.
 func (info *epochInfo) noteRefused(h [32]byte, sender string, env []byte, keep int) {
 	if info.refused == nil {
 		info.refused = map[[8]byte]string{}
