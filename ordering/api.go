@@ -42,6 +42,15 @@ type Config struct {
 	// not depend on it (see the package doc, "Liveness"): the property
 	// tests also run with members that ask at once (1ns).
 	GossipGrace time.Duration
+	// LeaveOutGossiped makes this member's catch-up answers leave out the
+	// application messages that reached it by gossip less than
+	// GossipGrace before, and name them (the requester asks again
+	// GossipGrace later for those gossip did not bring). Off by default:
+	// on the large sweep it brought seeds 2 and 3 from 1.77x and 1.71x
+	// to 1.32x and 1.35x, but seed 186 of the long-partition family then
+	// ends with a member wrongly holding itself removed (see
+	// ordering/sim/RESULTS.md). A member handles such answers either way.
+	LeaveOutGossiped bool
 	// SnapshotInterval bounds how long the message keys consumed in an
 	// epoch stay recoverable from the saved snapshot. Default 5s.
 	SnapshotInterval time.Duration

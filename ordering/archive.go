@@ -31,6 +31,11 @@ type logEntry struct {
 	size    int      // len of the envelope
 	hash    [32]byte // SHA-256 of the envelope, set when it spills
 	payload [32]byte // MessageHash of its payload (see Loop.seen)
+	// gossipAt is when the envelope reached this member other than in a
+	// catch-up answer (by gossip, or sent by it), in Unix nanoseconds; 0
+	// if it came in an answer or was restored. A catch-up answer leaves
+	// out what gossip brought moments ago (see leftOut).
+	gossipAt int64
 }
 
 func newLogEntry(kind Kind, env []byte, payload [32]byte) *logEntry {
@@ -55,6 +60,9 @@ func (l *Loop) spills(n int) bool {
 // of the application message it carries, if read.
 func (l *Loop) logEnvelope(info *epochInfo, kind Kind, env []byte, payload [32]byte, msg MessageID) {
 	e := newLogEntry(kind, env, payload)
+	if !l.viaSync {
+		e.gossipAt = l.now.UnixNano()
+	}
 	info.log = append(info.log, e)
 	l.changes.Log = append(l.changes.Log, LogEntry{Epoch: info.node.ID, Envelope: env, Message: msg})
 	if l.spillable(e) {

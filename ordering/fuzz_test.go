@@ -47,6 +47,7 @@ func FuzzSyncMessages(f *testing.F) {
 	req.heldLogs = []heldLog{{epoch: EpochID{1}, sketch: sk}, {epoch: EpochID{2}, ids: [][8]byte{{4}}}}
 	f.Add(req.encode())
 	f.Add((&syncResponse{status: syncOK, envelopes: [][]byte{{1, 2}}, relist: true}).encode())
+	f.Add((&syncResponse{status: syncOK, envelopes: [][]byte{{1, 2}}, leftOut: []heldLog{{epoch: EpochID{1}, ids: [][8]byte{{2}, {3}}}, {epoch: EpochID{4}, ids: [][8]byte{{5}}}}}).encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if r, err := decodeSyncRequest(data); err == nil {
 			if !bytes.Equal(r.encode(), data) {

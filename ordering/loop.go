@@ -239,6 +239,12 @@ type Loop struct {
 	// backPending are the logs to ask peers back for that askBack could
 	// not ask at once.
 	backPending map[string]backAsk
+	// viaSync is set while the envelopes of a catch-up answer are taken
+	// in: their log entries are not marked as come by gossip.
+	viaSync bool
+	// leftOut are, per peer, the envelopes its answers left out because
+	// gossip was bringing them (see askLeftOut).
+	leftOut map[string]*leftOutWait
 	// toldRemoved is which removing epoch each removed requester was
 	// told of (see removedResponse).
 	toldRemoved map[string]EpochID
@@ -322,6 +328,8 @@ type bufferedEnvelope struct {
 	from string
 	env  *Envelope
 	data []byte
+	// viaSync says that it came in a catch-up answer (see Loop.viaSync).
+	viaSync bool
 }
 
 type outstanding struct {
@@ -633,9 +641,12 @@ func (l *Loop) replayBuffered(id EpochID) {
 	}
 	// Handshakes (proposals, commits) before application messages.
 	sort.SliceStable(ready, func(i, j int) bool { return ready[i].env.Kind < ready[j].env.Kind })
+	was := l.viaSync
 	for _, b := range ready {
+		l.viaSync = b.viaSync
 		l.inbound(b.from, b.data)
 	}
+	l.viaSync = was
 }
 
 // handshake processes a proposal or commit made in epoch info. It reports

@@ -189,7 +189,7 @@ func (l *Loop) buffer(from string, env *Envelope, data []byte) {
 		l.bufferedBy = map[string]int{}
 	}
 	l.evictBuffered(from, len(data))
-	l.buffered = append(l.buffered, bufferedEnvelope{from: from, env: env, data: data})
+	l.buffered = append(l.buffered, bufferedEnvelope{from: from, env: env, data: data, viaSync: l.viaSync})
 	l.bufferedBytes += len(data)
 	l.bufferedBy[from] += len(data)
 	l.askSync(from)

@@ -14,6 +14,7 @@ func (l *Loop) tick() {
 	l.maybeRejoin()
 	l.askDeferred()
 	l.askBackPending()
+	l.askLeftOut()
 	l.checkAbandoned()
 	l.updateFinality()
 	if l.refreshDue() {

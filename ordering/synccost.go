@@ -27,6 +27,10 @@ type SyncCost struct {
 	// Sketches counts the logs requests sketched (see logSketch), and
 	// Relists the answers that said one of a request's did not peel.
 	Sketches, Relists int
+	// LeftOut counts the envelopes answers left out because gossip was
+	// bringing them (counted by the requester), and LeftOutAsks the
+	// requests made again for those that did not come.
+	LeftOut, LeftOutAsks int
 }
 
 // Add returns s plus c, field by field.
@@ -45,6 +49,7 @@ func (s SyncCost) combine(c SyncCost, sign int) SyncCost {
 		RefusalCount: s.RefusalCount + sign*c.RefusalCount, GroupInfo: s.GroupInfo + sign*c.GroupInfo,
 		NewBytes: s.NewBytes + sign*c.NewBytes, Empty: s.Empty + sign*c.Empty,
 		Sketches: s.Sketches + sign*c.Sketches, Relists: s.Relists + sign*c.Relists,
+		LeftOut: s.LeftOut + sign*c.LeftOut, LeftOutAsks: s.LeftOutAsks + sign*c.LeftOutAsks,
 	}
 }
 

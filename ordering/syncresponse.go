@@ -3,6 +3,7 @@ package ordering
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/parley-p2p/parley/mls/codec"
@@ -29,6 +30,7 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 	case syncOK:
 		l.wantLog = false
 		took := 0
+		l.viaSync = true
 		for _, e := range resp.envelopes {
 			env, err := DecodeEnvelope(e)
 			if err != nil {
@@ -47,6 +49,8 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 				took++
 			}
 		}
+		l.viaSync = false
+		left := l.noteLeftOut(r, resp.leftOut)
 		// A page that brought nothing this member could take in (what
 		// it refuses, or cannot place) would come again the same: the
 		// next one waits for the usual triggers.
@@ -59,7 +63,10 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 		} else if took == 0 {
 			resp.more = false
 			l.stats.Sync.Empty++
-			if r.ask.view != ([32]byte{}) {
+			// An answer that left out what gossip is bringing is not
+			// fruitless: what it left out is asked for again if it does
+			// not come (askLeftOut).
+			if r.ask.view != ([32]byte{}) && !left {
 				if l.fruitless == nil || len(l.fruitless) >= maxFruitless {
 					l.fruitless = map[string][32]byte{}
 				}
@@ -257,4 +264,102 @@ func (l *Loop) placeRelayedHead(fork, c *Node, data []byte) {
 	l.graph.Place(identity, c.ID)
 	l.voteEpoch[identity] = h.Epoch
 	l.heads[identity] = data
+}
+
+// leftOutWait is what a peer's answers left out because gossip was
+// bringing it (syncResponse.leftOut): asked for again, with the request
+// that got those answers, if it has not come GossipGrace after.
+type leftOutWait struct {
+	ids map[EpochID][][8]byte
+	at  time.Time // when the last answer that left something out came
+	ask syncAsk
+}
+
+// maxLeftOutPeers bounds the peers whose left-out envelopes a member
+// waits for; past it, it forgets them all (and heads call for what it
+// still lacks).
+const maxLeftOutPeers = 256
+
+// noteLeftOut records what the answer to request r left out, and reports
+// whether it left out anything.
+func (l *Loop) noteLeftOut(r *outstanding, left []heldLog) bool {
+	if len(left) == 0 {
+		return false
+	}
+	w := l.leftOut[r.to]
+	if w == nil {
+		if l.leftOut == nil || len(l.leftOut) >= maxLeftOutPeers {
+			l.leftOut = map[string]*leftOutWait{}
+		}
+		w = &leftOutWait{ids: map[EpochID][][8]byte{}}
+		l.leftOut[r.to] = w
+	}
+	w.at, w.ask = l.now, r.ask
+	w.ask.page = false
+	for _, h := range left {
+		if len(w.ids[h.epoch]) < maxLeftOut {
+			w.ids[h.epoch] = append(w.ids[h.epoch], h.ids[:min(len(h.ids), maxLeftOut-len(w.ids[h.epoch]))]...)
+		}
+		l.stats.Sync.LeftOut += len(h.ids)
+	}
+	return true
+}
+
+// askLeftOut asks each peer whose answers left out envelopes that gossip
+// was bringing, GossipGrace after the last such answer, for those that
+// have not come: sent across a partition just before it healed, or to a
+// member that was offline, gossip does not bring them. The responder
+// leaves out only what reached it less than GossipGrace before it
+// answered, so the second answer carries them: leaving out never stops
+// catch-up, it only waits for gossip once.
+func (l *Loop) askLeftOut() {
+	if len(l.leftOut) == 0 {
+		return
+	}
+	peers := make([]string, 0, len(l.leftOut))
+	for p := range l.leftOut {
+		peers = append(peers, p)
+	}
+	sort.Strings(peers)
+	for _, p := range peers {
+		w := l.leftOut[p]
+		if l.now.Sub(w.at) < l.cfg.GossipGrace {
+			continue
+		}
+		if l.removed || !l.IsMember(p) || l.leftOutCame(w) {
+			delete(l.leftOut, p)
+			continue
+		}
+		// Asked at once, as a next page is (the last request to this
+		// peer was GossipGrace ago, not SyncTimeout): what was left out
+		// comes that much later than if it had been sent, no more.
+		ask := w.ask
+		ask.logs = l.currentDigests(ask.logs)
+		last, asked := l.behindAsk[p]
+		delete(l.behindAsk, p)
+		if l.askSyncFor(p, ask) {
+			l.stats.Sync.LeftOutAsks++
+			delete(l.leftOut, p)
+		} else if asked {
+			l.behindAsk[p] = last
+		}
+	}
+}
+
+// leftOutCame reports whether every envelope in w has come (or was
+// refused here), or its epoch is gone.
+func (l *Loop) leftOutCame(w *leftOutWait) bool {
+	for epoch, ids := range w.ids {
+		info := l.epochs[epoch]
+		if info == nil || info.state == nil {
+			continue
+		}
+		mine := info.heldIDs()
+		for _, id := range ids {
+			if !mine[id] {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -108,10 +108,28 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	holds, only, relist := l.requesterHolds(req)
 	r.relist = relist
 	lack, lackIDs := l.lacking(req.heldLogs, only)
+	// What gossip brought here moments ago is left out, and named: it is
+	// most likely on its way to the requester too (see leftOut).
+	leftOut := 0
+	leave := func(n *Node, e *logEntry) bool {
+		if !l.cfg.LeaveOutGossiped || e.kind != KindApplication || e.gossipAt == 0 || l.now.UnixNano()-e.gossipAt >= int64(l.cfg.GossipGrace) || leftOut >= maxLeftOut {
+			return false
+		}
+		if k := len(r.leftOut); k == 0 || r.leftOut[k-1].epoch != n.ID {
+			r.leftOut = append(r.leftOut, heldLog{epoch: n.ID})
+		}
+		h := &r.leftOut[len(r.leftOut)-1]
+		h.ids = append(h.ids, [8]byte(e.payload[:8]))
+		leftOut++
+		return true
+	}
 	// addEntry adds a log entry of epoch n, read back from the archive if
 	// it is not in memory; one that cannot be read is left out.
 	addEntry := func(n *Node, e *logEntry) bool {
 		if hs := holds[n.ID]; hs != nil && hs([8]byte(e.payload[:8]), e.kind) {
+			return true
+		}
+		if leave(n, e) {
 			return true
 		}
 		if size+e.size > limit && len(r.envelopes) > 0 {

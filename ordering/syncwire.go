@@ -283,7 +283,13 @@ const (
 //	    bool more;             // envelopes were left out to keep within maxSyncBytes: ask again
 //	    uint64 member_since;   // with a GroupInfo: the epoch from which the requester has been a member
 //	    bool relist;           // a HeldLog sketch did not peel: ask again, listing those ids in full
+//	    LeftOut left_out<V>;   // envelopes left out because gossip is bringing them (absent: none)
 //	} SyncResponse;
+//
+//	struct {
+//	    opaque epoch_id[32];
+//	    opaque ids<V>;         // the first 8 bytes of the MessageHash of each envelope left out
+//	} LeftOut;
 type syncResponse struct {
 	more      bool
 	status    uint8
@@ -301,7 +307,17 @@ type syncResponse struct {
 	// (see logSketch) told more differences than it could: nothing of
 	// that log was sent, and the requester asks again with its ids.
 	relist bool
+	// leftOut lists, per epoch, the application envelopes the answer
+	// left out because they reached the responder by gossip less than
+	// GossipGrace ago: gossip is most likely bringing them to the
+	// requester too. The requester waits that long, and asks the
+	// responder again for those that did not come (see askLeftOut).
+	leftOut []heldLog
 }
+
+// maxLeftOut bounds the envelopes one answer leaves out; past it, they are
+// sent.
+const maxLeftOut = 4096
 
 func (r *syncResponse) encode() []byte {
 	var b cryptobyte.Builder
@@ -321,6 +337,18 @@ func (r *syncResponse) encode() []byte {
 	codec.AddBool(&b, r.more)
 	b.AddUint64(r.memberSince)
 	codec.AddBool(&b, r.relist)
+	if len(r.leftOut) > 0 {
+		codec.AddVector(&b, func(b *cryptobyte.Builder) {
+			for _, h := range r.leftOut {
+				b.AddBytes(h.epoch[:])
+				codec.AddVector(b, func(b *cryptobyte.Builder) {
+					for _, id := range h.ids {
+						b.AddBytes(id[:])
+					}
+				})
+			}
+		})
+	}
 	return b.BytesOrPanic()
 }
 
@@ -342,8 +370,37 @@ func decodeSyncResponse(data []byte) (*syncResponse, error) {
 		}
 		r.heads = append(r.heads, h)
 		return true
-	}) || !codec.ReadBool(&s, &r.more) || !s.ReadUint64(&r.memberSince) || !codec.ReadBool(&s, &r.relist) || !s.Empty() {
+	}) || !codec.ReadBool(&s, &r.more) || !s.ReadUint64(&r.memberSince) || !codec.ReadBool(&s, &r.relist) {
 		return nil, ErrMalformedRequest
+	}
+	// left_out is absent from answers that leave nothing out (and from
+	// those of members that never do).
+	if !s.Empty() {
+		var left cryptobyte.String
+		if !codec.ReadVector(&s, &left) || !s.Empty() {
+			return nil, ErrMalformedRequest
+		}
+		total := 0
+		for !left.Empty() {
+			var epoch []byte
+			var ids cryptobyte.String
+			if !left.ReadBytes(&epoch, 32) || !codec.ReadVector(&left, &ids) || len(ids) == 0 || len(ids)%8 != 0 {
+				return nil, ErrMalformedRequest
+			}
+			if total += len(ids) / 8; total > maxLeftOut {
+				return nil, ErrMalformedRequest
+			}
+			h := heldLog{epoch: EpochID(epoch), ids: make([][8]byte, 0, len(ids)/8)}
+			for !ids.Empty() {
+				var id []byte
+				ids.ReadBytes(&id, 8)
+				h.ids = append(h.ids, [8]byte(id))
+			}
+			r.leftOut = append(r.leftOut, h)
+		}
+		if len(r.leftOut) == 0 {
+			return nil, ErrMalformedRequest // present but empty: not the encoding of anything
+		}
 	}
 	copy(r.tip[:], tip)
 	return r, nil
@@ -410,6 +467,9 @@ type SyncResponseForm struct {
 	// Relist says that a sketch of held envelopes did not peel: ask
 	// again listing them.
 	Relist bool
+	// LeftOut lists, per epoch, the envelopes (by the first 8 bytes of
+	// their MessageHash) left out because gossip is bringing them.
+	LeftOut map[EpochID][][8]byte
 }
 
 // ParseSyncResponse decodes a catch-up answer.
@@ -418,13 +478,20 @@ func ParseSyncResponse(data []byte) (*SyncResponseForm, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SyncResponseForm{Status: r.status, Tip: r.tip, Envelopes: r.envelopes, GroupInfo: r.groupInfo, Heads: r.heads, More: r.more, MemberSince: r.memberSince, Relist: r.relist}, nil
+	f := &SyncResponseForm{Status: r.status, Tip: r.tip, Envelopes: r.envelopes, GroupInfo: r.groupInfo, Heads: r.heads, More: r.more, MemberSince: r.memberSince, Relist: r.relist}
+	for _, h := range r.leftOut {
+		if f.LeftOut == nil {
+			f.LeftOut = map[EpochID][][8]byte{}
+		}
+		f.LeftOut[h.epoch] = append(f.LeftOut[h.epoch], h.ids...)
+	}
+	return f, nil
 }
 
 // Empty reports whether the answer carries nothing of the group: no
-// epoch id, envelope, head or GroupInfo.
+// epoch id, envelope, head, GroupInfo or envelope left out.
 func (f *SyncResponseForm) Empty() bool {
-	return f.Tip.IsZero() && len(f.Envelopes) == 0 && len(f.GroupInfo) == 0 && len(f.Heads) == 0
+	return f.Tip.IsZero() && len(f.Envelopes) == 0 && len(f.GroupInfo) == 0 && len(f.Heads) == 0 && len(f.LeftOut) == 0
 }
 
 // RefusedResponse is the answer to a catch-up request that is not a

@@ -59,6 +59,8 @@ type Row struct {
 	SyncEmpty        int `json:"sync_empty"`
 	SyncSketches     int `json:"sync_sketches"`
 	SyncRelists      int `json:"sync_relists"`
+	SyncLeftOut      int `json:"sync_left_out"`
+	SyncLeftOutAsks  int `json:"sync_left_out_asks"`
 	// ConvergenceMS is the time from the network healing to agreement;
 	// -1 when the members never came to agree.
 	ConvergenceMS  float64 `json:"convergence_ms"`
@@ -97,6 +99,7 @@ func NewRow(cfg Config, r *Result) Row {
 	row.SyncEnvelopes, row.SyncHeads, row.SyncRefusals = c.Envelopes, c.Heads, c.Refusals
 	row.SyncRefusalCount, row.SyncGroupInfo, row.SyncEmpty = c.RefusalCount, c.GroupInfo, c.Empty
 	row.SyncSketches, row.SyncRelists = c.Sketches, c.Relists
+	row.SyncLeftOut, row.SyncLeftOutAsks = c.LeftOut, c.LeftOutAsks
 	if m.SyncMissed > 0 {
 		row.SyncOverhead = float64(m.SyncBytes) / float64(m.SyncMissed)
 	}
@@ -263,6 +266,8 @@ var rowColumns = []column{
 	intCol("sync_empty", func(r *Row) *int { return &r.SyncEmpty }),
 	intCol("sync_sketches", func(r *Row) *int { return &r.SyncSketches }),
 	intCol("sync_relists", func(r *Row) *int { return &r.SyncRelists }),
+	intCol("sync_left_out", func(r *Row) *int { return &r.SyncLeftOut }),
+	intCol("sync_left_out_asks", func(r *Row) *int { return &r.SyncLeftOutAsks }),
 	floatCol("convergence_ms", func(r *Row) *float64 { return &r.ConvergenceMS }),
 	floatCol("latency_p50_ms", func(r *Row) *float64 { return &r.LatencyP50MS }),
 	floatCol("latency_p99_ms", func(r *Row) *float64 { return &r.LatencyP99MS }),

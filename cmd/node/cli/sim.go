@@ -53,6 +53,8 @@ Scenario:
   --offline AT-UNTIL    cut a random member off during the window (repeatable)
   --retention H         epochs kept below the tip for rollback and catch-up (default %d)
   --backoff D           commit backoff per rank of the other members (default 2s)
+  --leave-out-gossiped  catch-up answers leave out what gossip brought moments ago
+                        (ordering.Config.LeaveOutGossiped; off by default)
   All faults end when the active phase does; convergence_ms counts from then.
   Give --quiet at least the head keepalive (5s) and the sync timeout (3s):
   members that have not yet heard of each other's branch count as apart.
@@ -97,6 +99,7 @@ type simFlags struct {
 	partitions, crashes, offline windowsFlag
 	retention                    int
 	backoff                      time.Duration
+	leaveOut                     bool
 	out, plot                    string
 	json, verbose                bool
 	jobs                         int
@@ -127,6 +130,7 @@ func newSimFlags(name string, seeds int) (*flag.FlagSet, *simFlags) {
 	fs.Var(&f.offline, "offline", "")
 	fs.IntVar(&f.retention, "retention", d.Ordering.Retention, "")
 	fs.DurationVar(&f.backoff, "backoff", d.Ordering.CommitBackoff, "")
+	fs.BoolVar(&f.leaveOut, "leave-out-gossiped", false, "")
 	fs.StringVar(&f.out, "out", "-", "")
 	fs.StringVar(&f.plot, "plot", "", "")
 	fs.BoolVar(&f.json, "json", false, "")
@@ -208,6 +212,7 @@ func (f *simFlags) config(seed uint64, members int) sim.Config {
 	cfg.Offline = append([]sim.Window(nil), f.offline...)
 	cfg.Ordering.Retention = f.retention
 	cfg.Ordering.CommitBackoff = f.backoff
+	cfg.Ordering.LeaveOutGossiped = f.leaveOut
 	// With no crash nothing is restored: the snapshots, most of a large
 	// run's memory, need not be kept.
 	cfg.DiscardSnapshots = len(cfg.Crashes) == 0
@@ -517,6 +522,9 @@ func replayCommand(cfg sim.Config) string {
 	}
 	add(cfg.Ordering.Retention != d.Ordering.Retention, "retention", strconv.Itoa(cfg.Ordering.Retention))
 	add(cfg.Ordering.CommitBackoff != d.Ordering.CommitBackoff, "backoff", cfg.Ordering.CommitBackoff.String())
+	if cfg.Ordering.LeaveOutGossiped {
+		args = append(args, "--leave-out-gossiped")
+	}
 	return strings.Join(args, " ")
 }
 
