@@ -100,6 +100,19 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 		}
 		l.rejoin(r.to, resp)
 	case syncUnknown:
+		// A member that holds itself removed asks one peer per
+		// SyncTimeout: one that knows none of its epochs waits, as one
+		// that refused it does, for the rare re-check (removedRecheck),
+		// or the same peers first in line took every turn (the long
+		// partition's seed 186, with answers that leave out what gossip
+		// brings: m6, removed on a branch that lost, asked the two that
+		// had rejoined, every 3 s to the end).
+		if l.removed {
+			if l.refusedFrom == nil || len(l.refusedFrom) >= maxToldRemoved {
+				l.refusedFrom = map[string]time.Time{}
+			}
+			l.refusedFrom[r.to] = l.now
+		}
 		l.widenSync()
 	case syncStale:
 		// Nothing was served: the two clocks differ by more than
