@@ -339,7 +339,7 @@ func (l *Loop) askLeftOut() {
 		if l.now.Sub(w.at) < l.cfg.GossipGrace {
 			continue
 		}
-		if l.removed || !l.IsMember(p) || l.leftOutCame(w) {
+		if l.removed || !l.IsMember(p) || l.holdsAll(w.ids) {
 			delete(l.leftOut, p)
 			continue
 		}
@@ -357,22 +357,4 @@ func (l *Loop) askLeftOut() {
 			l.behindAsk[p] = last
 		}
 	}
-}
-
-// leftOutCame reports whether every envelope in w has come (or was
-// refused here), or its epoch is gone.
-func (l *Loop) leftOutCame(w *leftOutWait) bool {
-	for epoch, ids := range w.ids {
-		info := l.epochs[epoch]
-		if info == nil || info.state == nil {
-			continue
-		}
-		mine := info.heldIDs()
-		for _, id := range ids {
-			if !mine[id] {
-				return false
-			}
-		}
-	}
-	return true
 }

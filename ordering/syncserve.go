@@ -277,10 +277,13 @@ type backAsk struct {
 // done reports whether a pending ask back is no longer needed: it was
 // only for envelopes that have arrived since.
 func (l *Loop) backDone(b backAsk) bool {
-	if b.deep {
-		return false
-	}
-	for epoch, ids := range b.ids {
+	return !b.deep && l.holdsAll(b.ids)
+}
+
+// holdsAll reports whether this member holds (or refuses) every envelope
+// listed, by epoch; the epochs it does not know are passed over.
+func (l *Loop) holdsAll(ids map[EpochID][][8]byte) bool {
+	for epoch, ids := range ids {
 		info := l.epochs[epoch]
 		if info == nil {
 			continue
