@@ -3,7 +3,8 @@ package ordering
 import (
 	"bytes"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/parley-p2p/parley/mls/codec"
@@ -326,15 +327,7 @@ func (l *Loop) noteLeftOut(r *outstanding, left []heldLog) bool {
 // answered, so the second answer carries them: leaving out never stops
 // catch-up, it only waits for gossip once.
 func (l *Loop) askLeftOut() {
-	if len(l.leftOut) == 0 {
-		return
-	}
-	peers := make([]string, 0, len(l.leftOut))
-	for p := range l.leftOut {
-		peers = append(peers, p)
-	}
-	sort.Strings(peers)
-	for _, p := range peers {
+	for _, p := range slices.Sorted(maps.Keys(l.leftOut)) {
 		w := l.leftOut[p]
 		if l.now.Sub(w.at) < l.cfg.GossipGrace {
 			continue
