@@ -253,11 +253,13 @@ func (l *Loop) mayBeAhead(h *Head) bool {
 func (l *Loop) askFor(peer string, h *Head) {
 	var asked bool
 	if l.graph.Get(h.Tip) == nil {
-		// One request at a time per unknown tip: two peers on it would
-		// answer with the same commits and logs. Another is asked if
-		// this one times out.
+		// One request at a time for an unknown tip, whichever: two
+		// peers on it would answer with the same commits and logs, and
+		// so would two on different tips of one branch (after a heal,
+		// each member's head names its own). The next is asked for once
+		// the answer came, or the request timed out.
 		for _, r := range l.requests {
-			if r.ask.tip == h.Tip {
+			if r.ask.tip != (EpochID{}) {
 				return
 			}
 		}
