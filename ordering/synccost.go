@@ -24,6 +24,10 @@ type SyncCost struct {
 	// had not seen and took in (Stats.SyncNewBytes); Empty counts the
 	// answers with envelopes that brought nothing it took in.
 	NewBytes, Empty int
+	// NewEpochs counts, for each answer, the epochs of which it brought
+	// envelopes that its requester took in: with NewBytes, what catch-up
+	// costs beyond what was missed can be put per epoch caught up.
+	NewEpochs int
 	// Sketches counts the logs requests sketched (see logSketch), and
 	// Relists the answers that said one of a request's did not peel.
 	Sketches, Relists int
@@ -47,7 +51,7 @@ func (s SyncCost) combine(c SyncCost, sign int) SyncCost {
 		Answers: s.Answers + sign*c.Answers, AnswerBytes: s.AnswerBytes + sign*c.AnswerBytes,
 		Envelopes: s.Envelopes + sign*c.Envelopes, Heads: s.Heads + sign*c.Heads, Refusals: s.Refusals + sign*c.Refusals,
 		RefusalCount: s.RefusalCount + sign*c.RefusalCount, GroupInfo: s.GroupInfo + sign*c.GroupInfo,
-		NewBytes: s.NewBytes + sign*c.NewBytes, Empty: s.Empty + sign*c.Empty,
+		NewBytes: s.NewBytes + sign*c.NewBytes, Empty: s.Empty + sign*c.Empty, NewEpochs: s.NewEpochs + sign*c.NewEpochs,
 		Sketches: s.Sketches + sign*c.Sketches, Relists: s.Relists + sign*c.Relists,
 		LeftOut: s.LeftOut + sign*c.LeftOut, LeftOutAsks: s.LeftOutAsks + sign*c.LeftOutAsks,
 	}

@@ -31,6 +31,7 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 	case syncOK:
 		l.wantLog = false
 		took := 0
+		var newIn []EpochID // the epochs this answer brought something new of
 		l.viaSync = true
 		for _, e := range resp.envelopes {
 			env, err := DecodeEnvelope(e)
@@ -45,12 +46,16 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 			if _, after := l.seen[h]; after && !before {
 				l.stats.SyncNewBytes += len(e)
 				l.stats.Sync.NewBytes += len(e)
+				if !slices.Contains(newIn, env.Epoch) {
+					newIn = append(newIn, env.Epoch)
+				}
 				took++
 			} else if len(l.buffered) > nb {
 				took++
 			}
 		}
 		l.viaSync = false
+		l.stats.Sync.NewEpochs += len(newIn)
 		left := l.noteLeftOut(r, resp.leftOut)
 		// A page that brought nothing this member could take in (what
 		// it refuses, or cannot place) would come again the same: the

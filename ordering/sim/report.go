@@ -57,10 +57,13 @@ type Row struct {
 	SyncRefusalCount int `json:"sync_refusal_count"`
 	SyncGroupInfo    int `json:"sync_group_info"`
 	SyncEmpty        int `json:"sync_empty"`
-	SyncSketches     int `json:"sync_sketches"`
-	SyncRelists      int `json:"sync_relists"`
-	SyncLeftOut      int `json:"sync_left_out"`
-	SyncLeftOutAsks  int `json:"sync_left_out_asks"`
+	// SyncNewEpochs counts, answer by answer, the epochs of which an
+	// answer brought its requester something new (see SyncCost.NewEpochs).
+	SyncNewEpochs   int `json:"sync_new_epochs"`
+	SyncSketches    int `json:"sync_sketches"`
+	SyncRelists     int `json:"sync_relists"`
+	SyncLeftOut     int `json:"sync_left_out"`
+	SyncLeftOutAsks int `json:"sync_left_out_asks"`
 	// ConvergenceMS is the time from the network healing to agreement;
 	// -1 when the members never came to agree.
 	ConvergenceMS  float64 `json:"convergence_ms"`
@@ -98,6 +101,7 @@ func NewRow(cfg Config, r *Result) Row {
 	row.SyncAnswers, row.SyncAnswerBytes = c.Answers, c.AnswerBytes
 	row.SyncEnvelopes, row.SyncHeads, row.SyncRefusals = c.Envelopes, c.Heads, c.Refusals
 	row.SyncRefusalCount, row.SyncGroupInfo, row.SyncEmpty = c.RefusalCount, c.GroupInfo, c.Empty
+	row.SyncNewEpochs = c.NewEpochs
 	row.SyncSketches, row.SyncRelists = c.Sketches, c.Relists
 	row.SyncLeftOut, row.SyncLeftOutAsks = c.LeftOut, c.LeftOutAsks
 	if m.SyncMissed > 0 {
@@ -264,6 +268,7 @@ var rowColumns = []column{
 	intCol("sync_refusal_count", func(r *Row) *int { return &r.SyncRefusalCount }),
 	intCol("sync_group_info", func(r *Row) *int { return &r.SyncGroupInfo }),
 	intCol("sync_empty", func(r *Row) *int { return &r.SyncEmpty }),
+	intCol("sync_new_epochs", func(r *Row) *int { return &r.SyncNewEpochs }),
 	intCol("sync_sketches", func(r *Row) *int { return &r.SyncSketches }),
 	intCol("sync_relists", func(r *Row) *int { return &r.SyncRelists }),
 	intCol("sync_left_out", func(r *Row) *int { return &r.SyncLeftOut }),
