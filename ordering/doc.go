@@ -90,10 +90,10 @@
 // the sender's latest head still shows it (an ask the request limits
 // refuse is retried on the next tick); every answer either brings
 // something the requester takes in, or ends its paging; members send
-// heads at least every HeadKeepalive. An answer may leave out application
+// heads at least every HeadKeepalive. An answer leaves out application
 // messages that reached its responder by gossip less than GossipGrace
-// before (Config.LeaveOutGossiped: gossip is bringing them to the
-// requester too, and sent, they came twice); it names them, and the
+// before (gossip is bringing them to the requester too, and sent, they
+// came twice; Config.KeepGossiped sends them); it names them, and the
 // requester asks the responder again GossipGrace later for those that
 // did not come, when the responder leaves none of them out. So while a member that holds the
 // missing part stays reachable, what is missing shrinks until it is gone.

@@ -112,7 +112,7 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	// most likely on its way to the requester too (see leftOut).
 	leftOut := 0
 	leave := func(n *Node, e *logEntry) bool {
-		if !l.cfg.LeaveOutGossiped || e.kind != KindApplication || e.gossipAt == 0 || l.now.UnixNano()-e.gossipAt >= int64(l.cfg.GossipGrace) || leftOut >= maxLeftOut {
+		if l.cfg.KeepGossiped || e.kind != KindApplication || e.gossipAt == 0 || l.now.UnixNano()-e.gossipAt >= int64(l.cfg.GossipGrace) || leftOut >= maxLeftOut {
 			return false
 		}
 		if k := len(r.leftOut); k == 0 || r.leftOut[k-1].epoch != n.ID {

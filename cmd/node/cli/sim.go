@@ -53,8 +53,9 @@ Scenario:
   --offline AT-UNTIL    cut a random member off during the window (repeatable)
   --retention H         epochs kept below the tip for rollback and catch-up (default %d)
   --backoff D           commit backoff per rank of the other members (default 2s)
-  --leave-out-gossiped  catch-up answers leave out what gossip brought moments ago
-                        (ordering.Config.LeaveOutGossiped; off by default)
+  --keep-gossiped       catch-up answers carry what gossip brought moments ago too
+                        (ordering.Config.KeepGossiped; by default they leave it out
+                        and name it; --leave-out-gossiped, the default, is accepted)
   All faults end when the active phase does; convergence_ms counts from then.
   Give --quiet at least the head keepalive (5s) and the sync timeout (3s):
   members that have not yet heard of each other's branch count as apart.
@@ -99,7 +100,7 @@ type simFlags struct {
 	partitions, crashes, offline windowsFlag
 	retention                    int
 	backoff                      time.Duration
-	leaveOut                     bool
+	keepGossiped, leaveOut       bool
 	out, plot                    string
 	json, verbose                bool
 	jobs                         int
@@ -130,7 +131,8 @@ func newSimFlags(name string, seeds int) (*flag.FlagSet, *simFlags) {
 	fs.Var(&f.offline, "offline", "")
 	fs.IntVar(&f.retention, "retention", d.Ordering.Retention, "")
 	fs.DurationVar(&f.backoff, "backoff", d.Ordering.CommitBackoff, "")
-	fs.BoolVar(&f.leaveOut, "leave-out-gossiped", false, "")
+	fs.BoolVar(&f.keepGossiped, "keep-gossiped", false, "")
+	fs.BoolVar(&f.leaveOut, "leave-out-gossiped", false, "") // the default now; kept for old commands
 	fs.StringVar(&f.out, "out", "-", "")
 	fs.StringVar(&f.plot, "plot", "", "")
 	fs.BoolVar(&f.json, "json", false, "")
@@ -196,6 +198,9 @@ func (f *simFlags) parse(fs *flag.FlagSet, args []string, stdout io.Writer) erro
 	if f.plot != "" && filepath.Ext(f.plot) != ".svg" {
 		return fmt.Errorf("--plot %s: only SVG is drawn; name a .svg file (convert it with rsvg-convert or inkscape)", f.plot)
 	}
+	if f.keepGossiped && f.leaveOut {
+		return errors.New("--keep-gossiped and --leave-out-gossiped contradict each other (leaving out is the default)")
+	}
 	return nil
 }
 
@@ -212,7 +217,7 @@ func (f *simFlags) config(seed uint64, members int) sim.Config {
 	cfg.Offline = append([]sim.Window(nil), f.offline...)
 	cfg.Ordering.Retention = f.retention
 	cfg.Ordering.CommitBackoff = f.backoff
-	cfg.Ordering.LeaveOutGossiped = f.leaveOut
+	cfg.Ordering.KeepGossiped = f.keepGossiped
 	// With no crash nothing is restored: the snapshots, most of a large
 	// run's memory, need not be kept.
 	cfg.DiscardSnapshots = len(cfg.Crashes) == 0
@@ -522,8 +527,8 @@ func replayCommand(cfg sim.Config) string {
 	}
 	add(cfg.Ordering.Retention != d.Ordering.Retention, "retention", strconv.Itoa(cfg.Ordering.Retention))
 	add(cfg.Ordering.CommitBackoff != d.Ordering.CommitBackoff, "backoff", cfg.Ordering.CommitBackoff.String())
-	if cfg.Ordering.LeaveOutGossiped {
-		args = append(args, "--leave-out-gossiped")
+	if cfg.Ordering.KeepGossiped {
+		args = append(args, "--keep-gossiped")
 	}
 	return strings.Join(args, " ")
 }
