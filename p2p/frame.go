@@ -71,11 +71,21 @@ func readFrameLen(r io.ByteReader, limit int) (int, error) {
 // readFrame reads one frame of at most limit bytes. It returns the number of
 // bytes consumed from r, header included.
 func readFrame(r *bufio.Reader, limit int) ([]byte, int, error) {
+	return readFrameInto(r, limit, nil)
+}
+
+// readFrameInto is readFrame into buf when the frame fits its capacity (a
+// new slice otherwise).
+func readFrameInto(r *bufio.Reader, limit int, buf []byte) ([]byte, int, error) {
 	n, err := readFrameLen(r, limit)
 	if err != nil {
 		return nil, 0, err
 	}
-	buf := make([]byte, n)
+	if cap(buf) >= n {
+		buf = buf[:n]
+	} else {
+		buf = make([]byte, n)
+	}
 	if _, err := io.ReadFull(r, buf); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF

@@ -104,6 +104,46 @@ func TestRequestEachStreamsFramesInOrder(t *testing.T) {
 	}
 }
 
+// TestRequestEachReusedReadsFramesIntoOneBuffer: the frames come whole
+// and in order, frames of different sizes among them, and a frame no
+// larger than the largest before it is read into the same memory.
+func TestRequestEachReusedReadsFramesIntoOneBuffer(t *testing.T) {
+	a, b := startNode(t, nil), startNode(t, nil)
+	frame := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1000+(i%3)*500) }
+	b.Handle("chunks/1", func(_ context.Context, _ peer.ID, _ []byte, w ResponseWriter) error {
+		for i := range 50 {
+			if err := w.Write(frame(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	connect(t, a, b)
+	var first *byte
+	i, same := 0, 0
+	err := a.RequestEachReused(context.Background(), b.ID(), "chunks/1", nil, func(f []byte) error {
+		if !bytes.Equal(f, frame(i)) {
+			t.Errorf("frame %d: %d bytes of %d, not as sent", i, len(f), len(frame(i)))
+		}
+		if i == 2 {
+			first = &f[0] // the largest size, reached on the third frame
+		} else if i > 2 && &f[0] == first {
+			same++
+		}
+		i++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != 50 {
+		t.Errorf("%d frames, want 50", i)
+	}
+	if same != 47 {
+		t.Errorf("%d of the 47 frames after the largest were read into its buffer", same)
+	}
+}
+
 func TestRequestReportsHandlerError(t *testing.T) {
 	a, b := startNode(t, nil), startNode(t, nil)
 	b.Handle("fail/1", func(context.Context, peer.ID, []byte, ResponseWriter) error {
@@ -234,7 +274,7 @@ func TestOversizeFramesAreRefused(t *testing.T) {
 		defer s.Close()
 		s.Write(appendFrameHeader(nil, 1<<30))
 		s.CloseWrite()
-		err = readResponse(bufio.NewReader(s), DefaultStreamLimits, func([]byte) error { return nil })
+		err = readResponse(bufio.NewReader(s), DefaultStreamLimits, false, func([]byte) error { return nil })
 		if !errors.Is(err, ErrFrameTooLarge) {
 			t.Errorf("got %v, want a remote ErrFrameTooLarge", err)
 		}

@@ -69,6 +69,8 @@ type fetch struct {
 
 	// landed wakes the hasher when a chunk was written.
 	landed chan struct{}
+	// bufs are the chunk buffers kept (getBuf).
+	bufs chan []byte
 
 	mu sync.Mutex
 	// have are the chunks written to part, held their count, claimed
@@ -431,10 +433,11 @@ func (f *fetch) unclaim(first, count int) {
 }
 
 // request asks s for count chunks from first and writes them as they
-// come. The stream is read on its own goroutine, up to queuedFrames
-// chunks ahead of the one opening and writing them: a reader that stops
-// for each chunk holds the stream's flow-control window shut, and the
-// sender waits on it.
+// come. Each chunk is decrypted out of the stream's buffer into a buffer
+// of the fetch's (getBuf), and written on a goroutine of its own, up to
+// queuedFrames chunks behind the stream: a reader that stops for each
+// write holds the stream's flow-control window shut, and the sender
+// waits on it.
 func (f *fetch) request(ctx context.Context, s source, first, count int) error {
 	g := f.t.g
 	req := &fileRequest{groupID: g.gid, responder: s.identity, fileID: f.fileID, first: uint32(first), count: uint32(count)}
@@ -443,37 +446,45 @@ func (f *fetch) request(ctx context.Context, s source, first, count int) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	frames := make(chan []byte, queuedFrames)
+	chunks := make(chan []byte, queuedFrames)
 	var werr error // the writer's, read once it is done
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
 		next := first
-		for frame := range frames {
+		for plain := range chunks {
 			if werr == nil {
-				if werr = f.take(next, frame); werr != nil {
+				if werr = f.put(next, plain); werr != nil {
 					cancel()
 				}
 				next++
 			}
+			f.putBuf(plain)
 		}
 		if werr == nil && next != first+count {
 			werr = fmt.Errorf("%w: %d chunks of %d", errBadChunk, next-first, count)
 		}
 	}()
 	maxFrame := 4 + f.aead.sealedLen(f.rec.Chunk)
-	err := g.n.p2p.RequestEach(ctx, s.peer, protoFile, req.encode(), func(frame []byte) error {
+	want := first
+	err := g.n.p2p.RequestEachReused(ctx, s.peer, protoFile, req.encode(), func(frame []byte) error {
 		if len(frame) > maxFrame {
 			return fmt.Errorf("%w: frame of %d bytes", errBadChunk, len(frame))
 		}
+		plain, err := f.openChunk(want, frame)
+		if err != nil {
+			return err
+		}
+		want++
 		select {
-		case frames <- frame:
+		case chunks <- plain:
 			return nil
 		case <-ctx.Done():
+			f.putBuf(plain)
 			return ctx.Err()
 		}
 	})
-	close(frames)
+	close(chunks)
 	<-written
 	if werr != nil {
 		return werr // the cause; the request was cancelled for it
@@ -481,21 +492,51 @@ func (f *fetch) request(ctx context.Context, s source, first, count int) error {
 	return err
 }
 
-// queuedFrames bounds the chunks read ahead of the one being written.
+// queuedFrames bounds the chunks decrypted ahead of the one being
+// written.
 const queuedFrames = 4
 
-// take opens the frame that must bring chunk want and writes the chunk.
-func (f *fetch) take(want int, frame []byte) error {
-	index, plain, err := f.aead.openChunkFrame(frame)
+// openChunk opens the frame that must bring chunk want, into a buffer
+// of getBuf's.
+func (f *fetch) openChunk(want int, frame []byte) ([]byte, error) {
+	buf := f.getBuf()
+	index, plain, err := f.aead.openChunkFrame(buf, frame)
 	switch {
 	case err != nil:
-		return err
 	case int(index) != want:
-		return fmt.Errorf("%w: chunk %d where %d was due", errBadChunk, index, want)
+		err = fmt.Errorf("%w: chunk %d where %d was due", errBadChunk, index, want)
 	case len(plain) != chunkLen(f.rec.Size, f.rec.Chunk, want):
-		return fmt.Errorf("%w: chunk %d of %d bytes", errBadChunk, index, len(plain))
+		err = fmt.Errorf("%w: chunk %d of %d bytes", errBadChunk, index, len(plain))
 	}
-	return f.put(want, plain)
+	if err != nil {
+		f.putBuf(buf)
+		return nil, err
+	}
+	return plain, nil
+}
+
+// getBuf is a buffer of a chunk's size, from those the fetch keeps or
+// new; putBuf gives one back. The fetch keeps as many as its requests
+// can hold at once (inflight of them, each a chunk being written,
+// queuedFrames queued and one being decrypted): a file's chunks are
+// written from a few buffers, not one allocation each.
+func (f *fetch) getBuf() []byte {
+	select {
+	case b := <-f.bufs:
+		return b
+	default:
+		return make([]byte, 0, f.rec.Chunk)
+	}
+}
+
+func (f *fetch) putBuf(b []byte) {
+	if cap(b) < f.rec.Chunk {
+		return
+	}
+	select {
+	case f.bufs <- b[:0]:
+	default:
+	}
 }
 
 // put writes chunk i into the .part file and records it held.

@@ -118,7 +118,7 @@ func (t *fileTransfers) fetch(id string, rec *fileRecord) {
 		return
 	}
 	f := &fetch{t: t, id: id, fileID: [16]byte(raw), rec: *rec, sum: [32]byte(sum), aead: aead, chunks: rec.chunks(),
-		have: rec.Have, landed: make(chan struct{}, 1)}
+		have: rec.Have, landed: make(chan struct{}, 1), bufs: make(chan []byte, inflight*(queuedFrames+2))}
 	if len(f.have) != len(newBitset(f.chunks)) {
 		f.have = newBitset(f.chunks)
 	}

@@ -225,16 +225,20 @@ func (c *chunkAEAD) encodeChunkFrame(dst []byte, index uint32, plain []byte) []b
 	return c.aead.Seal(dst, nonce, plain, c.adFor(index))
 }
 
-// openChunkFrame opens a response frame, decrypting in place: it returns
-// the chunk's index and its bytes, which alias frame.
-func (c *chunkAEAD) openChunkFrame(frame []byte) (uint32, []byte, error) {
+// openChunkFrame opens a response frame: it returns the chunk's index and
+// its bytes, decrypted into dst[:0] (which must not overlap frame), or in
+// place when dst is nil (the bytes then alias frame).
+func (c *chunkAEAD) openChunkFrame(dst, frame []byte) (uint32, []byte, error) {
 	ns := c.aead.NonceSize()
 	if len(frame) < 4+ns+c.aead.Overhead() {
 		return 0, nil, fmt.Errorf("%w: frame of %d bytes", errBadChunk, len(frame))
 	}
 	index := binary.BigEndian.Uint32(frame)
 	nonce, sealed := frame[4:4+ns], frame[4+ns:]
-	plain, err := c.aead.Open(sealed[:0], nonce, sealed, c.adFor(index))
+	if dst == nil {
+		dst = sealed
+	}
+	plain, err := c.aead.Open(dst[:0], nonce, sealed, c.adFor(index))
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: chunk %d", errBadChunk, index)
 	}

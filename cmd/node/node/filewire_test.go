@@ -35,9 +35,17 @@ func TestChunkSealing(t *testing.T) {
 	if len(frame) != 4+c.sealedLen(len(plain)) {
 		t.Fatalf("frame of %d bytes, want %d", len(frame), 4+c.sealedLen(len(plain)))
 	}
-	index, got, err := c.openChunkFrame(bytes.Clone(frame))
+	index, got, err := c.openChunkFrame(nil, bytes.Clone(frame))
 	if err != nil || index != 5 || !bytes.Equal(got, plain) {
 		t.Fatalf("open = %d, %q, %v; want 5, %q", index, got, err, plain)
+	}
+	// Into a buffer of the caller's: the frame stays as it came.
+	kept := bytes.Clone(frame)
+	buf := make([]byte, 3, 64)
+	index, got, err = c.openChunkFrame(buf, kept)
+	if err != nil || index != 5 || !bytes.Equal(got, plain) || &got[0] != &buf[:1][0] || !bytes.Equal(kept, frame) {
+		t.Fatalf("open into a buffer = %d, %q, %v (in the buffer: %v, frame kept: %v); want 5, %q",
+			index, got, err, &got[0] == &buf[:1][0], bytes.Equal(kept, frame), plain)
 	}
 	if again := c.encodeChunkFrame(nil, 5, plain); bytes.Equal(again, frame) {
 		t.Error("two seals of one chunk are alike: the nonce is not fresh")
@@ -74,7 +82,7 @@ func TestChunkSealing(t *testing.T) {
 		}{"byte flipped", c, flipped})
 	}
 	for _, tc := range tests {
-		if _, _, err := tc.c.openChunkFrame(bytes.Clone(tc.frame)); !errors.Is(err, errBadChunk) {
+		if _, _, err := tc.c.openChunkFrame(nil, bytes.Clone(tc.frame)); !errors.Is(err, errBadChunk) {
 			t.Errorf("%s: open = %v, want errBadChunk", tc.name, err)
 		}
 	}
@@ -191,7 +199,7 @@ func FuzzFileWire(f *testing.F) {
 		if r, err := decodeFileRequest(data); err == nil && !bytes.Equal(r.encode(), data) {
 			t.Errorf("request %x re-encodes as %x", data, r.encode())
 		}
-		if _, _, err := c.openChunkFrame(bytes.Clone(data)); err != nil && !errors.Is(err, errBadChunk) {
+		if _, _, err := c.openChunkFrame(nil, bytes.Clone(data)); err != nil && !errors.Is(err, errBadChunk) {
 			t.Errorf("chunk frame %x: %v", data, err)
 		}
 	})
