@@ -103,4 +103,9 @@ func TestRunsAreReproducible(t *testing.T) {
 	if a.Metrics.Commits == 0 || a.Tip.IsZero() {
 		t.Errorf("the run did nothing: %+v", a.Metrics)
 	}
+	// A commit is at least its signature and the epoch it names.
+	if a.Metrics.CommitBytes < 100*a.Metrics.Commits || a.Metrics.CommitBytes > a.Metrics.Bytes {
+		t.Errorf("%d bytes of commits for %d commits (%d bytes in all)", a.Metrics.CommitBytes, a.Metrics.Commits, a.Metrics.Bytes)
+	}
+	t.Logf("%d commits, %d bytes each on average", a.Metrics.Commits, a.Metrics.CommitBytes/max(1, a.Metrics.Commits))
 }

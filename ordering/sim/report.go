@@ -31,6 +31,8 @@ type Row struct {
 	// HeadBytesPerAppMessage is the head/ack overhead: HeadBytes over
 	// AppMessages (0 when no application message was sent).
 	HeadBytesPerAppMessage float64 `json:"head_bytes_per_app_message"`
+	// CommitBytes are the commits' envelopes, one copy each.
+	CommitBytes int `json:"commit_bytes"`
 	// SyncBytes are catch-up requests and answers; SyncMissed the bytes of
 	// the envelopes they brought that their requesters had missed;
 	// SyncOverhead is the first over the second (0 when nothing was
@@ -82,7 +84,7 @@ func NewRow(cfg Config, r *Result) Row {
 		Seed: cfg.Seed, Members: cfg.Members,
 		Commits: m.Commits, Forks: m.Forks, ForkRate: m.ForkRate(),
 		Rollbacks: m.Rollbacks, MaxRollback: m.MaxRollback, Rejoins: m.Rejoins,
-		AppMessages: m.AppMessages, Bytes: m.Bytes, HeadBytes: m.HeadBytes,
+		AppMessages: m.AppMessages, Bytes: m.Bytes, HeadBytes: m.HeadBytes, CommitBytes: m.CommitBytes,
 		ConvergenceMS: -1,
 		LatencyP50MS:  ms(m.Latency(50)), LatencyP99MS: ms(m.Latency(99)),
 		FinalEpoch: m.FinalEpoch, FinalMembers: m.FinalMembers,
@@ -251,6 +253,7 @@ var rowColumns = []column{
 	floatCol("bytes_per_member", func(r *Row) *float64 { return &r.BytesPerMember }),
 	intCol("head_bytes", func(r *Row) *int { return &r.HeadBytes }),
 	floatCol("head_bytes_per_app_message", func(r *Row) *float64 { return &r.HeadBytesPerAppMessage }),
+	intCol("commit_bytes", func(r *Row) *int { return &r.CommitBytes }),
 	intCol("sync_bytes", func(r *Row) *int { return &r.SyncBytes }),
 	intCol("sync_missed", func(r *Row) *int { return &r.SyncMissed }),
 	floatCol("sync_overhead", func(r *Row) *float64 { return &r.SyncOverhead }),

@@ -15,7 +15,11 @@ import (
 // Metrics are the figures of a run.
 type Metrics struct {
 	Commits, Forks int
-	Rollbacks      int
+	// CommitBytes are the commits' envelopes as first published, one
+	// copy each: with Commits, a commit's size, which catch-up's cost
+	// per epoch is measured against.
+	CommitBytes int
+	Rollbacks   int
 	// RollbacksNamed are the rollbacks whose notice named both committers
 	// (of the branch moved to and of the one left), distinct.
 	RollbacksNamed   int

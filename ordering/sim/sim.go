@@ -273,7 +273,7 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 			case ordering.KindHead:
 				s.M.HeadBytes += len(env)
 			case ordering.KindHandshake:
-				s.noteCommit(e)
+				s.noteCommit(e, len(env))
 			}
 		}
 		for _, m := range s.nodes {
@@ -487,7 +487,7 @@ func keyPackageMessage(b *group.KeyPackageBundle) []byte {
 
 // noteCommit records a commit envelope (its content type is visible in
 // both PublicMessage and PrivateMessage framing).
-func (s *Sim) noteCommit(e *ordering.Envelope) {
+func (s *Sim) noteCommit(e *ordering.Envelope, size int) {
 	var m wire.MLSMessage
 	if codec.Unmarshal(e.Payload, &m) != nil {
 		return
@@ -503,6 +503,7 @@ func (s *Sim) noteCommit(e *ordering.Envelope) {
 	}
 	s.commits[h] = e.Epoch
 	s.commitsOn[e.Epoch]++
+	s.M.CommitBytes += size
 }
 
 // op is a membership change asked by a member.
