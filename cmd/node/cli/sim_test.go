@@ -172,6 +172,7 @@ func TestSimRejectsBadInputWithOneLine(t *testing.T) {
 		{"members in a sweep", []string{"sim", "sweep", "--members", "5"}, "not defined: -members"},
 		{"bad sizes", []string{"sim", "sweep", "--sizes", "10,x"}, "group sizes"},
 		{"unknown scenario", []string{"sim", "sweep", "--scenario", "chaos"}, `--scenario "chaos"`},
+		{"leave-out both kept and left out", []string{"sim", "--keep-gossiped", "--leave-out-gossiped"}, "contradict"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, tc.args...)
@@ -225,6 +226,7 @@ func TestReplayCommandRebuildsTheScenario(t *testing.T) {
 		{"--members", "12", "--seed", "77", "--duration", "20s", "--quiet", "45s", "--latency", "1ms,300ms", "--drop", "0.1", "--dup", "0",
 			"--msg-rate", "2", "--op-rate", "0", "--partition", "1s-5s", "--partition", "6s-19s", "--crash", "2s-3s",
 			"--offline", "500ms-1m0s", "--retention", "8", "--backoff", "150ms", "--duration", "1m"},
+		{"--members", "4", "--seed", "3", "--keep-gossiped"},
 	} {
 		fs, f := newSimFlags("sim", 1)
 		fs.IntVar(&f.members, "members", 5, "")
