@@ -156,10 +156,14 @@
 // for its branch.
 // A member that holds itself removed asks at most one peer per
 // SyncTimeout, and a peer that refused it not again for removedRecheck
-// SyncTimeouts: heads of the others, and of epochs it holds, still count,
-// so a removal that loses brings it back. A Welcome it cannot read (added
-// again on the winning branch, with the KeyPackage it spent) ends that
-// wait, and its requests then ask for a GroupInfo to rejoin from.
+// SyncTimeouts, nor after that while the peer's heads name the tip it
+// refused from (that tip would refuse it again; a rare re-check after
+// removedQuietRecheck covers heads it cannot verify): heads of the
+// others, and of epochs it holds, still count, so a removal that loses
+// brings it back, and once the removing branch is quiet it stops
+// asking. A Welcome it cannot read (added again on the winning branch,
+// with the KeyPackage it spent) ends that wait, and its requests then
+// ask for a GroupInfo to rejoin from.
 // Its intents to remove members are carried into a history that starts
 // over (a rejoin), and redone if that history lacks them.
 //

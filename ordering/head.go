@@ -122,6 +122,7 @@ func (l *Loop) head(from string, env *Envelope) {
 		return
 	}
 	if l.graph.Vote(identity, Vote{Seq: h.Seq, Tip: h.Tip}) {
+		l.noteMoved(identity, h.Tip)
 		l.noteHead(identity, &h)
 		l.voteEpoch[identity] = h.Epoch
 		l.voteSeen[identity] = l.now

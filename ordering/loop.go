@@ -230,9 +230,9 @@ type Loop struct {
 	// unanswered are the peers whose last request failed or timed out
 	// (see widenSync).
 	unanswered map[string]bool
-	// refusedFrom is when each peer last refused this member's request
-	// (see removedRecheck).
-	refusedFrom map[string]time.Time
+	// refusedFrom is, per peer, its last refusal of this member's
+	// request (see removedRecheck).
+	refusedFrom map[string]*refusal
 	// removedAsk is when this member last asked while it held itself
 	// removed.
 	removedAsk time.Time
@@ -586,8 +586,8 @@ func (l *Loop) inbound(from string, data []byte) {
 		l.reject(from, err)
 		return
 	}
-	if l.wantLog {
-		l.askSync(from)
+	if l.wantLog && len(l.requests) == 0 {
+		l.askSyncFor(from, syncAsk{joinLog: true})
 	}
 	h := MessageHash(env.Payload)
 	if _, dup := l.seen[h]; dup {

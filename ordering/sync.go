@@ -63,6 +63,9 @@ type syncAsk struct {
 	// tip is the unknown tip of the head that called for the request;
 	// along, the known tip of the head whose logs differ.
 	tip, along EpochID
+	// joinLog marks a new member's ask for the log of its join epoch
+	// (Loop.wantLog), counted apart (SyncCost.JoinAsks).
+	joinLog bool
 }
 
 // alongTip returns whether an epoch lies on one of the two chains from
@@ -88,8 +91,9 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 		return false
 	}
 	// A removed member does not ask again a peer that refused it, but
-	// for a rare re-check: the refusal would come again (see refusedAt).
-	if at, ok := l.refusedFrom[peer]; ok && l.removed && l.now.Sub(at) < removedRecheck*l.cfg.SyncTimeout {
+	// for a rare re-check, and only once the peer's head has moved: the
+	// refusal would come again (see removedRecheck).
+	if r := l.refusedFrom[peer]; r != nil && l.removed && !l.recheckDue(r) {
 		return false
 	}
 	// And it asks one peer per SyncTimeout at most.
@@ -181,6 +185,13 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 	l.stats.SyncRequests++
 	body := req.encode()
 	l.stats.Sync.countRequest(req, body)
+	if ask.joinLog {
+		l.stats.Sync.JoinAsks++
+	}
+	if l.removed {
+		l.stats.Sync.RemovedRequests++
+		l.stats.Sync.RemovedRequestBytes += len(body)
+	}
 	l.out.Requests = append(l.out.Requests, OutRequest{To: peer, ID: l.nextReq, Body: body})
 	return true
 }
@@ -319,4 +330,28 @@ func (l *Loop) noteUnanswered(peer string) {
 // sooner, the peer would refuse it again. Heads of peers that did not
 // refuse it, and of epochs it holds, are followed as usual, so a removal
 // that loses brings it back.
+//
+// Past that wait it asks again only a peer whose head has named another
+// tip since it refused: a refusal for removal (or from a peer that is no
+// member itself) depends on the refuser's tip and on nothing the
+// requester can change but by coming back, so the same tip refuses
+// again. In a group whose removing branch went quiet, the removed member
+// stops asking. A peer whose heads it cannot verify (its key changed in
+// an epoch this member does not hold) would never seem to move: it is
+// asked again after removedQuietRecheck all the same.
 const removedRecheck = 10
+
+// removedQuietRecheck is how many SyncTimeouts a member that holds itself
+// removed waits before it asks again a peer that refused it and has not
+// moved (see removedRecheck).
+const removedQuietRecheck = 8 * removedRecheck
+
+// recheckDue reports whether a member that holds itself removed may ask
+// again a peer whose last refusal was r.
+func (l *Loop) recheckDue(r *refusal) bool {
+	waited := l.now.Sub(r.at)
+	if r.moved {
+		return waited >= removedRecheck*l.cfg.SyncTimeout
+	}
+	return waited >= removedQuietRecheck*l.cfg.SyncTimeout
+}

@@ -22,8 +22,15 @@ type SyncCost struct {
 	RefusalCount, GroupInfo    int
 	// NewBytes are the envelope bytes of answers that their requester
 	// had not seen and took in (Stats.SyncNewBytes); Empty counts the
-	// answers with envelopes that brought nothing it took in.
-	NewBytes, Empty int
+	// answers with envelopes (status OK) that brought nothing it took in
+	// and left nothing out that gossip was bringing (those count in
+	// LeftOut), but for the answers to a new member's ask for the log of
+	// its join epoch: JoinAsks counts those asks, one per join but for a
+	// timeout, and JoinEmpty the answers to them that brought nothing
+	// (nobody had sent anything there before it subscribed: the usual
+	// case, and the ask is cheap, its request listing one epoch).
+	NewBytes, Empty     int
+	JoinAsks, JoinEmpty int
 	// NewEpochs counts, for each answer, the epochs of which it brought
 	// envelopes that its requester took in: with NewBytes, what catch-up
 	// costs beyond what was missed can be put per epoch caught up.
@@ -35,6 +42,10 @@ type SyncCost struct {
 	// bringing them (counted by the requester), and LeftOutAsks the
 	// requests made again for those that did not come.
 	LeftOut, LeftOutAsks int
+	// RemovedRequests and RemovedRequestBytes are the part of Requests
+	// and RequestBytes sent by members that held themselves removed
+	// (see removedRecheck): each draws a refusal, or brings them back.
+	RemovedRequests, RemovedRequestBytes int
 }
 
 // Add returns s plus c, field by field.
@@ -54,6 +65,8 @@ func (s SyncCost) combine(c SyncCost, sign int) SyncCost {
 		NewBytes: s.NewBytes + sign*c.NewBytes, Empty: s.Empty + sign*c.Empty, NewEpochs: s.NewEpochs + sign*c.NewEpochs,
 		Sketches: s.Sketches + sign*c.Sketches, Relists: s.Relists + sign*c.Relists,
 		LeftOut: s.LeftOut + sign*c.LeftOut, LeftOutAsks: s.LeftOutAsks + sign*c.LeftOutAsks,
+		RemovedRequests: s.RemovedRequests + sign*c.RemovedRequests, RemovedRequestBytes: s.RemovedRequestBytes + sign*c.RemovedRequestBytes,
+		JoinAsks: s.JoinAsks + sign*c.JoinAsks, JoinEmpty: s.JoinEmpty + sign*c.JoinEmpty,
 	}
 }
 

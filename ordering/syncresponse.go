@@ -68,7 +68,13 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 			resp.more = true
 		} else if took == 0 {
 			resp.more = false
-			l.stats.Sync.Empty++
+			switch {
+			case left:
+			case r.ask.joinLog:
+				l.stats.Sync.JoinEmpty++
+			default:
+				l.stats.Sync.Empty++
+			}
 			// An answer that left out what gossip is bringing is not
 			// fruitless: what it left out is asked for again if it does
 			// not come (askLeftOut).
@@ -114,10 +120,7 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 		// brings: m6, removed on a branch that lost, asked the two that
 		// had rejoined, every 3 s to the end).
 		if l.removed {
-			if l.refusedFrom == nil || len(l.refusedFrom) >= maxToldRemoved {
-				l.refusedFrom = map[string]time.Time{}
-			}
-			l.refusedFrom[r.to] = l.now
+			l.noteRefused(r.to, EpochID{})
 		}
 		l.widenSync()
 	case syncStale:
@@ -132,10 +135,7 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 		}
 		l.widenSync()
 	case syncRefused, syncGone:
-		if l.refusedFrom == nil || len(l.refusedFrom) >= maxToldRemoved {
-			l.refusedFrom = map[string]time.Time{}
-		}
-		l.refusedFrom[r.to] = l.now
+		l.noteRefused(r.to, l.graph.votes[r.to].Tip)
 		if resp.status == syncRefused && !resp.tip.IsZero() && l.graph.Get(resp.tip) != nil {
 			l.refusedAsRemoved(r.to, resp)
 			return
@@ -283,6 +283,40 @@ func (l *Loop) placeRelayedHead(fork, c *Node, data []byte) {
 	l.graph.Place(identity, c.ID)
 	l.voteEpoch[identity] = h.Epoch
 	l.heads[identity] = data
+	// Its signed head says where it stands as surely as its refusal
+	// would: a member that holds itself removed does not ask it either,
+	// but for the re-check (removedRecheck). Asked, it would give the
+	// bare refusal, its vote counted here already.
+	l.noteRefused(identity, h.Tip)
+}
+
+// refusal is a peer's last refusal of this member's request (see
+// removedRecheck).
+type refusal struct {
+	at time.Time
+	// tip is the tip of the peer's vote when it refused (its head held
+	// then), zero when the refusal did not depend on its tip alone;
+	// moved, that a head of the peer has named another tip since.
+	tip   EpochID
+	moved bool
+}
+
+// noteRefused records that peer refused this member's request, its vote
+// then for tip, or that a head relayed with a refusal counts it on the
+// removing branch, as a refusal would (see removedRecheck).
+func (l *Loop) noteRefused(peer string, tip EpochID) {
+	if l.refusedFrom == nil || len(l.refusedFrom) >= maxToldRemoved {
+		l.refusedFrom = map[string]*refusal{}
+	}
+	l.refusedFrom[peer] = &refusal{at: l.now, tip: tip, moved: tip.IsZero()}
+}
+
+// noteMoved records that peer's head names tip: if that is not the tip
+// it refused this member at, the refusal may not come again.
+func (l *Loop) noteMoved(peer string, tip EpochID) {
+	if r := l.refusedFrom[peer]; r != nil && r.tip != tip {
+		r.moved = true
+	}
 }
 
 // leftOutWait is what a peer's answers left out because gossip was

@@ -66,6 +66,14 @@ type Row struct {
 	SyncRelists     int `json:"sync_relists"`
 	SyncLeftOut     int `json:"sync_left_out"`
 	SyncLeftOutAsks int `json:"sync_left_out_asks"`
+	// SyncRemovedRequests and SyncRemovedRequestBytes: the requests of
+	// members that held themselves removed (see SyncCost).
+	SyncRemovedRequests     int `json:"sync_removed_requests"`
+	SyncRemovedRequestBytes int `json:"sync_removed_request_bytes"`
+	// SyncJoinAsks and SyncJoinEmpty: new members' asks for the log of
+	// their join epoch, and those that brought nothing (not in SyncEmpty).
+	SyncJoinAsks  int `json:"sync_join_asks"`
+	SyncJoinEmpty int `json:"sync_join_empty"`
 	// ConvergenceMS is the time from the network healing to agreement;
 	// -1 when the members never came to agree.
 	ConvergenceMS  float64 `json:"convergence_ms"`
@@ -106,6 +114,8 @@ func NewRow(cfg Config, r *Result) Row {
 	row.SyncNewEpochs = c.NewEpochs
 	row.SyncSketches, row.SyncRelists = c.Sketches, c.Relists
 	row.SyncLeftOut, row.SyncLeftOutAsks = c.LeftOut, c.LeftOutAsks
+	row.SyncRemovedRequests, row.SyncRemovedRequestBytes = c.RemovedRequests, c.RemovedRequestBytes
+	row.SyncJoinAsks, row.SyncJoinEmpty = c.JoinAsks, c.JoinEmpty
 	if m.SyncMissed > 0 {
 		row.SyncOverhead = float64(m.SyncBytes) / float64(m.SyncMissed)
 	}
@@ -276,6 +286,10 @@ var rowColumns = []column{
 	intCol("sync_relists", func(r *Row) *int { return &r.SyncRelists }),
 	intCol("sync_left_out", func(r *Row) *int { return &r.SyncLeftOut }),
 	intCol("sync_left_out_asks", func(r *Row) *int { return &r.SyncLeftOutAsks }),
+	intCol("sync_removed_requests", func(r *Row) *int { return &r.SyncRemovedRequests }),
+	intCol("sync_removed_request_bytes", func(r *Row) *int { return &r.SyncRemovedRequestBytes }),
+	intCol("sync_join_asks", func(r *Row) *int { return &r.SyncJoinAsks }),
+	intCol("sync_join_empty", func(r *Row) *int { return &r.SyncJoinEmpty }),
 	floatCol("convergence_ms", func(r *Row) *float64 { return &r.ConvergenceMS }),
 	floatCol("latency_p50_ms", func(r *Row) *float64 { return &r.LatencyP50MS }),
 	floatCol("latency_p99_ms", func(r *Row) *float64 { return &r.LatencyP99MS }),
