@@ -66,6 +66,9 @@ type syncAsk struct {
 	// joinLog marks a new member's ask for the log of its join epoch
 	// (Loop.wantLog), counted apart (SyncCost.JoinAsks).
 	joinLog bool
+	// widen marks a request of widenSync, which asks several members
+	// at once to find one that can help.
+	widen bool
 }
 
 // alongTip returns whether an epoch lies on one of the two chains from
@@ -170,6 +173,9 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 	req.maxBytes = maxSyncBytes
 	if len(l.requests) > 0 && !ask.page {
 		req.maxBytes = firstPageBytes
+		if ask.widen {
+			req.maxBytes = probePageBytes
+		}
 	}
 	sig, err := st.Suite().SignWithLabel(st.Signer(), syncLabel, req.tbs(), l.cfg.Rand)
 	if err != nil {
@@ -310,7 +316,7 @@ func (l *Loop) widenSync() {
 				continue
 			}
 			if l.unanswered[m] == silent {
-				l.askSyncFor(m, syncAsk{})
+				l.askSyncFor(m, syncAsk{widen: true})
 			}
 		}
 	}

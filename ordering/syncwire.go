@@ -99,6 +99,11 @@ const (
 // outstanding: they may bring the same envelopes.
 const firstPageBytes = 256 << 10
 
+// probePageBytes bounds the answer to a request of widenSync made while
+// others are outstanding: it asks to find a member that can help, and
+// pages from the first that answers with more.
+const probePageBytes = 32 << 10
+
 // maxHeldIDs bounds the envelopes a request lists as held (512 KiB);
 // past it, the requester gets some it holds again.
 const maxHeldIDs = 1 << 16
