@@ -586,8 +586,8 @@ func (l *Loop) inbound(from string, data []byte) {
 		l.reject(from, err)
 		return
 	}
-	if l.wantLog && len(l.requests) == 0 {
-		l.askSyncFor(from, syncAsk{joinLog: true})
+	if l.wantLog {
+		l.askSyncIdle(from, syncAsk{joinLog: true})
 	}
 	h := MessageHash(env.Payload)
 	if _, dup := l.seen[h]; dup {

@@ -13,11 +13,15 @@ import (
 // it does not know), unless a request is outstanding: its answer likely
 // brings the same, and heads call for what it does not (see
 // deferAsk).
-func (l *Loop) askSync(peer string) {
+func (l *Loop) askSync(peer string) { l.askSyncIdle(peer, syncAsk{}) }
+
+// askSyncIdle asks peer with ask unless a request is outstanding (see
+// askSync).
+func (l *Loop) askSyncIdle(peer string, ask syncAsk) {
 	if len(l.requests) > 0 {
 		return
 	}
-	l.askSyncFor(peer, syncAsk{})
+	l.askSyncFor(peer, ask)
 }
 
 // askVotes asks peer for catch-up and for the signed heads it holds: the

@@ -29,8 +29,12 @@ type SyncCost struct {
 	// timeout, and JoinEmpty the answers to them that brought nothing
 	// (nobody had sent anything there before it subscribed: the usual
 	// case, and the ask is cheap, its request listing one epoch).
+	// OKAnswers counts the answers with envelopes (status OK) their
+	// requesters took in, but for those to joiners' asks: what Empty is
+	// a part of.
 	NewBytes, Empty     int
 	JoinAsks, JoinEmpty int
+	OKAnswers           int
 	// NewEpochs counts, for each answer, the epochs of which it brought
 	// envelopes that its requester took in: with NewBytes, what catch-up
 	// costs beyond what was missed can be put per epoch caught up.
@@ -66,7 +70,7 @@ func (s SyncCost) combine(c SyncCost, sign int) SyncCost {
 		Sketches: s.Sketches + sign*c.Sketches, Relists: s.Relists + sign*c.Relists,
 		LeftOut: s.LeftOut + sign*c.LeftOut, LeftOutAsks: s.LeftOutAsks + sign*c.LeftOutAsks,
 		RemovedRequests: s.RemovedRequests + sign*c.RemovedRequests, RemovedRequestBytes: s.RemovedRequestBytes + sign*c.RemovedRequestBytes,
-		JoinAsks: s.JoinAsks + sign*c.JoinAsks, JoinEmpty: s.JoinEmpty + sign*c.JoinEmpty,
+		JoinAsks: s.JoinAsks + sign*c.JoinAsks, JoinEmpty: s.JoinEmpty + sign*c.JoinEmpty, OKAnswers: s.OKAnswers + sign*c.OKAnswers,
 	}
 }
 

@@ -30,6 +30,9 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 	switch resp.status {
 	case syncOK:
 		l.wantLog = false
+		if !r.ask.joinLog {
+			l.stats.Sync.OKAnswers++
+		}
 		took := 0
 		var newIn []EpochID // the epochs this answer brought something new of
 		l.viaSync = true
