@@ -244,7 +244,9 @@ type Output struct {
 	// with the number of that epoch: the one on the canonical chain,
 	// which is not the epoch the message was delivered in when that one
 	// lost a fork (the message then came again, re-sent on the winning
-	// branch, and was not delivered twice).
+	// branch, and was not delivered twice). A message final already is
+	// listed again when a copy of it comes in a lower final epoch of the
+	// canonical chain: it is final in the lowest.
 	Finalized []Finalization
 	Notices   []Notice
 	// Sent is the id of the message a SendMessage event sent, and SentAt

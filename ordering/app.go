@@ -208,15 +208,20 @@ func (l *Loop) isMember(leaf *wire.LeafNode) bool {
 // it was seen in is final on the canonical chain: the lowest, when it was
 // seen in several. A message final in an epoch that then lost (a
 // quorum-final epoch can still, rarely, lose) is final again, in the
-// epoch of the copy re-sent on the winning branch, once that one is.
+// epoch of the copy re-sent on the winning branch, once that one is. A
+// copy seen later in a lower final epoch of the canonical chain moves it
+// there: members that saw the copies in another order agree on the epoch
+// of the message.
 func (l *Loop) checkMessageFinal(id MessageID, d *deliveredMsg) {
-	if d.final && l.onCanonical(d.finalIn) {
-		return
-	}
 	var in *epochInfo
 	for _, e := range d.epochs {
 		if info := l.epochs[e]; info != nil && info.final && l.onCanonical(e) && (in == nil || info.node.Number < in.node.Number) {
 			in = info
+		}
+	}
+	if d.final && l.onCanonical(d.finalIn) {
+		if was := l.epochs[d.finalIn]; in == nil || was == nil || was.node.Number <= in.node.Number {
+			return
 		}
 	}
 	if in == nil {

@@ -21,9 +21,12 @@
 // adversarial delays a quorum-final epoch can still lose (the member then
 // reports the rollback); depth finality cannot. A message is final once
 // an epoch on the canonical chain it was seen in is final: the lowest,
-// when it was seen in several. After a rollback it is final again in its
-// copy on the new chain, and after a restart the saved log says which
-// epochs it was seen in (LogEntry.Message).
+// when it was seen in several, even when the lower copy came after the
+// message was final in a higher one (Output.Finalized then lists it
+// again, with the lower epoch), so that members that saw the copies in
+// different orders agree on its epoch. After a rollback it is final again
+// in its copy on the new chain, and after a restart the saved log says
+// which epochs it was seen in (LogEntry.Message).
 //
 // Few forks. Each epoch has a preferred committer (members ranked by a
 // hash of the epoch id and their identity); the others send proposals and

@@ -91,8 +91,11 @@ func TestConvergesAfterPartitionsAndCrashes(t *testing.T) {
 	// Seed 65: a member restarted from a snapshot jumps its sending
 	// ratchet far ahead; a receiver that got a message after the jump
 	// first must still read the one sent just before the crash (it kept
-	// the skipped keys nearest the jump's far end, and lost it).
-	results := runSeeds(t, 40, partitionScenario, 65)
+	// the skipped keys nearest the jump's far end, and lost it). Seed
+	// 61: receivers that saw a message's copies in different orders
+	// marked it final in different epochs (a copy in a lower epoch came
+	// after the higher one was final).
+	results := runSeeds(t, 40, partitionScenario, 61, 65)
 	var conv []float64
 	for _, r := range results {
 		conv = append(conv, r.Metrics.ConvergenceTime.Seconds())
@@ -164,8 +167,11 @@ func TestConcurrentCommitsConverge(t *testing.T) {
 	// members added after the fork, must see that it is out. Seed 183: a
 	// joiner whose branch lost rejoins, and the winning branch had added
 	// it earlier (the add re-issued there) than the epoch it joined on:
-	// the missed range it reports must start there.
-	results := runSeeds(t, 20, concurrentScenario, 56, 67, 93, 183)
+	// the missed range it reports must start there. Seed 82: a receiver
+	// marked a message final in the epoch of the copy it saw first, not
+	// in that of the lower copy that came later (as seed 61 of the
+	// partition).
+	results := runSeeds(t, 20, concurrentScenario, 56, 67, 82, 93, 183)
 	forks, commits, rollbacks, named, deepest := 0, 0, 0, 0, 0
 	for _, r := range results {
 		forks += r.Metrics.Forks
@@ -237,8 +243,10 @@ func TestConvergesAfterALongPartition(t *testing.T) {
 	// two peers first in identity order, which knew none of its epochs,
 	// one per SyncTimeout for ever (found with answers that leave out
 	// what gossip brought moments ago); such a peer now waits its turn as
-	// one that refused does (see syncResponse, syncUnknown).
-	results := runSeeds(t, 6, longPartitionScenario, 14, 19, 28, 30, 57, 58, 70, 76, 82, 117, 186, 187, 202, 231, 247, 264)
+	// one that refused does (see syncResponse, syncUnknown). Seeds 15
+	// and 31: messages final at some receivers in the epoch of a later
+	// copy, not the lowest (as seed 61 of the partition).
+	results := runSeeds(t, 6, longPartitionScenario, 14, 15, 19, 28, 30, 31, 57, 58, 70, 76, 82, 117, 186, 187, 202, 231, 247, 264)
 	var conv []float64
 	for _, r := range results {
 		conv = append(conv, r.Metrics.ConvergenceTime.Seconds())

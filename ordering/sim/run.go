@@ -464,13 +464,23 @@ func (s *Sim) check() *Result {
 			}
 			// Final: a message of an epoch the member holds final is
 			// marked final, in the epoch of a canonical copy (not one
-			// that lost), the sender's own included.
+			// that lost), the sender's own included; a receiver, in the
+			// lowest canonical copy's epoch it was a member of, so that
+			// receivers agree on the epoch of a message whichever copy
+			// reached them first.
 			if epoch.Number <= n.loop.FinalEpoch() {
 				switch e, ok := n.finalIn[id]; {
 				case !ok:
 					r.violate("final: %s has message %v from %s (epoch %d) not final; epoch %d is final", name, id, sm.from, epoch.Number, n.loop.FinalEpoch())
 				case !finalIn[e]:
 					r.violate("final: %s has message %v from %s final in epoch %d, not in its canonical copy's (%d)", name, id, sm.from, e, epoch.Number)
+				case name != sm.from:
+					// (A member may be final lower still: in a copy's
+					// epoch of a range it reported missing, which it
+					// may have seen all the same.)
+					if low, ok := lowestCopy(s, id, canonical, name, n); ok && e > low {
+						r.violate("final: %s has message %v from %s final in epoch %d, not in its lowest canonical copy's (%d)", name, id, sm.from, e, low)
+					}
 				}
 			}
 			if name == sm.from {
@@ -525,6 +535,22 @@ func (s *Sim) countForks(*node) {
 }
 
 // reportedMissing reports whether the member said it missed the epoch.
+// lowestCopy returns the number of the lowest canonical epoch with a copy
+// of message id that member name was a member of and did not report
+// missing (false if none).
+func lowestCopy(s *Sim, id ordering.MessageID, canonical map[ordering.EpochID]bool, name string, n *node) (low uint64, found bool) {
+	for _, c := range s.copies[id] {
+		e, ok := s.epochs[c]
+		if !ok || !canonical[c] || !slices.Contains(e.Members, name) || n.reportedMissing(e.Number) {
+			continue
+		}
+		if !found || e.Number < low {
+			low, found = e.Number, true
+		}
+	}
+	return low, found
+}
+
 func (n *node) reportedMissing(epoch uint64) bool {
 	for _, m := range n.missed {
 		if epoch >= m[0] && epoch <= m[1] {

@@ -336,7 +336,7 @@ type GroupStatus struct {
 // Event types.
 const (
 	EventMessage     = "message"      // Message is set
-	EventFinal       = "final"        // Message (Seq, ID) became final
+	EventFinal       = "final"        // Message (Seq, ID) became final in Message.Epoch (again, in a lower epoch, if a lower copy turns up)
 	EventMembership  = "membership"   // Membership is set
 	EventGroup       = "group"        // Group changed (joined, epoch, removed)
 	EventFile        = "file"         // File progress is set
