@@ -82,13 +82,21 @@ func (h *harness) play(evs []event) {
 }
 
 // churn has member i invite the removed member back if it is out, or
-// remove it if it is in. A change the CLI refuses (the member is cut off
-// from the one it invites, or the invitation is not committed yet) is
-// noted, not counted as a problem: the schedule goes on.
+// remove it if it is in, as member i sees the group: changes made on two
+// sides of a partition are concurrent, and the fork choice may keep
+// either (a removal made on a losing branch is not made again when the
+// winner removed that leaf already and added the member anew), so the
+// harness's own count of changes can be wrong for minutes. A change the
+// CLI refuses (the member is cut off from the one it invites, or the
+// invitation is not committed yet) is noted, not counted as a problem:
+// the schedule goes on.
 func (h *harness) churn(i int) {
 	d, r := h.ds[i], h.ds[h.removed]
 	if !d.running() {
 		return
+	}
+	if g, err := d.group(group); err == nil && !g.Removed && g.Damaged == "" {
+		h.churnIn = g.Members == len(h.stay)+1
 	}
 	verb := "invite"
 	if h.churnIn {
