@@ -104,13 +104,17 @@ func TestRefusedTextReachesAMemberBackFromBeforeTheRemoval(t *testing.T) {
 	t.Logf("bob, cut off, removed dave (epoch %d); dave sent a text on epoch %d that alice took in; carol is down", before+1, before)
 
 	nw.setLink(t, 1, true)
+	// Bob must have refused the text (so he holds it) before alice goes:
+	// agreeing with her by the heads he has is not enough, as her first
+	// head after the heal may not have reached him yet.
+	refused := regexp.MustCompile(fmt.Sprintf(`message rejected.*application message in epoch %d: %s`, before, regexp.QuoteMeta(ordering.ErrSenderRemoved.Error())))
 	var removal uint64
-	mustWait(t, 90*time.Second, "alice and bob agree on the removal and miss nothing", func() bool {
+	mustWait(t, 90*time.Second, "alice and bob agree on the removal, miss nothing, and bob refused dave's text", func() bool {
 		a, errA := groupStatusOf(alice)
 		b, errB := groupStatusOf(bob)
 		removal = b.Epoch
 		return errA == nil && errB == nil && a.Epoch == b.Epoch && a.Epoch > before && a.Members == 3 && b.Members == 3 &&
-			!a.Syncing && !b.Syncing && a.Missing == 0 && b.Missing == 0
+			!a.Syncing && !b.Syncing && a.Missing == 0 && b.Missing == 0 && bob.countLog(refused) > 0
 	}, ds...)
 	if n := len(texts(bob, text)); n != 0 {
 		t.Fatalf("bob shows dave's text %d times; he removed dave before it reached him", n)
@@ -131,7 +135,6 @@ func TestRefusedTextReachesAMemberBackFromBeforeTheRemoval(t *testing.T) {
 	// (as bob did); which of the two depends on the order the envelopes
 	// reach her in. Either way she and bob then hold the same of that
 	// epoch. Without the text she would lack what bob's heads say exists.
-	refused := regexp.MustCompile(fmt.Sprintf(`message rejected.*application message in epoch %d: %s`, before, regexp.QuoteMeta(ordering.ErrSenderRemoved.Error())))
 	mustWait(t, 60*time.Second, "carol, with only bob up, sees dave's text and has the removal", func() bool {
 		c, err := groupStatusOf(carol)
 		return err == nil && c.Epoch == removal && c.Members == 3 && !c.Syncing && c.Missing == 0 &&
