@@ -534,7 +534,6 @@ func (s *Sim) countForks(*node) {
 	}
 }
 
-// reportedMissing reports whether the member said it missed the epoch.
 // lowestCopy returns the number of the lowest canonical epoch with a copy
 // of message id that member name was a member of and did not report
 // missing (false if none).
@@ -551,6 +550,7 @@ func lowestCopy(s *Sim, id ordering.MessageID, canonical map[ordering.EpochID]bo
 	return low, found
 }
 
+// reportedMissing reports whether the member said it missed the epoch.
 func (n *node) reportedMissing(epoch uint64) bool {
 	for _, m := range n.missed {
 		if epoch >= m[0] && epoch <= m[1] {

@@ -387,15 +387,7 @@ func waitUntil(timeout time.Duration, cond func() bool) bool {
 // group and invite them, then has everyone say hello.
 func (h *harness) formGroup() {
 	t := h.t
-	founder := h.ds[0]
-	for _, d := range h.ds[1:] {
-		code := strings.TrimSpace(d.must("id", "--code"))
-		founder.must("contact", "add", code)
-	}
-	founder.must("group", "create", group)
-	for _, d := range h.ds[1:] {
-		founder.must("invite", group, d.name)
-	}
+	invite(h.ds[0], h.ds[1:])
 	for _, d := range h.ds {
 		if !waitUntil(90*time.Second, func() bool {
 			g, err := d.group(group)

@@ -78,6 +78,18 @@ func skipUnlessChaos(t *testing.T, what string) {
 	}
 }
 
+// invite has founder add the others' contact codes, create the group and
+// invite them all; the caller waits for them to join.
+func invite(founder *daemon, others []*daemon) {
+	for _, d := range others {
+		founder.must("contact", "add", strings.TrimSpace(d.must("id", "--code")))
+	}
+	founder.must("group", "create", group)
+	for _, d := range others {
+		founder.must("invite", group, d.name)
+	}
+}
+
 // cli runs a parley command against the daemon's data directory.
 func (d *daemon) cli(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

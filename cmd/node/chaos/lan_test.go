@@ -3,7 +3,6 @@ package chaos
 import (
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 )
@@ -42,14 +41,7 @@ func TestLANMeshWithoutConfiguration(t *testing.T) {
 	}
 	t.Logf("each of %d daemons found the %d others by mDNS", n, n-1)
 
-	founder := ds[0]
-	for _, d := range ds[1:] {
-		founder.must("contact", "add", strings.TrimSpace(d.must("id", "--code")))
-	}
-	founder.must("group", "create", group)
-	for _, d := range ds[1:] {
-		founder.must("invite", group, d.name)
-	}
+	invite(ds[0], ds[1:])
 	for _, d := range ds {
 		if !waitUntil(60*time.Second, func() bool {
 			g, err := d.group(group)

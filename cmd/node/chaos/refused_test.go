@@ -48,13 +48,7 @@ func TestRefusedTextReachesAMemberBackFromBeforeTheRemoval(t *testing.T) {
 			keepLogs(t, work)
 		}
 	})
-	for _, d := range ds[1:] {
-		alice.must("contact", "add", strings.TrimSpace(d.must("id", "--code")))
-	}
-	alice.must("group", "create", group)
-	for _, d := range ds[1:] {
-		alice.must("invite", group, d.name)
-	}
+	invite(alice, ds[1:])
 	for _, d := range ds {
 		mustWait(t, 90*time.Second, d.name+" in the group of 4", func() bool {
 			g, err := d.group(group)
