@@ -65,7 +65,7 @@ func TestRefusedTextReachesAMemberBackFromBeforeTheRemoval(t *testing.T) {
 	// she restarts with only him up).
 	for _, d := range ds {
 		mustWait(t, 60*time.Second, d.name+" sees the 3 others online", func() bool {
-			g, err := groupStatusOf(d)
+			g, err := d.groupStatus(group)
 			return err == nil && g.OnlinePeers == 3
 		}, ds...)
 	}
@@ -104,8 +104,8 @@ func TestRefusedTextReachesAMemberBackFromBeforeTheRemoval(t *testing.T) {
 	refused := regexp.MustCompile(fmt.Sprintf(`message rejected.*application message in epoch %d: %s`, before, regexp.QuoteMeta(ordering.ErrSenderRemoved.Error())))
 	var removal uint64
 	mustWait(t, 90*time.Second, "alice and bob agree on the removal, miss nothing, and bob refused dave's text", func() bool {
-		a, errA := groupStatusOf(alice)
-		b, errB := groupStatusOf(bob)
+		a, errA := alice.groupStatus(group)
+		b, errB := bob.groupStatus(group)
 		removal = b.Epoch
 		return errA == nil && errB == nil && a.Epoch == b.Epoch && a.Epoch > before && a.Members == 3 && b.Members == 3 &&
 			!a.Syncing && !b.Syncing && a.Missing == 0 && b.Missing == 0 && bob.countLog(refused) > 0
@@ -130,7 +130,7 @@ func TestRefusedTextReachesAMemberBackFromBeforeTheRemoval(t *testing.T) {
 	// reach her in. Either way she and bob then hold the same of that
 	// epoch. Without the text she would lack what bob's heads say exists.
 	mustWait(t, 60*time.Second, "carol, with only bob up, sees dave's text and has the removal", func() bool {
-		c, err := groupStatusOf(carol)
+		c, err := carol.groupStatus(group)
 		return err == nil && c.Epoch == removal && c.Members == 3 && !c.Syncing && c.Missing == 0 &&
 			(len(texts(carol, text)) == 1 || carol.countLog(refused) > 0)
 	}, ds...)
@@ -154,7 +154,7 @@ func TestRefusedTextReachesAMemberBackFromBeforeTheRemoval(t *testing.T) {
 		t.Fatalf("bob and carol agree, yet %d catch-up answers came in 20 quiet seconds", n)
 	}
 	for _, d := range []*daemon{bob, carol} {
-		c, err := groupStatusOf(d)
+		c, err := d.groupStatus(group)
 		if err != nil || c.Epoch != removal || c.Missing != 0 || c.Syncing {
 			t.Fatalf("%s after 20 quiet seconds: %+v, %v", d.name, c, err)
 		}
@@ -166,7 +166,7 @@ func TestRefusedTextReachesAMemberBackFromBeforeTheRemoval(t *testing.T) {
 	}
 	mustWait(t, 60*time.Second, "alice, bob and carol agree", func() bool {
 		for _, d := range []*daemon{alice, bob, carol} {
-			c, err := groupStatusOf(d)
+			c, err := d.groupStatus(group)
 			if err != nil || c.Epoch != removal || c.Members != 3 || c.Syncing || c.Missing != 0 {
 				return false
 			}
@@ -189,11 +189,12 @@ func TestRefusedTextReachesAMemberBackFromBeforeTheRemoval(t *testing.T) {
 // it takes in.
 var catchUpAnswer = regexp.MustCompile(`catch-up answer`)
 
-// countLog counts the lines of the daemon's log that match re.
+// countLog counts the lines of the daemon's log that match re. A log it
+// cannot read fails the test: counted as 0 it would pass the quiet check.
 func (d *daemon) countLog(re *regexp.Regexp) int {
 	data, err := os.ReadFile(d.logPath)
 	if err != nil {
-		return 0
+		d.t.Fatalf("reading %s's log: %v", d.name, err)
 	}
 	return len(re.FindAllIndex(data, -1))
 }
@@ -214,8 +215,6 @@ func texts(d *daemon, prefix string) []string {
 	return out
 }
 
-func groupStatusOf(d *daemon) (groupStatus, error) { return d.groupStatus(group) }
-
 // mustWait fails the test, with the state of the group at each running
 // daemon of ds, unless cond holds within timeout.
 func mustWait(t *testing.T, timeout time.Duration, what string, cond func() bool, ds ...*daemon) {
@@ -229,7 +228,7 @@ func mustWait(t *testing.T, timeout time.Duration, what string, cond func() bool
 			views = append(views, d.name+": down")
 			continue
 		}
-		g, err := groupStatusOf(d)
+		g, err := d.groupStatus(group)
 		views = append(views, fmt.Sprintf("%s: epoch %d, %d members, syncing %v, missing %d, state %s %s (%v); %d texts",
 			d.name, g.Epoch, g.Members, g.Syncing, g.Missing, g.State, g.Reason, err, len(texts(d, ""))))
 	}
