@@ -69,6 +69,24 @@ func (l *Loop) addIntent(kind intentKind, keyPackage []byte, identity string) {
 			return
 		}
 		in.kp = m.KeyPackage
+		// A second add of one client would be an invalid proposal
+		// (§12.2) for as long as the first stands: refused, whether the
+		// client is in the group or this member's add of it is on its way.
+		if l.intentDone(in, st) {
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("%w: %s", ErrAlreadyMember, Identity(&in.kp.LeafNode))})
+			return
+		}
+		t := l.target(in)
+		var last *intent
+		for _, other := range l.intents {
+			if l.target(other) == t {
+				last = other
+			}
+		}
+		if last != nil && last.kind == intentAdd && l.doneAt(last, 0) == nil {
+			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("%w: %s (an add asked for here is on its way)", ErrAlreadyMember, t)})
+			return
+		}
 	case intentRemove:
 		if _, ok := l.findMember(st, identity); !ok {
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("%w: %s", ErrUnknownMember, identity)})
@@ -206,7 +224,11 @@ func (l *Loop) settleIntents(root *Node) []*intent {
 func (l *Loop) proposalFor(in *intent, st *group.State) wire.Proposal {
 	switch in.kind {
 	case intentAdd:
-		return &wire.Add{KeyPackage: *in.kp}
+		// With the client's key in the tree the Add would be invalid
+		// (§12.2); it is done, or waits for a later epoch to show it.
+		if !l.intentDone(in, st) {
+			return &wire.Add{KeyPackage: *in.kp}
+		}
 	case intentRemove:
 		if leaf, ok := l.findMember(st, in.identity); ok {
 			return &wire.Remove{Removed: uint32(leaf)}
@@ -269,6 +291,10 @@ func (l *Loop) maybeCommit() {
 	if len(open) == 0 && st.PendingProposals() == 0 {
 		return
 	}
+	if info.stuck != nil && *info.stuck == l.pendingWork(st) {
+		return
+	}
+	info.stuck = nil
 	if info.pendSeen.IsZero() {
 		info.pendSeen = l.now
 	}
@@ -282,6 +308,19 @@ func (l *Loop) maybeCommit() {
 	}
 	l.commit(info, open)
 }
+
+// pendingWork is what a commit could carry: intents asked for here, and
+// proposals cached in the epoch.
+type pendingWork struct {
+	intents   uint64 // the last intent's number
+	proposals int
+}
+
+func (l *Loop) pendingWork(st *group.State) pendingWork {
+	return pendingWork{intents: l.intentSeq, proposals: st.PendingProposals()}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // proposeIntents sends the intents not yet proposed in this epoch.
 func (l *Loop) proposeIntents(info *epochInfo, open []*intent) {
@@ -364,11 +403,11 @@ func (l *Loop) commit(info *epochInfo, open []*intent) {
 			}
 		}
 		if len(opts.Proposals) == 0 && !opts.ForcePath {
-			info.committed = true
+			info.stuck = ptr(l.pendingWork(st))
 			return
 		}
 		if sc, err = st.Commit(opts); err != nil {
-			info.committed = true
+			info.stuck = ptr(l.pendingWork(st))
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("ordering: committing: %w", err)})
 			return
 		}

@@ -18,6 +18,9 @@ var (
 	ErrNotMember = errors.New("ordering: not a member of the group")
 	// ErrUnknownMember reports a removal of someone who is not a member.
 	ErrUnknownMember = errors.New("ordering: no such member")
+	// ErrAlreadyMember reports an add of a client that is a member, or
+	// whose add this member asked for already and is not done yet.
+	ErrAlreadyMember = errors.New("ordering: already a member, or being added")
 	// ErrSenderRemoved reports an application message from a member that
 	// is no longer in the group at this member's canonical epoch: it may
 	// have been sent after its removal with the old epoch's keys.

@@ -3,6 +3,7 @@ package group
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/parley-p2p/parley/mls/codec"
 	"github.com/parley-p2p/parley/mls/framing"
@@ -129,10 +130,19 @@ func (s *State) Commit(opts CommitOptions) (*StagedCommit, error) {
 		}
 		list = append(list, committedProposal{proposal: cp.proposal, sender: cp.sender, ref: cp.ref, updateKey: cp.updateKey})
 	}
+	chosen := len(list)
 	if opts.IncludePending {
 		list = s.addPending(list, me)
 	}
 	pv, err := s.applyProposals(list, me, false, opts.allowResumptionPSK)
+	if err != nil && len(list) > chosen {
+		// A cached proposal the list rules of addPending do not see may
+		// make the list invalid with the tree or with another proposal
+		// (§12.2: an Add of a client already in the group, two Adds of
+		// one client): an invalid proposal is not committed, so keep the
+		// cached proposals that leave the list valid, one at a time.
+		list, pv, err = s.keepValid(list[:chosen], list[chosen:], me, opts.allowResumptionPSK)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +234,22 @@ func (s *State) Commit(opts CommitOptions) (*StagedCommit, error) {
 		}
 	}
 	return sc, nil
+}
+
+// keepValid appends to list each of the cached proposals in pending that
+// leaves it valid, in order, and applies the result. It costs one
+// application of the list per cached proposal, and runs only when the
+// whole list is invalid.
+func (s *State) keepValid(list, pending []committedProposal, me wire.Sender, allowResumptionPSK bool) ([]committedProposal, *provisional, error) {
+	list = slices.Clip(list)
+	for _, cp := range pending {
+		try := append(list, cp)
+		if _, err := s.applyProposals(try, me, false, allowResumptionPSK); err == nil {
+			list = try
+		}
+	}
+	pv, err := s.applyProposals(list, me, false, allowResumptionPSK)
+	return list, pv, err
 }
 
 func isResumptionPSK(p wire.Proposal) bool {

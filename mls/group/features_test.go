@@ -3,10 +3,12 @@ package group
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/suite"
 	"github.com/parley-p2p/parley/mls/wire"
 )
 
@@ -405,5 +407,81 @@ func TestAcceptCanRejectAnAuthenticatedMessageWithoutEffect(t *testing.T) {
 	}
 	if n := b.PendingProposals(); n != 0 {
 		t.Errorf("%d proposals cached after a refusal", n)
+	}
+}
+
+// A cached Add of a client already in the group, or a second Add of one
+// client, is invalid in a commit (§12.2): IncludePending leaves it out
+// and commits the valid proposals cached beside it, and the members
+// accept the commit.
+func TestIncludePendingLeavesOutAddsThatWouldMakeTheListInvalid(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	kp := func(signer *suite.SignaturePrivateKey, name string) *wire.KeyPackage {
+		b, err := NewKeyPackage(testSuite, signer, KeyPackageOptions{Credential: wire.NewBasicCredential([]byte(name)), Rand: f.cfg.Rand})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.KeyPackage
+	}
+	erinKey, err := testSuite.GenerateSignatureKey(f.cfg.Rand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	erin1, erin2 := kp(erinKey, "erin"), kp(erinKey, "erin")
+	// bob (leaf 1) again, with a fresh KeyPackage of his own key; then
+	// erin twice; then a valid Remove of dave.
+	for i, p := range []wire.Proposal{
+		&wire.Add{KeyPackage: *kp(f.members[1].signer, "bob")},
+		&wire.Add{KeyPackage: *erin1},
+		&wire.Add{KeyPackage: *erin2},
+		&wire.Remove{Removed: 3},
+	} {
+		from := 1 + i%2
+		msg, _, err := f.members[from].Propose(p, false, nil)
+		if err != nil {
+			t.Fatalf("proposal %d: %v", i, err)
+		}
+		f.deliver(from, msg)
+	}
+	if n := f.members[0].PendingProposals(); n != 4 {
+		t.Fatalf("%d proposals cached, want 4", n)
+	}
+	sc, err := f.members[0].Commit(CommitOptions{IncludePending: true})
+	if err != nil {
+		t.Fatalf("commit with a cached Add of a member: %v", err)
+	}
+	var got []string
+	for _, ap := range sc.Proposals {
+		switch p := ap.Proposal.(type) {
+		case *wire.Add:
+			got = append(got, "add "+string(p.KeyPackage.LeafNode.Credential.Identity))
+			if !bytes.Equal(p.KeyPackage.InitKey, erin1.InitKey) {
+				t.Errorf("the commit adds erin by her second KeyPackage, want the first")
+			}
+		case *wire.Remove:
+			got = append(got, fmt.Sprintf("remove %d", p.Removed))
+		}
+	}
+	if want := []string{"remove 3", "add erin"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("committed %v, want %v", got, want)
+	}
+	for i := 1; i <= 2; i++ {
+		res, err := f.members[i].ProcessBytes(sc.Message)
+		if err != nil {
+			t.Fatalf("member %d refuses the commit: %v", i, err)
+		}
+		if !bytes.Equal(res.Commit.State.EpochAuthenticator(), sc.State.EpochAuthenticator()) {
+			t.Errorf("member %d reaches another epoch", i)
+		}
+	}
+	// With the whole cache valid, nothing is left out.
+	g := newFixture(t, fixtureOptions{})
+	msg, _, err := g.members[1].Propose(&wire.Remove{Removed: 3}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.deliver(1, msg)
+	if sc, err := g.members[0].Commit(CommitOptions{IncludePending: true}); err != nil || len(sc.Proposals) != 1 {
+		t.Fatalf("commit of a valid cache: %v", err)
 	}
 }

@@ -269,6 +269,9 @@ func (g *groupRunner) addMemberNow(kp []byte, by string) error {
 	out := g.handle(ordering.AddMember{KeyPackage: kp})
 	for _, no := range out.Notices {
 		if no.Kind == ordering.NoticeRejected && no.Err != nil {
+			if errors.Is(no.Err, ordering.ErrAlreadyMember) {
+				return fmt.Errorf("%w: %v", api.ErrExists, no.Err)
+			}
 			return fmt.Errorf("%w: %v", api.ErrInvalid, no.Err)
 		}
 	}

@@ -1,0 +1,117 @@
+package sim
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/parley-p2p/parley/mls/codec"
+	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/suite"
+	"github.com/parley-p2p/parley/mls/wire"
+	"github.com/parley-p2p/parley/ordering"
+)
+
+// TestASecondAddOfOneClientNeitherCommitsNorStopsTheGroup: an Add of a
+// client that is in the group already is an invalid proposal (§12.2).
+//   - A member asked twice to add one client before the first add is done
+//     refuses the second (ErrAlreadyMember) instead of proposing it in the
+//     epoch that adds the client.
+//   - A cached Add of a member (from another implementation, or a member
+//     that asked before this check) is left out of the commits of its
+//     epoch, and a removal asked for after every member's turn to commit
+//     has passed is still committed.
+//
+// The chaos test on real daemons (seed 7, on a loaded machine) found the
+// second: an invite sent twice put an Add of a member in the cache, every
+// member's commit failed on it and was given up for the epoch, and the
+// group made no epoch after it for the rest of the run.
+func TestASecondAddOfOneClientNeitherCommitsNorStopsTheGroup(t *testing.T) {
+	s := quietGroup(t, 41, 4)
+	m0, m1, m2 := s.byName["m0"], s.byName["m1"], s.byName["m2"]
+	joiner := s.newNode("m4")
+	joiner.bundle = s.bundleFor(joiner)
+	again := func() []byte {
+		// Another KeyPackage of the joiner, with its signature key.
+		b, err := group.NewKeyPackage(suite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519, joiner.bundle.Signer,
+			group.KeyPackageOptions{Credential: wire.NewBasicCredential([]byte(joiner.name)), Rand: joiner.cfg.Rand, Now: s.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keyPackageMessage(b)
+	}
+	rejected := func(n *node, ev ordering.Event) error {
+		out := n.loop.Handle(s.now, ev)
+		s.apply(n, out)
+		for _, no := range out.Notices {
+			if no.Kind == ordering.NoticeRejected {
+				return no.Err
+			}
+		}
+		return nil
+	}
+	before := m0.loop.Tip().Number
+	if err := rejected(m0, ordering.AddMember{KeyPackage: keyPackageMessage(joiner.bundle)}); err != nil {
+		t.Fatalf("first add: %v", err)
+	}
+	if err := rejected(m0, ordering.AddMember{KeyPackage: again()}); !errors.Is(err, ordering.ErrAlreadyMember) {
+		t.Fatalf("second add while the first is on its way: err = %v, want ErrAlreadyMember", err)
+	}
+	waitSim(t, s, time.Minute, "every member on an epoch with m4", func() bool {
+		for _, n := range []*node{m0, m1, m2, s.byName["m3"]} {
+			if len(n.loop.Tip().Members) != 5 {
+				return false
+			}
+		}
+		return joiner.loop != nil
+	})
+	if n := m0.loop.Tip().Number; n != before+1 {
+		t.Fatalf("m4 added in %d epochs, want 1", n-before)
+	}
+	if err := rejected(m1, ordering.AddMember{KeyPackage: again()}); !errors.Is(err, ordering.ErrAlreadyMember) {
+		t.Fatalf("add of a member: err = %v, want ErrAlreadyMember", err)
+	}
+
+	// m1 proposes an Add of m4 all the same, past its loop.
+	tip := m1.loop.Tip()
+	var kp wire.MLSMessage
+	if err := codec.Unmarshal(again(), &kp); err != nil {
+		t.Fatal(err)
+	}
+	msg, _, err := m1.loop.State().Propose(&wire.Add{KeyPackage: *kp.KeyPackage}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := (&ordering.Envelope{Kind: ordering.KindHandshake, Epoch: tip.ID, Payload: msg}).Encode()
+	for _, n := range s.nodes {
+		if n != m1 {
+			s.deliverEnvelope(m1, n, env)
+		}
+	}
+	// Past every member's turn to commit in the epoch.
+	s.advance(20 * time.Second)
+	if n := len(m0.loop.Tip().Members); n != 5 {
+		t.Fatalf("%d members after the invalid Add, want 5", n)
+	}
+	m3 := s.byName["m3"]
+	if err := rejected(m2, ordering.RemoveMember{Identity: m3.loop.Self()}); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	waitSim(t, s, time.Minute, "m3 removed at m0, m1, m2 and m4", func() bool {
+		for _, n := range []*node{m0, m1, m2, joiner} {
+			if len(n.loop.Tip().Members) != 4 || n.loop.Tip().Number <= tip.Number {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range []*node{m0, m1, m2, joiner} {
+		if got := n.loop.Tip().ID; got != m0.loop.Tip().ID {
+			t.Errorf("%s on another epoch than m0", n.name)
+		}
+	}
+	s.advance(10 * time.Second)
+	if r := s.check(); len(r.Violations) > 0 {
+		t.Errorf("properties: %v", r.Violations)
+	}
+}
