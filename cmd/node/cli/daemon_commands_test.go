@@ -131,7 +131,7 @@ func TestBadInputGetsOneActionableLine(t *testing.T) {
 		{[]string{"group", "forget", "nope"}, fmt.Sprintf(noGroup, "group forget")},
 		// Unknown contact or member, in a known group.
 		{[]string{"invite", "friends", "nobody"}, `^parley invite: no contact named "nobody"; 'parley contacts' lists yours, 'parley contact add CODE' adds one\n$`},
-		{[]string{"invite", "friends", "bob"}, `^parley invite: bob is already a member of friends \('parley members friends' lists them\)\n$`},
+		{[]string{"invite", "friends", "bob"}, `^parley invite: bob is already a member of friends, or your invite of them is on its way \('parley members friends' lists the members\)\n$`},
 		{[]string{"remove", "friends", "zed"}, `^parley remove: no member "zed" in "friends"; 'parley members friends' lists them\n$`},
 		{[]string{"remove", "friends", "alice"}, `^parley remove: to remove yourself, leave the group: invalid argument\n$`},
 		// Bad codes and names in use.

@@ -278,7 +278,7 @@ func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case errors.Is(err, api.ErrAmbiguous):
 		return explainf(err, "several contacts match %q; name them by fingerprint ('parley contacts' shows them)", contact)
 	case errors.Is(err, api.ErrExists):
-		return explainf(err, "%s is already a member of %s ('parley members %s' lists them)", clean(contact), clean(group), quoteArg(group))
+		return explainf(err, "%s is already a member of %s, or your invite of them is on its way ('parley members %s' lists the members)", clean(contact), clean(group), quoteArg(group))
 	case err != nil:
 		return groupError(err, group)
 	}
