@@ -218,6 +218,9 @@ func TestChaos(t *testing.T) {
 	h := &harness{t: t, cfg: cfg, work: work, begin: time.Now(), faults: map[kind]int{}}
 	t.Cleanup(func() {
 		if t.Failed() || cfg.keep {
+			if h.verdict != "" {
+				t.Logf("what failed: %s (all of them: %s)", h.verdict, filepath.Join(work, "problems.txt"))
+			}
 			t.Logf("seed %d; replay with:\n\t%s", cfg.seed, cfg.replay())
 			t.Logf("work directory kept: %s", work)
 			for _, d := range h.ds {
@@ -290,6 +293,10 @@ func TestChaos(t *testing.T) {
 			t.Errorf("%s", p)
 		}
 		t.Errorf("%d problems remain %v after the heal (seed %d): %s", len(problems), cfg.quiet, cfg.seed, tally(problems))
+		// Kept in the work directory, and said again at the end of the
+		// output, where a log cut to its tail still shows it.
+		record(h, "problems.txt", problems)
+		h.verdict = fmt.Sprintf("%d problems, %s; the first: %s", len(problems), tally(problems), problems[0])
 	} else {
 		h.step(fmt.Sprintf("oracle: all checks pass %.1fs after the heal", took.Sub(healed).Seconds()))
 	}
@@ -315,9 +322,12 @@ type harness struct {
 	cfg   config
 	work  string
 	begin time.Time
-	nw    *network
-	imp   *impairer // nil when no link is impaired
-	ds    []*daemon
+	// verdict sums up the oracle's problems, if any, for the end of the
+	// output.
+	verdict string
+	nw      *network
+	imp     *impairer // nil when no link is impaired
+	ds      []*daemon
 
 	stay      []int     // the members that stay in the group
 	removed   int       // the member removed at the start
