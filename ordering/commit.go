@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/parley-p2p/parley/mls/codec"
@@ -76,14 +77,7 @@ func (l *Loop) addIntent(kind intentKind, keyPackage []byte, identity string) {
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("%w: %s", ErrAlreadyMember, Identity(&in.kp.LeafNode))})
 			return
 		}
-		t := l.target(in)
-		var last *intent
-		for _, other := range l.intents {
-			if l.target(other) == t {
-				last = other
-			}
-		}
-		if last != nil && last.kind == intentAdd && l.doneAt(last, 0) == nil {
+		if t := l.target(in); l.addOnItsWay(t) {
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("%w: %s (an add asked for here is on its way)", ErrAlreadyMember, t)})
 			return
 		}
@@ -114,6 +108,32 @@ func (l *Loop) addIntent(kind intentKind, keyPackage []byte, identity string) {
 	if info := l.epochs[l.tip.ID]; info.pendSeen.IsZero() {
 		info.pendSeen = l.now
 	}
+}
+
+// addOnItsWay reports whether the last change this member asked for of
+// the client with the identity is an add that no epoch of the canonical
+// chain shows yet.
+func (l *Loop) addOnItsWay(identity string) bool {
+	var last *intent
+	for _, in := range l.intents {
+		if l.target(in) == identity {
+			last = in
+		}
+	}
+	return last != nil && last.kind == intentAdd && l.doneAt(last, 0) == nil
+}
+
+// Adding returns the identities of the clients whose add this member
+// asked for and no epoch of the canonical chain shows yet (see
+// ErrAlreadyMember).
+func (l *Loop) Adding() []string {
+	var out []string
+	for _, in := range l.intents {
+		if t := l.target(in); in.kind == intentAdd && !slices.Contains(out, t) && l.addOnItsWay(t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // intentDone reports whether the state already shows the intent's effect.
@@ -291,10 +311,10 @@ func (l *Loop) maybeCommit() {
 	if len(open) == 0 && st.PendingProposals() == 0 {
 		return
 	}
-	if info.stuck != nil && *info.stuck == l.pendingWork(st) {
+	if info.stuck != (pendingWork{}) && info.stuck == l.pendingWork(st) {
 		return
 	}
-	info.stuck = nil
+	info.stuck = pendingWork{}
 	if info.pendSeen.IsZero() {
 		info.pendSeen = l.now
 	}
@@ -319,8 +339,6 @@ type pendingWork struct {
 func (l *Loop) pendingWork(st *group.State) pendingWork {
 	return pendingWork{intents: l.intentSeq, proposals: st.PendingProposals()}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // proposeIntents sends the intents not yet proposed in this epoch.
 func (l *Loop) proposeIntents(info *epochInfo, open []*intent) {
@@ -403,11 +421,11 @@ func (l *Loop) commit(info *epochInfo, open []*intent) {
 			}
 		}
 		if len(opts.Proposals) == 0 && !opts.ForcePath {
-			info.stuck = ptr(l.pendingWork(st))
+			info.stuck = l.pendingWork(st)
 			return
 		}
 		if sc, err = st.Commit(opts); err != nil {
-			info.stuck = ptr(l.pendingWork(st))
+			info.stuck = l.pendingWork(st)
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("ordering: committing: %w", err)})
 			return
 		}

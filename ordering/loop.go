@@ -33,9 +33,9 @@ type epochInfo struct {
 	// committed is set once this member committed on the epoch.
 	committed bool
 	// stuck is the work pending when a commit here last failed or found
-	// nothing this member could carry (not saved): it is tried again
-	// once an intent or a proposal comes, and not before.
-	stuck *pendingWork
+	// nothing this member could carry (not saved; zero if none): it is
+	// tried again once an intent or a proposal comes, and not before.
+	stuck pendingWork
 	// waiting holds commits that refer to proposals not received yet.
 	waiting []bufferedEnvelope
 	// welcomes are this member's Welcomes for the members its commit

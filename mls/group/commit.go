@@ -237,19 +237,22 @@ func (s *State) Commit(opts CommitOptions) (*StagedCommit, error) {
 }
 
 // keepValid appends to list each of the cached proposals in pending that
-// leaves it valid, in order, and applies the result. It costs one
+// leaves it valid, in order, and returns it applied. It costs one
 // application of the list per cached proposal, and runs only when the
 // whole list is invalid.
 func (s *State) keepValid(list, pending []committedProposal, me wire.Sender, allowResumptionPSK bool) ([]committedProposal, *provisional, error) {
+	pv, err := s.applyProposals(list, me, false, allowResumptionPSK)
+	if err != nil {
+		return nil, nil, err // the committer's own list: no cached proposal mends it
+	}
 	list = slices.Clip(list)
 	for _, cp := range pending {
 		try := append(list, cp)
-		if _, err := s.applyProposals(try, me, false, allowResumptionPSK); err == nil {
-			list = try
+		if tried, err := s.applyProposals(try, me, false, allowResumptionPSK); err == nil {
+			list, pv = try, tried
 		}
 	}
-	pv, err := s.applyProposals(list, me, false, allowResumptionPSK)
-	return list, pv, err
+	return list, pv, nil
 }
 
 func isResumptionPSK(p wire.Proposal) bool {

@@ -57,6 +57,9 @@ func TestASecondAddOfOneClientNeitherCommitsNorStopsTheGroup(t *testing.T) {
 	if err := rejected(m0, ordering.AddMember{KeyPackage: again()}); !errors.Is(err, ordering.ErrAlreadyMember) {
 		t.Fatalf("second add while the first is on its way: err = %v, want ErrAlreadyMember", err)
 	}
+	if got := m0.loop.Adding(); len(got) != 1 || got[0] != ordering.Identity(&joiner.bundle.KeyPackage.LeafNode) {
+		t.Fatalf("m0 adding %q, want m4 alone", got)
+	}
 	waitSim(t, s, time.Minute, "every member on an epoch with m4", func() bool {
 		for _, n := range []*node{m0, m1, m2, s.byName["m3"]} {
 			if len(n.loop.Tip().Members) != 5 {
@@ -67,6 +70,9 @@ func TestASecondAddOfOneClientNeitherCommitsNorStopsTheGroup(t *testing.T) {
 	})
 	if n := m0.loop.Tip().Number; n != before+1 {
 		t.Fatalf("m4 added in %d epochs, want 1", n-before)
+	}
+	if got := m0.loop.Adding(); len(got) != 0 {
+		t.Errorf("m0 still adding %q once m4 is in", got)
 	}
 	if err := rejected(m1, ordering.AddMember{KeyPackage: again()}); !errors.Is(err, ordering.ErrAlreadyMember) {
 		t.Fatalf("add of a member: err = %v, want ErrAlreadyMember", err)

@@ -247,6 +247,13 @@ func (n *Node) Invite(ctx context.Context, ref, contactRef string) error {
 				return fmt.Errorf("%w: %s is already a member of %q", api.ErrExists, c.name, g.meta.Name)
 			}
 		}
+		// Asked before the KeyPackage is fetched: a second one would be
+		// spent for nothing (the loop refuses a second add too).
+		for _, m := range g.loop.Adding() {
+			if p, _, _ := ParseMemberID(m); p == c.peerID {
+				return fmt.Errorf("%w: your invite of %s to %q is on its way", api.ErrExists, c.name, g.meta.Name)
+			}
+		}
 		return nil
 	}); err != nil {
 		return err
