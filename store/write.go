@@ -62,7 +62,7 @@ func (s *Store) writeBatches(ctx context.Context, batches []*Batch, n int) error
 					}
 				}
 			}
-			return nil
+			return w.finish()
 		})
 		if err == nil {
 			return nil
@@ -92,11 +92,24 @@ func (s *Store) writeBatches(ctx context.Context, batches []*Batch, n int) error
 
 // writer applies ops inside one transaction. It caches what it learned of
 // each group (registered in the group index, last log sequence number) for
-// the rest of the transaction.
+// the rest of the transaction. A group's last log sequence number is
+// written once, by finish, however many entries the transaction appends
+// (issue 17: a round of n received messages appends 2n entries).
 type writer struct {
 	txn        *badger.Txn
 	registered map[string]bool
 	next       map[string]uint64 // group -> last used log sequence number
+	appended   map[string]bool   // groups whose next must be written
+}
+
+// finish writes what the transaction's ops left to write at its end.
+func (w *writer) finish() error {
+	for g := range w.appended {
+		if err := set(w.txn, logNextKey([]byte(g)), u64(w.next[g])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (w *writer) apply(o *op) error {
@@ -218,9 +231,10 @@ func (w *writer) appendLog(o *op) error {
 	if err := set(t, logIDKey(g, o.entry.ID), u64(seq)); err != nil {
 		return err
 	}
-	if err := set(t, logNextKey(g), u64(seq)); err != nil {
-		return err
+	if w.appended == nil {
+		w.appended = map[string]bool{}
 	}
+	w.appended[string(g)] = true
 	o.result.seq = seq
 	return nil
 }
@@ -301,6 +315,7 @@ func (w *writer) deleteGroup(group []byte) error {
 	}
 	delete(w.registered, string(group))
 	delete(w.next, string(group))
+	delete(w.appended, string(group))
 	return nil
 }
 

@@ -49,7 +49,12 @@ import (
 //	                             at once, as the raw floor has 16
 //	                             Publishes in flight; outputs/write is
 //	                             how many loop outputs each durable write
-//	                             of the receivers carried
+//	                             of the receivers carried, and
+//	                             sender-outputs/write the sender's;
+//	                             p50-ms and p99-ms are the latency under
+//	                             that load (the rate is 16 over it)
+//	members=N/inflight=128       the same, deep enough that the node's
+//	                             work bounds the rate, not the latency
 //	floor=gossipsub/members=N    go-libp2p-pubsub with default settings on
 //	                             N default hosts, full mesh, Publish to
 //	                             the receivers' Subscription.Next
@@ -79,6 +84,10 @@ const (
 	// the throughput benchmark (an unbounded burst overflows pubsub's
 	// queues and measures drops, not throughput).
 	benchWindow = 16
+	// benchDeepWindow is a window deep enough that the node's rate is
+	// bound by its work, not by the latency of a message (at 16 in flight
+	// the rate is 16 over the latency under load).
+	benchDeepWindow = 128
 )
 
 // BenchmarkDeliveryLatency sends one 1 KiB text at a time and reports the
@@ -113,6 +122,7 @@ func BenchmarkThroughput(b *testing.B) {
 	for _, n := range benchSizes() {
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) { cs.get(b, "node", n).throughput(b, 1) })
 		b.Run(fmt.Sprintf("members=%d/inflight=%d", n, benchWindow), func(b *testing.B) { cs.get(b, "node", n).throughput(b, benchWindow) })
+		b.Run(fmt.Sprintf("members=%d/inflight=%d", n, benchDeepWindow), func(b *testing.B) { cs.get(b, "node", n).throughput(b, benchDeepWindow) })
 		b.Run(fmt.Sprintf("floor=gossipsub/members=%d", n), func(b *testing.B) { cs.get(b, "raw", n).throughput(b, benchWindow) })
 	}
 }
@@ -167,8 +177,10 @@ type benchCluster struct {
 	// writes of group state and the loop outputs they carried.
 	blocking bool
 	writes   func() (writes, outputs int64)
-	run      atomic.Pointer[benchRun]
-	runID    atomic.Uint64
+	// senderWrites is writes for the sender.
+	senderWrites func() (writes, outputs int64)
+	run          atomic.Pointer[benchRun]
+	runID        atomic.Uint64
 }
 
 // benchRun is the state of one measurement: payloads carry its id, so that
@@ -258,6 +270,10 @@ func newNodeCluster(b, owner *testing.B, size int) *benchCluster {
 			outputs += r.outputs.Load()
 		}
 		return writes, outputs
+	}
+	c.senderWrites = func() (writes, outputs int64) {
+		r := nodes[0].runner(g.ID)
+		return r.writes.Load(), r.outputs.Load()
 	}
 	subCtx, cancel := context.WithCancel(ctx)
 	owner.Cleanup(cancel)
@@ -498,9 +514,10 @@ func (c *benchCluster) latency(b *testing.B) {
 func (c *benchCluster) throughput(b *testing.B, window int) {
 	r := c.newRun(b.N)
 	lost := 0
-	var writes0, outputs0 int64
+	var writes0, outputs0, swrites0, soutputs0 int64
 	if c.writes != nil {
 		writes0, outputs0 = c.writes()
+		swrites0, soutputs0 = c.senderWrites()
 	}
 	var wg sync.WaitGroup
 	var failed atomic.Pointer[error]
@@ -534,10 +551,18 @@ func (c *benchCluster) throughput(b *testing.B, window int) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N-lost)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(lost), "lost")
+	// The latency under load: at a window of w, the rate is w over it.
+	r.mu.Lock()
+	reportPercentiles(b, slices.Clone(r.samples), "")
+	r.mu.Unlock()
 	if c.writes != nil {
 		writes, outputs := c.writes()
 		if writes > writes0 {
 			b.ReportMetric(float64(outputs-outputs0)/float64(writes-writes0), "outputs/write")
+		}
+		writes, outputs = c.senderWrites()
+		if writes > swrites0 {
+			b.ReportMetric(float64(outputs-soutputs0)/float64(writes-swrites0), "sender-outputs/write")
 		}
 	}
 }
