@@ -39,6 +39,9 @@ type intent struct {
 	// intent; a later attempt on another epoch is a re-issue.
 	tried   EpochID
 	reissue bool
+	// asked is when the intent was made (zero for one restored after a
+	// restart: not saved).
+	asked time.Time
 }
 
 // attempt records an attempt at an intent in epoch e.
@@ -57,7 +60,7 @@ func (l *Loop) addIntent(kind intentKind, keyPackage []byte, identity string) {
 		return
 	}
 	l.intentSeq++
-	in := &intent{id: l.intentSeq, kind: kind, keyPackage: keyPackage, identity: identity, since: l.tip.Number}
+	in := &intent{id: l.intentSeq, kind: kind, keyPackage: keyPackage, identity: identity, since: l.tip.Number, asked: l.now}
 	switch kind {
 	case intentAdd:
 		var m wire.MLSMessage
@@ -132,6 +135,51 @@ func (l *Loop) Adding() []string {
 		if t := l.target(in); in.kind == intentAdd && !slices.Contains(out, t) && l.addOnItsWay(t) {
 			out = append(out, t)
 		}
+	}
+	return out
+}
+
+// WaitingChange is a membership change this member asked for that no
+// epoch of the canonical chain shows yet.
+type WaitingChange struct {
+	// Kind is "add", "remove" or "leave" (this member's own removal).
+	Kind     string
+	Identity string // the member added or removed
+	// Asked is when it was asked for; zero if before this member last
+	// started.
+	Asked time.Time
+}
+
+// Waiting returns the membership changes this member asked for that no
+// epoch of the canonical chain shows yet, in the order asked (a change
+// that follows an undone one of the same member waits too). A change
+// that is refused is never among them; one that waits long is what a
+// user needs to see (the group may be unable to commit it).
+func (l *Loop) Waiting() []WaitingChange {
+	var out []WaitingChange
+	after := map[string]uint64{}
+	blocked := map[string]bool{}
+	for _, in := range l.intents {
+		t := l.target(in)
+		if !blocked[t] {
+			if done := l.doneAt(in, after[t]); done != nil {
+				after[t] = done.Number + 1
+				continue
+			}
+			blocked[t] = true
+		}
+		var kind string
+		switch in.kind {
+		case intentAdd:
+			kind = "add"
+		case intentRemove:
+			kind = "remove"
+		case intentLeave:
+			kind = "leave"
+		default:
+			continue // a key update is the group's own business
+		}
+		out = append(out, WaitingChange{Kind: kind, Identity: t, Asked: in.asked})
 	}
 	return out
 }

@@ -57,8 +57,12 @@ func TestASecondAddOfOneClientNeitherCommitsNorStopsTheGroup(t *testing.T) {
 	if err := rejected(m0, ordering.AddMember{KeyPackage: again()}); !errors.Is(err, ordering.ErrAlreadyMember) {
 		t.Fatalf("second add while the first is on its way: err = %v, want ErrAlreadyMember", err)
 	}
-	if got := m0.loop.Adding(); len(got) != 1 || got[0] != ordering.Identity(&joiner.bundle.KeyPackage.LeafNode) {
+	m4 := ordering.Identity(&joiner.bundle.KeyPackage.LeafNode)
+	if got := m0.loop.Adding(); len(got) != 1 || got[0] != m4 {
 		t.Fatalf("m0 adding %q, want m4 alone", got)
+	}
+	if got := m0.loop.Waiting(); len(got) != 1 || got[0].Kind != "add" || got[0].Identity != m4 || !got[0].Asked.Equal(s.now) {
+		t.Fatalf("m0 waiting for %+v, want the add of m4 asked at %v", got, s.now)
 	}
 	waitSim(t, s, time.Minute, "every member on an epoch with m4", func() bool {
 		for _, n := range []*node{m0, m1, m2, s.byName["m3"]} {
@@ -73,6 +77,9 @@ func TestASecondAddOfOneClientNeitherCommitsNorStopsTheGroup(t *testing.T) {
 	}
 	if got := m0.loop.Adding(); len(got) != 0 {
 		t.Errorf("m0 still adding %q once m4 is in", got)
+	}
+	if got := m0.loop.Waiting(); len(got) != 0 {
+		t.Errorf("m0 still waiting for %+v once m4 is in", got)
 	}
 	if err := rejected(m1, ordering.AddMember{KeyPackage: again()}); !errors.Is(err, ordering.ErrAlreadyMember) {
 		t.Fatalf("add of a member: err = %v, want ErrAlreadyMember", err)
@@ -103,6 +110,9 @@ func TestASecondAddOfOneClientNeitherCommitsNorStopsTheGroup(t *testing.T) {
 	if err := rejected(m2, ordering.RemoveMember{Identity: m3.loop.Self()}); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
+	if got := m2.loop.Waiting(); len(got) != 1 || got[0].Kind != "remove" || got[0].Identity != m3.loop.Self() {
+		t.Fatalf("m2 waiting for %+v, want the removal of m3", got)
+	}
 	waitSim(t, s, time.Minute, "m3 removed at m0, m1, m2 and m4", func() bool {
 		for _, n := range []*node{m0, m1, m2, joiner} {
 			if len(n.loop.Tip().Members) != 4 || n.loop.Tip().Number <= tip.Number {
@@ -115,6 +125,9 @@ func TestASecondAddOfOneClientNeitherCommitsNorStopsTheGroup(t *testing.T) {
 		if got := n.loop.Tip().ID; got != m0.loop.Tip().ID {
 			t.Errorf("%s on another epoch than m0", n.name)
 		}
+	}
+	if got := m2.loop.Waiting(); len(got) != 0 {
+		t.Errorf("m2 still waiting for %+v once m3 is out", got)
 	}
 	s.advance(10 * time.Second)
 	if r := s.check(); len(r.Violations) > 0 {

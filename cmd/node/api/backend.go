@@ -322,6 +322,10 @@ type GroupStatus struct {
 	// not be saved (the disk full, an I/O error). It starts again by
 	// itself from what was saved, and catches up, once it can.
 	Stopped string `json:"stopped,omitempty"`
+	// Waiting are the membership changes this node asked for (invite,
+	// remove, leave) that no epoch of the group shows yet, oldest first.
+	// One that waits for long is one the group cannot commit.
+	Waiting []Change `json:"waiting,omitempty"`
 	// Outbox is the number of own messages not final yet.
 	Outbox      int `json:"outbox"`
 	OnlinePeers int `json:"online_peers"`
@@ -331,6 +335,16 @@ type GroupStatus struct {
 	State  string `json:"state"`
 	Reason string `json:"reason,omitempty"`
 	Todo   string `json:"todo,omitempty"`
+}
+
+// Change is a membership change waiting to be committed.
+type Change struct {
+	// Change is "add", "remove" or "leave".
+	Change string `json:"change"`
+	Member string `json:"member"` // the member's name (a peer ID if it has none)
+	// AskedAt is when it was asked for; absent if before the daemon last
+	// started.
+	AskedAt time.Time `json:"asked_at,omitzero"`
 }
 
 // Event types.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/parley-p2p/parley/cmd/node/api"
 	"github.com/parley-p2p/parley/cmd/node/node"
@@ -147,6 +148,11 @@ func printStatus(c *command, st api.Status, stdout io.Writer) error {
 			todo = append(todo, fmt.Sprintf("%s: %s", clean(g.Name), clean(do)))
 		}
 	}
+	for _, g := range st.Groups {
+		if len(g.Waiting) > 0 {
+			todo = append(todo, fmt.Sprintf("%s: waiting to be committed: %s", clean(g.Name), waitingChanges(g.Waiting, time.Now())))
+		}
+	}
 	if len(todo) > 0 {
 		fmt.Fprintln(stdout)
 		for _, line := range todo {
@@ -179,4 +185,20 @@ func statusState(g api.GroupStatus) string {
 		return state
 	}
 	return clean(state + ": " + reason)
+}
+
+// waitingChanges says which membership changes wait to be committed, and
+// for how long: "add bob (asked 12s ago), remove dave".
+func waitingChanges(cs []api.Change, now time.Time) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = clean(c.Change + " " + c.Member)
+		if c.Change == "leave" {
+			parts[i] = "your leave"
+		}
+		if !c.AskedAt.IsZero() {
+			parts[i] += fmt.Sprintf(" (asked %s ago)", max(now.Sub(c.AskedAt), 0).Round(time.Second))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-p2p/parley/cmd/node/api"
 )
@@ -36,5 +37,42 @@ func TestStatusCheckExitsOneWhenAGroupNeedsAttention(t *testing.T) {
 	}
 	if r := d.run("status"); r.code != 0 {
 		t.Errorf("status without --check exits %d with a damaged group, want 0", r.code)
+	}
+}
+
+// TestStatusSaysWhichMembershipChangesWaitToBeCommitted: an invite or a
+// removal that no epoch shows yet is named under the groups, with how
+// long ago it was asked for (none for one asked before the daemon
+// started), and is in the JSON report.
+func TestStatusSaysWhichMembershipChangesWaitToBeCommitted(t *testing.T) {
+	d := startDaemon(t)
+	d.must("group", "create", "friends")
+	d.must("group", "create", "family")
+	asked := time.Now().Add(-3 * time.Minute)
+	if err := d.b.Wait("friends", api.Change{Change: "add", Member: "bob", AskedAt: asked}, api.Change{Change: "remove", Member: "dave"}); err != nil {
+		t.Fatal(err)
+	}
+	r := d.run("status")
+	if r.code != 0 || !strings.Contains(r.stdout, "friends: waiting to be committed: add bob (asked 3m0s ago), remove dave\n") {
+		t.Errorf("status with changes waiting: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if strings.Contains(r.stdout, "family: waiting") {
+		t.Errorf("status names changes waiting in a group with none: %q", r.stdout)
+	}
+	r = d.run("status", "--json")
+	var st api.Status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status --json: %v (%q)", err, r.stdout)
+	}
+	for _, g := range st.Groups {
+		switch want := map[string]int{"friends": 2, "family": 0}[g.Name]; {
+		case len(g.Waiting) != want:
+			t.Errorf("%s: %d changes waiting in the JSON report, want %d", g.Name, len(g.Waiting), want)
+		case want > 0 && (g.Waiting[0].Member != "bob" || !g.Waiting[0].AskedAt.Equal(asked) || !g.Waiting[1].AskedAt.IsZero()):
+			t.Errorf("%s: waiting %+v", g.Name, g.Waiting)
+		}
+	}
+	if strings.Contains(r.stdout, `"asked_at":"0001`) {
+		t.Errorf("a change asked before the start has a zero asked_at in the JSON report: %s", r.stdout)
 	}
 }

@@ -445,6 +445,10 @@ func (g *groupRunner) refresh() {
 	}
 	st := g.loop.Stats()
 	missing := g.loop.Missing()
+	var waiting []api.Change
+	for _, c := range g.loop.Waiting() {
+		waiting = append(waiting, api.Change{Change: c.Kind, Member: names([]string{c.Identity})[0], AskedAt: c.Asked.UTC().Truncate(time.Millisecond)})
+	}
 	online := 0
 	for p := range members {
 		if p != g.n.id.PeerID && g.n.p2p.Connected(p) {
@@ -462,7 +466,7 @@ func (g *groupRunner) refresh() {
 			Pending: g.meta.State == statePending, Approval: g.approval(), Removed: g.loop.Removed()}),
 		FinalEpoch: g.loop.FinalEpoch(), Forks: st.Forks, Rollbacks: st.Rollbacks, Syncing: g.loop.Syncing(),
 		Missing: missing.Messages, MissingBytes: missing.Bytes, BehindEpochs: missing.Epochs,
-		Outbox: g.loop.Unconfirmed(), OnlinePeers: online,
+		Waiting: waiting, Outbox: g.loop.Unconfirmed(), OnlinePeers: online,
 		Stopped: stopped,
 	}
 	g.mu.Unlock()

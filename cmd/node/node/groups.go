@@ -286,6 +286,7 @@ func (g *groupRunner) addMemberNow(kp []byte, by string) error {
 	if err := wireUnmarshal(kp, &m); err == nil && m.KeyPackage != nil {
 		g.noteAddedBy(ordering.Identity(&m.KeyPackage.LeafNode), by)
 	}
+	g.refresh() // the status shows the add waiting
 	return nil
 }
 
@@ -522,6 +523,7 @@ func (n *Node) Remove(ctx context.Context, ref, member string) error {
 			return fmt.Errorf("%w: to leave a group use 'parley leave'", api.ErrInvalid)
 		}
 		g.handle(ordering.RemoveMember{Identity: id})
+		g.refresh() // the status shows the removal waiting
 		return nil
 	})
 }

@@ -54,6 +54,7 @@ type group struct {
 	api.Group
 	members  []api.Member
 	messages []api.Message
+	waiting  []api.Change
 }
 
 type sub struct {
@@ -284,6 +285,20 @@ func (b *Backend) Damage(group, reason string) error {
 	}
 	g.Damaged = reason
 	g.Epoch, g.Members = 0, 0
+	return nil
+}
+
+// Wait sets the membership changes a group's status shows waiting to be
+// committed, as a node's does for the invites and removals it asked for
+// that no epoch shows yet.
+func (b *Backend) Wait(group string, changes ...api.Change) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	g, err := b.group(group)
+	if err != nil {
+		return err
+	}
+	g.waiting = changes
 	return nil
 }
 
@@ -735,7 +750,7 @@ func (b *Backend) Status(ctx context.Context) (api.Status, error) {
 	defer b.mu.Unlock()
 	st := api.Status{PeerID: b.self.PeerID, Peers: len(b.contacts)}
 	for _, g := range b.groups {
-		gs := api.GroupStatus{Group: g.Group, FinalEpoch: g.Epoch, OnlinePeers: max(len(g.members)-1, 0)}
+		gs := api.GroupStatus{Group: g.Group, FinalEpoch: g.Epoch, OnlinePeers: max(len(g.members)-1, 0), Waiting: g.waiting}
 		for _, m := range g.messages {
 			if m.Own && !m.Final {
 				gs.Outbox++
