@@ -333,6 +333,11 @@ type (
 		OnlinePeers  int    `json:"online_peers"`
 		State        string `json:"state"`
 		Reason       string `json:"reason"`
+		Waiting      []struct {
+			Change  string    `json:"change"`
+			Member  string    `json:"member"`
+			AskedAt time.Time `json:"asked_at"`
+		} `json:"waiting"`
 	}
 	nodeStatus struct {
 		PeerID       string        `json:"peer_id"`

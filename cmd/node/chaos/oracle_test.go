@@ -20,7 +20,8 @@ import (
 // sender's in the order they were sent, each message in the same epoch
 // at every receiver; every file complete at every receiver with the right
 // SHA-256; a status with nothing missing, nothing behind, no sync under
-// way and no damage; a store within three times the files sent. For the
+// way, no damage and no membership change waiting to be committed; a
+// store within three times the files sent. For the
 // member removed at the start (and invited back and removed again during
 // the schedule): in or out of the group as the others say, nothing twice,
 // and nothing sent after its final removal (or everything sent after its
@@ -145,6 +146,11 @@ func (h *harness) check(verified map[string]bool) []string {
 		case gs.Missing != 0 || gs.MissingBytes != 0 || gs.BehindEpochs != 0 || gs.Syncing || gs.Damaged != "" || gs.State != "ok":
 			add("[status] %s's status of %s is not ok: %s (%s); missing %d (%d bytes), behind %d epochs, syncing %v, damaged %q",
 				d.name, group, gs.State, gs.Reason, gs.Missing, gs.MissingBytes, gs.BehindEpochs, gs.Syncing, gs.Damaged)
+		}
+		// Every invite and removal asked for was made, or refused at
+		// once: none waits once the group has settled.
+		for _, w := range gs.Waiting {
+			add("[waiting] %s asked for %s %s in %s at %s; it waits to be committed", d.name, w.Change, w.Member, group, w.AskedAt.Format(time.TimeOnly))
 		}
 	}
 	h.checkChurned(byKey, add)
