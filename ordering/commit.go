@@ -157,16 +157,9 @@ type WaitingChange struct {
 // user needs to see (the group may be unable to commit it).
 func (l *Loop) Waiting() []WaitingChange {
 	var out []WaitingChange
-	after := map[string]uint64{}
-	blocked := map[string]bool{}
-	for _, in := range l.intents {
-		t := l.target(in)
-		if !blocked[t] {
-			if done := l.doneAt(in, after[t]); done != nil {
-				after[t] = done.Number + 1
-				continue
-			}
-			blocked[t] = true
+	l.walkIntents(func(in *intent, done *Node, _ bool) {
+		if done != nil {
+			return
 		}
 		var kind string
 		switch in.kind {
@@ -177,10 +170,10 @@ func (l *Loop) Waiting() []WaitingChange {
 		case intentLeave:
 			kind = "leave"
 		default:
-			continue // a key update is the group's own business
+			return // a key update is the group's own business
 		}
-		out = append(out, WaitingChange{Kind: kind, Identity: t, Asked: in.asked})
-	}
+		out = append(out, WaitingChange{Kind: kind, Identity: l.target(in), Asked: in.asked})
+	})
 	return out
 }
 
@@ -253,6 +246,30 @@ func (l *Loop) doneAt(in *intent, from uint64) *Node {
 	return done
 }
 
+// walkIntents calls fn with each intent, in the order asked, and the
+// oldest epoch of the canonical chain that shows it done (nil if none).
+// Intents on one target take effect in order: one is done only in an
+// epoch after the one that did the intent before it, and none after an
+// undone one counts as done. next is set for the first undone intent of
+// each target: the one to carry out now.
+func (l *Loop) walkIntents(fn func(in *intent, done *Node, next bool)) {
+	after := map[string]uint64{}
+	blocked := map[string]bool{}
+	for _, in := range l.intents {
+		t := l.target(in)
+		var done *Node
+		next := false
+		if !blocked[t] {
+			if done = l.doneAt(in, after[t]); done != nil {
+				after[t] = done.Number + 1
+			} else {
+				blocked[t], next = true, true
+			}
+		}
+		fn(in, done, next)
+	}
+}
+
 // settleIntents drops the intents done in an epoch at or below root: a
 // rollback can no longer undo them. It returns the intents still to carry
 // out on the canonical chain: those not done whose earlier intents on the
@@ -260,26 +277,14 @@ func (l *Loop) doneAt(in *intent, from uint64) *Node {
 // counts only after the add).
 func (l *Loop) settleIntents(root *Node) []*intent {
 	var keep, open []*intent
-	after := map[string]uint64{}
-	blocked := map[string]bool{}
-	for _, in := range l.intents {
-		t := l.target(in)
-		var done *Node
-		if !blocked[t] {
-			done = l.doneAt(in, after[t])
-		}
-		switch {
-		case done != nil:
-			after[t] = done.Number + 1
-		case !blocked[t]:
+	l.walkIntents(func(in *intent, done *Node, next bool) {
+		if next {
 			open = append(open, in)
-			blocked[t] = true
 		}
-		if done != nil && done.Number <= root.Number {
-			continue
+		if done == nil || done.Number > root.Number {
+			keep = append(keep, in)
 		}
-		keep = append(keep, in)
-	}
+	})
 	if len(keep) != len(l.intents) {
 		l.intents = keep
 		l.changes.touch()
