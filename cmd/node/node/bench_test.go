@@ -19,6 +19,7 @@ import (
 	"github.com/parley-p2p/parley/cmd/node/api"
 	"github.com/parley-p2p/parley/mls/group"
 	"github.com/parley-p2p/parley/mls/wire"
+	"github.com/parley-p2p/parley/p2p"
 	"github.com/parley-p2p/parley/store"
 )
 
@@ -55,9 +56,21 @@ import (
 //	                             that load (the rate is 16 over it)
 //	members=N/inflight=128       the same, deep enough that the node's
 //	                             work bounds the rate, not the latency
+//	members=N/senders=all/inflight=16
+//	                             every member sends, each with up to 16
+//	                             messages in flight, and each message
+//	                             must reach the N-1 others
 //	floor=gossipsub/members=N    go-libp2p-pubsub with default settings on
 //	                             N default hosts, full mesh, Publish to
 //	                             the receivers' Subscription.Next
+//	floor=gossipsub/members=N/senders=all
+//	                             the same with every host publishing, up
+//	                             to 16 messages in flight each, and the
+//	                             queue sizes Parley's hosts use
+//	                             (p2p.DefaultQueueSizes): with the
+//	                             default 32 per peer, five hosts sending
+//	                             16 each overflow them, and the run
+//	                             measures drops and timeouts
 //	floor=badger-sync-write      store.Write of one log entry and its
 //	                             delivered mark, SyncWrites on (as the node
 //	                             writes a received message)
@@ -115,15 +128,19 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 // messages in flight, as many calls at once (members=N/inflight=16), and
 // reports the messages per second delivered (saved, and an event given) to
 // every receiver, and the outputs of the group's loop each durable write
-// carried at the receivers; beside it, raw gossipsub between as many hosts
-// with up to 16 messages in flight. PARLEY_BENCH_LARGE=1 adds members=20.
+// carried at the receivers; then every member sends at once, each with up
+// to 16 in flight (members=N/senders=all/inflight=16). Beside them, raw
+// gossipsub between as many hosts with up to 16 messages in flight, from
+// one and from every host. PARLEY_BENCH_LARGE=1 adds members=20.
 func BenchmarkThroughput(b *testing.B) {
 	cs := newBenchClusters(b)
 	for _, n := range benchSizes() {
-		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) { cs.get(b, "node", n).throughput(b, 1) })
-		b.Run(fmt.Sprintf("members=%d/inflight=%d", n, benchWindow), func(b *testing.B) { cs.get(b, "node", n).throughput(b, benchWindow) })
-		b.Run(fmt.Sprintf("members=%d/inflight=%d", n, benchDeepWindow), func(b *testing.B) { cs.get(b, "node", n).throughput(b, benchDeepWindow) })
-		b.Run(fmt.Sprintf("floor=gossipsub/members=%d", n), func(b *testing.B) { cs.get(b, "raw", n).throughput(b, benchWindow) })
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) { cs.get(b, "node", n).throughput(b, 1, 1) })
+		b.Run(fmt.Sprintf("members=%d/inflight=%d", n, benchWindow), func(b *testing.B) { cs.get(b, "node", n).throughput(b, benchWindow, 1) })
+		b.Run(fmt.Sprintf("members=%d/inflight=%d", n, benchDeepWindow), func(b *testing.B) { cs.get(b, "node", n).throughput(b, benchDeepWindow, 1) })
+		b.Run(fmt.Sprintf("members=%d/senders=all/inflight=%d", n, benchWindow), func(b *testing.B) { cs.get(b, "node", n).throughput(b, benchWindow, n) })
+		b.Run(fmt.Sprintf("floor=gossipsub/members=%d", n), func(b *testing.B) { cs.get(b, "raw", n).throughput(b, benchWindow, 1) })
+		b.Run(fmt.Sprintf("floor=gossipsub/members=%d/senders=all", n), func(b *testing.B) { cs.get(b, "raw-queues", n).throughput(b, benchWindow, n) })
 	}
 }
 
@@ -155,7 +172,9 @@ func (cs *benchClusters) get(b *testing.B, kind string, n int) *benchCluster {
 	case "node":
 		c = newNodeCluster(b, cs.top, n)
 	case "raw":
-		c = newRawCluster(b, cs.top, n)
+		c = newRawCluster(b, cs.top, n, nil)
+	case "raw-queues":
+		c = newRawCluster(b, cs.top, n, &p2p.DefaultQueueSizes)
 	}
 	c.startReaders(cs.top)
 	c.warmUp(b)
@@ -164,12 +183,13 @@ func (cs *benchClusters) get(b *testing.B, kind string, n int) *benchCluster {
 	return c
 }
 
-// benchCluster is a sender and its receivers: the node's members or raw
-// gossipsub hosts.
+// benchCluster is the node's members or raw gossipsub hosts. Member 0 is
+// the sender unless every member sends.
 type benchCluster struct {
-	// send sends a payload from member 0.
-	send func(ctx context.Context, text string) error
-	// receivers each return the next payload a receiver got.
+	// senders send a payload from each member.
+	senders []func(ctx context.Context, text string) error
+	// receivers each return the next payload a member got from another
+	// (member 0's own are not among them).
 	receivers []func(ctx context.Context) (string, error)
 	// blocking is set when send returns only once the message is saved
 	// (Node.Send): a window of messages in flight then needs as many
@@ -259,10 +279,13 @@ func newNodeCluster(b, owner *testing.B, size int) *benchCluster {
 		}
 		return true
 	})
-	c := &benchCluster{blocking: true, send: func(ctx context.Context, text string) error {
-		_, err := nodes[0].Send(ctx, g.ID, text)
-		return err
-	}}
+	c := &benchCluster{blocking: true}
+	for _, n := range nodes {
+		c.senders = append(c.senders, func(ctx context.Context, text string) error {
+			_, err := n.Send(ctx, g.ID, text)
+			return err
+		})
+	}
 	c.writes = func() (writes, outputs int64) {
 		for _, n := range nodes[1:] {
 			r := n.runner(g.ID)
@@ -277,7 +300,7 @@ func newNodeCluster(b, owner *testing.B, size int) *benchCluster {
 	}
 	subCtx, cancel := context.WithCancel(ctx)
 	owner.Cleanup(cancel)
-	for _, n := range nodes[1:] {
+	for _, n := range nodes {
 		events, err := n.Subscribe(subCtx, g.ID)
 		if err != nil {
 			b.Fatal(err)
@@ -303,8 +326,9 @@ func newNodeCluster(b, owner *testing.B, size int) *benchCluster {
 
 // newRawCluster is go-libp2p-pubsub with default settings on default
 // go-libp2p hosts on loopback TCP, every host connected to every other (as
-// p2p's BenchmarkGossip/raw, but in a full mesh like the node cluster).
-func newRawCluster(b, owner *testing.B, size int) *benchCluster {
+// p2p's BenchmarkGossip/raw, but in a full mesh like the node cluster);
+// queues, if set, are the pubsub queue sizes instead of the defaults.
+func newRawCluster(b, owner *testing.B, size int, queues *p2p.QueueSizes) *benchCluster {
 	b.Helper()
 	const topic = "bench"
 	c := &benchCluster{}
@@ -313,14 +337,20 @@ func newRawCluster(b, owner *testing.B, size int) *benchCluster {
 		Connect(context.Context, peer.AddrInfo) error
 	}
 	var topics []*pubsub.Topic
-	for i := range size {
+	for range size {
 		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 		if err != nil {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		owner.Cleanup(func() { cancel(); h.Close() })
-		ps, err := pubsub.NewGossipSub(ctx, h)
+		var opts []pubsub.Option
+		var subOpts []pubsub.SubOpt
+		if queues != nil {
+			opts = append(opts, pubsub.WithPeerOutboundQueueSize(queues.Outbound), pubsub.WithValidateQueueSize(queues.Validation))
+			subOpts = append(subOpts, pubsub.WithBufferSize(queues.Subscription))
+		}
+		ps, err := pubsub.NewGossipSub(ctx, h, opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -328,17 +358,14 @@ func newRawCluster(b, owner *testing.B, size int) *benchCluster {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sub, err := tp.Subscribe()
+		sub, err := tp.Subscribe(subOpts...)
 		if err != nil {
 			b.Fatal(err)
 		}
 		infos = append(infos, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
 		hosts = append(hosts, h)
 		topics = append(topics, tp)
-		if i == 0 {
-			c.send = func(ctx context.Context, text string) error { return tp.Publish(ctx, []byte(text)) }
-			continue
-		}
+		c.senders = append(c.senders, func(ctx context.Context, text string) error { return tp.Publish(ctx, []byte(text)) })
 		self := h.ID()
 		c.receivers = append(c.receivers, func(ctx context.Context) (string, error) {
 			for {
@@ -428,11 +455,11 @@ func (c *benchCluster) deliver(text string) {
 func (c *benchCluster) newRun(n int) *benchRun {
 	r := &benchRun{
 		id:       c.runID.Add(1),
-		want:     int32(len(c.receivers)),
+		want:     int32(len(c.senders) - 1),
 		sent:     make([]atomic.Int64, n),
 		counts:   make([]atomic.Int32, n),
 		complete: make([]chan struct{}, n),
-		samples:  make([]time.Duration, 0, n*len(c.receivers)),
+		samples:  make([]time.Duration, 0, n*(len(c.senders)-1)),
 	}
 	for i := range r.complete {
 		r.complete[i] = make(chan struct{})
@@ -441,11 +468,14 @@ func (c *benchCluster) newRun(n int) *benchRun {
 	return r
 }
 
-// sendSeq stamps and sends message seq of r.
-func (c *benchCluster) sendSeq(r *benchRun, seq int) error {
+// sendSeq stamps and sends message seq of r from member 0.
+func (c *benchCluster) sendSeq(r *benchRun, seq int) error { return c.sendSeqFrom(r, seq, 0) }
+
+// sendSeqFrom stamps and sends message seq of r from member from.
+func (c *benchCluster) sendSeqFrom(r *benchRun, seq, from int) error {
 	text := payload(r, seq)
 	r.sent[seq].Store(time.Now().UnixNano())
-	return c.send(context.Background(), text)
+	return c.senders[from](context.Background(), text)
 }
 
 // warmUp sends until one message reaches every receiver.
@@ -507,11 +537,14 @@ func (c *benchCluster) latency(b *testing.B) {
 	b.ReportMetric(float64(lost), "lost")
 }
 
-// throughput sends b.N messages, with at most window in flight (1: each
-// send waits for the call to return only, as Node.Send is synchronous;
-// a blocking send is called from as many goroutines as the window), and
-// reports the messages per second delivered to every receiver.
-func (c *benchCluster) throughput(b *testing.B, window int) {
+// throughput sends b.N messages, with at most window in flight from each
+// of the first senders members (1: each send waits for the call to return
+// only, as Node.Send is synchronous; a blocking send is called from as
+// many goroutines as the window), and reports the messages per second
+// delivered to every other member. Message i is sent by member i mod
+// senders; the members send at the same time, each from its own
+// goroutine.
+func (c *benchCluster) throughput(b *testing.B, window, senders int) {
 	r := c.newRun(b.N)
 	lost := 0
 	var writes0, outputs0, swrites0, soutputs0 int64
@@ -521,25 +554,36 @@ func (c *benchCluster) throughput(b *testing.B, window int) {
 	}
 	var wg sync.WaitGroup
 	var failed atomic.Pointer[error]
-	start := time.Now()
-	b.ResetTimer()
-	for i := range b.N {
-		if window > 1 && i >= window {
-			select {
-			case <-r.complete[i-window]:
-			case <-time.After(benchLost):
+	fail := func(err error) { failed.CompareAndSwap(nil, &err) }
+	sendFrom := func(from int) {
+		for i := from; i < b.N; i += senders {
+			if window > 1 && i >= window*senders {
+				select {
+				case <-r.complete[i-window*senders]: // this member's, window messages back
+				case <-time.After(benchLost):
+				}
+			}
+			if window > 1 && c.blocking {
+				wg.Go(func() {
+					if err := c.sendSeqFrom(r, i, from); err != nil {
+						fail(err)
+					}
+				})
+				continue
+			}
+			if err := c.sendSeqFrom(r, i, from); err != nil {
+				fail(err)
+				return
 			}
 		}
-		if window > 1 && c.blocking {
-			wg.Go(func() {
-				if err := c.sendSeq(r, i); err != nil {
-					failed.CompareAndSwap(nil, &err)
-				}
-			})
-			continue
-		}
-		if err := c.sendSeq(r, i); err != nil {
-			b.Fatal(err)
+	}
+	start := time.Now()
+	b.ResetTimer()
+	if senders == 1 {
+		sendFrom(0)
+	} else {
+		for from := range senders {
+			wg.Go(func() { sendFrom(from) })
 		}
 	}
 	wg.Wait()
