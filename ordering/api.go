@@ -76,6 +76,12 @@ type Config struct {
 	// in catch-up to members that never saw them (default 1 MiB; negative
 	// keeps none; see the package doc, "Exactly once").
 	MaxRefusedKept int
+	// MaxProposalsPerSender bounds the cached proposals of one member
+	// that a commit made here includes (default 64): a member that floods
+	// an epoch with proposals makes no commit larger or slower than that.
+	// Those left out are discarded with the epoch; a member's own changes
+	// left out are proposed again in the next (its intents stay open).
+	MaxProposalsPerSender int
 	// MLS is the MLS policy (credential validation, PSKs, randomness).
 	MLS *group.Config
 	// Rand is the randomness for message ids; nil means crypto/rand. The
@@ -121,6 +127,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.MaxBufferedPerSender <= 0 {
 		out.MaxBufferedPerSender = out.MaxBufferedBytes / 4
+	}
+	if out.MaxProposalsPerSender <= 0 {
+		out.MaxProposalsPerSender = 64
 	}
 	if out.MaxRefusedKept == 0 {
 		out.MaxRefusedKept = defaultRefusedKept

@@ -434,7 +434,7 @@ func (l *Loop) proposeIntents(info *epochInfo, open []*intent) {
 // commit commits the epoch's pending proposals and this member's intents.
 func (l *Loop) commit(info *epochInfo, open []*intent) {
 	st := info.state
-	opts := group.CommitOptions{IncludePending: true, Encrypt: true, WelcomeWithTree: true}
+	opts := group.CommitOptions{IncludePending: true, MaxPendingPerSender: l.cfg.MaxProposalsPerSender, Encrypt: true, WelcomeWithTree: true}
 	for _, in := range open {
 		switch {
 		case in.kind == intentLeave:

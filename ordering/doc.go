@@ -188,7 +188,11 @@
 // removal not final yet races the resync as any commit does). New members
 // come in only through a member's commit and Welcome. Envelopes buffered
 // for epochs not known yet are bounded in count and bytes, for the group
-// and per sender.
+// and per sender. A commit made here includes at most
+// Config.MaxProposalsPerSender cached proposals of one member, so that a
+// member flooding an epoch with proposals makes no commit larger or
+// slower to check than that; a member's own changes a commit left out
+// are proposed again in the next epoch.
 //
 // Hostile input. Envelopes that do not decode, messages that do not
 // authenticate, replays and messages from non-members are dropped with a

@@ -62,6 +62,13 @@ type CommitOptions struct {
 	// IncludePending includes by reference every cached proposal not
 	// already listed that keeps the list valid (§12.4 SHOULD).
 	IncludePending bool
+	// MaxPendingPerSender, if positive, bounds the cached proposals of
+	// any one sender that IncludePending includes: the first that many
+	// in the order of addPending. The committer chooses what it commits
+	// (§12.4), and what it leaves out is discarded with the epoch; so a
+	// member that floods an epoch with proposals makes a commit no
+	// larger, and its list no slower to check, than that many would.
+	MaxPendingPerSender int
 	// ForcePath includes an UpdatePath even where none is required.
 	ForcePath bool
 	// Encrypt sends the commit as a PrivateMessage.
@@ -132,7 +139,7 @@ func (s *State) Commit(opts CommitOptions) (*StagedCommit, error) {
 	}
 	chosen := len(list)
 	if opts.IncludePending {
-		list = s.addPending(list, me)
+		list = s.addPending(list, me, opts.MaxPendingPerSender)
 	}
 	pv, err := s.applyProposals(list, me, false, opts.allowResumptionPSK)
 	if err != nil && len(list) > chosen {
@@ -266,8 +273,8 @@ func isResumptionPSK(p wire.Proposal) bool {
 // SelfRemove over a Remove), one GroupContextExtensions, no ReInit mixed
 // with others. SelfRemoves are left out if a member that would stay does
 // not support them.
-func (s *State) addPending(list []committedProposal, me wire.Sender) []committedProposal {
-	out := s.withPending(list, me, true)
+func (s *State) addPending(list []committedProposal, me wire.Sender, maxPerSender int) []committedProposal {
+	out := s.withPending(list, me, true, maxPerSender)
 	removed := map[uint32]bool{}
 	selfRemoves := false
 	for _, cp := range out {
@@ -281,22 +288,22 @@ func (s *State) addPending(list []committedProposal, me wire.Sender) []committed
 	}
 	if selfRemoves {
 		if _, lacking := selfRemoveUnsupported(s.tree, removed); lacking {
-			return s.withPending(list, me, false)
+			return s.withPending(list, me, false, maxPerSender)
 		}
 	}
 	return out
 }
 
-// withPending is addPending, with or without pending SelfRemoves.
-func (s *State) withPending(list []committedProposal, me wire.Sender, selfRemoves bool) []committedProposal {
-	inList := func(ref []byte) bool {
-		for _, cp := range list {
-			if cp.ref != nil && bytes.Equal(cp.ref, ref) {
-				return true
-			}
+// withPending is addPending, with or without pending SelfRemoves, taking
+// at most maxPerSender cached proposals of one sender if it is positive.
+func (s *State) withPending(list []committedProposal, me wire.Sender, selfRemoves bool, maxPerSender int) []committedProposal {
+	listed := make(map[string]bool, len(list))
+	for _, cp := range list {
+		if cp.ref != nil {
+			listed[string(cp.ref)] = true
 		}
-		return false
 	}
+	taken := map[wire.Sender]int{}
 	touched := map[uint32]bool{}
 	hasGCE, hasReInit := false, false
 	for _, cp := range list {
@@ -326,7 +333,10 @@ func (s *State) withPending(list []committedProposal, me wire.Sender, selfRemove
 	}
 	for n := 0; n < 3; n++ {
 		for _, cp := range s.proposals {
-			if pass(cp.proposal) != n || inList(cp.ref) {
+			if pass(cp.proposal) != n || listed[string(cp.ref)] {
+				continue
+			}
+			if maxPerSender > 0 && taken[cp.sender] >= maxPerSender {
 				continue
 			}
 			switch p := cp.proposal.(type) {
@@ -353,6 +363,7 @@ func (s *State) withPending(list []committedProposal, me wire.Sender, selfRemove
 			case *wire.ReInit:
 				continue
 			}
+			taken[cp.sender]++
 			list = append(list, committedProposal{proposal: cp.proposal, sender: cp.sender, ref: cp.ref, updateKey: cp.updateKey})
 		}
 	}
