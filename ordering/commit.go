@@ -139,23 +139,71 @@ func (l *Loop) Adding() []string {
 	return out
 }
 
-// WaitingChange is a membership change this member asked for that no
-// epoch of the canonical chain shows yet.
+// WaitingChange is a membership change that no epoch of the canonical
+// chain shows yet: asked for by this member, or proposed by another.
 type WaitingChange struct {
-	// Kind is "add", "remove" or "leave" (this member's own removal).
+	// Kind is "add", "remove" or "leave" (the proposer's own removal).
 	Kind     string
 	Identity string // the member added or removed
-	// Asked is when it was asked for; zero if before this member last
-	// started.
+	// By is the member that proposed it; empty for this member's own.
+	By string
+	// Asked is when this member asked for it; zero if before this member
+	// last started, and for another's proposal.
 	Asked time.Time
 }
 
-// Waiting returns the membership changes this member asked for that no
-// epoch of the canonical chain shows yet, in the order asked (a change
-// that follows an undone one of the same member waits too). A change
-// that is refused is never among them; one that waits long is what a
-// user needs to see (the group may be unable to commit it).
+// Waiting returns the membership changes that no epoch of the canonical
+// chain shows yet: first those this member asked for, in the order asked
+// (a change that follows an undone one of the same member waits too),
+// then the Add, Remove and SelfRemove proposals of other members cached
+// in the canonical epoch, in the order received. A change that is
+// refused is never among them; one that waits long is what a user needs
+// to see (the group may be unable to commit it).
 func (l *Loop) Waiting() []WaitingChange {
+	out := l.waitingIntents()
+	info := l.epochs[l.tip.ID]
+	if info == nil || info.state == nil {
+		return out
+	}
+	st := info.state
+	tree := st.Tree()
+	identity := func(leaf uint32) string {
+		if n := tree.Leaf(group.LeafIndex(leaf)); n != nil {
+			return Identity(n)
+		}
+		return ""
+	}
+	for _, cp := range st.CachedProposals() {
+		if cp.Sender.Type != wire.SenderMember || cp.Sender.Index == uint32(st.OwnLeaf()) {
+			continue // this member's own are its intents, above
+		}
+		by := identity(cp.Sender.Index)
+		var w WaitingChange
+		switch p := cp.Proposal.(type) {
+		case *wire.Add:
+			if _, in := tree.FindSignatureKey(p.KeyPackage.LeafNode.SignatureKey); in {
+				continue // invalid (§12.2), so never committed: nothing waits
+			}
+			w = WaitingChange{Kind: "add", Identity: Identity(&p.KeyPackage.LeafNode)}
+		case *wire.Remove:
+			w = WaitingChange{Kind: "remove", Identity: identity(p.Removed)}
+		case *wire.SelfRemove:
+			w = WaitingChange{Kind: "leave", Identity: by}
+		default:
+			continue // key updates and the rest are the group's own business
+		}
+		if w.Identity == "" || by == "" {
+			continue
+		}
+		w.By = by
+		out = append(out, w)
+	}
+	return out
+}
+
+// waitingIntents returns the membership changes this member asked for
+// that no epoch of the canonical chain shows yet (see Waiting).
+func (l *Loop) waitingIntents() []WaitingChange {
 	var out []WaitingChange
 	l.walkIntents(func(in *intent, done *Node, _ bool) {
 		if done != nil {

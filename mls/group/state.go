@@ -371,6 +371,18 @@ func (s *State) Destroy() {
 // (received, or sent by this member) that a commit could include.
 func (s *State) PendingProposals() int { return len(s.proposals) }
 
+// CachedProposals returns the proposals cached in this epoch (received,
+// or sent by this member), in the order they were cached, with their
+// senders and ProposalRefs. The proposals are the state's own: do not
+// change them.
+func (s *State) CachedProposals() []AppliedProposal {
+	out := make([]AppliedProposal, len(s.proposals))
+	for i, cp := range s.proposals {
+		out[i] = AppliedProposal{Proposal: cp.proposal, Sender: cp.sender, Ref: cp.ref}
+	}
+	return out
+}
+
 // PendingCommittable returns the number of cached proposals this member
 // could commit: all but a Remove of its own leaf and its own SelfRemove
 // (§12.2: a committer does not remove itself).

@@ -134,3 +134,40 @@ func TestASecondAddOfOneClientNeitherCommitsNorStopsTheGroup(t *testing.T) {
 		t.Errorf("properties: %v", r.Violations)
 	}
 }
+
+// TestWaitingNamesOtherMembersProposals: a Remove that m1 proposed (past
+// its loop) is among every other member's Waiting changes, with m1 as its
+// proposer, from its arrival until the epoch that removes m3; m1's own
+// Waiting does not list it (its own changes are its intents).
+func TestWaitingNamesOtherMembersProposals(t *testing.T) {
+	s := quietGroup(t, 42, 4)
+	m1, m2, m3 := s.byName["m1"], s.byName["m2"], s.byName["m3"]
+	target := m3.loop.Self()
+	leaf, ok := m1.loop.State().Tree().FindSignatureKey(m3.loop.State().Signer().PublicKey())
+	if !ok {
+		t.Fatal("m3 not in m1's tree")
+	}
+	tip := m1.loop.Tip()
+	msg, _, err := m1.loop.State().Propose(&wire.Remove{Removed: uint32(leaf)}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := (&ordering.Envelope{Kind: ordering.KindHandshake, Epoch: tip.ID, Payload: msg}).Encode()
+	for _, n := range s.nodes {
+		if n != m1 {
+			s.deliverEnvelope(m1, n, env)
+		}
+	}
+	waitSim(t, s, time.Second, "m2 holding m1's proposal", func() bool { return m2.loop.State().PendingProposals() > 0 })
+	want := ordering.WaitingChange{Kind: "remove", Identity: target, By: m1.loop.Self()}
+	if got := m2.loop.Waiting(); len(got) != 1 || got[0] != want {
+		t.Fatalf("m2 waiting for %+v, want %+v", got, want)
+	}
+	if got := m1.loop.Waiting(); len(got) != 0 {
+		t.Fatalf("m1 waiting for %+v, want nothing: its own proposal is no intent", got)
+	}
+	waitSim(t, s, time.Minute, "m3 removed at m2", func() bool { return len(m2.loop.Tip().Members) == 3 })
+	if got := m2.loop.Waiting(); len(got) != 0 {
+		t.Fatalf("m2 still waiting for %+v once m3 is out", got)
+	}
+}

@@ -342,8 +342,11 @@ type Change struct {
 	// Change is "add", "remove" or "leave".
 	Change string `json:"change"`
 	Member string `json:"member"` // the member's name (a peer ID if it has none)
-	// AskedAt is when it was asked for; absent if before the daemon last
-	// started.
+	// By is the member that proposed it, if another: absent for this
+	// node's own changes.
+	By string `json:"by,omitempty"`
+	// AskedAt is when this node asked for it; absent if before the daemon
+	// last started, and for another member's proposal.
 	AskedAt time.Time `json:"asked_at,omitzero"`
 }
 

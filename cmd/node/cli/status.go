@@ -193,7 +193,12 @@ func waitingChanges(cs []api.Change, now time.Time) string {
 	parts := make([]string, len(cs))
 	for i, c := range cs {
 		parts[i] = clean(c.Change + " " + c.Member)
-		if c.Change == "leave" {
+		switch {
+		case c.By != "" && c.Change == "leave":
+			parts[i] = clean(c.By + "'s leave")
+		case c.By != "":
+			parts[i] += clean(" (proposed by " + c.By + ")")
+		case c.Change == "leave":
 			parts[i] = "your leave"
 		}
 		if !c.AskedAt.IsZero() {

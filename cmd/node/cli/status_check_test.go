@@ -43,17 +43,19 @@ func TestStatusCheckExitsOneWhenAGroupNeedsAttention(t *testing.T) {
 // TestStatusSaysWhichMembershipChangesWaitToBeCommitted: an invite or a
 // removal that no epoch shows yet is named under the groups, with how
 // long ago it was asked for (none for one asked before the daemon
-// started), and is in the JSON report.
+// started), and so is another member's proposal, with who made it; all
+// are in the JSON report.
 func TestStatusSaysWhichMembershipChangesWaitToBeCommitted(t *testing.T) {
 	d := startDaemon(t)
 	d.must("group", "create", "friends")
 	d.must("group", "create", "family")
 	asked := time.Now().Add(-3 * time.Minute)
-	if err := d.b.Wait("friends", api.Change{Change: "add", Member: "bob", AskedAt: asked}, api.Change{Change: "remove", Member: "dave"}); err != nil {
+	if err := d.b.Wait("friends", api.Change{Change: "add", Member: "bob", AskedAt: asked}, api.Change{Change: "remove", Member: "dave"},
+		api.Change{Change: "remove", Member: "erin", By: "carol"}, api.Change{Change: "leave", Member: "frank", By: "frank"}); err != nil {
 		t.Fatal(err)
 	}
 	r := d.run("status")
-	if r.code != 0 || !strings.Contains(r.stdout, "friends: waiting to be committed: add bob (asked 3m0s ago), remove dave\n") {
+	if r.code != 0 || !strings.Contains(r.stdout, "friends: waiting to be committed: add bob (asked 3m0s ago), remove dave, remove erin (proposed by carol), frank's leave\n") {
 		t.Errorf("status with changes waiting: exit %d, stdout %q", r.code, r.stdout)
 	}
 	if strings.Contains(r.stdout, "family: waiting") {
@@ -65,14 +67,15 @@ func TestStatusSaysWhichMembershipChangesWaitToBeCommitted(t *testing.T) {
 		t.Fatalf("status --json: %v (%q)", err, r.stdout)
 	}
 	for _, g := range st.Groups {
-		switch want := map[string]int{"friends": 2, "family": 0}[g.Name]; {
+		switch want := map[string]int{"friends": 4, "family": 0}[g.Name]; {
 		case len(g.Waiting) != want:
 			t.Errorf("%s: %d changes waiting in the JSON report, want %d", g.Name, len(g.Waiting), want)
-		case want > 0 && (g.Waiting[0].Member != "bob" || !g.Waiting[0].AskedAt.Equal(asked) || !g.Waiting[1].AskedAt.IsZero()):
+		case want > 0 && (g.Waiting[0].Member != "bob" || !g.Waiting[0].AskedAt.Equal(asked) || !g.Waiting[1].AskedAt.IsZero() ||
+			g.Waiting[0].By != "" || g.Waiting[2].By != "carol"):
 			t.Errorf("%s: waiting %+v", g.Name, g.Waiting)
 		}
 	}
-	if strings.Contains(r.stdout, `"asked_at":"0001`) {
+	if strings.Contains(r.stdout, `"asked_at":"0001`) || strings.Count(r.stdout, `"by":`) != 2 {
 		t.Errorf("a change asked before the start has a zero asked_at in the JSON report: %s", r.stdout)
 	}
 }

@@ -447,7 +447,11 @@ func (g *groupRunner) refresh() {
 	missing := g.loop.Missing()
 	var waiting []api.Change
 	for _, c := range g.loop.Waiting() {
-		waiting = append(waiting, api.Change{Change: c.Kind, Member: names([]string{c.Identity})[0], AskedAt: c.Asked.UTC().Truncate(time.Millisecond)})
+		ch := api.Change{Change: c.Kind, Member: names([]string{c.Identity})[0], AskedAt: c.Asked.UTC().Truncate(time.Millisecond)}
+		if c.By != "" {
+			ch.By = names([]string{c.By})[0]
+		}
+		waiting = append(waiting, ch)
 	}
 	online := 0
 	for p := range members {
