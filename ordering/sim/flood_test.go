@@ -29,7 +29,6 @@ func TestAFloodOfProposalsGetsItsSenderNoMoreThanItsShare(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := quietGroup(t, 43, 4, func(c *Config) { c.Ordering.MaxProposalsPerSender = tc.max })
 			m1, m2 := s.byName["m1"], s.byName["m2"]
-			tip := m1.loop.Tip()
 			cs := suite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
 			for k := range 300 {
 				signer, err := cs.GenerateSignatureKey(m1.cfg.Rand)
@@ -40,16 +39,7 @@ func TestAFloodOfProposalsGetsItsSenderNoMoreThanItsShare(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				msg, _, err := m1.loop.State().Propose(&wire.Add{KeyPackage: *b.KeyPackage}, true, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				env := (&ordering.Envelope{Kind: ordering.KindHandshake, Epoch: tip.ID, Payload: msg}).Encode()
-				for _, n := range s.nodes {
-					if n != m1 {
-						s.deliverEnvelope(m1, n, env)
-					}
-				}
+				s.proposePastLoop(t, m1, &wire.Add{KeyPackage: *b.KeyPackage})
 			}
 			joiner := s.newNode("m4")
 			joiner.bundle = s.bundleFor(joiner)

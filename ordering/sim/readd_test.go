@@ -91,16 +91,7 @@ func TestASecondAddOfOneClientNeitherCommitsNorStopsTheGroup(t *testing.T) {
 	if err := codec.Unmarshal(again(), &kp); err != nil {
 		t.Fatal(err)
 	}
-	msg, _, err := m1.loop.State().Propose(&wire.Add{KeyPackage: *kp.KeyPackage}, true, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := (&ordering.Envelope{Kind: ordering.KindHandshake, Epoch: tip.ID, Payload: msg}).Encode()
-	for _, n := range s.nodes {
-		if n != m1 {
-			s.deliverEnvelope(m1, n, env)
-		}
-	}
+	s.proposePastLoop(t, m1, &wire.Add{KeyPackage: *kp.KeyPackage})
 	// Past every member's turn to commit in the epoch.
 	s.advance(20 * time.Second)
 	if n := len(m0.loop.Tip().Members); n != 5 {
@@ -147,17 +138,7 @@ func TestWaitingNamesOtherMembersProposals(t *testing.T) {
 	if !ok {
 		t.Fatal("m3 not in m1's tree")
 	}
-	tip := m1.loop.Tip()
-	msg, _, err := m1.loop.State().Propose(&wire.Remove{Removed: uint32(leaf)}, true, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := (&ordering.Envelope{Kind: ordering.KindHandshake, Epoch: tip.ID, Payload: msg}).Encode()
-	for _, n := range s.nodes {
-		if n != m1 {
-			s.deliverEnvelope(m1, n, env)
-		}
-	}
+	s.proposePastLoop(t, m1, &wire.Remove{Removed: uint32(leaf)})
 	waitSim(t, s, time.Second, "m2 holding m1's proposal", func() bool { return m2.loop.State().PendingProposals() > 0 })
 	want := ordering.WaitingChange{Kind: "remove", Identity: target, By: m1.loop.Self()}
 	if got := m2.loop.Waiting(); len(got) != 1 || got[0] != want {
@@ -169,5 +150,23 @@ func TestWaitingNamesOtherMembersProposals(t *testing.T) {
 	waitSim(t, s, time.Minute, "m3 removed at m2", func() bool { return len(m2.loop.Tip().Members) == 3 })
 	if got := m2.loop.Waiting(); len(got) != 0 {
 		t.Fatalf("m2 still waiting for %+v once m3 is out", got)
+	}
+}
+
+// proposePastLoop has n propose p in its canonical epoch with its MLS
+// state, not through its loop (as a hostile member, or another
+// implementation, can), and sends the proposal to every other member.
+func (s *Sim) proposePastLoop(t testing.TB, n *node, p wire.Proposal) {
+	t.Helper()
+	tip := n.loop.Tip()
+	msg, _, err := n.loop.State().Propose(p, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := (&ordering.Envelope{Kind: ordering.KindHandshake, Epoch: tip.ID, Payload: msg}).Encode()
+	for _, to := range s.nodes {
+		if to != n {
+			s.deliverEnvelope(n, to, env)
+		}
 	}
 }
