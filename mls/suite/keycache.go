@@ -90,3 +90,14 @@ func (c *keyCache) key(pub []byte) *edverify.Key {
 	}
 	return k
 }
+
+// VerifyEd25519Repeated reports whether sig is an Ed25519 signature of msg
+// by pub, accepting and rejecting exactly what crypto/ed25519.Verify does,
+// through the process's tables (keyCache): for keys that sign again and
+// again outside MLS too, such as a peer's transport signatures.
+func VerifyEd25519Repeated(pub, msg, sig []byte) bool {
+	if len(pub) != ed25519.PublicKeySize {
+		return false
+	}
+	return ed25519Keys.verify(pub, msg, sig)
+}

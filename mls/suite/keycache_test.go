@@ -166,3 +166,23 @@ func (c *keyCache) len() int {
 	defer c.mu.Unlock()
 	return c.recent.Len()
 }
+
+func TestVerifyEd25519RepeatedAgrees(t *testing.T) {
+	pub, priv := cacheKey(7)
+	msg := []byte("libp2p-pubsub:message")
+	sig := ed25519.Sign(priv, msg)
+	bad := append([]byte(nil), sig...)
+	bad[40] ^= 1
+	// Past keyCacheUses, the key is verified through its table.
+	for i := range 2 * keyCacheUses {
+		if !VerifyEd25519Repeated(pub, msg, sig) {
+			t.Fatalf("use %d: a valid signature is rejected", i+1)
+		}
+		if VerifyEd25519Repeated(pub, msg, bad) || VerifyEd25519Repeated(pub, msg[1:], sig) || VerifyEd25519Repeated(pub, msg, sig[:63]) {
+			t.Fatalf("use %d: a changed signature, message or a short signature is accepted", i+1)
+		}
+	}
+	if VerifyEd25519Repeated(pub[:31], msg, sig) {
+		t.Fatal("a 31-byte key is accepted")
+	}
+}

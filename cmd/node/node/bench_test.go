@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/parley-p2p/parley/cmd/node/api"
 	"github.com/parley-p2p/parley/mls/group"
+	"github.com/parley-p2p/parley/mls/suite"
 	"github.com/parley-p2p/parley/mls/wire"
 	"github.com/parley-p2p/parley/p2p"
 	"github.com/parley-p2p/parley/store"
@@ -52,6 +53,9 @@ import (
 //	                             how many loop outputs each durable write
 //	                             of the receivers carried, and
 //	                             sender-outputs/write the sender's;
+//	                             cpu-µs/msg is the CPU time (user and
+//	                             system) of the whole process, all its
+//	                             members and the benchmark, per message;
 //	                             p50-ms and p99-ms are the latency under
 //	                             that load (the rate is 16 over it)
 //	members=N/inflight=128       the same, deep enough that the node's
@@ -63,8 +67,12 @@ import (
 //	floor=gossipsub/members=N    go-libp2p-pubsub with default settings on
 //	                             N default hosts, full mesh, Publish to
 //	                             the receivers' Subscription.Next
+//	floor=gossipsub+tables/members=N
+//	                             the same with the signatures verified
+//	                             as the node verifies them, through
+//	                             tables of the keys (p2p.UseEd25519Verifier)
 //	floor=gossipsub/members=N/senders=all
-//	                             the same with every host publishing, up
+//	                             floor=gossipsub with every host publishing, up
 //	                             to 16 messages in flight each, and the
 //	                             queue sizes Parley's hosts use
 //	                             (p2p.DefaultQueueSizes): with the
@@ -112,7 +120,8 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 	cs := newBenchClusters(b)
 	for _, n := range benchSizes() {
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) { cs.get(b, "node", n).latency(b) })
-		b.Run(fmt.Sprintf("floor=gossipsub/members=%d", n), func(b *testing.B) { cs.get(b, "raw", n).latency(b) })
+		b.Run(fmt.Sprintf("floor=gossipsub/members=%d", n), func(b *testing.B) { floorVerify(b, false); cs.get(b, "raw", n).latency(b) })
+		b.Run(fmt.Sprintf("floor=gossipsub+tables/members=%d", n), func(b *testing.B) { floorVerify(b, true); cs.get(b, "raw", n).latency(b) })
 	}
 	b.Run("floor=badger-sync-write", benchSyncWrite)
 	for _, n := range benchSizes() {
@@ -139,9 +148,33 @@ func BenchmarkThroughput(b *testing.B) {
 		b.Run(fmt.Sprintf("members=%d/inflight=%d", n, benchWindow), func(b *testing.B) { cs.get(b, "node", n).throughput(b, benchWindow, 1) })
 		b.Run(fmt.Sprintf("members=%d/inflight=%d", n, benchDeepWindow), func(b *testing.B) { cs.get(b, "node", n).throughput(b, benchDeepWindow, 1) })
 		b.Run(fmt.Sprintf("members=%d/senders=all/inflight=%d", n, benchWindow), func(b *testing.B) { cs.get(b, "node", n).throughput(b, benchWindow, n) })
-		b.Run(fmt.Sprintf("floor=gossipsub/members=%d", n), func(b *testing.B) { cs.get(b, "raw", n).throughput(b, benchWindow, 1) })
-		b.Run(fmt.Sprintf("floor=gossipsub/members=%d/senders=all", n), func(b *testing.B) { cs.get(b, "raw-queues", n).throughput(b, benchWindow, n) })
+		b.Run(fmt.Sprintf("floor=gossipsub/members=%d", n), func(b *testing.B) {
+			floorVerify(b, false)
+			cs.get(b, "raw", n).throughput(b, benchWindow, 1)
+		})
+		b.Run(fmt.Sprintf("floor=gossipsub/members=%d/senders=all", n), func(b *testing.B) {
+			floorVerify(b, false)
+			cs.get(b, "raw-queues", n).throughput(b, benchWindow, n)
+		})
+		b.Run(fmt.Sprintf("floor=gossipsub+tables/members=%d", n), func(b *testing.B) {
+			floorVerify(b, true)
+			cs.get(b, "raw", n).throughput(b, benchWindow, 1)
+		})
 	}
+}
+
+// floorVerify makes a raw gossipsub floor verify its messages' Ed25519
+// signatures with go-libp2p's own keys (tables false: the raw library, the
+// floor issue 17 names) or through the tables the node verifies with
+// (p2p.UseEd25519Verifier, set by every node of this process), until the
+// sub-benchmark ends.
+func floorVerify(b *testing.B, tables bool) {
+	if tables {
+		p2p.UseEd25519Verifier(suite.VerifyEd25519Repeated)
+	} else {
+		p2p.UseEd25519Verifier(nil)
+	}
+	b.Cleanup(func() { p2p.UseEd25519Verifier(suite.VerifyEd25519Repeated) })
 }
 
 // benchClusters keeps the clusters of one top-level benchmark: the
@@ -577,6 +610,7 @@ func (c *benchCluster) throughput(b *testing.B, window, senders int) {
 			}
 		}
 	}
+	cpu0, cpuKnown := processCPU()
 	start := time.Now()
 	b.ResetTimer()
 	if senders == 1 {
@@ -594,6 +628,9 @@ func (c *benchCluster) throughput(b *testing.B, window, senders int) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N-lost)/elapsed.Seconds(), "msgs/s")
+	if cpu, ok := processCPU(); ok && cpuKnown {
+		b.ReportMetric(float64((cpu-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+	}
 	b.ReportMetric(float64(lost), "lost")
 	// The latency under load: at a window of w, the rate is w over it.
 	r.mu.Lock()

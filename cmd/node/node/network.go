@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/parley-p2p/parley/mls/suite"
 	"github.com/parley-p2p/parley/ordering"
 	"github.com/parley-p2p/parley/p2p"
 )
@@ -125,6 +126,9 @@ func (n *Node) startHost(ctx context.Context, listen []string) error {
 	if len(n.cfg.Relays) > 0 {
 		opts = append(opts, p2p.WithStaticRelays(n.cfg.Relays...))
 	}
+	// Transport signatures by members' keys, verified on every gossip
+	// message, go through the tables MLS keeps for keys that sign often.
+	p2p.UseEd25519Verifier(suite.VerifyEd25519Repeated)
 	node, err := p2p.New(n.id.Key, opts...)
 	if err != nil {
 		return err
