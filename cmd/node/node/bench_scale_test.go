@@ -223,7 +223,7 @@ func openScaleNode(b, owner *testing.B, name string, oc ordering.Config) *Node {
 	if _, err := Init(dir, name, nil, nil); err != nil {
 		b.Fatal(err)
 	}
-	n, err := Open(context.Background(), Config{Dir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, UpdateInterval: -1, Ordering: oc})
+	n, err := Open(context.Background(), Config{Dir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, UpdateInterval: -1, Ordering: oc, Logger: benchLogger(name)})
 	if err != nil {
 		b.Fatal(err)
 	}

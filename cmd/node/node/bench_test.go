@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,7 +34,8 @@ import (
 //
 // Sizes are 2 and 5 members; PARLEY_BENCH_LARGE=1 adds 20 members, which
 // is too heavy for a 2-core machine (20 daemons, each with its store and
-// host, in one process).
+// host, in one process). PARLEY_BENCH_LOG=1 logs every benchmark node at
+// debug level to standard error, each line with its node's name.
 //
 // Member 0 created the group, invited the others and is the only sender;
 // every member is a contact of every other, so the nodes connect in a
@@ -266,12 +268,21 @@ func openBenchNode(b, owner *testing.B, name string) *Node {
 			b.Fatalf("PARLEY_BENCH_TICK: %v", err)
 		}
 	}
-	n, err := Open(context.Background(), Config{Dir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, UpdateInterval: -1, TickInterval: tick})
+	n, err := Open(context.Background(), Config{Dir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, UpdateInterval: -1, TickInterval: tick, Logger: benchLogger(name)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	owner.Cleanup(func() { n.Close() })
 	return n
+}
+
+// benchLogger is a benchmark node's logger: none, or with PARLEY_BENCH_LOG
+// set, debug lines on standard error naming the node.
+func benchLogger(name string) *slog.Logger {
+	if os.Getenv("PARLEY_BENCH_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
 }
 
 func newNodeCluster(b, owner *testing.B, size int) *benchCluster {
