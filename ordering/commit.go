@@ -42,6 +42,20 @@ type intent struct {
 	// asked is when the intent was made (zero for one restored after a
 	// restart: not saved).
 	asked time.Time
+	// proposedAt is when it was proposed in proposedIn.
+	proposedAt time.Time
+}
+
+// ownProposalWaits reports whether one of this member's proposals in its
+// tip epoch has waited longer than the preferred committer and the next
+// would take to commit it.
+func (l *Loop) ownProposalWaits() bool {
+	for _, in := range l.intents {
+		if in.proposedIn == l.tip.ID && l.now.Sub(in.proposedAt) > l.cfg.CommitDelay+2*l.cfg.CommitBackoff {
+			return true
+		}
+	}
+	return false
 }
 
 // attempt records an attempt at an intent in epoch e.
@@ -464,7 +478,7 @@ func (l *Loop) proposeIntents(info *epochInfo, open []*intent) {
 			l.out.Notices = append(l.out.Notices, Notice{Kind: NoticeRejected, Err: fmt.Errorf("ordering: proposing: %w", err)})
 			continue
 		}
-		in.proposedIn = info.node.ID
+		in.proposedIn, in.proposedAt = info.node.ID, l.now
 		// Saved at once: this member cannot decrypt its own proposal
 		// from the log after a restart, and a commit may refer to it.
 		info.dirty, info.savedAt = true, time.Time{}

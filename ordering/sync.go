@@ -70,6 +70,9 @@ type syncAsk struct {
 	// joinLog marks a new member's ask for the log of its join epoch
 	// (Loop.wantLog), counted apart (SyncCost.JoinAsks).
 	joinLog bool
+	// prompt marks an ask made so that the responder asks back for a
+	// proposal of this member's it may lack (SyncCost.Prompts).
+	prompt bool
 	// widen marks a request of widenSync, which asks several members
 	// at once to find one that can help.
 	widen bool
@@ -197,6 +200,9 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 	l.stats.Sync.countRequest(req, body)
 	if ask.joinLog {
 		l.stats.Sync.JoinAsks++
+	}
+	if ask.prompt {
+		l.stats.Sync.Prompts++
 	}
 	if l.removed {
 		l.stats.Sync.RemovedRequests++

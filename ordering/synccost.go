@@ -35,6 +35,11 @@ type SyncCost struct {
 	NewBytes, Empty     int
 	JoinAsks, JoinEmpty int
 	OKAnswers           int
+	// Prompts counts the asks a member made of a peer so that the peer
+	// asks back for a proposal of the member's that waits uncommitted
+	// (see Loop.ownProposalWaits), and PromptEmpty the answers to them
+	// that brought nothing: the usual case, not in Empty or OKAnswers.
+	Prompts, PromptEmpty int
 	// NewEpochs counts, for each answer, the epochs of which it brought
 	// envelopes that its requester took in: with NewBytes, what catch-up
 	// costs beyond what was missed can be put per epoch caught up.
@@ -71,6 +76,7 @@ func (s SyncCost) combine(c SyncCost, sign int) SyncCost {
 		LeftOut: s.LeftOut + sign*c.LeftOut, LeftOutAsks: s.LeftOutAsks + sign*c.LeftOutAsks,
 		RemovedRequests: s.RemovedRequests + sign*c.RemovedRequests, RemovedRequestBytes: s.RemovedRequestBytes + sign*c.RemovedRequestBytes,
 		JoinAsks: s.JoinAsks + sign*c.JoinAsks, JoinEmpty: s.JoinEmpty + sign*c.JoinEmpty, OKAnswers: s.OKAnswers + sign*c.OKAnswers,
+		Prompts: s.Prompts + sign*c.Prompts, PromptEmpty: s.PromptEmpty + sign*c.PromptEmpty,
 	}
 }
 

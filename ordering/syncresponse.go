@@ -30,7 +30,7 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 	switch resp.status {
 	case syncOK:
 		l.wantLog = false
-		if !r.ask.joinLog {
+		if !r.ask.joinLog && !r.ask.prompt {
 			l.stats.Sync.OKAnswers++
 		}
 		took := 0
@@ -75,6 +75,8 @@ func (l *Loop) syncResponse(id uint64, body []byte, err error) {
 			case left:
 			case r.ask.joinLog:
 				l.stats.Sync.JoinEmpty++
+			case r.ask.prompt:
+				l.stats.Sync.PromptEmpty++
 			default:
 				l.stats.Sync.Empty++
 			}

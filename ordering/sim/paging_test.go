@@ -222,6 +222,32 @@ func TestLeaveWithNobodyToCommitItMakesNoEpochs(t *testing.T) {
 	}
 }
 
+// TestALeaveMissedByTheOnlyOtherMemberIsCommittedOnceItIsBack: in a group
+// of two, m0 leaves while m1, which had heard from m0 before, is away. A
+// proposal is in no head's digest, so m1 does not learn from m0's heads
+// that it lacks it, and m0 cannot commit its own leave: with the landed
+// code m0 stayed in the group for good (the test above passed only
+// because m1 had not yet heard from anyone, and its join's first ask
+// brought the proposal). m0, whose proposal waits past the committers'
+// time, asks m1 on its head; m1 finds the proposal among what m0 holds,
+// asks back for it, and commits it.
+func TestALeaveMissedByTheOnlyOtherMemberIsCommittedOnceItIsBack(t *testing.T) {
+	s := quietGroup(t, 18, 2)
+	m0, m1 := s.byName["m0"], s.byName["m1"]
+	s.advance(40 * time.Second) // m1 hears m0's keepalive head: its join's ask is done
+	m1.offline = true
+	s.handle(m0, ordering.Leave{})
+	s.advance(60 * time.Second)
+	if m0.loop.Removed() {
+		t.Fatal("m0 is out while m1, the only member that can commit its leave, is away")
+	}
+	m1.offline = false
+	waitSim(t, s, 60*time.Second, "m0 out of the group", func() bool { return m0.loop.Removed() })
+	if got := m1.loop.Tip().Members; len(got) != 1 || got[0] != "m1" {
+		t.Errorf("m1's group has members %v, want m1 alone", got)
+	}
+}
+
 // TestSendsAcrossTwoQuickCrashesUseFreshKeys: a member that crashes, is
 // restored, sends, and crashes again before its next snapshot must not
 // send on key generations it used before: its first restore jumped its

@@ -74,6 +74,11 @@ type Row struct {
 	// their join epoch, and those that brought nothing (not in SyncEmpty).
 	SyncJoinAsks  int `json:"sync_join_asks"`
 	SyncJoinEmpty int `json:"sync_join_empty"`
+	// SyncPrompts and SyncPromptEmpty: asks made so that a peer asks back
+	// for a waiting proposal, and those that brought nothing (not in
+	// SyncEmpty).
+	SyncPrompts     int `json:"sync_prompts"`
+	SyncPromptEmpty int `json:"sync_prompt_empty"`
 	// ConvergenceMS is the time from the network healing to agreement;
 	// -1 when the members never came to agree.
 	ConvergenceMS  float64 `json:"convergence_ms"`
@@ -116,6 +121,7 @@ func NewRow(cfg Config, r *Result) Row {
 	row.SyncLeftOut, row.SyncLeftOutAsks = c.LeftOut, c.LeftOutAsks
 	row.SyncRemovedRequests, row.SyncRemovedRequestBytes = c.RemovedRequests, c.RemovedRequestBytes
 	row.SyncJoinAsks, row.SyncJoinEmpty = c.JoinAsks, c.JoinEmpty
+	row.SyncPrompts, row.SyncPromptEmpty = c.Prompts, c.PromptEmpty
 	if m.SyncMissed > 0 {
 		row.SyncOverhead = float64(m.SyncBytes) / float64(m.SyncMissed)
 	}
@@ -290,6 +296,8 @@ var rowColumns = []column{
 	intCol("sync_removed_request_bytes", func(r *Row) *int { return &r.SyncRemovedRequestBytes }),
 	intCol("sync_join_asks", func(r *Row) *int { return &r.SyncJoinAsks }),
 	intCol("sync_join_empty", func(r *Row) *int { return &r.SyncJoinEmpty }),
+	intCol("sync_prompts", func(r *Row) *int { return &r.SyncPrompts }),
+	intCol("sync_prompt_empty", func(r *Row) *int { return &r.SyncPromptEmpty }),
 	floatCol("convergence_ms", func(r *Row) *float64 { return &r.ConvergenceMS }),
 	floatCol("latency_p50_ms", func(r *Row) *float64 { return &r.LatencyP50MS }),
 	floatCol("latency_p99_ms", func(r *Row) *float64 { return &r.LatencyP99MS }),

@@ -16,7 +16,7 @@ func sampleRows() []Row {
 			SyncRequests: 9, SyncRequestBytes: 2000, SyncHave: 300, SyncLogs: 40, SyncHeldVotes: 48, SyncHeldLogs: 500,
 			SyncAnswers: 8, SyncAnswerBytes: 9000, SyncEnvelopes: 8000, SyncHeads: 600, SyncRefusals: 74,
 			SyncRefusalCount: 2, SyncGroupInfo: 0, SyncEmpty: 3, SyncNewEpochs: 6, SyncSketches: 5, SyncRelists: 1, SyncLeftOut: 4, SyncLeftOutAsks: 2,
-			SyncRemovedRequests: 5, SyncRemovedRequestBytes: 1500, SyncJoinAsks: 3, SyncJoinEmpty: 2,
+			SyncRemovedRequests: 5, SyncRemovedRequestBytes: 1500, SyncJoinAsks: 3, SyncJoinEmpty: 2, SyncPrompts: 2, SyncPromptEmpty: 1,
 			ConvergenceMS: 412.5, LatencyP50MS: 43.2, LatencyP99MS: 611, FinalEpoch: 13, FinalMembers: 11,
 			Violations: 1, FirstViolation: "convergence: m1 at epoch 3, m2 at epoch 4"},
 		{Seed: 8, Members: 10, Commits: 10, ConvergenceMS: -1, FinalEpoch: 10, FinalMembers: 10},
@@ -35,12 +35,12 @@ func TestCSVRoundTripsRows(t *testing.T) {
 		"head_bytes,head_bytes_per_app_message,commit_bytes,sync_bytes,sync_missed,sync_overhead," +
 		"sync_requests,sync_request_bytes,sync_have,sync_logs,sync_held_votes,sync_held_logs," +
 		"sync_answers,sync_answer_bytes,sync_envelopes,sync_heads,sync_refusals,sync_refusal_count,sync_group_info,sync_empty,sync_new_epochs,sync_sketches,sync_relists,sync_left_out,sync_left_out_asks," +
-		"sync_removed_requests,sync_removed_request_bytes,sync_join_asks,sync_join_empty," +
+		"sync_removed_requests,sync_removed_request_bytes,sync_join_asks,sync_join_empty,sync_prompts,sync_prompt_empty," +
 		"convergence_ms,latency_p50_ms,latency_p99_ms,final_epoch,final_members,violations"
 	if header != want {
 		t.Errorf("header = %q, want %q", header, want)
 	}
-	if !strings.Contains(buf.String(), "\n7,10,12,1,0.08333333333333333,3,2,1,40,123456,12345.6,8000,200,31000,0,0,0,9,2000,300,40,48,500,8,9000,8000,600,74,2,0,3,6,5,1,4,2,5,1500,3,2,412.5,43.2,611,13,11,1\n") {
+	if !strings.Contains(buf.String(), "\n7,10,12,1,0.08333333333333333,3,2,1,40,123456,12345.6,8000,200,31000,0,0,0,9,2000,300,40,48,500,8,9000,8000,600,74,2,0,3,6,5,1,4,2,5,1500,3,2,2,1,412.5,43.2,611,13,11,1\n") {
 		t.Errorf("first row not as expected:\n%s", buf.String())
 	}
 	got, err := ReadCSV(&buf)
