@@ -46,12 +46,13 @@ type intent struct {
 	proposedAt time.Time
 }
 
-// ownProposalWaits reports whether one of this member's proposals in its
-// tip epoch has waited longer than the preferred committer and the next
-// would take to commit it.
+// ownProposalWaits reports whether this member's leave, proposed in its
+// tip epoch, has waited longer than the preferred committer and the next
+// would take to commit it. Only a leave: this member cannot commit it
+// itself, while any other proposal of its own it commits in its turn.
 func (l *Loop) ownProposalWaits() bool {
 	for _, in := range l.intents {
-		if in.proposedIn == l.tip.ID && l.now.Sub(in.proposedAt) > l.cfg.CommitDelay+2*l.cfg.CommitBackoff {
+		if in.kind == intentLeave && in.proposedIn == l.tip.ID && l.now.Sub(in.proposedAt) > l.cfg.CommitDelay+2*l.cfg.CommitBackoff {
 			return true
 		}
 	}

@@ -124,12 +124,13 @@
 // send (one refused them, the other never saw them).
 //
 // Proposals are in no digest, so no head shows a member that it lacks
-// one. Their proposer makes up for it: while one of its proposals waits
-// in its tip epoch past the preferred and the next committer's time, it
-// asks each member whose head is on that epoch (once per SyncTimeout),
-// and one that lacks the proposal sees it among what the request lists
-// as held and asks back for it. So a leave that every member able to
-// commit it missed is committed once one of them is back.
+// one. A proposer commits its own proposals in its turn, but not its
+// leave (a SelfRemove): while its leave waits in its tip epoch past the
+// preferred and the next committer's time, it asks each member whose
+// head is on that epoch (once per SyncTimeout), and one that lacks the
+// proposal sees it among what the request lists as held and asks back
+// for it. So a leave that every other member missed is committed once
+// one of them is back.
 //
 // Votes. A member sends a head when its epoch changes, at most every
 // HeadInterval, and every HeadKeepalive; the committer of a new epoch

@@ -134,14 +134,21 @@ func (l *Loop) head(from string, env *Envelope) {
 	if info := l.epochs[h.Tip]; info != nil && !l.onCanonical(h.Tip) && l.now.Sub(info.seenAt) >= l.cfg.SyncTimeout {
 		l.askVotes(from)
 	}
-	if h.Tip == l.tip.ID && l.ownProposalWaits() {
+	if h.Tip == l.tip.ID && l.ownProposalWaits() && l.now.Sub(l.prompted[from]) >= l.cfg.SyncTimeout && len(l.requests) == 0 {
 		// A proposal is in no head's digest: a peer that was away when
-		// this member's went out does not learn from heads that it
-		// lacks it, and if no one that holds it can commit it (a leave
-		// in a group of two) the change never comes. Asked, the peer
+		// this member's leave went out does not learn from heads that
+		// it lacks it, and if no one that holds it can commit it (in a
+		// group of two) the leave never comes. Asked, the peer
 		// finds the proposal among what this member lists as held, and
-		// asks back for it (at most once per SyncTimeout per peer).
-		l.askSyncIdle(from, syncAsk{prompt: true})
+		// asks back for it. At most once per SyncTimeout per peer, and
+		// apart from the asks for what this member lacks (see
+		// askSyncFor), which it must not delay.
+		if l.askSyncFor(from, syncAsk{prompt: true}) {
+			if l.prompted == nil {
+				l.prompted = map[string]time.Time{}
+			}
+			l.prompted[from] = l.now
+		}
 	}
 	if h.Epoch < l.tip.Number && l.graph.Get(h.Tip) != nil && l.onCanonical(h.Tip) {
 		// The member is behind on this chain (it may have subscribed

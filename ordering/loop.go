@@ -228,6 +228,7 @@ type Loop struct {
 	pagingFrom string
 	pagingAt   time.Time
 	behindAsk  map[string]time.Time // last sync request per peer
+	prompted   map[string]time.Time // last prompt per peer (ownProposalWaits)
 	// fruitless is, per peer, the view (see askFor) whose request for
 	// the logs that differ brought nothing.
 	fruitless map[string][32]byte

@@ -71,7 +71,7 @@ type syncAsk struct {
 	// (Loop.wantLog), counted apart (SyncCost.JoinAsks).
 	joinLog bool
 	// prompt marks an ask made so that the responder asks back for a
-	// proposal of this member's it may lack (SyncCost.Prompts).
+	// leave of this member's it may lack (SyncCost.Prompts).
 	prompt bool
 	// widen marks a request of widenSync, which asks several members
 	// at once to find one that can help.
@@ -191,7 +191,9 @@ func (l *Loop) askSyncFor(peer string, ask syncAsk) bool {
 	req.signature = sig
 	l.nextReq++
 	l.requests[l.nextReq] = &outstanding{to: peer, sent: l.now, ask: ask, sketched: sketched}
-	l.behindAsk[peer] = l.now
+	if !ask.prompt {
+		l.behindAsk[peer] = l.now
+	}
 	if l.removed {
 		l.removedAsk = l.now
 	}

@@ -36,7 +36,7 @@ type SyncCost struct {
 	JoinAsks, JoinEmpty int
 	OKAnswers           int
 	// Prompts counts the asks a member made of a peer so that the peer
-	// asks back for a proposal of the member's that waits uncommitted
+	// asks back for the member's leave, which waits uncommitted
 	// (see Loop.ownProposalWaits), and PromptEmpty the answers to them
 	// that brought nothing: the usual case, not in Empty or OKAnswers.
 	Prompts, PromptEmpty int

@@ -75,7 +75,7 @@ type Row struct {
 	SyncJoinAsks  int `json:"sync_join_asks"`
 	SyncJoinEmpty int `json:"sync_join_empty"`
 	// SyncPrompts and SyncPromptEmpty: asks made so that a peer asks back
-	// for a waiting proposal, and those that brought nothing (not in
+	// for a waiting leave, and those that brought nothing (not in
 	// SyncEmpty).
 	SyncPrompts     int `json:"sync_prompts"`
 	SyncPromptEmpty int `json:"sync_prompt_empty"`
