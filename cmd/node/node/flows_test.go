@@ -129,6 +129,45 @@ func TestRestartedNodeCarriesOn(t *testing.T) {
 	}
 }
 
+// TestLeaveWhileTheOtherMemberIsDownIsCommittedWhenItIsBack: alice leaves
+// a group of two while bob, who had heard from her, is down. Only bob can
+// commit her leave, and no head tells him he lacks its proposal: alice's
+// node asks his once he is back, and he asks back for it and commits it
+// (with the code before, alice stayed in for good).
+func TestLeaveWhileTheOtherMemberIsDownIsCommittedWhenItIsBack(t *testing.T) {
+	ctx := context.Background()
+	alice := testNode(t, "alice")
+	bob, bobDir := testNodeIn(t, "bob")
+	befriend(t, alice, bob)
+	if _, err := alice.CreateGroup(ctx, "pair"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Invite(ctx, "pair", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, "pair").Members == 2 })
+	if _, err := alice.Send(ctx, "pair", "hello bob"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "bob hears from alice", func() bool { return len(texts(t, bob, "pair")) == 1 })
+	bobAddrs := listenAddrs(bob)
+	if err := bob.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Leave(ctx, "pair"); err != nil {
+		t.Fatal(err)
+	}
+	// Longer than the committers' turns: alice's leave waits for bob.
+	time.Sleep(5 * time.Second)
+	if groupOf(t, alice, "pair").Removed {
+		t.Fatal("alice is out while bob, the only member who can commit her leave, is down")
+	}
+	bob = openTestNodeAt(t, bobDir, bobAddrs...)
+	eventually(t, 60*time.Second, "alice out and bob alone", func() bool {
+		return groupOf(t, alice, "pair").Removed && groupOf(t, bob, "pair").Members == 1
+	})
+}
+
 func TestRemovedAndLeavingMembersReadNoMore(t *testing.T) {
 	ctx := context.Background()
 	alice, bob, carol := testNode(t, "alice"), testNode(t, "bob"), testNode(t, "carol")
