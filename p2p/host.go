@@ -42,7 +42,7 @@ func (n *Node) newHost() (host.Host, error) {
 		return nil, fmt.Errorf("p2p: connection manager: %w", err)
 	}
 	opts := []libp2p.Option{
-		libp2p.Identity(n.key),
+		libp2p.Identity(rememberSignatures(n.key)),
 		libp2p.ListenAddrStrings(n.listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),

@@ -1,6 +1,9 @@
 package p2p
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"sync"
 	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -60,8 +63,112 @@ type ed25519Key struct {
 }
 
 func (k *ed25519Key) Verify(data, sig []byte) (bool, error) {
+	if madeHere(k.raw, data, sig) {
+		return true, nil
+	}
 	if v := ed25519Verifier.Load(); v != nil {
 		return (*v)(k.raw, data, sig), nil
 	}
 	return k.PubKey.Verify(data, sig)
+}
+
+// A node's own publish is verified too, by pubsub, right after its host's
+// key signed it (in Topic.Publish, on the same goroutine, before the
+// message goes anywhere): a verification of a signature this process has
+// just made. The host's key (see newHost) remembers what it signed lately,
+// and the first verification of exactly such a signature, by the same key
+// of the same bytes, is answered from that memory without the curve
+// arithmetic; the memory is then forgotten, so that another node in the
+// same process (tests, benchmarks) verifies its copy as a peer would.
+// Anything else, a peer's signature above all, is verified.
+
+// ownSignaturesKept bounds the signatures remembered: a publish verifies
+// its signature as soon as it is made, so a few suffice for many groups
+// publishing at once.
+const ownSignaturesKept = 256
+
+// ownSignature is a signature made in this process: by the Ed25519 key
+// pub, of the bytes whose SHA-256 is sum.
+type ownSignature struct {
+	pub [ed25519.PublicKeySize]byte
+	sum [sha256.Size]byte
+}
+
+// ownSignatures are the signatures made lately, by signature, with their
+// order of arrival to forget the oldest.
+var ownSignatures struct {
+	sync.Mutex
+	made  map[[ed25519.SignatureSize]byte]ownSignature
+	order [][ed25519.SignatureSize]byte
+}
+
+func rememberSignature(pub, data, sig []byte) {
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return
+	}
+	s := [ed25519.SignatureSize]byte(sig)
+	o := ownSignature{pub: [ed25519.PublicKeySize]byte(pub), sum: sha256.Sum256(data)}
+	m := &ownSignatures
+	m.Lock()
+	defer m.Unlock()
+	if m.made == nil {
+		m.made = make(map[[ed25519.SignatureSize]byte]ownSignature, ownSignaturesKept)
+	}
+	if _, ok := m.made[s]; !ok {
+		if len(m.order) == ownSignaturesKept {
+			delete(m.made, m.order[0])
+			m.order = m.order[1:]
+		}
+		m.order = append(m.order, s)
+	}
+	m.made[s] = o
+}
+
+// madeHere reports whether sig is a signature of data by pub that this
+// process made lately and nobody verified yet; if so, it is forgotten.
+func madeHere(pub, data, sig []byte) bool {
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	s := [ed25519.SignatureSize]byte(sig)
+	m := &ownSignatures
+	m.Lock()
+	o, ok := m.made[s]
+	m.Unlock()
+	if !ok || o.pub != [ed25519.PublicKeySize]byte(pub) || o.sum != sha256.Sum256(data) {
+		return false
+	}
+	m.Lock()
+	_, ok = m.made[s]
+	delete(m.made, s)
+	m.Unlock()
+	return ok
+}
+
+// rememberingKey is an Ed25519 identity key that remembers the signatures
+// it makes. Everything else is the key's own.
+type rememberingKey struct {
+	crypto.PrivKey
+	pub []byte
+}
+
+// rememberSignatures returns key, remembering its signatures if it is an
+// Ed25519 key.
+func rememberSignatures(key crypto.PrivKey) crypto.PrivKey {
+	if key.Type() != pb.KeyType_Ed25519 {
+		return key
+	}
+	pub, err := key.GetPublic().Raw()
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return key
+	}
+	return &rememberingKey{PrivKey: key, pub: pub}
+}
+
+func (k *rememberingKey) Sign(data []byte) ([]byte, error) {
+	sig, err := k.PrivKey.Sign(data)
+	if err == nil {
+		rememberSignature(k.pub, data, sig)
+	}
+	return sig, err
 }

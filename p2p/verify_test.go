@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -98,9 +100,10 @@ func TestGossipSignaturesGoThroughTheInstalledVerifier(t *testing.T) {
 	eventually(t, waitShort, "b gets a's message", func() bool { return inb.has("verified") })
 	raw, _ := a.host.Peerstore().PubKey(a.ID()).Raw()
 	mu.Lock()
-	// a's own publish is verified before it goes out, then b's copy.
-	if len(keys) < 2 {
-		t.Errorf("the verifier saw %d signatures, want a's publish and b's receipt", len(keys))
+	// b's copy is verified with a's key; a's own publish, verified by
+	// pubsub before it goes out, is answered from what a's key signed.
+	if len(keys) != 1 {
+		t.Errorf("the verifier saw %d signatures, want b's receipt only", len(keys))
 	}
 	for _, k := range keys {
 		if !bytes.Equal(k, raw) {
@@ -109,8 +112,114 @@ func TestGossipSignaturesGoThroughTheInstalledVerifier(t *testing.T) {
 	}
 	reject = true
 	mu.Unlock()
-	// A verifier that rejects makes the publish fail at its source.
-	if err := ta.Publish(ctx, []byte("rejected")); err == nil {
-		t.Error("a publish whose signature the verifier rejects succeeded")
+	// A verifier that rejects keeps a's next message from b.
+	if err := ta.Publish(ctx, []byte("rejected")); err != nil {
+		t.Fatal(err)
 	}
+	if err := ta.Publish(ctx, []byte("rejected too")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitShort, "b's verifier sees a's next messages", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(keys) >= 3
+	})
+	time.Sleep(100 * time.Millisecond)
+	if inb.has("rejected") || inb.has("rejected too") {
+		t.Error("b took messages whose signatures its verifier rejected")
+	}
+}
+
+func TestOnlyTheSignaturesAKeyMadeHereSkipVerification(t *testing.T) {
+	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := rememberSignatures(priv)
+	if !key.Equals(priv) || !key.GetPublic().Equals(priv.GetPublic()) {
+		t.Fatal("the remembering key is not the key")
+	}
+	if a, b := peerID(t, key), peerID(t, priv); a != b {
+		t.Fatalf("peer ID %s, want the key's %s", a, b)
+	}
+	pub, err := peerID(t, key).ExtractPublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	useVerifier(t, func(pub, msg, sig []byte) bool {
+		calls++
+		return ed25519.Verify(pub, msg, sig)
+	})
+	msg := []byte("signed here")
+	sig, err := key.Sign(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := pub.Verify(msg, sig); !ok || err != nil || calls != 0 {
+		t.Errorf("own signature: %v, %v, %d verifications; want true without any", ok, err, calls)
+	}
+	// Its next verification, another node's in this process, is made.
+	if ok, err := pub.Verify(msg, sig); !ok || err != nil || calls != 1 {
+		t.Errorf("own signature verified again: %v, %v, %d verifications; want true after 1", ok, err, calls)
+	}
+	sig, err = key.Sign(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same signature of other bytes, a changed signature, and the
+	// signature under another key are verified, and fail.
+	bad := append([]byte(nil), sig...)
+	bad[5] ^= 1
+	otherPub, _ := peerID(t, other).ExtractPublicKey()
+	for _, c := range []struct {
+		name string
+		pub  crypto.PubKey
+		msg  []byte
+		sig  []byte
+	}{
+		{"other bytes", pub, []byte("signed elsewhere"), sig},
+		{"changed signature", pub, msg, bad},
+		{"another key", otherPub, msg, sig},
+	} {
+		before := calls
+		if ok, _ := c.pub.Verify(c.msg, c.sig); ok {
+			t.Errorf("%s: accepted", c.name)
+		}
+		if calls != before+1 {
+			t.Errorf("%s: not verified", c.name)
+		}
+	}
+	// A signature by a key that does not remember is verified as usual.
+	plain, err := priv.Sign([]byte("not remembered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := calls
+	if ok, _ := pub.Verify([]byte("not remembered"), plain); !ok || calls != before+1 {
+		t.Errorf("a signature not made through the remembering key: %v after %d verifications", ok, calls-before)
+	}
+	// Only the latest signatures are kept.
+	for i := range ownSignaturesKept {
+		if _, err := key.Sign(fmt.Appendf(nil, "filler %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before = calls
+	if ok, _ := pub.Verify(msg, sig); !ok || calls != before+1 {
+		t.Errorf("a signature older than the last %d: %v after %d verifications, want verified", ownSignaturesKept, ok, calls-before)
+	}
+}
+
+func peerID(t *testing.T, k crypto.PrivKey) peer.ID {
+	t.Helper()
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
