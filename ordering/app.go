@@ -176,11 +176,19 @@ func (l *Loop) application(from string, info *epochInfo, env *Envelope, data []b
 	}
 	d = &deliveredMsg{epochs: []EpochID{env.Epoch}, at: l.tip.Number}
 	l.delivered[m.ID] = d
-	sender := ""
-	if leaf := info.state.Tree().Leaf(group.LeafIndex(res.Sender.Index)); leaf != nil {
-		sender = Identity(leaf)
-	}
 	l.changes.Delivered = append(l.changes.Delivered, m.ID)
+	sender, key := "", ""
+	if leaf := info.state.Tree().Leaf(group.LeafIndex(res.Sender.Index)); leaf != nil {
+		sender, key = Identity(leaf), string(leaf.SignatureKey)
+	}
+	if l.forgottenCopy(key, m.SentAt) {
+		// Its sender re-sent it after an absence longer than this
+		// member keeps ids (forgotten.go).
+		d.settled = true
+		l.stats.ForgottenCopies++
+		return true
+	}
+	l.noteDelivered(key, l.tip.Number, m.SentAt)
 	final := info.final && l.onCanonical(env.Epoch)
 	if final {
 		d.final, d.finalIn = true, env.Epoch
@@ -213,6 +221,9 @@ func (l *Loop) isMember(leaf *wire.LeafNode) bool {
 // there: members that saw the copies in another order agree on the epoch
 // of the message.
 func (l *Loop) checkMessageFinal(id MessageID, d *deliveredMsg) {
+	if d.settled {
+		return
+	}
 	var in *epochInfo
 	for _, e := range d.epochs {
 		if info := l.epochs[e]; info != nil && info.final && l.onCanonical(e) && (in == nil || info.node.Number < in.node.Number) {

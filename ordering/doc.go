@@ -68,7 +68,12 @@
 // compare an older member's; the older member can, and asks it, and the
 // newer member, serving that request, asks back for the epochs that differ
 // deeper than heads list (askBack): that is how it gets messages sent on
-// its first epoch by members it could not reach then.
+// its first epoch by members it could not reach then. A member forgets the
+// id of a message it delivered once every epoch it could have a copy in
+// is pruned; a sender back from longer than that re-sends what it never
+// saw final, and its receivers tell a copy of a message whose id they
+// forgot by its SentAt, no later than the newest they forgot of that
+// sender's (forgotten.go).
 //
 // Abandoned histories. A member that rejoined starts a history at the
 // GroupInfo's epoch; if the branch it came from then loses, the winner

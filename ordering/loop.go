@@ -260,7 +260,10 @@ type Loop struct {
 	// message says a later time than the one before, so that a
 	// member's messages sorted by SentAt are in the order it sent them.
 	lastSentAt uint64
-	removed    bool
+	// sentMarks keep, per sender signature key, the SentAt of what it
+	// sent that this member delivered (forgotten.go).
+	sentMarks map[string]*sentMarks
+	removed   bool
 	// readded is set when a Welcome this member could not read came:
 	// while it holds itself removed, its requests ask for a GroupInfo,
 	// and heads for epochs below its root that it does not hold make it
@@ -301,6 +304,10 @@ type Stats struct {
 	// AbandonAsks counts requests for a GroupInfo to leave an abandoned
 	// history (see checkAbandoned).
 	AbandonAsks int
+	// ForgottenCopies counts copies of messages delivered before their
+	// ids were forgotten, taken in and not delivered again
+	// (forgotten.go).
+	ForgottenCopies int
 	// Ignored counts gossip envelopes dropped because their author is a
 	// member of no epoch held here; Evicted, buffered envelopes dropped
 	// to stay within the buffer's bounds; Unauthenticated, catch-up
@@ -327,6 +334,11 @@ type deliveredMsg struct {
 	final   bool
 	finalIn EpochID // the epoch it was final in, when final
 	at      uint64  // the tip's epoch number when it was first delivered
+	// settled marks a message final before what this member holds: a
+	// copy of one delivered before its id was forgotten (forgotten.go),
+	// or one restored with none of the epochs it was seen in. Its copies
+	// are not delivered, nor made final, again.
+	settled bool
 }
 
 type bufferedEnvelope struct {
@@ -431,6 +443,7 @@ func newLoop(cfg Config, s *group.State, now time.Time) *Loop {
 		heads:      map[string][]byte{},
 		votesFrom:  map[string]time.Time{},
 		bufferedBy: map[string]int{},
+		sentMarks:  map[string]*sentMarks{},
 		now:        now,
 	}
 	root := &Node{ID: EpochIDOf(s), Number: s.Epoch(), Members: identities(s)}

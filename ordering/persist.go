@@ -91,7 +91,11 @@ type Saved struct {
 // Version 3 added the Welcomes of this member's commits that wait for
 // their epoch to be final: kept only in memory, they were lost when the
 // committer crashed before, and the members it added never joined.
-const metaVersion = 3
+//
+// Version 4 added this member's lastSentAt and what it keeps of the
+// senders' SentAt to tell copies of messages whose ids it forgot
+// (forgotten.go).
+const metaVersion = 4
 
 // restoreSkip is how far a restored member's sending ratchets jump: more
 // than the messages it may send between snapshots (a snapshot is saved
@@ -189,6 +193,7 @@ func (l *Loop) encodeMeta() []byte {
 			})
 		}
 	})
+	l.encodeSentMarks(&b)
 	return b.BytesOrPanic()
 }
 
@@ -241,7 +246,7 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		byEpoch: map[EpochID][]MessageID{}, seen: map[[32]byte]struct{}{}, requests: map[uint64]*outstanding{},
 		behindAsk: map[string]time.Time{}, voteEpoch: map[string]uint64{}, voteSeen: map[string]time.Time{}, heads: map[string][]byte{}, votesFrom: map[string]time.Time{}, now: now,
 		headSeq: headSeq, lastUpdate: time.Unix(0, int64(lastUpdate)), sentSince: sentSince, removed: removed, headDirty: true,
-		prunedBelow: prunedBelow,
+		prunedBelow: prunedBelow, sentMarks: map[string]*sentMarks{},
 	}
 	ok := codec.ReadVectorElems(&s, func(s *cryptobyte.String) bool {
 		n := &Node{}
@@ -345,6 +350,9 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 	}) {
 		return nil, bad("welcomes")
 	}
+	if version >= 4 && !l.readSentMarks(&s) {
+		return nil, bad("sent marks")
+	}
 	if version == 1 {
 		// Version 1: the outbox's ids and epochs in Meta, bare records.
 		records := map[MessageID][]byte{}
@@ -421,6 +429,14 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		// already cached is a no-op).
 		if env.Kind == KindHandshake && info.state != nil && isProposal(env.Payload) {
 			_, _ = info.state.ProcessBytes(env.Payload)
+		}
+	}
+	// A message delivered in epochs all pruned since (and not an own
+	// message still to be sent) was final in one of them: a copy coming
+	// now does not make it final again.
+	for id, d := range l.delivered {
+		if len(d.epochs) == 0 && l.outbox[id] == nil {
+			d.settled = true
 		}
 	}
 	// The commit that made each epoch is in its parent's log; find it by

@@ -87,18 +87,20 @@ func asVersion1(t *testing.T, s *Saved) *Saved {
 	if !in.ReadUint16(&version) || !codec.ReadOpaque(&in, &groupID) || !codec.ReadOpaque(&in, &self) ||
 		!in.ReadBytes(&skip, 64) || !in.ReadUint64(&u64) || !in.ReadUint64(&u64) || !in.ReadUint64(&u64) ||
 		!codec.ReadBool(&in, &removed) {
-		t.Fatal("cannot parse the version 3 header")
+		t.Fatal("cannot parse the version 4 header")
 	}
 	headerEnd := len(s.Meta) - len(in)
-	// Version 3 ends with the Welcomes waiting for finality: none here,
-	// an empty vector (one byte).
-	if s.Meta[len(s.Meta)-1] != 0 {
-		t.Fatal("the state holds Welcomes, which version 1 cannot")
+	// Version 4 ends with the Welcomes waiting for finality (none here, an
+	// empty vector: one byte), then lastSentAt (8 bytes) and the senders'
+	// marks (none from a member alone: one byte).
+	end := len(s.Meta) - 1 - 8 - 1
+	if s.Meta[end] != 0 || s.Meta[len(s.Meta)-1] != 0 {
+		t.Fatal("the state holds Welcomes or senders' marks, which version 1 cannot")
 	}
 	var b cryptobyte.Builder
 	b.AddUint16(1)
 	b.AddBytes(s.Meta[2:headerEnd])
-	b.AddBytes(s.Meta[headerEnd+4 : len(s.Meta)-1]) // drop sent_since and the Welcomes
+	b.AddBytes(s.Meta[headerEnd+4 : end]) // drop sent_since, the Welcomes and what version 4 added
 	out := &Saved{Meta: nil, Epochs: s.Epochs}
 	codec.AddVector(&b, func(b *cryptobyte.Builder) {
 		for _, o := range s.Outbox {

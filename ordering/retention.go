@@ -109,6 +109,7 @@ func (l *Loop) updateFinality() {
 		delete(l.heads, m)
 	}
 	l.forgetDelivered()
+	l.forgetSent()
 	l.changes.touch()
 }
 

@@ -16,6 +16,14 @@ import (
 type catchUp struct {
 	epochs, retention int
 	helper            string
+	// sendBeforeLeaving has m4 send a message just before it goes offline
+	// (its id in lastWord).
+	sendBeforeLeaving bool
+	// restartOthers crashes and restarts the other members from what they
+	// saved 3 epochs after m4 left, long before they forget its message.
+	restartOthers bool
+
+	lastWord ordering.MessageID
 
 	// Filled in by the run.
 	s              *Sim
@@ -38,6 +46,16 @@ func (c *catchUp) run(seed uint64) {
 	c.s = s
 	c.r = s.run(func() {
 		victim, helper := s.byName["m4"], s.byName[c.helper]
+		if c.sendBeforeLeaving {
+			s.schedule(s.start.Add(time.Second-50*time.Millisecond), -1, nil, func() {
+				s.send(victim)
+				for id, sm := range s.sent {
+					if sm.from == victim.name && sm.at.Equal(s.now) {
+						c.lastWord = id
+					}
+				}
+			})
+		}
 		s.schedule(s.start.Add(time.Second), -1, nil, func() {
 			victim.offline = true
 			c.leftAt = victim.loop.Tip().Number
@@ -46,8 +64,18 @@ func (c *catchUp) run(seed uint64) {
 		// second until the group is the given number of epochs ahead;
 		// then m4 comes back.
 		var sentBefore []ordering.MessageID
+		restarted := false
 		var drive func()
 		drive = func() {
+			if c.restartOthers && !restarted && helper.loop.Tip().Number == c.leftAt+3 {
+				restarted = true
+				for _, n := range s.nodes {
+					if n != victim && n.up {
+						n.up, n.loop = false, nil
+						s.restart(n)
+					}
+				}
+			}
 			if helper.loop.Tip().Number < c.leftAt+uint64(c.epochs) {
 				actors := []*node{}
 				for _, n := range s.liveMembers() {
@@ -136,6 +164,38 @@ func TestMemberOfflineBeyondRetentionRejoinsAndReportsTheGap(t *testing.T) {
 		t.Errorf("m4 missed message %s outside the reported range", m)
 	}
 	t.Logf("m4 left at epoch %d, rejoined reporting %d-%d missed, was at %d before the heal", c.leftAt, gap[0], gap[1], c.backAt)
+}
+
+// TestAMessageSentJustBeforeALongAbsenceIsDeliveredOnce: m4 sends a
+// message and goes offline 50 ms later, before its epoch is final at m4;
+// the others get it, then make 40 epochs with 16 retained, and forget its
+// id with the epochs it could have a copy in. m4 comes back beyond their
+// retention, rejoins by external commit, and re-sends what its outbox
+// holds, that message among them, on the new epoch: the others must know
+// it for one they delivered, though its id is gone, also when they
+// restarted in between (what tells them is saved).
+func TestAMessageSentJustBeforeALongAbsenceIsDeliveredOnce(t *testing.T) {
+	for _, seed := range seeds(t, 8) {
+		c := &catchUp{epochs: 40, retention: 16, helper: "m2", sendBeforeLeaving: true, restartOthers: seed%2 == 0}
+		c.run(seed)
+		for _, v := range c.r.Violations {
+			t.Errorf("seed %d: %s", seed, v)
+		}
+		if c.lastWord == (ordering.MessageID{}) {
+			t.Fatalf("seed %d: m4 sent nothing before leaving", seed)
+		}
+		if c.r.Metrics.Rejoins != 1 {
+			t.Errorf("seed %d: %d rejoins, want m4's", seed, c.r.Metrics.Rejoins)
+		}
+		if n := len(c.s.copies[c.lastWord]); n < 2 {
+			t.Errorf("seed %d: m4's last word went out %d times, want again after the rejoin", seed, n)
+		}
+		for _, name := range []string{"m0", "m1", "m2", "m3"} {
+			if got := c.s.byName[name].delivered[c.lastWord]; got != 1 {
+				t.Errorf("seed %d: %s got m4's last word %d times", seed, name, got)
+			}
+		}
+	}
 }
 
 // TestLateJoinerGetsWhatWasSentInItsFirstEpochAcrossAPartition: m4 joins

@@ -535,12 +535,12 @@ func (s *Sim) countForks(*node) {
 }
 
 // lowestCopy returns the number of the lowest canonical epoch with a copy
-// of message id that member name was a member of and did not report
-// missing (false if none).
+// of message id that member name was a member of, did not report missing,
+// and still held when the copy was published (false if none).
 func lowestCopy(s *Sim, id ordering.MessageID, canonical map[ordering.EpochID]bool, name string, n *node) (low uint64, found bool) {
 	for _, c := range s.copies[id] {
 		e, ok := s.epochs[c]
-		if !ok || !canonical[c] || !slices.Contains(e.Members, name) || n.reportedMissing(e.Number) {
+		if !ok || !canonical[c] || !slices.Contains(e.Members, name) || n.reportedMissing(e.Number) || s.pastCopy[copyOf{id, c}][name] {
 			continue
 		}
 		if !found || e.Number < low {

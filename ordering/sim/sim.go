@@ -156,9 +156,20 @@ type Sim struct {
 	commitsOn map[ordering.EpochID]int
 	// epochs holds every epoch any member saw; copies every published
 	// copy of each application message.
-	epochs  map[ordering.EpochID]ordering.EpochInfo
-	copies  map[ordering.MessageID][]ordering.EpochID
-	setupOK bool
+	epochs map[ordering.EpochID]ordering.EpochInfo
+	copies map[ordering.MessageID][]ordering.EpochID
+	// pastCopy names, for each copy, the members that had pruned its
+	// epoch when it was published, at each of its publications: they
+	// could not read it.
+	pastCopy map[copyOf]map[string]bool
+	setupOK  bool
+}
+
+// copyOf names one copy of a message: the message and the epoch it was
+// protected in.
+type copyOf struct {
+	id    ordering.MessageID
+	epoch ordering.EpochID
 }
 
 type sentMsg struct {
@@ -178,6 +189,7 @@ func New(cfg Config) *Sim {
 		commits:   map[[32]byte]ordering.EpochID{},
 		epochs:    map[ordering.EpochID]ordering.EpochInfo{},
 		copies:    map[ordering.MessageID][]ordering.EpochID{},
+		pastCopy:  map[copyOf]map[string]bool{},
 		commitsOn: map[ordering.EpochID]int{},
 		log:       func(string, ...any) {},
 		memo:      ordering.NewSignatureMemo(),
@@ -313,6 +325,7 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 	for _, t := range out.Transmitted {
 		s.log("%8.3fs %s: transmit %v in %v", s.now.Sub(s.start).Seconds(), n.name, t.ID, t.Epoch)
 		s.copies[t.ID] = append(s.copies[t.ID], t.Epoch)
+		s.notePastCopy(copyOf{t.ID, t.Epoch})
 	}
 	for _, d := range out.Deliveries {
 		s.log("%8.3fs %s: deliver %v from %s (epoch %d)", s.now.Sub(s.start).Seconds(), n.name, d.ID, d.Sender, d.Epoch)
@@ -508,3 +521,29 @@ func (s *Sim) noteCommit(e *ordering.Envelope, size int) {
 
 // op is a membership change asked by a member.
 type op struct{ actor, target string }
+
+// notePastCopy records which members had pruned the epoch of a copy being
+// published: a member whose loop is down is taken to hold what it held.
+// A member that could read an earlier publication of the same copy keeps
+// that.
+func (s *Sim) notePastCopy(c copyOf) {
+	e, ok := s.epochs[c.epoch]
+	if !ok {
+		return
+	}
+	past := map[string]bool{}
+	for _, n := range s.nodes {
+		if n.loop != nil && e.Number < n.loop.Graph().Root().Number {
+			past[n.name] = true
+		}
+	}
+	if was, ok := s.pastCopy[c]; ok {
+		for name := range was {
+			if !past[name] {
+				delete(was, name)
+			}
+		}
+		return
+	}
+	s.pastCopy[c] = past
+}
