@@ -93,11 +93,25 @@ func (c *keyCache) key(pub []byte) *edverify.Key {
 
 // VerifyEd25519Repeated reports whether sig is an Ed25519 signature of msg
 // by pub, accepting and rejecting exactly what crypto/ed25519.Verify does,
-// through the process's tables (keyCache): for keys that sign again and
-// again outside MLS too, such as a peer's transport signatures.
+// through the process's tables (keyCache), those MLS verifies with.
 func VerifyEd25519Repeated(pub, msg, sig []byte) bool {
 	if len(pub) != ed25519.PublicKeySize {
 		return false
 	}
 	return ed25519Keys.verify(pub, msg, sig)
+}
+
+// NewRepeatedVerifier returns a verifier like VerifyEd25519Repeated with
+// tables of its own (at most keyCacheSize, earned as there): for keys that
+// sign again and again outside MLS, such as peers' transport signatures,
+// whose churn (anyone on a topic can sign with new keys) then never evicts
+// the tables of the members' MLS keys. Safe for concurrent use.
+func NewRepeatedVerifier() func(pub, msg, sig []byte) bool {
+	c := newKeyCache()
+	return func(pub, msg, sig []byte) bool {
+		if len(pub) != ed25519.PublicKeySize {
+			return false
+		}
+		return c.verify(pub, msg, sig)
+	}
 }

@@ -168,21 +168,46 @@ func (c *keyCache) len() int {
 }
 
 func TestVerifyEd25519RepeatedAgrees(t *testing.T) {
-	pub, priv := cacheKey(7)
-	msg := []byte("libp2p-pubsub:message")
-	sig := ed25519.Sign(priv, msg)
-	bad := append([]byte(nil), sig...)
-	bad[40] ^= 1
-	// Past keyCacheUses, the key is verified through its table.
-	for i := range 2 * keyCacheUses {
-		if !VerifyEd25519Repeated(pub, msg, sig) {
-			t.Fatalf("use %d: a valid signature is rejected", i+1)
+	for _, c := range []struct {
+		name   string
+		verify func(pub, msg, sig []byte) bool
+	}{{"VerifyEd25519Repeated", VerifyEd25519Repeated}, {"NewRepeatedVerifier", NewRepeatedVerifier()}} {
+		pub, priv := cacheKey(7)
+		msg := []byte("libp2p-pubsub:message")
+		sig := ed25519.Sign(priv, msg)
+		bad := append([]byte(nil), sig...)
+		bad[40] ^= 1
+		// Past keyCacheUses, the key is verified through its table.
+		for i := range 2 * keyCacheUses {
+			if !c.verify(pub, msg, sig) {
+				t.Fatalf("%s, use %d: a valid signature is rejected", c.name, i+1)
+			}
+			if c.verify(pub, msg, bad) || c.verify(pub, msg[1:], sig) || c.verify(pub, msg, sig[:63]) {
+				t.Fatalf("%s, use %d: a changed signature, message or a short signature is accepted", c.name, i+1)
+			}
 		}
-		if VerifyEd25519Repeated(pub, msg, bad) || VerifyEd25519Repeated(pub, msg[1:], sig) || VerifyEd25519Repeated(pub, msg, sig[:63]) {
-			t.Fatalf("use %d: a changed signature, message or a short signature is accepted", i+1)
+		if c.verify(pub[:31], msg, sig) {
+			t.Fatalf("%s: a 31-byte key is accepted", c.name)
 		}
 	}
-	if VerifyEd25519Repeated(pub[:31], msg, sig) {
-		t.Fatal("a 31-byte key is accepted")
+}
+
+// TestRepeatedVerifiersKeepTheirOwnTables: a key verified often through a
+// verifier of its own gets its table there, not among MLS's.
+func TestRepeatedVerifiersKeepTheirOwnTables(t *testing.T) {
+	pub, priv := cacheKey(11)
+	msg := []byte("a transport signature")
+	sig := ed25519.Sign(priv, msg)
+	v := NewRepeatedVerifier()
+	for range 2 * keyCacheUses {
+		if !v(pub, msg, sig) {
+			t.Fatal("a valid signature is rejected")
+		}
+	}
+	ed25519Keys.mu.Lock()
+	_, shared := ed25519Keys.keys[[32]byte(pub)]
+	ed25519Keys.mu.Unlock()
+	if shared {
+		t.Error("the key's table is among MLS's")
 	}
 }

@@ -126,9 +126,11 @@ func (n *Node) startHost(ctx context.Context, listen []string) error {
 	if len(n.cfg.Relays) > 0 {
 		opts = append(opts, p2p.WithStaticRelays(n.cfg.Relays...))
 	}
-	// Transport signatures by members' keys, verified on every gossip
-	// message, go through the tables MLS keeps for keys that sign often.
-	p2p.UseEd25519Verifier(suite.VerifyEd25519Repeated)
+	// Transport signatures, verified on every gossip message, go through
+	// tables of the keys that sign often, apart from MLS's: anyone on a
+	// topic can sign with new keys, which then never evict members' MLS
+	// tables.
+	p2p.UseEd25519Verifier(transportVerifier)
 	node, err := p2p.New(n.id.Key, opts...)
 	if err != nil {
 		return err
@@ -426,3 +428,7 @@ func (n *Node) knownPeer(p peer.ID) bool {
 	_, ok := n.knownPeers()[p]
 	return ok
 }
+
+// transportVerifier verifies the process's transport signatures
+// (p2p.UseEd25519Verifier), with tables of its own.
+var transportVerifier = suite.NewRepeatedVerifier()
