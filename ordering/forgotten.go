@@ -21,7 +21,9 @@ import (
 //
 // What tells them is the message's SentAt: a sender's messages say later
 // and later times (Loop.send; lastSentAt survives restarts in Meta and in
-// the outbox, and a rejoin), whatever its clock does. For each sender,
+// the outbox, and a rejoin), whatever its clock does, as long as its store
+// is its latest (a store put back from an old copy, on a device whose
+// clock is behind, would make its next messages look old). For each sender,
 // named by its signature key, a member keeps the newest SentAt among the
 // messages whose ids it forgot (forgot). A message whose id it does not
 // know and whose SentAt is no later than that is a copy of one it

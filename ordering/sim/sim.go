@@ -12,6 +12,7 @@ import (
 	"container/heap"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
@@ -158,9 +159,8 @@ type Sim struct {
 	// copy of each application message.
 	epochs map[ordering.EpochID]ordering.EpochInfo
 	copies map[ordering.MessageID][]ordering.EpochID
-	// pastCopy names, for each copy, the members that had pruned its
-	// epoch when it was published, at each of its publications: they
-	// could not read it.
+	// pastCopy names, for a copy some member could not read, the members
+	// that had pruned its epoch at each of its publications.
 	pastCopy map[copyOf]map[string]bool
 	setupOK  bool
 }
@@ -522,27 +522,28 @@ func (s *Sim) noteCommit(e *ordering.Envelope, size int) {
 // op is a membership change asked by a member.
 type op struct{ actor, target string }
 
-// notePastCopy records which members had pruned the epoch of a copy being
-// published: a member whose loop is down is taken to hold what it held.
-// A member that could read an earlier publication of the same copy keeps
-// that.
+// notePastCopy records which members had pruned the epoch of a copy just
+// published (a member whose loop is down is taken to hold what it held):
+// only those that had at every publication of the copy are kept, and only
+// copies some member could not read get an entry.
 func (s *Sim) notePastCopy(c copyOf) {
 	e, ok := s.epochs[c.epoch]
 	if !ok {
 		return
 	}
+	again := slices.Index(s.copies[c.id], c.epoch) < len(s.copies[c.id])-1
+	was, ok := s.pastCopy[c]
+	if again && !ok {
+		return // every member could read an earlier publication
+	}
 	past := map[string]bool{}
 	for _, n := range s.nodes {
-		if n.loop != nil && e.Number < n.loop.Graph().Root().Number {
+		if n.loop != nil && e.Number < n.loop.Graph().Root().Number && (!again || was[n.name]) {
 			past[n.name] = true
 		}
 	}
-	if was, ok := s.pastCopy[c]; ok {
-		for name := range was {
-			if !past[name] {
-				delete(was, name)
-			}
-		}
+	if len(past) == 0 {
+		delete(s.pastCopy, c)
 		return
 	}
 	s.pastCopy[c] = past
