@@ -213,7 +213,7 @@ func (l *Loop) sketchHeld(peer string, held []heldLog, key [2]uint64) map[EpochI
 		if info == nil {
 			continue
 		}
-		d, ok := view.difference(info)
+		d, ok := view.difference(info, l.graph.inSubtree(view.tip, info.node))
 		if !ok {
 			continue
 		}
@@ -247,14 +247,26 @@ func (l *Loop) sketchHeld(peer string, held []heldLog, key [2]uint64) map[EpochI
 // info held by the member whose head this is differs from this member's:
 // how many more its head counts there than this member held when the
 // head came (what this member took in since, by gossip, the sender most
-// likely took in too). It reports false if the head does not tell: the
-// epoch lies deeper than the epochs it lists one by one. A low estimate
-// costs a round trip: the sketch does not peel, and the next is larger.
-func (v headView) difference(info *epochInfo) (int, bool) {
+// likely took in too), and how many more this member holds now than the
+// head counts. It reports false if the head does not tell: the epoch lies
+// deeper than the epochs it lists one by one. A low estimate costs a
+// round trip: the sketch does not peel, and the next is larger.
+//
+// A head counts a log only on its own chain (by epoch number) and only
+// while it holds messages there: one that does not list this epoch, or
+// whose chain does not hold it, held nothing of it when it was made, as
+// far as it tells, so everything this member holds there may be missing
+// on the other side. (A head that came as an epoch began and was not
+// renewed while the epoch filled up, as heads are not on messages, says
+// so of the whole epoch.)
+func (v headView) difference(info *epochInfo, onChain bool) (int, bool) {
 	n := info.node.Number
+	mine := info.digest(n).Count
+	if !onChain {
+		return int(mine), true
+	}
 	for i, d := range v.logs {
 		if d.Epoch == n {
-			mine := info.digest(n).Count
 			held := mine
 			if i < len(v.held) && v.held[i] > 0 {
 				held = min(held, v.held[i])
@@ -264,12 +276,12 @@ func (v headView) difference(info *epochInfo) (int, bool) {
 			return max(0, int(d.Count)-int(held)) + max(0, int(mine)-int(d.Count)), true
 		}
 	}
-	// Not listed: no messages there on the head's chain, unless the
-	// epoch lies below the ones it lists.
+	// Not listed, and the head's chain holds the epoch: no messages there
+	// when it was made, unless the epoch lies below the ones it lists.
 	if len(v.logs) == logDigests && v.logs[len(v.logs)-1].Epoch > n {
 		return 0, false
 	}
-	return 0, true
+	return int(mine), true
 }
 
 // maxSketchHints bounds the epochs a member remembers a larger sketch
