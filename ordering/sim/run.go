@@ -536,11 +536,13 @@ func (s *Sim) countForks(*node) {
 
 // lowestCopy returns the number of the lowest canonical epoch with a copy
 // of message id that member name was a member of, did not report missing,
-// and still held when the copy was published (false if none).
+// and still held when the copy was published (false if none). A copy that
+// only its sender had when it rejoined does not count (noteStranded).
 func lowestCopy(s *Sim, id ordering.MessageID, canonical map[ordering.EpochID]bool, name string, n *node) (low uint64, found bool) {
 	for _, c := range s.copies[id] {
 		e, ok := s.epochs[c]
-		if !ok || !canonical[c] || !slices.Contains(e.Members, name) || n.reportedMissing(e.Number) || s.pastCopy[copyOf{id, c}][name] {
+		cp := copyOf{id, c}
+		if !ok || !canonical[c] || !slices.Contains(e.Members, name) || n.reportedMissing(e.Number) || s.pastCopy[cp][name] || s.strandedCopy[cp] && !s.takenCopy[cp] {
 			continue
 		}
 		if !found || e.Number < low {

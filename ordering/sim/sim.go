@@ -162,7 +162,11 @@ type Sim struct {
 	// pastCopy names, for a copy some member could not read, the members
 	// that had pruned its epoch at each of its publications.
 	pastCopy map[copyOf]map[string]bool
-	setupOK  bool
+	// takenCopy names the copies a member other than their sender saved
+	// in its log; strandedCopy those no other member had when their
+	// sender rejoined (see noteStranded).
+	takenCopy, strandedCopy map[copyOf]bool
+	setupOK                 bool
 }
 
 // copyOf names one copy of a message: the message and the epoch it was
@@ -181,18 +185,20 @@ type sentMsg struct {
 // New builds a simulation; Run executes it.
 func New(cfg Config) *Sim {
 	s := &Sim{
-		cfg:       cfg,
-		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5bd1e995)),
-		start:     time.Unix(1_800_000_000, 0),
-		byName:    map[string]*node{},
-		sent:      map[ordering.MessageID]*sentMsg{},
-		commits:   map[[32]byte]ordering.EpochID{},
-		epochs:    map[ordering.EpochID]ordering.EpochInfo{},
-		copies:    map[ordering.MessageID][]ordering.EpochID{},
-		pastCopy:  map[copyOf]map[string]bool{},
-		commitsOn: map[ordering.EpochID]int{},
-		log:       func(string, ...any) {},
-		memo:      ordering.NewSignatureMemo(),
+		cfg:          cfg,
+		rng:          rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5bd1e995)),
+		start:        time.Unix(1_800_000_000, 0),
+		byName:       map[string]*node{},
+		sent:         map[ordering.MessageID]*sentMsg{},
+		commits:      map[[32]byte]ordering.EpochID{},
+		epochs:       map[ordering.EpochID]ordering.EpochInfo{},
+		copies:       map[ordering.MessageID][]ordering.EpochID{},
+		pastCopy:     map[copyOf]map[string]bool{},
+		takenCopy:    map[copyOf]bool{},
+		strandedCopy: map[copyOf]bool{},
+		commitsOn:    map[ordering.EpochID]int{},
+		log:          func(string, ...any) {},
+		memo:         ordering.NewSignatureMemo(),
 	}
 	s.now = s.start
 	return s
@@ -276,6 +282,11 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 	}
 	if out.Persist != nil {
 		n.store.apply(out.Persist)
+		for _, l := range out.Persist.Log {
+			if sm := s.sent[l.Message]; sm != nil && sm.from != n.name {
+				s.takenCopy[copyOf{l.Message, l.Epoch}] = true
+			}
+		}
 	}
 	for _, env := range out.Publish {
 		s.M.Envelopes++
@@ -367,6 +378,7 @@ func (s *Sim) apply(n *node, out *ordering.Output) {
 				s.M.RollbacksNamed++
 			}
 		case ordering.NoticeRejoined:
+			s.noteStranded(n)
 			s.M.Rejoins++
 			s.M.Missed = append(s.M.Missed, [2]uint64{no.MissedFrom, no.MissedTo})
 			n.missed = append(n.missed, [2]uint64{no.MissedFrom, no.MissedTo})
@@ -547,4 +559,22 @@ func (s *Sim) notePastCopy(c copyOf) {
 		return
 	}
 	s.pastCopy[c] = past
+}
+
+// noteStranded records, as a member rejoins, the copies of its messages
+// that no other member had saved: a rejoined member's history starts at
+// its rejoin, it answers for no epoch before it, and re-sends what is not
+// final on its new epoch. Such a copy can reach no receiver, and the
+// receivers agree on the epoch of the message without it.
+func (s *Sim) noteStranded(n *node) {
+	for id, sm := range s.sent {
+		if sm.from != n.name {
+			continue
+		}
+		for _, e := range s.copies[id] {
+			if c := (copyOf{id, e}); !s.takenCopy[c] {
+				s.strandedCopy[c] = true
+			}
+		}
+	}
 }
