@@ -126,6 +126,12 @@ func (l *Loop) head(from string, env *Envelope) {
 		l.noteHead(identity, &h)
 		l.voteEpoch[identity] = h.Epoch
 		l.voteSeen[identity] = l.now
+		if _, ok := l.heardSince[identity]; !ok {
+			if l.heardSince == nil {
+				l.heardSince = map[string]int64{}
+			}
+			l.heardSince[identity] = l.now.UnixNano()
+		}
 		l.heads[identity] = env.Encode()
 		l.reconsider()
 	}

@@ -216,6 +216,11 @@ type Loop struct {
 	deferred map[string]*deferredAsk
 	// headViews are what the members' latest heads said (see Missing).
 	headViews map[string]headView
+	// heardSince is when this member first took in a head of each member
+	// (unix nanoseconds; 0 for one whose head it saved before a restart):
+	// a member heard before a message was gossiped was listening then
+	// (see serveSync's leave).
+	heardSince map[string]int64
 	// sketchHint is the size of the next sketch of an epoch's log held,
 	// where one did not peel (see sketchesFailed).
 	sketchHint map[EpochID]int

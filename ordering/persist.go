@@ -299,6 +299,12 @@ func Restore(cfg Config, saved *Saved, now time.Time) (*Loop, error) {
 		copy(v.Tip[:], tip)
 		l.graph.Vote(string(m), v)
 		l.voteEpoch[string(m)] = ve
+		// A member whose head was saved was listening before the restart
+		// (see heardSince).
+		if l.heardSince == nil {
+			l.heardSince = map[string]int64{}
+		}
+		l.heardSince[string(m)] = 0
 		return true
 	}) {
 		return nil, bad("votes")

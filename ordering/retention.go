@@ -106,6 +106,7 @@ func (l *Loop) updateFinality() {
 	for _, m := range l.graph.ForgetNonVoters() {
 		delete(l.voteEpoch, m)
 		delete(l.voteSeen, m)
+		delete(l.heardSince, m)
 		delete(l.heads, m)
 	}
 	l.forgetDelivered()

@@ -109,10 +109,17 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	r.relist = relist
 	lack, lackIDs := l.lacking(req.heldLogs, only)
 	// What gossip brought here moments ago is left out, and named: it is
-	// most likely on its way to the requester too (see leftOut).
+	// most likely on its way to the requester too (see leftOut). Not from
+	// the log of the epoch that added the requester, if this member took
+	// in no head of it before the message came: a new member subscribes
+	// once it has its Welcome, after the epoch's first messages may have
+	// gone out, so gossip would never bring them, and it would wait out
+	// GossipGrace to ask again (a second, at a joiner's first messages).
+	heard, wasHeard := l.heardSince[req.requester]
 	leftOut := 0
 	leave := func(n *Node, e *logEntry) bool {
-		if l.cfg.KeepGossiped || e.kind != KindApplication || e.gossipAt == 0 || l.now.UnixNano()-e.gossipAt >= int64(l.cfg.GossipGrace) || leftOut >= maxLeftOut {
+		if l.cfg.KeepGossiped || e.kind != KindApplication || e.gossipAt == 0 || l.now.UnixNano()-e.gossipAt >= int64(l.cfg.GossipGrace) || leftOut >= maxLeftOut ||
+			(!wasHeard || heard >= e.gossipAt) && l.addedIn(n, req.requester) {
 			return false
 		}
 		if k := len(r.leftOut); k == 0 || r.leftOut[k-1].epoch != n.ID {
@@ -605,4 +612,11 @@ func (l *Loop) memberSince(member string) uint64 {
 		}
 	}
 	return since
+}
+
+// addedIn reports whether member was added to the group by the commit that
+// made epoch n: a member of n and not of its parent (held here).
+func (l *Loop) addedIn(n *Node, member string) bool {
+	parent := l.graph.Get(n.Parent)
+	return parent != nil && slices.Contains(n.Members, member) && !slices.Contains(parent.Members, member)
 }

@@ -40,3 +40,60 @@ func TestAddedMemberJoinsThoughItsCommitterCrashedBeforeFinality(t *testing.T) {
 	waitSim(t, s, time.Minute, "m0 holds the epoch final", func() bool { return m0.loop.FinalEpoch() >= epoch })
 	waitSim(t, s, 30*time.Second, "m5 joined", func() bool { return joiner.loop != nil && joiner.member })
 }
+
+// TestAJoinerGetsItsJoinEpochsFirstMessagesInItsFirstAnswer: the member
+// that added m3 sends a text as soon as it is on the new epoch, before m3
+// has its Welcome, so gossip never brings it to m3. Members answer a
+// request without what gossip brought them within GossipGrace (it is on
+// its way to the requester too) and m3 waited that long to ask again (in
+// the node, a second from invite to the first text at 100 and at 1,000
+// members). A member asked by one it had not heard before the text went
+// out sends such a text from the epoch that added the requester: m3 has
+// it a head and a round trip after it joined.
+func TestAJoinerGetsItsJoinEpochsFirstMessagesInItsFirstAnswer(t *testing.T) {
+	for seed := uint64(1); seed <= 8; seed++ {
+		const grace = time.Second
+		s := quietGroup(t, seed, 3, func(c *Config) { c.Ordering.GossipGrace = grace })
+		m0 := s.byName["m0"]
+		joiner := s.newNode("m3")
+		joiner.bundle = s.bundleFor(joiner)
+		s.handle(m0, ordering.AddMember{KeyPackage: keyPackageMessage(joiner.bundle)})
+		for end := s.now.Add(time.Minute); len(m0.loop.Tip().Members) != 4; s.advance(time.Millisecond) {
+			if !s.now.Before(end) {
+				t.Fatalf("seed %d: m0 never made the epoch that adds m3", seed)
+			}
+		}
+		s.send(m0)
+		var text ordering.MessageID
+		for id, sm := range s.sent {
+			if sm.from == "m0" {
+				text = id
+			}
+		}
+		if text == (ordering.MessageID{}) {
+			t.Fatalf("seed %d: m0's text was not sent", seed)
+		}
+		for end := s.now.Add(time.Minute); joiner.loop == nil; s.advance(time.Millisecond) {
+			if !s.now.Before(end) {
+				t.Fatalf("seed %d: m3 never joined", seed)
+			}
+		}
+		joined := s.now
+		// m3 subscribes to the group's topic, and the others' transports
+		// say so (as a node's pubsub does): their next heads tell m3 what
+		// the epoch holds.
+		for _, n := range []*node{m0, s.byName["m1"], s.byName["m2"]} {
+			s.handle(n, ordering.PeerJoined{})
+		}
+		for end := s.now.Add(time.Minute); joiner.delivered[text] == 0; s.advance(time.Millisecond) {
+			if !s.now.Before(end) {
+				t.Fatalf("seed %d: m3 never got m0's text", seed)
+			}
+		}
+		if took := s.now.Sub(joined); took >= grace/2 {
+			t.Errorf("seed %d: m3 got m0's first text on its join epoch %v after it joined, want well under GossipGrace (%v)", seed, took, grace)
+		} else {
+			t.Logf("seed %d: m3 got m0's text %v after it joined", seed, took)
+		}
+	}
+}
