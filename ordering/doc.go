@@ -103,7 +103,11 @@
 // before (gossip is bringing them to the requester too, and sent, they
 // came twice; Config.KeepGossiped sends them); it names them, and the
 // requester asks the responder again GossipGrace later for those that
-// did not come, when the responder leaves none of them out. So while a member that holds the
+// did not come, when the responder leaves none of them out. Messages of
+// the epoch that added the requester are not left out unless the
+// responder took in a head of the requester before they came: a new
+// member subscribes once it has its Welcome, and gossip cannot bring it
+// what went out before. So while a member that holds the
 // missing part stays reachable, what is missing shrinks until it is gone.
 // The property tests run this with the default wait for gossip and with
 // members that ask at once.
