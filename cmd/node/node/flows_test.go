@@ -96,16 +96,7 @@ func TestInviteeOfflineJoinsWhenItComesUp(t *testing.T) {
 
 func TestRestartedNodeCarriesOn(t *testing.T) {
 	ctx := context.Background()
-	alice := testNode(t, "alice")
-	bob, bobDir := testNodeIn(t, "bob")
-	befriend(t, alice, bob)
-	if _, err := alice.CreateGroup(ctx, "pair"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Invite(ctx, "pair", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, "pair").Members == 2 })
+	alice, bob, bobDir := pairInDir(t, "pair")
 	if _, err := bob.Send(ctx, "pair", "one"); err != nil {
 		t.Fatal(err)
 	}
@@ -136,16 +127,7 @@ func TestRestartedNodeCarriesOn(t *testing.T) {
 // (with the code before, alice stayed in for good).
 func TestLeaveWhileTheOtherMemberIsDownIsCommittedWhenItIsBack(t *testing.T) {
 	ctx := context.Background()
-	alice := testNode(t, "alice")
-	bob, bobDir := testNodeIn(t, "bob")
-	befriend(t, alice, bob)
-	if _, err := alice.CreateGroup(ctx, "pair"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Invite(ctx, "pair", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "bob in", func() bool { return groupOf(t, bob, "pair").Members == 2 })
+	alice, bob, bobDir := pairInDir(t, "pair")
 	if _, err := alice.Send(ctx, "pair", "hello bob"); err != nil {
 		t.Fatal(err)
 	}
