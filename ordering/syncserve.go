@@ -116,10 +116,18 @@ func (l *Loop) serveSync(from string, id uint64, body []byte) {
 	// gone out, so gossip would never bring them, and it would wait out
 	// GossipGrace to ask again (a second, at a joiner's first messages).
 	heard, wasHeard := l.heardSince[req.requester]
+	var addedEpoch *Node // the last epoch asked about, and whether it added the requester
+	added := false
+	addedThere := func(n *Node) bool {
+		if n != addedEpoch {
+			addedEpoch, added = n, l.addedIn(n, req.requester)
+		}
+		return added
+	}
 	leftOut := 0
 	leave := func(n *Node, e *logEntry) bool {
 		if l.cfg.KeepGossiped || e.kind != KindApplication || e.gossipAt == 0 || l.now.UnixNano()-e.gossipAt >= int64(l.cfg.GossipGrace) || leftOut >= maxLeftOut ||
-			(!wasHeard || heard >= e.gossipAt) && l.addedIn(n, req.requester) {
+			(!wasHeard || heard >= e.gossipAt) && addedThere(n) {
 			return false
 		}
 		if k := len(r.leftOut); k == 0 || r.leftOut[k-1].epoch != n.ID {
