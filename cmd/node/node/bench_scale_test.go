@@ -233,7 +233,7 @@ func openScaleNode(b, owner *testing.B, name string, oc ordering.Config) *Node {
 
 // nextEvent returns the first event on events that match accepts, or fails
 // after scaleWait.
-func nextEvent(b *testing.B, events <-chan api.Event, what string, match func(api.Event) bool) api.Event {
+func nextEvent(b testing.TB, events <-chan api.Event, what string, match func(api.Event) bool) api.Event {
 	b.Helper()
 	deadline := time.After(scaleWait)
 	for {
