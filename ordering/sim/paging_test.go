@@ -123,12 +123,19 @@ func TestCatchUpPagesThroughAMissedFile(t *testing.T) {
 // waitSim advances the simulation until cond holds, at most d.
 func waitSim(t *testing.T, s *Sim, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	waitSimBy(t, s, d, 100*time.Millisecond, what, cond)
+}
+
+// waitSimBy is waitSim in steps of step, for a test that times what it
+// waits for.
+func waitSimBy(t *testing.T, s *Sim, d, step time.Duration, what string, cond func() bool) {
+	t.Helper()
 	end := s.now.Add(d)
 	for !cond() {
 		if !s.now.Before(end) {
 			t.Fatalf("%s: not within %v", what, d)
 		}
-		s.advance(100 * time.Millisecond)
+		s.advance(step)
 	}
 }
 

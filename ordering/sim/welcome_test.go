@@ -58,11 +58,7 @@ func TestAJoinerGetsItsJoinEpochsFirstMessagesInItsFirstAnswer(t *testing.T) {
 		joiner := s.newNode("m3")
 		joiner.bundle = s.bundleFor(joiner)
 		s.handle(m0, ordering.AddMember{KeyPackage: keyPackageMessage(joiner.bundle)})
-		for end := s.now.Add(time.Minute); len(m0.loop.Tip().Members) != 4; s.advance(time.Millisecond) {
-			if !s.now.Before(end) {
-				t.Fatalf("seed %d: m0 never made the epoch that adds m3", seed)
-			}
-		}
+		waitSimBy(t, s, time.Minute, time.Millisecond, "m0 on the epoch that adds m3", func() bool { return len(m0.loop.Tip().Members) == 4 })
 		s.send(m0)
 		var text ordering.MessageID
 		for id, sm := range s.sent {
@@ -73,11 +69,7 @@ func TestAJoinerGetsItsJoinEpochsFirstMessagesInItsFirstAnswer(t *testing.T) {
 		if text == (ordering.MessageID{}) {
 			t.Fatalf("seed %d: m0's text was not sent", seed)
 		}
-		for end := s.now.Add(time.Minute); joiner.loop == nil; s.advance(time.Millisecond) {
-			if !s.now.Before(end) {
-				t.Fatalf("seed %d: m3 never joined", seed)
-			}
-		}
+		waitSimBy(t, s, time.Minute, time.Millisecond, "m3 joined", func() bool { return joiner.loop != nil })
 		joined := s.now
 		// m3 subscribes to the group's topic, and the others' transports
 		// say so (as a node's pubsub does): their next heads tell m3 what
@@ -85,11 +77,7 @@ func TestAJoinerGetsItsJoinEpochsFirstMessagesInItsFirstAnswer(t *testing.T) {
 		for _, n := range []*node{m0, s.byName["m1"], s.byName["m2"]} {
 			s.handle(n, ordering.PeerJoined{})
 		}
-		for end := s.now.Add(time.Minute); joiner.delivered[text] == 0; s.advance(time.Millisecond) {
-			if !s.now.Before(end) {
-				t.Fatalf("seed %d: m3 never got m0's text", seed)
-			}
-		}
+		waitSimBy(t, s, time.Minute, time.Millisecond, "m3 has m0's text", func() bool { return joiner.delivered[text] > 0 })
 		if took := s.now.Sub(joined); took >= grace/2 {
 			t.Errorf("seed %d: m3 got m0's first text on its join epoch %v after it joined, want well under GossipGrace (%v)", seed, took, grace)
 		} else {
